@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Network Traffic Analyzer: watch a network, see what is unusual, and why.
+
+Run ``sudo python3 network_traffic_analyzer.py`` and open http://localhost:8050,
+or use the class from Python::
+
+    from network_traffic_analyzer import NetworkTrafficAnalyzer
+    NetworkTrafficAnalyzer(interface="eth0", capture_duration=60).run()
+
+The constructor parameters are the configuration (see config.example.py and the
+README). The work is done by the ``traffic_analyzer`` package beside this file:
+capture -> packets -> features -> detection -> store/alerts -> dashboard.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import threading
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _use_project_venv() -> None:
+    """`sudo python3 network_traffic_analyzer.py` runs the system Python: switch to the project's venv."""
+    venv = _HERE / ".venv"
+    python = venv / "bin" / "python"
+    if python.exists() and Path(sys.prefix).resolve() != venv.resolve():
+        os.execv(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    _use_project_venv()
+
+try:
+    from traffic_analyzer.runner import Runner
+    from traffic_analyzer.settings import Config, validate
+except ImportError as exc:  # a fresh checkout without its packages
+    sys.exit(f"error: {exc.name} is not installed: run ./setup.sh first (it installs tshark and the Python packages)")
+
+
+class NetworkTrafficAnalyzer:
+    """Captures or reads packets, finds what is unusual, stores it and serves the dashboard.
+
+    Parameters mirror ``traffic_analyzer.settings.SETTINGS`` (a test checks they agree);
+    nothing happens until :meth:`run`, which validates them and names any bad one.
+    """
+
+    def __init__(
+        self,
+        interface: str | None = None,
+        capture_duration: float = 0.0,
+        capture_filter: str | None = None,
+        capture_backend: str = "pyshark",
+        read_file: str | None = None,
+        train_file: str | None = None,
+        baseline_s: float = 600.0,
+        model_path: str | None = None,
+        false_alarm_rate: float = 0.001,
+        window_s: float = 5.0,
+        scan_min_ports: int = 25,
+        scan_window_s: float = 60.0,
+        data_dir: str = "data",
+        log_file: str = "network_analysis.log",
+        dashboard: bool = True,
+        dashboard_host: str = "127.0.0.1",
+        dashboard_port: int = 8050,
+        progress: bool = True,
+    ) -> None:
+        self.interface = interface
+        self.capture_duration = capture_duration
+        self.capture_filter = capture_filter
+        self.capture_backend = capture_backend
+        self.read_file = read_file
+        self.train_file = train_file
+        self.baseline_s = baseline_s
+        self.model_path = model_path
+        self.false_alarm_rate = false_alarm_rate
+        self.window_s = window_s
+        self.scan_min_ports = scan_min_ports
+        self.scan_window_s = scan_window_s
+        self.data_dir = data_dir
+        self.log_file = log_file
+        self.dashboard = dashboard
+        self.dashboard_host = dashboard_host
+        self.dashboard_port = dashboard_port
+        self.progress = progress
+        self._runner: Runner | None = None
+
+    def get_params(self) -> dict:
+        """The configuration, by setting name."""
+        names = [name for name in inspect.signature(type(self).__init__).parameters if name != "self"]
+        return {name: getattr(self, name) for name in names}
+
+    def analyze(self) -> dict:
+        """Capture or read until the end, analysing window by window; returns the summary."""
+        params = self.get_params()
+        validate(params)
+        self._runner = Runner(Config(**params))
+        try:
+            return self._runner.run()
+        except BaseException:
+            self._runner.close()
+            raise
+
+    def serve_until_interrupted(self) -> None:
+        """Keep the dashboard up after the analysis ended, until Ctrl-C."""
+        runner = self._runner
+        if runner is None or runner.dashboard is None:
+            return
+        print(f"analysis finished; dashboard at {runner.dashboard.url} (Ctrl-C to quit)", file=sys.stderr)
+        try:
+            while True:
+                threading.Event().wait(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            runner.close()
+
+    def run(self) -> dict:
+        """Analyse, then keep serving the dashboard until Ctrl-C; returns the summary."""
+        summary = self.analyze()
+        self.serve_until_interrupted()
+        return summary
+
+
+if __name__ == "__main__":
+    from traffic_analyzer.cli import main
+
+    sys.exit(main(sys.argv[1:], NetworkTrafficAnalyzer))

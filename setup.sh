@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what the analyzer needs on Debian/Ubuntu: tshark from apt and the Python packages in ./.venv.
+#   sudo ./setup.sh          what the analyzer needs
+#   sudo ./setup.sh --dev    plus what the tests need (chromium, chromium-driver, iproute2, nmap, tcpdump)
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+APT_PACKAGES=(tshark python3 python3-venv python3-pip)
+REQUIREMENTS=requirements.txt
+if [[ "${1:-}" == "--dev" ]]; then
+  APT_PACKAGES+=(chromium chromium-driver iproute2 nmap tcpdump iputils-ping procps)
+  REQUIREMENTS=requirements-dev.txt
+fi
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  if [[ $EUID -ne 0 ]]; then
+    echo "setup: these system packages are missing: ${missing[*]}; run: sudo ./setup.sh $*" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  apt-get update -qq
+  # tshark asks whether non-root users may capture; keep Debian's default (no): capture runs with sudo.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+PYTHON=/usr/bin/python3
+[[ -x $PYTHON ]] || PYTHON=$(command -v python3)
+if [[ ! -x .venv/bin/python ]]; then
+  echo "setup: creating .venv with $PYTHON" >&2
+  "$PYTHON" -m venv .venv
+fi
+stamp=".venv/.installed-$(cat requirements.txt "$REQUIREMENTS" | sha256sum | cut -c1-16)"
+if [[ ! -f $stamp ]]; then
+  echo "setup: installing Python packages from $REQUIREMENTS" >&2
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r "$REQUIREMENTS"
+  touch "$stamp"
+fi
+echo "setup: ready (tshark $(tshark --version 2>/dev/null | head -1 | awk '{print $3}'), $(.venv/bin/python --version))" >&2

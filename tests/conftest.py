@@ -1,0 +1,58 @@
+"""Shared fixtures: the public captures, the tiny committed ones, and running the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+SHARED_PCAPS = ROOT.parent / "shared" / "pcaps"
+CLI = ROOT / "network_traffic_analyzer.py"
+
+
+@pytest.fixture(scope="session")
+def pcaps() -> Path:
+    """The public labelled captures in ../shared/pcaps (skipped where that folder is absent)."""
+    if not (SHARED_PCAPS / "labels.csv").exists():
+        pytest.skip(f"the public captures are not here ({SHARED_PCAPS} has no labels.csv)")
+    return SHARED_PCAPS
+
+
+@pytest.fixture(scope="session")
+def labels(pcaps: Path) -> pd.DataFrame:
+    return pd.read_csv(pcaps / "labels.csv")
+
+
+def run_cli(
+    *args: str, timeout: float = 300, env: dict | None = None, user: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    """Run network_traffic_analyzer.py as a user would, with the project's Python."""
+    cmd = [sys.executable, str(CLI), *args]
+    if user is not None:
+        cmd = ["runuser", "-u", user, "--", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env or os.environ.copy(), cwd=cwd)
+
+
+def read_json(tmp_path: Path, capture: Path, *extra: str) -> dict:
+    """--read a capture without the dashboard and return the --json summary."""
+    proc = run_cli(
+        "--read",
+        str(capture),
+        "--no-dashboard",
+        "--json",
+        "--no-progress",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--log-file",
+        str(tmp_path / "analysis.log"),
+        *extra,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)

@@ -1,0 +1,86 @@
+"""Flows against what Zeek's conn.log documents, on real captures and the tiny hand-made one."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import DATA
+
+from traffic_analyzer.capture.pcap_file import PcapFileSource
+from traffic_analyzer.features.flows import FLOW_COLUMNS, FlowTracker
+
+
+def flows_of(path, chunk_packets: int = 100_000) -> pd.DataFrame:
+    tracker, done = FlowTracker(), []
+    for batch in PcapFileSource(path, progress=False, chunk_packets=chunk_packets).batches():
+        done.append(tracker.update(batch, now=float(batch["ts"].max())).finished)
+    done.append(tracker.flush())
+    return pd.concat(done, ignore_index=True).sort_values(["ts", "uid"]).reset_index(drop=True)
+
+
+def test_tiny_conversation_matches_zeek():
+    raw = flows_of(DATA / "tiny-ethernet.pcap")
+    assert list(raw.columns) == list(FLOW_COLUMNS) and len(raw) == 4
+    flows = raw.set_index("resp_p")
+    http = flows.loc[80]
+    # Zeek: a normal established and closed connection is SF; the server never sent a pure ACK (no "a").
+    assert (http["conn_state"], http["history"]) == ("SF", "ShADdFf")
+    assert (http["orig_h"], http["resp_h"], http["orig_p"]) == ("10.0.0.2", "10.0.0.80", 40001)
+    assert (http["orig_pkts"], http["resp_pkts"], http["orig_bytes"], http["resp_bytes"]) == (5, 3, 66, 43)
+    assert http["service"] == "http"
+    refused = flows.loc[81]
+    assert (refused["conn_state"], refused["history"]) == ("REJ", "Sr")  # attempt rejected
+    dns = flows.loc[53]
+    assert (dns["proto"], dns["conn_state"], dns["history"], dns["service"]) == ("udp", "SF", "Dd", "dns")
+    ping = flows[flows["proto"] == "icmp"].iloc[0]
+    assert (ping.name, ping["orig_p"], ping["conn_state"], ping["orig_pkts"], ping["resp_pkts"]) == (0, 8, "OTH", 1, 1)
+
+
+def test_syn_scan_probes_are_s0_rej_or_half_open(pcaps):
+    flows = flows_of(pcaps / "nmap-syn-scan.pcapng")
+    scan = flows[(flows["orig_h"] == "172.16.0.8") & (flows["resp_h"] == "64.13.134.52")]
+    assert scan["resp_p"].nunique() == 1000
+    states = scan["conn_state"].value_counts().to_dict()
+    # Closed ports answer RST (REJ); open ports 22/53/80 answer SYN-ACK that nmap never completes (S1 "Sh").
+    assert states.get("REJ", 0) > 0 and set(states) <= {"S0", "REJ", "S1"}
+    half_open = scan[scan["conn_state"] == "S1"]
+    assert set(half_open["resp_p"]) == {22, 53, 80} and set(half_open["history"]) == {"Sh"}
+    assert (scan.loc[scan["conn_state"] == "S0", "history"] == "S").all()
+
+
+def test_connect_scan_closed_ports_are_rej(pcaps):
+    flows = flows_of(pcaps / "nmap-connect-scan.pcap")
+    scan = flows[flows["orig_h"] == "192.168.1.10"]
+    assert (scan["conn_state"] == "REJ").sum() == 4716  # the 4716 RST-ACKs of closed ports
+    assert set(scan.loc[scan["conn_state"] == "RSTO", "resp_p"]) <= {135, 139, 445, 1025, 5000}
+
+
+def test_ftp_brute_force_connections_close_normally(pcaps):
+    flows = flows_of(pcaps / "ftp-bruteforce.pcap")
+    ftp = flows[(flows["resp_p"] == 21) & (flows["orig_h"] == "10.234.125.254")]
+    assert (ftp["conn_state"] == "SF").mean() > 0.95
+    assert ftp["service"].eq("ftp").mean() > 0.95
+
+
+def test_udp_scan_probes_without_reply_are_s0(pcaps):
+    flows = flows_of(pcaps / "nmap-udp-scan.pcap")
+    udp = flows[(flows["proto"] == "udp") & (flows["orig_h"] == "192.168.1.10")]
+    assert udp["resp_p"].nunique() > 990
+    assert (udp["conn_state"] == "S0").mean() > 0.95
+
+
+@pytest.mark.parametrize("name", ["nmap-connect-scan.pcap", "benign-web-browsing-small.cap", "c2-strrat-beacon.pcap"])
+def test_batch_size_does_not_change_flows(pcaps, name):
+    whole = flows_of(pcaps / name).drop(columns="uid")
+    pieces = flows_of(pcaps / name, chunk_packets=333).drop(columns="uid")
+    key = ["ts", "orig_h", "orig_p", "resp_h", "resp_p", "proto"]
+    pd.testing.assert_frame_equal(
+        whole.sort_values(key).reset_index(drop=True), pieces.sort_values(key).reset_index(drop=True)
+    )
+
+
+def test_long_connection_spans_windows(pcaps):
+    flows = flows_of(pcaps / "c2-strrat-beacon.pcap", chunk_packets=10)
+    c2 = flows[flows["resp_p"] == 8219]
+    assert len(c2) == 1  # one persistent connection, however the packets were batched
+    assert c2.iloc[0]["orig_h"] == "192.168.100.11" and c2.iloc[0]["duration"] > 150

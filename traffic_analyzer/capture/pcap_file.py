@@ -1,0 +1,128 @@
+"""Reading pcap/pcapng files through tshark's field output, in bounded chunks."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from ..errors import CaptureError, TruncatedCaptureError
+from ..packets.schema import TSHARK_FIELDS, packets_from_fields
+from .source import CaptureStats
+from .tshark import FIELD_ARGS, explain_tshark_error, tshark_path
+
+PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1",
+    b"\xa1\xb2\xc3\xd4",  # classic pcap, microsecond
+    b"\x4d\x3c\xb2\xa1",
+    b"\xa1\xb2\x3c\x4d",  # classic pcap, nanosecond
+    b"\x0a\x0d\x0d\x0a",  # pcapng section header block
+}
+RECORD_OVERHEAD_BYTES = 16  # per-packet record header in classic pcap; used for the progress estimate
+CHUNK_PACKETS = 20_000
+
+
+def check_capture_file(path: str | Path) -> Path:
+    """The file as a Path if it exists and starts like a pcap/pcapng file, else a CaptureError."""
+    p = Path(path)
+    if not p.exists():
+        raise CaptureError(f"capture file {str(p)!r} does not exist")
+    if p.is_dir():
+        raise CaptureError(f"capture file {str(p)!r} is a directory")
+    try:
+        with p.open("rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise CaptureError(f"cannot read capture file {str(p)!r}: {exc.strerror}") from exc
+    if len(magic) < 4:
+        raise CaptureError(f"{str(p)!r} is empty or too short to be a capture file")
+    if magic not in PCAP_MAGICS:
+        raise CaptureError(f"{str(p)!r} is not a pcap or pcapng capture file (it starts with {magic.hex()})")
+    return p
+
+
+class PcapFileSource:
+    """Packets of a pcap/pcapng file, decoded by tshark into packet-table chunks."""
+
+    def __init__(self, path: str | Path, progress: bool = True, chunk_packets: int = CHUNK_PACKETS) -> None:
+        self.path = Path(path)
+        self.progress = progress
+        self.chunk_packets = chunk_packets
+        self.stats = CaptureStats(source=f"file {self.path}")
+        self._proc: subprocess.Popen | None = None
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+
+    def batches(self) -> Iterator[pd.DataFrame]:
+        check_capture_file(self.path)
+        cmd = [tshark_path(), "-n", "-r", str(self.path), *FIELD_ARGS]
+        self._proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace"
+        )
+        stderr_lines: list[str] = []
+        drain = threading.Thread(target=lambda: stderr_lines.extend(self._proc.stderr), daemon=True)
+        drain.start()
+        size = self.path.stat().st_size
+        bar = tqdm(
+            total=size,
+            unit="B",
+            unit_scale=True,
+            desc=self.path.name,
+            file=sys.stderr,
+            delay=1.0,
+            disable=None if self.progress else True,
+            leave=False,
+        )
+        try:
+            reader = pd.read_csv(
+                self._proc.stdout,
+                sep="\t",
+                header=None,
+                names=list(TSHARK_FIELDS),
+                dtype=str,
+                quoting=csv.QUOTE_NONE,
+                keep_default_na=False,
+                on_bad_lines="skip",
+                engine="c",
+                chunksize=self.chunk_packets,
+            )
+            for chunk in _chunks_or_nothing(reader):
+                packets = packets_from_fields(chunk)
+                self.stats.packets += len(packets)
+                self.stats.bytes += int(packets["length"].sum())
+                bar.update(min(size - bar.n, int(packets["length"].sum()) + RECORD_OVERHEAD_BYTES * len(packets)))
+                yield packets
+        finally:
+            bar.close()
+            self.stop()
+            self._proc.stdout.close()
+            self._proc.wait()
+            drain.join(timeout=5)
+        self.stats.finished = True
+        stderr = "".join(stderr_lines)
+        if "cut short in the middle of a packet" in stderr:
+            raise TruncatedCaptureError(
+                f"{self.path} is cut short: analysed the {self.stats.packets} packets before the cut"
+            )
+        if "damaged or corrupt" in stderr:
+            raise TruncatedCaptureError(
+                f"{self.path} is damaged: analysed the {self.stats.packets} packets before the damage"
+            )
+        if self._proc.returncode not in (0, None) and self.stats.packets == 0:
+            raise CaptureError(explain_tshark_error(stderr))
+
+
+def _chunks_or_nothing(reader) -> Iterator[pd.DataFrame]:
+    """Iterate read_csv chunks; a stream with no rows at all is simply empty."""
+    try:
+        yield from reader
+    except pd.errors.EmptyDataError:
+        return

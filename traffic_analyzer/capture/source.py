@@ -1,0 +1,37 @@
+"""What every packet source hands on: packet-table batches plus capture health counters."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+import pandas as pd
+
+
+@dataclass
+class CaptureStats:
+    """Health of the capture, shown on the dashboard and in the summary."""
+
+    source: str = ""
+    packets: int = 0
+    bytes: int = 0
+    dropped: int | None = None  # kernel/dumpcap drops; None while the capture cannot tell
+    sampled_out: int = 0
+    started_at: float = field(default_factory=time.time)
+    finished: bool = False
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class PacketSource(Protocol):
+    """A capture: yields packet tables until it ends or ``stop()`` is called."""
+
+    stats: CaptureStats
+
+    def batches(self) -> Iterator[pd.DataFrame]: ...
+
+    def stop(self) -> None: ...

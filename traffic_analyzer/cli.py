@@ -1,0 +1,108 @@
+"""The command line only maps options to constructor keyword arguments; errors end as one line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import runpy
+import sys
+from typing import Any
+
+from .capture.tshark import list_interfaces
+from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
+from .settings import SETTINGS
+
+EXIT_ERROR = 1
+EXIT_DAMAGED_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="network_traffic_analyzer.py",
+        description="Capture or read network traffic, detect what is unusual, and explain it on a dashboard "
+        "(http://localhost:8050).",
+    )
+    parser.add_argument("--list-interfaces", action="store_true", help="List capture interfaces and exit.")
+    parser.add_argument("--config", metavar="FILE", help="Python file defining CONFIG = {setting: value}.")
+    parser.add_argument("--json", action="store_true", help="Print a machine-readable summary on stdout.")
+    for s in SETTINGS:
+        if s.flag is None:
+            continue
+        if s.type is bool:
+            parser.add_argument(
+                s.flag, dest=s.name, action="store_const", const=not s.default, default=argparse.SUPPRESS, help=s.help
+            )
+        else:
+            parser.add_argument(
+                s.flag,
+                dest=s.name,
+                type=s.type,
+                default=argparse.SUPPRESS,
+                choices=s.choices or None,
+                help=f"{s.help} (default: {s.default})",
+            )
+    return parser
+
+
+def load_config_file(path: str) -> dict[str, Any]:
+    """CONFIG from a Python config file (like config.example.py), as a dict of settings."""
+    try:
+        namespace = runpy.run_path(path, run_name="network_traffic_analyzer_config")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path!r} does not exist") from None
+    except SyntaxError as exc:
+        raise ConfigError(f"config file {path} has a syntax error on line {exc.lineno}: {exc.msg}") from None
+    except Exception as exc:
+        raise ConfigError(f"config file {path} failed to load: {type(exc).__name__}: {exc}") from None
+    config = namespace.get("CONFIG")
+    if not isinstance(config, dict):
+        raise ConfigError(f"config file {path} must define CONFIG = {{...}} with the settings")
+    return config
+
+
+def main(argv: list[str], analyzer_class: type) -> int:
+    args = vars(build_parser().parse_args(argv))
+    try:
+        if args.pop("list_interfaces"):
+            for iface in list_interfaces():
+                mark = "*" if iface.is_default else " "
+                print(f"{mark} {iface.name}" + (f"  ({iface.description})" if iface.description else ""))
+            print("(* = default: the interface holding the default route)")
+            return 0
+        config_file = args.pop("config")
+        as_json = args.pop("json")
+        settings = load_config_file(config_file) if config_file else {}
+        settings.update(args)
+        try:
+            analyzer = analyzer_class(**settings)
+        except TypeError as exc:
+            raise ConfigError(f"config: {exc}") from None
+        try:
+            summary = analyzer.analyze()
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
+        if as_json:
+            print(json.dumps(summary, indent=2, default=str))
+        else:
+            print(_human_summary(summary), file=sys.stderr)
+        if "error" in summary:
+            print(f"error: {summary['error']}", file=sys.stderr)
+        analyzer.serve_until_interrupted()
+        return EXIT_DAMAGED_INPUT if "error" in summary else 0
+    except TruncatedCaptureError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DAMAGED_INPUT
+    except AnalyzerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _human_summary(summary: dict) -> str:
+    lines = [
+        f"{summary['source']}: {summary['packets']} packets, {summary['bytes']} bytes, {summary['flows']} flows, "
+        f"{len(summary['alerts'])} alerts (anomaly model: {summary['model'].get('status')})"
+    ]
+    for a in summary["alerts"]:
+        lines.append(f"  [{a['severity']}] {a['kind']} {a['attacker']} -> {','.join(a['victims'])}: {a['explanation']}")
+    return "\n".join(lines)

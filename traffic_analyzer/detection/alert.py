@@ -1,0 +1,80 @@
+"""The one alert record every detector produces, and the book that merges repeats into one alert."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+
+SEVERITY_LEVELS: tuple[tuple[float, str], ...] = (
+    (90.0, "critical"),
+    (70.0, "high"),
+    (40.0, "medium"),
+    (0.0, "low"),
+)  # minimum score -> severity
+
+
+def severity_of(score: float) -> str:
+    """low / medium / high / critical from a 0-100 threat score."""
+    for minimum, name in SEVERITY_LEVELS:
+        if score >= minimum:
+            return name
+    return "low"
+
+
+@dataclass
+class Alert:
+    """A detected attack or anomaly: who, against whom, when, how bad, and why we think so."""
+
+    kind: str  # e.g. port_scan, anomaly
+    attacker: str  # an address, or "*" for many spoofed sources
+    victims: list[str]  # addresses, or ["many"]
+    start: float  # epoch seconds of the first evidence
+    end: float  # epoch seconds of the latest evidence
+    score: float  # 0-100 threat score
+    explanation: str  # one sentence, with the evidence and the baseline it is compared to
+    evidence: dict = field(default_factory=dict)
+    detector: str = ""
+    updates: int = 1  # how many windows added evidence to this alert
+
+    @property
+    def severity(self) -> str:
+        return severity_of(self.score)
+
+    @property
+    def key(self) -> str:
+        """Identity of the ongoing attack: the same key in later windows updates this alert."""
+        return f"{self.kind}|{self.attacker}|{','.join(sorted(self.victims))}"
+
+    def alert_id(self, run_id: str) -> str:
+        return hashlib.blake2b(f"{run_id}|{self.key}".encode(), digest_size=8).hexdigest()
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["severity"] = self.severity
+        return d
+
+
+class AlertBook:
+    """Open alerts by key: repeated evidence of one attack updates one alert instead of adding more."""
+
+    def __init__(self) -> None:
+        self.alerts: dict[str, Alert] = {}
+
+    def add(self, new: list[Alert]) -> list[Alert]:
+        """Merge new findings; returns the alerts that were created or changed."""
+        changed = []
+        for alert in new:
+            old = self.alerts.get(alert.key)
+            if old is None:
+                self.alerts[alert.key] = alert
+                changed.append(alert)
+                continue
+            old.start = min(old.start, alert.start)
+            old.end = max(old.end, alert.end)
+            if alert.score >= old.score:
+                old.explanation = alert.explanation
+            old.score = max(old.score, alert.score)
+            old.evidence = {**old.evidence, **alert.evidence}
+            old.updates += 1
+            changed.append(old)
+        return changed

@@ -1,0 +1,103 @@
+"""Vertical port scans: one host probing many ports of another (SYN, connect, UDP, FIN/XMAS/NULL)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .alert import Alert
+from .base import Detector, WindowData
+
+ANSWERED_STATES = ("SF", "S1", "S2", "S3", "RSTO", "RSTR", "REJ")  # the target said something back
+SCORE_FLOOR = 45.0  # score at exactly min_ports
+SCORE_SPAN = 40.0  # added as the port count grows to SCORE_FULL_RATIO x min_ports
+SCORE_FULL_RATIO = 40.0
+
+
+class PortScanDetector(Detector):
+    """Flags a host that sends payload-less probes to at least ``min_ports`` ports of one host.
+
+    Parameters
+    ----------
+    min_ports : int
+        Distinct destination ports of one target that make a scan. Benign clients
+        rarely touch more than a handful of ports on one server.
+    window_s : float
+        How far back probes are remembered, so slow scans add up across windows.
+    """
+
+    name = "port_scan"
+
+    def __init__(self, min_ports: int = 25, window_s: float = 60.0) -> None:
+        self.min_ports = min_ports
+        self.window_s = window_s
+        self._probes = _probes(pd.DataFrame())
+
+    def fit(self, windows: list[WindowData]) -> PortScanDetector:
+        """Remember the most ports any baseline host touched on one target, to quote in alerts."""
+        most = 0
+        for w in windows:
+            probes = _probes(w.flows)
+            if len(probes):
+                most = max(most, int(probes.groupby(["orig_h", "resp_h"])["resp_p"].nunique().max()))
+        self.baseline_max_ports_ = most
+        return self
+
+    def detect(self, window: WindowData) -> list[Alert]:
+        new = _probes(window.flows)
+        probes = pd.concat([self._probes, new], ignore_index=True) if len(self._probes) else new
+        probes = probes[probes["ts"] >= window.end - self.window_s]
+        self._probes = probes.drop_duplicates("uid", keep="last")
+        if self._probes.empty:
+            return []
+        by_pair = self._probes.groupby(["orig_h", "resp_h"])
+        ports = by_pair["resp_p"].nunique()
+        alerts = []
+        for orig_h, resp_h in ports[ports >= self.min_ports].index:
+            pair = by_pair.get_group((orig_h, resp_h))
+            alerts.append(self._alert(orig_h, resp_h, pair))
+        return alerts
+
+    def _alert(self, orig_h: str, resp_h: str, pair: pd.DataFrame) -> Alert:
+        n_ports = int(pair["resp_p"].nunique())
+        start, end = float(pair["ts"].min()), float(pair["ts"].max())
+        protos = "/".join(sorted(pair["proto"].str.upper().unique()))
+        unanswered = float(1.0 - pair["answered"].mean())
+        ratio = n_ports / self.min_ports
+        score = SCORE_FLOOR + SCORE_SPAN * min(1.0, math.log(ratio) / math.log(SCORE_FULL_RATIO))
+        if hasattr(self, "baseline_max_ports_"):
+            compare = f"the busiest baseline host touched {self.baseline_max_ports_} ports of one target"
+        else:
+            compare = f"the scan threshold is {self.min_ports} ports within {self.window_s:.0f} s"
+        explanation = (
+            f"{orig_h} probed {n_ports} distinct {protos} ports of {resp_h} in {end - start:.1f} s "
+            f"({len(pair)} connection attempts without payload, {unanswered:.0%} unanswered); {compare}."
+        )
+        return Alert(
+            kind="port_scan",
+            attacker=orig_h,
+            victims=[resp_h],
+            start=start,
+            end=end,
+            score=round(score, 1),
+            explanation=explanation,
+            evidence={
+                "distinct_ports": n_ports,
+                "probes": len(pair),
+                "unanswered_share": round(unanswered, 3),
+                "protocols": protos,
+                "sample_ports": [int(p) for p in sorted(pair["resp_p"].unique())[:20]],
+            },
+            detector=self.name,
+        )
+
+
+def _probes(flows: pd.DataFrame) -> pd.DataFrame:
+    """TCP/UDP connections whose originator sent no payload: what a scanner's probes look like."""
+    if flows.empty:
+        return pd.DataFrame(columns=["uid", "orig_h", "resp_h", "proto", "resp_p", "ts", "answered"])
+    probe = flows["proto"].isin(["tcp", "udp"]) & (flows["orig_bytes"] == 0)
+    p = flows.loc[probe, ["uid", "orig_h", "resp_h", "proto", "resp_p", "ts", "conn_state", "resp_pkts"]]
+    answered = p["conn_state"].isin(ANSWERED_STATES) | (p["resp_pkts"] > 0)
+    return p.assign(answered=answered.astype(float)).drop(columns=["conn_state", "resp_pkts"])

@@ -1,0 +1,409 @@
+"""Bidirectional connections, with the fields and state machine of Zeek's conn.log.
+
+:class:`FlowTracker` keeps one aggregated row per open connection (never the
+packets), folds each packet batch into it with grouped, vectorised operations,
+and hands back the connections a batch touched and the ones that ended.
+
+References: Zeek's ``base/protocols/conn/main.zeek`` (``conn_state``) and the
+conn.log documentation for ``history`` letters (upper case: originator).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..packets.schema import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TEXT
+
+# Zeek's default inactivity timeouts; a closed TCP connection ends sooner.
+TCP_IDLE_TIMEOUT_S = 300.0
+UDP_IDLE_TIMEOUT_S = 60.0
+ICMP_IDLE_TIMEOUT_S = 60.0
+CLOSED_TCP_LINGER_S = 5.0  # Zeek's tcp_close_delay
+
+FLOW_COLUMNS: dict[str, object] = {
+    "ts": "float64",  # first packet, epoch seconds
+    "uid": TEXT,
+    "orig_h": TEXT,
+    "orig_p": "Int32",  # for ICMP: the type, as Zeek does
+    "resp_h": TEXT,
+    "resp_p": "Int32",  # for ICMP: the counterpart type or the code
+    "proto": TEXT,  # tcp, udp, icmp
+    "service": TEXT,
+    "duration": "float64",
+    "orig_bytes": "int64",  # payload bytes from the originator
+    "resp_bytes": "int64",
+    "conn_state": TEXT,
+    "history": TEXT,
+    "orig_pkts": "int64",
+    "orig_ip_bytes": "int64",
+    "resp_pkts": "int64",
+    "resp_ip_bytes": "int64",
+    "last_ts": "float64",
+}
+
+# ICMP request type -> reply type, so both halves of an exchange form one flow.
+_ICMP_PAIRS = {8: 0, 13: 14, 15: 16, 17: 18}
+_ICMPV6_PAIRS = {128: 129, 130: 131, 133: 134, 135: 136}
+_ICMP_REQUESTS = set(_ICMP_PAIRS) | set(_ICMPV6_PAIRS)
+
+# tshark protocol names that say nothing about the application.
+_NOT_A_SERVICE = {"TCP", "UDP", "DATA", "ICMP", "ICMPV6", "IP", "IPV6", "ETH", "ETHERTYPE", "SLL", "FRAME"}
+_SERVICE_NAMES = {
+    "TLS": "ssl",
+    "SSL": "ssl",
+    "MDNS": "dns",
+    "SMB2": "smb",
+    "NBNS": "netbios-ns",
+    "NBSS": "netbios-ssn",
+    "FTP-DATA": "ftp-data",
+    "KRB5": "krb",
+    "DCERPC": "dce_rpc",
+}
+
+_SIDES = ("a", "b")
+_FLAG_NAMES = ("syn", "synack", "fin", "rst")
+_STATE_COLUMNS = (
+    [
+        "key",
+        "uid",
+        "proto",
+        "ts",
+        "last_ts",
+        "a_h",
+        "a_p",
+        "b_h",
+        "b_p",
+        "orig_is_a",
+        "icmp_resp_p",
+        "history",
+        "service",
+    ]
+    + [f"{s}_{c}" for s in _SIDES for c in ("pkts", "bytes", "ip_bytes")]
+    + [f"{s}_{f}" for s in _SIDES for f in _FLAG_NAMES]
+)
+
+
+def empty_flows() -> pd.DataFrame:
+    """An empty flow table with the conn.log columns."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in FLOW_COLUMNS.items()})
+
+
+@dataclass
+class FlowUpdate:
+    """What one batch did: connections it touched (current state) and connections that ended."""
+
+    active: pd.DataFrame
+    finished: pd.DataFrame
+
+
+class FlowTracker:
+    """Bidirectional flow state across packet batches (pandas in, pandas out)."""
+
+    def __init__(
+        self, tcp_idle_timeout_s: float = TCP_IDLE_TIMEOUT_S, udp_idle_timeout_s: float = UDP_IDLE_TIMEOUT_S
+    ) -> None:
+        self.tcp_idle_timeout_s = tcp_idle_timeout_s
+        self.udp_idle_timeout_s = udp_idle_timeout_s
+        self._state = pd.DataFrame(columns=_STATE_COLUMNS).set_index("key")
+        self._flows_started = 0  # salts uids, so a replayed connection gets a new one
+
+    @property
+    def open_flows(self) -> int:
+        return len(self._state)
+
+    def update(self, packets: pd.DataFrame, now: float | None = None) -> FlowUpdate:
+        """Fold a packet batch into the open flows; ``now`` (epoch s) expires idle ones."""
+        p = _flow_packets(packets)
+        finished: list[pd.DataFrame] = []
+        touched_keys: list[pd.Index] = []
+        if not p.empty:
+            p = self._segment(p)
+            instances = _aggregate(p)
+            is_continuing = (instances["seg"] == 0) & instances["key"].isin(self._state.index)
+            continuing = instances[is_continuing].set_index("key")
+            merged = _merge(self._state.loc[continuing.index], continuing)
+            state = pd.concat([self._state.drop(index=merged.index), merged])
+            split = state.index.isin(instances.loc[instances["seg"] > 0, "key"])
+            finished.append(state[split])
+            fresh = instances[~is_continuing]
+            fresh = fresh.assign(uid=_uids(fresh, self._flows_started)).set_index("key")
+            self._flows_started += len(fresh)
+            last_seg = fresh.groupby(level=0)["seg"].transform("max")
+            finished.append(fresh[fresh["seg"] < last_seg].drop(columns="seg"))
+            newest = fresh[fresh["seg"] == last_seg].drop(columns="seg")
+            self._state = pd.concat([state[~split], newest])[_STATE_COLUMNS[1:]]
+            touched_keys.append(pd.Index(p["key"].unique()))
+        if now is not None and len(self._state):
+            expired = self._expired(now)
+            finished.append(self._state[expired])
+            self._state = self._state[~expired]
+        active = self._state.loc[self._state.index.isin(touched_keys[0])] if touched_keys else self._state.iloc[:0]
+        done = pd.concat([f for f in finished if len(f)]) if any(len(f) for f in finished) else self._state.iloc[:0]
+        return FlowUpdate(active=conn_records(active), finished=conn_records(done))
+
+    def flush(self) -> pd.DataFrame:
+        """End every open flow (end of a file or of a capture)."""
+        done, self._state = self._state, self._state.iloc[:0]
+        return conn_records(done)
+
+    def _expired(self, now: float) -> np.ndarray:
+        s = self._state
+        closed = s["a_rst"] | s["b_rst"] | (s["a_fin"] & s["b_fin"])
+        timeout = np.where(
+            s["proto"] == "tcp", np.where(closed, CLOSED_TCP_LINGER_S, self.tcp_idle_timeout_s), self.udp_idle_timeout_s
+        )
+        return (now - s["last_ts"].astype(float)).to_numpy() > timeout
+
+    def _segment(self, p: pd.DataFrame) -> pd.DataFrame:
+        """Number each key's packets into connection instances: 0 continues the open flow."""
+        state_last = p["key"].map(self._state["last_ts"]).astype(float)
+        ended = self._state[["a_rst", "b_rst", "a_fin", "b_fin"]].astype(bool).any(axis=1)
+        state_closed = p["key"].map(ended).astype("boolean")
+        prev_ts = p.groupby("key", sort=False)["ts"].shift().fillna(state_last)
+        timeout = np.where(p["proto"] == "tcp", self.tcp_idle_timeout_s, self.udp_idle_timeout_s)
+        # A bare SYN after the connection's last RST/FIN (not after a retransmitted SYN) opens a new one.
+        event = pd.Series(np.select([p["rst"] | p["fin"], p["bare_syn"]], [1.0, 2.0], default=np.nan), index=p.index)
+        last_event = event.groupby(p["key"], sort=False).ffill().groupby(p["key"], sort=False).shift()
+        closed_before = (last_event == 1).to_numpy() | (last_event.isna() & state_closed.fillna(False)).to_numpy(
+            dtype=bool
+        )
+        new = ((p["ts"] - prev_ts) > timeout) | (p["bare_syn"] & closed_before & prev_ts.notna())
+        p["seg"] = new.astype(int).groupby(p["key"], sort=False).cumsum()
+        return p
+
+
+def _flow_packets(packets: pd.DataFrame) -> pd.DataFrame:
+    """The IP packets that make flows, with their canonical key, side and history letters."""
+    keep = packets["transport"].isin(["tcp", "udp", "icmp", "icmpv6"]) & packets["src_ip"].notna()
+    p = packets.loc[
+        keep,
+        [
+            "ts",
+            "src_ip",
+            "dst_ip",
+            "src_port",
+            "dst_port",
+            "transport",
+            "tcp_flags",
+            "payload_len",
+            "ip_len",
+            "icmp_type",
+            "icmp_code",
+            "protocol",
+        ],
+    ].copy()
+    p = p.sort_values("ts", kind="stable")
+    is_icmp = p["transport"].isin(["icmp", "icmpv6"])
+    p["proto"] = p["transport"].where(~is_icmp, "icmp")
+    icmp_type = p["icmp_type"].fillna(-1).astype(int)
+    pairs = {**_ICMP_PAIRS, **_ICMPV6_PAIRS}
+    reply_of = {v: k for k, v in pairs.items()}
+    # ICMP "ports": the request type and its reply type, or the type and code.
+    req_type = icmp_type.map(lambda t: reply_of.get(t, t))
+    icmp_lo = req_type
+    icmp_hi = req_type.map(lambda t: pairs.get(t, -1))
+    icmp_hi = icmp_hi.where(icmp_hi >= 0, p["icmp_code"].fillna(0).astype(int))
+    sport = p["src_port"].astype("Int64").where(~is_icmp, icmp_lo).fillna(0).astype(int)
+    dport = p["dst_port"].astype("Int64").where(~is_icmp, icmp_hi).fillna(0).astype(int)
+    src = p["src_ip"].astype(str)
+    dst = p["dst_ip"].astype(str)
+    # For ICMP the ports are the same in both directions, so order by address only.
+    src_first = (src < dst) | ((src == dst) & (sport <= dport))
+    p["is_a"] = src_first
+    p["a_h"] = src.where(src_first, dst)
+    p["b_h"] = dst.where(src_first, src)
+    p["a_p"] = sport.where(src_first | is_icmp, dport)
+    p["b_p"] = dport.where(src_first | is_icmp, sport)
+    p["key"] = p["proto"] + "|" + p["a_h"] + "|" + p["a_p"].astype(str) + "|" + p["b_h"] + "|" + p["b_p"].astype(str)
+
+    flags = p["tcp_flags"].fillna(0).astype(int).to_numpy()
+    tcp = (p["proto"] == "tcp").to_numpy()
+    syn = tcp & (flags & TCP_SYN > 0)
+    ack = flags & TCP_ACK > 0
+    p["bare_syn"] = syn & ~ack
+    p["synack"] = syn & ack
+    p["fin"] = tcp & (flags & TCP_FIN > 0)
+    p["rst"] = tcp & (flags & TCP_RST > 0)
+    p["payload"] = p["payload_len"].fillna(0).astype(int)
+    p["ip_bytes"] = p["ip_len"].fillna(0).astype(int)
+    p["icmp_request"] = is_icmp & icmp_type.isin(_ICMP_REQUESTS)
+    pure_ack = tcp & ack & ~syn & ~p["fin"].to_numpy() & ~p["rst"].to_numpy() & (p["payload"].to_numpy() == 0)
+    # History letters in "a" case (upper) for now; flipped to orig/resp case at the end.
+    flag_letter = np.select(
+        [p["bare_syn"], p["synack"], p["rst"], p["fin"], pure_ack], ["S", "H", "R", "F", "A"], default=""
+    )
+    data_letter = np.where((p["payload"].to_numpy() > 0) & (tcp | (p["proto"] == "udp").to_numpy()), "D", "")
+    letters = pd.Series(np.char.add(data_letter.astype(str), flag_letter.astype(str)), index=p.index)
+    p["letters"] = letters.where(p["is_a"], letters.str.lower())
+    svc = p["protocol"].fillna("").astype(str)
+    p["svc"] = svc.where(~svc.isin(_NOT_A_SERVICE) & (svc != ""))
+    return p
+
+
+def _aggregate(p: pd.DataFrame) -> pd.DataFrame:
+    """One row per (key, seg) connection instance of this batch."""
+    is_a = p["is_a"].to_numpy()
+    cols = {}
+    for side, mask in (("a", is_a), ("b", ~is_a)):
+        cols[f"{side}_pkts"] = mask.astype(int)
+        cols[f"{side}_bytes"] = np.where(mask, p["payload"], 0)
+        cols[f"{side}_ip_bytes"] = np.where(mask, p["ip_bytes"], 0)
+        cols[f"{side}_syn"] = mask & p["bare_syn"].to_numpy()
+        cols[f"{side}_synack"] = mask & p["synack"].to_numpy()
+        cols[f"{side}_fin"] = mask & p["fin"].to_numpy()
+        cols[f"{side}_rst"] = mask & p["rst"].to_numpy()
+    # Orientation clues, as 1 (a is orig) / 0 (b is orig) / NaN (no clue) at the clue's packet.
+    cols["syn_from_a"] = np.where(p["bare_syn"], is_a, np.nan)
+    cols["synack_to_a"] = np.where(p["synack"], ~is_a, np.nan)
+    cols["request_from_a"] = np.where(p["icmp_request"], is_a, np.nan)
+    w = pd.DataFrame(cols, index=p.index)
+    for c in ("key", "seg", "ts", "proto", "a_h", "a_p", "b_h", "b_p", "svc"):
+        w[c] = p[c]
+    g = w.groupby(["key", "seg"], sort=False)
+    sums = g[[c for c in cols if c.endswith(("pkts", "bytes"))]].sum()
+    anys = g[[f"{s}_{f}" for s in _SIDES for f in _FLAG_NAMES]].any()
+    firsts = g[["syn_from_a", "synack_to_a", "request_from_a", "proto", "a_h", "a_p", "b_h", "b_p", "svc"]].first()
+    times = g["ts"].agg(["min", "max"]).rename(columns={"min": "ts", "max": "last_ts"})
+    first_from_a = p.groupby([p["key"], p["seg"]], sort=False)["is_a"].first().rename("first_from_a")
+    out = pd.concat([times, sums, anys, firsts, first_from_a], axis=1)
+    clue = out["syn_from_a"].fillna(out["synack_to_a"]).fillna(out["request_from_a"])
+    out["orig_is_a"] = clue.fillna(out["first_from_a"].astype(float)).astype(bool)
+    out["icmp_resp_p"] = out["b_p"]
+    out["service"] = _service(out["svc"])
+    out["history"] = _history(p)
+    return out.drop(columns=["syn_from_a", "synack_to_a", "request_from_a", "first_from_a", "svc"]).reset_index()
+
+
+def _history(p: pd.DataFrame) -> pd.Series:
+    """Letters in first-seen order, each at most once per (key, seg)."""
+    letters = p[["key", "seg", "letters"]].copy()
+    letters = letters[letters["letters"] != ""]
+    letters["letters"] = letters["letters"].map(list)
+    long = letters.explode("letters")
+    long = long.drop_duplicates(["key", "seg", "letters"])
+    return long.groupby(["key", "seg"], sort=False)["letters"].agg("".join)
+
+
+def _dedupe_letters(history: str) -> str:
+    return "".join(dict.fromkeys(history))
+
+
+def _service(svc: pd.Series) -> pd.Series:
+    return svc.map(lambda s: s if pd.isna(s) else _SERVICE_NAMES.get(s, s.lower()))
+
+
+def _merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """Fold this batch's part of continuing connections into their open state."""
+    if old.empty:
+        return old
+    new = new.loc[old.index]
+    out = old.copy()
+    for c in [c for c in _STATE_COLUMNS if c.endswith(("pkts", "bytes"))]:
+        out[c] = old[c].astype(int) + new[c].astype(int)
+    for c in [f"{s}_{f}" for s in _SIDES for f in _FLAG_NAMES]:
+        out[c] = old[c].astype(bool) | new[c].astype(bool)
+    out["last_ts"] = np.maximum(old["last_ts"].astype(float), new["last_ts"].astype(float))
+    out["history"] = (old["history"].fillna("") + new["history"].fillna("")).map(_dedupe_letters)
+    out["service"] = old["service"].where(old["service"].notna(), new["service"])
+    return out
+
+
+def _uids(instances: pd.DataFrame, first_number: int) -> list[str]:
+    """Zeek-style connection ids, the same for the same capture read the same way."""
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    uids = []
+    for number, (key, ts) in enumerate(zip(instances["key"], instances["ts"], strict=True), start=first_number):
+        seed = f"{key}|{ts:.6f}|{number}".encode()
+        n = int.from_bytes(hashlib.blake2b(seed, digest_size=12).digest(), "big")
+        chars = []
+        while n and len(chars) < 17:
+            n, r = divmod(n, 62)
+            chars.append(alphabet[r])
+        uids.append("C" + "".join(chars))
+    return uids
+
+
+def conn_records(state: pd.DataFrame) -> pd.DataFrame:
+    """Flow state rows -> conn.log records, oriented originator -> responder."""
+    if state.empty:
+        return empty_flows()
+    s = state
+    a = s["orig_is_a"].astype(bool).to_numpy()
+
+    def pick(a_col: str, b_col: str) -> np.ndarray:
+        return np.where(a, s[a_col].to_numpy(), s[b_col].to_numpy())
+
+    out = pd.DataFrame(index=s.index)
+    out["ts"] = s["ts"].astype(float)
+    out["uid"] = s["uid"]
+    out["orig_h"], out["resp_h"] = pick("a_h", "b_h"), pick("b_h", "a_h")
+    is_icmp = (s["proto"] == "icmp").to_numpy()
+    out["orig_p"] = np.where(is_icmp, s["a_p"], pick("a_p", "b_p"))
+    out["resp_p"] = np.where(is_icmp, s["icmp_resp_p"], pick("b_p", "a_p"))
+    out["proto"] = s["proto"]
+    out["service"] = s["service"]
+    out["duration"] = s["last_ts"].astype(float) - s["ts"].astype(float)
+    for zeek, side_o, side_r in (
+        ("bytes", "a_bytes", "b_bytes"),
+        ("pkts", "a_pkts", "b_pkts"),
+        ("ip_bytes", "a_ip_bytes", "b_ip_bytes"),
+    ):
+        out[f"orig_{zeek}"] = pick(side_o, side_r)
+        out[f"resp_{zeek}"] = pick(side_r, side_o)
+    ep = {}
+    for role, side_o, side_r in (("o", "a", "b"), ("r", "b", "a")):
+        ep[f"{role}_syn"] = pick(f"{side_o}_syn", f"{side_r}_syn").astype(bool)
+        ep[f"{role}_synack"] = pick(f"{side_o}_synack", f"{side_r}_synack").astype(bool)
+        ep[f"{role}_fin"] = pick(f"{side_o}_fin", f"{side_r}_fin").astype(bool)
+        ep[f"{role}_rst"] = pick(f"{side_o}_rst", f"{side_r}_rst").astype(bool)
+    history = s["history"].fillna("").astype(str)
+    out["history"] = history.where(s["orig_is_a"].astype(bool), history.str.swapcase())
+    out["conn_state"] = _conn_state(out, ep)
+    out["last_ts"] = s["last_ts"].astype(float)
+    return out.reset_index(drop=True)[list(FLOW_COLUMNS)].astype(FLOW_COLUMNS)
+
+
+def _conn_state(c: pd.DataFrame, ep: dict[str, np.ndarray]) -> np.ndarray:
+    """Zeek's conn_state() from each endpoint's final TCP state (main.zeek)."""
+    established = ep["o_syn"] & ep["r_synack"]
+    o_pk = c["orig_pkts"].to_numpy() > 0
+    r_pk = c["resp_pkts"].to_numpy() > 0
+
+    def state(role: str, pk: np.ndarray) -> np.ndarray:
+        return np.select(
+            [ep[f"{role}_rst"], ep[f"{role}_fin"], established & pk, ep[f"{role}_syn"], ep[f"{role}_synack"], pk],
+            ["RESET", "CLOSED", "ESTABLISHED", "SYN_SENT", "SYN_ACK_SENT", "PARTIAL"],
+            default="INACTIVE",
+        )
+
+    os_, rs = state("o", o_pk), state("r", r_pk)
+    o_inactive = np.isin(os_, ["INACTIVE", "PARTIAL"])
+    r_inactive = np.isin(rs, ["INACTIVE", "PARTIAL"])
+    no_payload = (c["orig_bytes"].to_numpy() == 0) & (c["resp_bytes"].to_numpy() == 0)
+    rstos0 = c["history"].str.fullmatch(r"\^?S[^HAFGIQ]*R.*").fillna(False).to_numpy()
+    tcp = np.select(
+        [
+            (rs == "RESET") & (np.isin(os_, ["SYN_SENT", "SYN_ACK_SENT"]) | ((os_ == "RESET") & no_payload)),
+            (rs == "RESET") & o_inactive,
+            rs == "RESET",
+            (os_ == "RESET") & r_inactive & rstos0,
+            (os_ == "RESET") & r_inactive,
+            os_ == "RESET",
+            (rs == "CLOSED") & (os_ == "CLOSED"),
+            (os_ == "CLOSED") & r_inactive,
+            os_ == "CLOSED",
+            (rs == "CLOSED") & o_inactive,
+            rs == "CLOSED",
+            (os_ == "SYN_SENT") & (rs == "INACTIVE"),
+            (os_ == "ESTABLISHED") & (rs == "ESTABLISHED"),
+        ],
+        ["REJ", "RSTRH", "RSTR", "RSTOS0", "OTH", "RSTO", "SF", "SH", "S2", "SHR", "S3", "S0", "S1"],
+        default="OTH",
+    )
+    udp = np.select([o_pk & r_pk, o_pk, r_pk], ["SF", "S0", "SHR"], default="OTH")
+    proto = c["proto"].to_numpy()
+    return np.where(proto == "tcp", tcp, np.where(proto == "udp", udp, "OTH"))

@@ -1,0 +1,225 @@
+"""The packet table: one pandas schema that every capture source produces.
+
+Each capture backend hands over the same tshark field values as strings (tshark
+``-T fields`` output, or the same fields read from pyshark packets), and
+:func:`packets_from_fields` turns them into this typed table in one vectorised
+pass. Keeping the conversion in one place is what makes the backends agree.
+
+Missing fields are nulls (pandas ``NA``), never guesses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# Text columns use pandas' masked string type: comparisons give nullable booleans that
+# combine with the other nullable columns (Arrow-backed strings do not mix with them).
+TEXT = pd.StringDtype("python")
+
+# Column name -> pandas dtype. Order is the table's column order.
+PACKET_SCHEMA: dict[str, object] = {
+    "ts": "float64",  # capture time, epoch seconds
+    "length": "int64",  # bytes on the wire (frame.len)
+    "src_mac": TEXT,
+    "dst_mac": TEXT,
+    "ethertype": "Int32",
+    "ip_version": "Int8",  # 4 or 6
+    "src_ip": TEXT,  # IPv4 or IPv6 source address
+    "dst_ip": TEXT,
+    "ip_proto": "Int16",  # IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6)
+    "ip_len": "Int32",  # IP packet bytes (header + payload)
+    "transport": TEXT,  # tcp, udp, icmp, icmpv6, arp, or other
+    "protocol": TEXT,  # highest protocol tshark dissected, e.g. DNS, TLS, HTTP
+    "ttl": "Int16",  # IPv4 TTL or IPv6 hop limit
+    "src_port": "Int32",
+    "dst_port": "Int32",
+    "tcp_flags": "Int16",  # TCP flag bits (FIN 0x01 ... CWR 0x80)
+    "payload_len": "Int32",  # TCP segment, UDP datagram or ICMP message payload bytes
+    "icmp_type": "Int16",
+    "icmp_code": "Int16",
+    "arp_op": "Int8",  # 1 request, 2 reply
+    "arp_src_mac": TEXT,
+    "arp_src_ip": TEXT,
+    "arp_dst_mac": TEXT,
+    "arp_dst_ip": TEXT,
+    "dns_qname": TEXT,
+    "dns_qtype": "Int32",
+    "dns_rcode": "Int16",  # only on responses
+    "dns_response": "boolean",
+    "tls_sni": TEXT,
+    "http_method": TEXT,
+    "http_host": TEXT,
+    "http_uri": TEXT,
+}
+
+# TCP flag bits, as in the TCP header.
+TCP_FIN = 0x01
+TCP_SYN = 0x02
+TCP_RST = 0x04
+TCP_PSH = 0x08
+TCP_ACK = 0x10
+TCP_URG = 0x20
+
+IPPROTO_ICMP = 1
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+IPPROTO_ICMPV6 = 58
+ETHERTYPE_ARP = 0x0806
+
+# The tshark fields every backend extracts, in this order. Only the first
+# occurrence of a field is kept, so a tunnelled or quoted inner header (an ICMP
+# error's copy of the offending datagram) never overrides the outer one.
+TSHARK_FIELDS: tuple[str, ...] = (
+    "frame.time_epoch",
+    "frame.len",
+    "frame.protocols",
+    "eth.src",
+    "eth.dst",
+    "eth.type",
+    "sll.src.eth",
+    "sll.etype",
+    "ip.src",
+    "ip.dst",
+    "ip.proto",
+    "ip.ttl",
+    "ip.len",
+    "ip.hdr_len",
+    "ipv6.src",
+    "ipv6.dst",
+    "ipv6.nxt",
+    "ipv6.hlim",
+    "ipv6.plen",
+    "tcp.srcport",
+    "tcp.dstport",
+    "tcp.flags",
+    "tcp.len",
+    "udp.srcport",
+    "udp.dstport",
+    "udp.length",
+    "icmp.type",
+    "icmp.code",
+    "icmpv6.type",
+    "icmpv6.code",
+    "arp.opcode",
+    "arp.src.hw_mac",
+    "arp.src.proto_ipv4",
+    "arp.dst.hw_mac",
+    "arp.dst.proto_ipv4",
+    "dns.qry.name",
+    "dns.qry.type",
+    "dns.flags.rcode",
+    "dns.flags.response",
+    "tls.handshake.extensions_server_name",
+    "http.request.method",
+    "http.host",
+    "http.request.uri",
+)
+
+UDP_HEADER_LEN = 8
+ICMP_HEADER_LEN = 8
+IPV6_HEADER_LEN = 40
+
+
+def empty_packets() -> pd.DataFrame:
+    """An empty packet table with the full schema."""
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in PACKET_SCHEMA.items()})
+
+
+def _text(col: pd.Series) -> pd.Series:
+    out = col.astype(TEXT)
+    return out.mask(out.str.len() == 0)
+
+
+def _number(col: pd.Series) -> pd.Series:
+    """Decimal or 0x-hex text -> nullable integer; unparsable -> NA."""
+    text = _text(col)
+    is_hex = text.str.startswith("0x").fillna(False)
+    values = pd.to_numeric(text.where(~is_hex), errors="coerce")
+    if is_hex.any():
+        values[is_hex] = text[is_hex].map(lambda s: int(s, 16) if _is_hex(s) else np.nan)
+    return pd.to_numeric(values, errors="coerce")
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        int(text, 16)
+    except ValueError:
+        return False
+    return True
+
+
+def _boolean(col: pd.Series) -> pd.Series:
+    text = _text(col).str.lower()
+    mapped = text.map({"1": True, "true": True, "0": False, "false": False})
+    return mapped.astype("boolean")
+
+
+def packets_from_fields(fields: pd.DataFrame) -> pd.DataFrame:
+    """Typed packet table from a frame of tshark field strings (columns TSHARK_FIELDS)."""
+    if fields.empty:
+        return empty_packets()
+    f = {name: fields[name] if name in fields else pd.Series(pd.NA, index=fields.index) for name in TSHARK_FIELDS}
+    out = pd.DataFrame(index=fields.index)
+    out["ts"] = pd.to_numeric(_text(f["frame.time_epoch"]), errors="coerce").astype("float64")
+    out["length"] = _number(f["frame.len"]).fillna(0).astype("int64")
+    out["src_mac"] = _text(f["eth.src"]).fillna(_text(f["sll.src.eth"]))
+    out["dst_mac"] = _text(f["eth.dst"])
+    out["ethertype"] = _number(f["eth.type"]).fillna(_number(f["sll.etype"]))
+
+    v4 = _text(f["ip.src"]).notna()
+    v6 = _text(f["ipv6.src"]).notna() & ~v4
+    out["ip_version"] = pd.Series(np.where(v4, 4, np.where(v6, 6, 0)), index=fields.index).replace(0, pd.NA)
+    out["src_ip"] = _text(f["ip.src"]).fillna(_text(f["ipv6.src"]))
+    out["dst_ip"] = _text(f["ip.dst"]).fillna(_text(f["ipv6.dst"]))
+    proto = _number(f["ip.proto"]).where(v4, _number(f["ipv6.nxt"]).where(v6))
+    out["ip_proto"] = proto
+    out["ttl"] = _number(f["ip.ttl"]).where(v4, _number(f["ipv6.hlim"]).where(v6))
+    ip_len = _number(f["ip.len"]).where(v4, (_number(f["ipv6.plen"]) + IPV6_HEADER_LEN).where(v6))
+    out["ip_len"] = ip_len
+    icmp_payload = (ip_len - _number(f["ip.hdr_len"]).where(v4, IPV6_HEADER_LEN) - ICMP_HEADER_LEN).clip(lower=0)
+
+    is_tcp = (proto == IPPROTO_TCP).fillna(False)
+    is_udp = (proto == IPPROTO_UDP).fillna(False)
+    is_icmp = (proto == IPPROTO_ICMP).fillna(False)
+    is_icmp6 = (proto == IPPROTO_ICMPV6).fillna(False)
+    arp_op = _number(f["arp.opcode"])
+    is_arp = arp_op.notna() & ~(v4 | v6)
+    transport = np.select(
+        [is_tcp, is_udp, is_icmp, is_icmp6, is_arp],
+        ["tcp", "udp", "icmp", "icmpv6", "arp"],
+        default="other",
+    )
+    out["transport"] = pd.Series(transport, index=fields.index, dtype=TEXT)
+    protocols = _text(f["frame.protocols"])
+    out["protocol"] = protocols.str.rsplit(":", n=1).str[-1].str.upper()
+
+    # Ports and flags only where the outer transport matches: an ICMP error
+    # quotes the offending UDP/TCP header, and that is not this packet's port.
+    out["src_port"] = _number(f["tcp.srcport"]).where(is_tcp, _number(f["udp.srcport"]).where(is_udp))
+    out["dst_port"] = _number(f["tcp.dstport"]).where(is_tcp, _number(f["udp.dstport"]).where(is_udp))
+    out["tcp_flags"] = _number(f["tcp.flags"]).where(is_tcp)
+    udp_payload = (_number(f["udp.length"]) - UDP_HEADER_LEN).clip(lower=0)
+    out["payload_len"] = _number(f["tcp.len"]).where(
+        is_tcp, udp_payload.where(is_udp, icmp_payload.where(is_icmp | is_icmp6))
+    )
+    out["icmp_type"] = _number(f["icmp.type"]).where(is_icmp, _number(f["icmpv6.type"]).where(is_icmp6))
+    out["icmp_code"] = _number(f["icmp.code"]).where(is_icmp, _number(f["icmpv6.code"]).where(is_icmp6))
+
+    out["arp_op"] = arp_op.where(is_arp)
+    out["arp_src_mac"] = _text(f["arp.src.hw_mac"]).where(is_arp)
+    out["arp_src_ip"] = _text(f["arp.src.proto_ipv4"]).where(is_arp)
+    out["arp_dst_mac"] = _text(f["arp.dst.hw_mac"]).where(is_arp)
+    out["arp_dst_ip"] = _text(f["arp.dst.proto_ipv4"]).where(is_arp)
+
+    out["dns_qname"] = _text(f["dns.qry.name"])
+    out["dns_qtype"] = _number(f["dns.qry.type"])
+    out["dns_rcode"] = _number(f["dns.flags.rcode"])
+    out["dns_response"] = _boolean(f["dns.flags.response"])
+    out["tls_sni"] = _text(f["tls.handshake.extensions_server_name"])
+    out["http_method"] = _text(f["http.request.method"])
+    out["http_host"] = _text(f["http.host"])
+    out["http_uri"] = _text(f["http.request.uri"])
+
+    out = out.dropna(subset=["ts"])
+    return out[list(PACKET_SCHEMA)].astype(PACKET_SCHEMA).reset_index(drop=True)

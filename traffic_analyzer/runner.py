@@ -1,0 +1,191 @@
+"""Wires the stages for one run: source -> analysis windows -> store, log and dashboard."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pandas as pd
+
+from .alerts.log_channel import LogChannel, log_window, setup_logging
+from .capture.live import PysharkLiveSource, TsharkLiveSource
+from .capture.pcap_file import PcapFileSource
+from .capture.source import PacketSource
+from .capture.tshark import default_interface, tshark_path
+from .detection.anomaly import HostAnomalyModel, load_model, model_info, save_model
+from .errors import AnalyzerError, TruncatedCaptureError
+from .features.host_windows import HOST_FEATURES
+from .pipeline import Analysis, default_detectors, file_windows
+from .settings import Config
+from .store.database import ResultWriter, store_url
+
+
+class Runner:
+    """Runs one capture or file analysis to its end and returns the summary."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.data_dir = Path(config.data_dir)
+        self.model_path = Path(config.model_path) if config.model_path else self.data_dir / "model.joblib"
+        self.run_id = uuid.uuid4().hex[:12]
+        self.stop_requested = threading.Event()
+        self.logger: logging.Logger = logging.getLogger("traffic_analyzer")
+        self.dashboard = None
+        self.model: HostAnomalyModel | None = None
+        self.model_meta: dict = {"status": "none"}
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Everything that can fail before capture starts fails here, with its one-line error."""
+        c = self.config
+        self.logger = setup_logging(c.log_file)
+        tshark_path()
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AnalyzerError(f"data_dir {str(self.data_dir)!r} cannot be created: {exc.strerror}") from exc
+        self.writer = ResultWriter(store_url(self.data_dir))
+        if c.train_file:
+            self.train(c.train_file)
+        else:
+            loaded = load_model(self.model_path, HOST_FEATURES)
+            if loaded is not None:
+                self.model, self.model_meta = loaded
+                self.logger.info(
+                    "loaded anomaly model %s (trained on %s)", self.model_path, self.model_meta["trained_on"]
+                )
+        if c.dashboard:
+            from .dashboard.server import DashboardServer
+
+            self.dashboard = DashboardServer(store_url(self.data_dir), c.dashboard_host, c.dashboard_port)
+            self.dashboard.start()
+
+    def train(self, path: str) -> None:
+        """Fit the anomaly model on a benign capture and save it."""
+        analysis = Analysis(detectors=[])
+        rows = []
+        source = PcapFileSource(path, progress=self.config.progress)
+        for packets in file_windows(source.batches(), self.config.window_s):
+            _, window = analysis.process(packets, live=False)
+            rows.append(window.host_features)
+        features = pd.concat(rows) if rows else pd.DataFrame(columns=list(HOST_FEATURES))
+        model = HostAnomalyModel(false_alarm_rate=self.config.false_alarm_rate).fit(features)
+        self.model = model
+        self.model_meta = save_model(model, self.model_path, trained_on=str(path))
+        self.logger.info(
+            "trained anomaly model on %s: %d host windows, saved to %s", path, len(features), self.model_path
+        )
+
+    def source(self) -> tuple[PacketSource, bool, str]:
+        c = self.config
+        if c.read_file:
+            return PcapFileSource(c.read_file, progress=c.progress), False, f"reading {c.read_file}"
+        iface = c.interface or default_interface()
+        backend = TsharkLiveSource if c.capture_backend == "tshark" else PysharkLiveSource
+        src = backend(iface, c.capture_filter, duration_s=c.capture_duration, window_s=c.window_s)
+        return src, True, f"capturing on {iface}"
+
+    # -- the run --------------------------------------------------------------------------------
+    def run(self) -> dict:
+        self.prepare()
+        source, live, status = self.source()
+        if self.model is None and live:
+            self.model_meta = {"status": "training", "baseline_s": self.config.baseline_s}
+        self.writer.start_run(self.run_id, source.stats.source, self.model_meta)
+        self.logger.info("run %s: %s", self.run_id, status)
+        analysis = Analysis(default_detectors(self.config.scan_min_ports, self.config.scan_window_s), self.model)
+        channel = LogChannel(self.logger)
+        baseline_rows: list[pd.DataFrame] = []
+        started = time.time()
+        failure: AnalyzerError | None = None
+        previous = signal.getsignal(signal.SIGTERM)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: source.stop())
+        try:
+            windows = source.batches() if live else file_windows(source.batches(), self.config.window_s)
+            for packets in windows:
+                result, window = analysis.process(packets, live=live)
+                result.health = analysis.health(source.stats, status, live)
+                self.writer.write_window(self.run_id, result)
+                channel.send(result.alerts)
+                if len(packets) or not live:
+                    log_window(
+                        self.logger,
+                        window.start,
+                        window.end,
+                        len(packets),
+                        int(packets["length"].sum()),
+                        len(window.flows),
+                        len(result.alerts),
+                    )
+                if live and analysis.model is None:
+                    baseline_rows.append(window.host_features)
+                    if time.time() - started >= self.config.baseline_s:
+                        self._fit_live_baseline(analysis, baseline_rows)
+        except KeyboardInterrupt:
+            source.stop()
+        except TruncatedCaptureError as exc:
+            failure = exc
+        except AnalyzerError as exc:
+            self.writer.finish_run(self.run_id, "failed", self.model_meta)
+            raise exc
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, previous)
+        last = analysis.finish()
+        last.health = analysis.health(source.stats, "finished" if not failure else str(failure), live)
+        self.writer.write_window(self.run_id, last)
+        self.writer.finish_run(self.run_id, "finished" if failure is None else "damaged", self.model_meta)
+        summary = self.summary(analysis, source)
+        if failure is not None:
+            summary["error"] = str(failure)
+        self.logger.info(
+            "run %s finished: %d packets, %d flows, %d alerts",
+            self.run_id,
+            summary["packets"],
+            summary["flows"],
+            len(summary["alerts"]),
+        )
+        return summary
+
+    def _fit_live_baseline(self, analysis: Analysis, rows: list[pd.DataFrame]) -> None:
+        features = pd.concat(rows)
+        try:
+            model = HostAnomalyModel(false_alarm_rate=self.config.false_alarm_rate).fit(features)
+        except AnalyzerError as exc:
+            self.model_meta = {"status": "too little baseline", "detail": str(exc)}
+            self.logger.warning("%s; the anomaly model keeps learning", exc)
+            return
+        trained_on = f"first {self.config.baseline_s:.0f} s of live capture"
+        self.model_meta = save_model(model, self.model_path, trained_on=trained_on)
+        analysis.model = self.model = model
+        rows.clear()
+        self.writer.set_model(self.run_id, self.model_meta)
+        self.logger.info("anomaly model trained on %s (%d host windows)", trained_on, len(features))
+
+    def summary(self, analysis: Analysis, source: PacketSource) -> dict:
+        alerts = sorted(analysis.book.alerts.values(), key=lambda a: (-a.score, a.start))
+        return {
+            "run_id": self.run_id,
+            "source": source.stats.source,
+            "packets": analysis.packets,
+            "bytes": analysis.bytes,
+            "flows": len(analysis.flow_uids),
+            "first_packet_ts": analysis.first_ts,
+            "last_packet_ts": analysis.last_ts,
+            "dropped": source.stats.dropped,
+            "sampled_out": source.stats.sampled_out,
+            "model": self.model_meta
+            if self.model is None
+            else model_info(self.model, self.model_meta["trained_on"], self.model_meta.get("trained_at")),
+            "store": store_url(self.data_dir),
+            "alerts": [a.as_dict() for a in alerts],
+        }
+
+    def close(self) -> None:
+        if self.dashboard is not None:
+            self.dashboard.stop()

@@ -1,0 +1,121 @@
+"""The one catalogue of settings: name, default, help. The constructor, the command line,
+config.example.py and the README's table are all derived from it or checked against it."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration setting (a constructor parameter of NetworkTrafficAnalyzer)."""
+
+    name: str
+    default: Any
+    help: str
+    flag: str | None = None  # command-line option; None if only settable in a config file
+    type: type = str
+    choices: tuple = ()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("interface", None, "Interface to capture on; None picks the one holding the default route.", "--interface"),
+    Setting("capture_duration", 0.0, "Seconds to capture; 0 captures until stopped (Ctrl-C).", "--duration", float),
+    Setting("capture_filter", None, "BPF capture filter for live capture, e.g. 'tcp or udp port 53'.", "--filter"),
+    Setting(
+        "capture_backend",
+        "pyshark",
+        "Live capture backend: pyshark (the default) or tshark (faster field "
+        "output); files are always decoded by tshark.",
+        "--backend",
+        str,
+        ("pyshark", "tshark"),
+    ),
+    Setting("read_file", None, "Analyse this pcap/pcapng file instead of capturing live.", "--read"),
+    Setting("train_file", None, "Train the anomaly model on this benign pcap/pcapng file and save it.", "--train"),
+    Setting(
+        "baseline_s",
+        600.0,
+        "Without a saved model, learn the baseline from the first this many seconds of a live capture.",
+        "--baseline",
+        float,
+    ),
+    Setting(
+        "model_path", None, "Where the anomaly model is saved and loaded; None means DATA_DIR/model.joblib.", "--model"
+    ),
+    Setting(
+        "false_alarm_rate",
+        0.001,
+        "Share of baseline host windows the anomaly threshold may flag (the false-alarm budget).",
+        "--false-alarm-rate",
+        float,
+    ),
+    Setting("window_s", 5.0, "Seconds of traffic per analysis window.", "--window", float),
+    Setting("scan_min_ports", 25, "Distinct ports of one host that make a port scan.", "--scan-min-ports", int),
+    Setting("scan_window_s", 60.0, "Seconds over which port-scan probes add up.", "--scan-window", float),
+    Setting("data_dir", "data", "Folder for the result database and the model.", "--data-dir"),
+    Setting("log_file", "network_analysis.log", "Log file: a line per capture window and per alert.", "--log-file"),
+    Setting("dashboard", True, "Serve the live dashboard.", "--no-dashboard", bool),
+    Setting("dashboard_host", "127.0.0.1", "Address the dashboard binds to.", "--host"),
+    Setting("dashboard_port", 8050, "Port of the dashboard.", "--port", int),
+    Setting("progress", True, "Show a progress bar on stderr while reading a file.", "--no-progress", bool),
+)
+
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def validate(values: dict[str, Any]) -> None:
+    """Raise ConfigError naming the first setting whose value cannot work."""
+    for name in values:
+        if name not in BY_NAME:
+            raise ConfigError(f"unknown setting {name!r}; known settings: {', '.join(BY_NAME)}")
+    for s in SETTINGS:
+        value = values.get(s.name, s.default)
+        if value is None and s.default is None:
+            continue
+        if s.type is bool and not isinstance(value, bool):
+            raise ConfigError(f"{s.name} must be True or False, not {value!r}")
+        if s.type in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigError(f"{s.name} must be a number, not {value!r}")
+        if s.type is int and not float(value).is_integer():
+            raise ConfigError(f"{s.name} must be a whole number, not {value!r}")
+        if s.type is str and not isinstance(value, str):
+            raise ConfigError(f"{s.name} must be text, not {value!r}")
+        if s.choices and value not in s.choices:
+            raise ConfigError(f"{s.name} must be one of {', '.join(s.choices)}, not {value!r}")
+    _check_ranges({**DEFAULTS, **values})
+
+
+def _check_ranges(v: dict[str, Any]) -> None:
+    if v["capture_duration"] < 0:
+        raise ConfigError(f"capture_duration must be 0 (continuous) or more seconds, not {v['capture_duration']}")
+    for name in ("window_s", "scan_window_s", "baseline_s"):
+        if v[name] <= 0:
+            raise ConfigError(f"{name} must be more than 0 seconds, not {v[name]}")
+    if v["scan_min_ports"] < 2:
+        raise ConfigError(f"scan_min_ports must be at least 2, not {v['scan_min_ports']}")
+    if not 0 < v["false_alarm_rate"] < 1:
+        raise ConfigError(f"false_alarm_rate must be between 0 and 1, not {v['false_alarm_rate']}")
+    if not 1 <= v["dashboard_port"] <= 65535:
+        raise ConfigError(f"dashboard_port must be between 1 and 65535, not {v['dashboard_port']}")
+    host = v["dashboard_host"]
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ConfigError(f"dashboard_host must be an IP address or localhost, not {host!r}") from None
+    if v["read_file"] and v["capture_filter"]:
+        raise ConfigError("capture_filter applies to live capture only; filter a file with tcpdump -r FILE -w OUT")
+
+
+Config = make_dataclass(
+    "Config",
+    [(s.name, Any, field(default=s.default)) for s in SETTINGS],
+    frozen=True,
+    namespace={"__doc__": "A validated, frozen set of settings handed from the facade to the runner."},
+)
