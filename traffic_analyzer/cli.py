@@ -10,7 +10,7 @@ from typing import Any
 
 from .capture.tshark import list_interfaces
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
-from .settings import SETTINGS
+from .settings import SETTINGS, validate
 
 EXIT_ERROR = 1
 EXIT_DAMAGED_INPUT = 2
@@ -74,10 +74,8 @@ def main(argv: list[str], analyzer_class: type) -> int:
         as_json = args.pop("json")
         settings = load_config_file(config_file) if config_file else {}
         settings.update(args)
-        try:
-            analyzer = analyzer_class(**settings)
-        except TypeError as exc:
-            raise ConfigError(f"config: {exc}") from None
+        validate(settings)
+        analyzer = analyzer_class(**settings)
         try:
             summary = analyzer.analyze()
         except KeyboardInterrupt:

@@ -13,6 +13,7 @@ from .detection.alert import Alert, AlertBook
 from .detection.anomaly import HostAnomalyModel, anomaly_alerts
 from .detection.base import Detector, WindowData
 from .detection.portscan import PortScanDetector
+from .errors import TruncatedCaptureError
 from .features.flows import FlowTracker, empty_flows
 from .features.host_windows import host_window_features
 from .packets.schema import empty_packets
@@ -22,15 +23,20 @@ from .store.database import WindowResult
 def file_windows(batches: Iterator[pd.DataFrame], window_s: float) -> Iterator[pd.DataFrame]:
     """Regroup a file's chunks into windows of ``window_s`` seconds of packet time."""
     pending = empty_packets()
-    for batch in batches:
-        pending = pd.concat([pending, batch], ignore_index=True) if len(pending) else batch
-        if pending.empty:
-            continue
-        window_id = np.floor(pending["ts"].to_numpy() / window_s)
-        last = window_id.max()
-        for wid in np.unique(window_id[window_id < last]):
-            yield pending[window_id == wid].reset_index(drop=True)
-        pending = pending[window_id == last].reset_index(drop=True)
+    try:
+        for batch in batches:
+            pending = pd.concat([pending, batch], ignore_index=True) if len(pending) else batch
+            if pending.empty:
+                continue
+            window_id = np.floor(pending["ts"].to_numpy() / window_s)
+            last = window_id.max()
+            for wid in np.unique(window_id[window_id < last]):
+                yield pending[window_id == wid].reset_index(drop=True)
+            pending = pending[window_id == last].reset_index(drop=True)
+    except TruncatedCaptureError:
+        if len(pending):  # the packets before the damage are good: analyse them, then report
+            yield pending
+        raise
     if len(pending):
         yield pending
 

@@ -58,26 +58,30 @@ class Runner:
                 self.logger.info(
                     "loaded anomaly model %s (trained on %s)", self.model_path, self.model_meta["trained_on"]
                 )
-        if c.dashboard:
+
+    def start_dashboard(self) -> None:
+        if self.config.dashboard:
             from .dashboard.server import DashboardServer
 
+            c = self.config
             self.dashboard = DashboardServer(store_url(self.data_dir), c.dashboard_host, c.dashboard_port)
             self.dashboard.start()
 
-    def train(self, path: str) -> None:
-        """Fit the anomaly model on a benign capture and save it."""
-        analysis = Analysis(detectors=[])
+    def train(self, paths: str) -> None:
+        """Fit the anomaly model on benign captures (comma-separated paths) and save it."""
         rows = []
-        source = PcapFileSource(path, progress=self.config.progress)
-        for packets in file_windows(source.batches(), self.config.window_s):
-            _, window = analysis.process(packets, live=False)
-            rows.append(window.host_features)
+        for path in [p.strip() for p in paths.split(",") if p.strip()]:
+            analysis = Analysis(detectors=[])
+            source = PcapFileSource(path, progress=self.config.progress)
+            for packets in file_windows(source.batches(), self.config.window_s):
+                _, window = analysis.process(packets, live=False)
+                rows.append(window.host_features)
         features = pd.concat(rows) if rows else pd.DataFrame(columns=list(HOST_FEATURES))
         model = HostAnomalyModel(false_alarm_rate=self.config.false_alarm_rate).fit(features)
         self.model = model
-        self.model_meta = save_model(model, self.model_path, trained_on=str(path))
+        self.model_meta = save_model(model, self.model_path, trained_on=paths)
         self.logger.info(
-            "trained anomaly model on %s: %d host windows, saved to %s", path, len(features), self.model_path
+            "trained anomaly model on %s: %d host windows, saved to %s", paths, len(features), self.model_path
         )
 
     def source(self) -> tuple[PacketSource, bool, str]:
@@ -93,6 +97,8 @@ class Runner:
     def run(self) -> dict:
         self.prepare()
         source, live, status = self.source()
+        source.check()
+        self.start_dashboard()
         if self.model is None and live:
             self.model_meta = {"status": "training", "baseline_s": self.config.baseline_s}
         self.writer.start_run(self.run_id, source.stats.source, self.model_meta)

@@ -4,6 +4,8 @@ config.example.py and the README's table are all derived from it or checked agai
 from __future__ import annotations
 
 import ipaddress
+import json
+import textwrap
 from dataclasses import dataclass, field, make_dataclass
 from typing import Any
 
@@ -36,7 +38,7 @@ SETTINGS: tuple[Setting, ...] = (
         ("pyshark", "tshark"),
     ),
     Setting("read_file", None, "Analyse this pcap/pcapng file instead of capturing live.", "--read"),
-    Setting("train_file", None, "Train the anomaly model on this benign pcap/pcapng file and save it.", "--train"),
+    Setting("train_file", None, "Train the anomaly model on these benign pcap/pcapng files (comma-separated) and save it.", "--train"),
     Setting(
         "baseline_s",
         600.0,
@@ -119,3 +121,47 @@ Config = make_dataclass(
     frozen=True,
     namespace={"__doc__": "A validated, frozen set of settings handed from the facade to the runner."},
 )
+
+
+def config_example_text() -> str:
+    """The text of config.example.py, derived from SETTINGS (a test keeps the file in step)."""
+    lines = [
+        '"""Example configuration for network_traffic_analyzer.py, generated from traffic_analyzer/settings.py.',
+        "",
+        "Copy it, edit the values, and run either of:",
+        "    sudo python3 network_traffic_analyzer.py --config my_config.py",
+        "    sudo python3 my_config.py",
+        "Each key is a NetworkTrafficAnalyzer constructor parameter; command-line options override it.",
+        '"""',
+        "",
+        "CONFIG = {",
+    ]
+    for s in SETTINGS:
+        flag = f" (command line: {s.flag})" if s.flag else ""
+        lines += textwrap.wrap(s.help + flag, width=100, initial_indent="    # ", subsequent_indent="    # ")
+        lines.append(f"    {json.dumps(s.name)}: {_python_literal(s.default)},")
+    lines += [
+        "}",
+        "",
+        'if __name__ == "__main__":',
+        "    import os",
+        "    import sys",
+        "    from pathlib import Path",
+        "",
+        '    analyzer = Path(__file__).resolve().parent / "network_traffic_analyzer.py"',
+        '    os.execv(sys.executable, [sys.executable, str(analyzer), "--config", __file__, *sys.argv[1:]])',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _python_literal(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+def readme_table() -> str:
+    """The README's configuration table, derived from SETTINGS (a test keeps the README in step)."""
+    rows = ["| parameter | default | command line | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        rows.append(f"| `{s.name}` | `{s.default!r}` | `{s.flag or ''}` | {s.help} |")
+    return "\n".join(rows)

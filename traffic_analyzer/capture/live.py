@@ -49,8 +49,12 @@ class LiveSource(ABC):
         self._stop.set()
         self._kill_capture()
 
-    def batches(self) -> Iterator[pd.DataFrame]:
+    def check(self) -> None:
+        """Fail now, with one line, if the interface or filter cannot be used."""
         check_live_capture(self.interface, self.bpf_filter)
+
+    def batches(self) -> Iterator[pd.DataFrame]:
+        self.check()
         reader = threading.Thread(target=self._run_reader, name=f"capture-{self.backend}", daemon=True)
         reader.start()
         deadline = time.monotonic() + self.duration_s if self.duration_s else None

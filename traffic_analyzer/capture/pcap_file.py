@@ -57,6 +57,10 @@ class PcapFileSource:
         self.stats = CaptureStats(source=f"file {self.path}")
         self._proc: subprocess.Popen | None = None
 
+    def check(self) -> None:
+        """Fail now, with one line, if the file is missing or not a capture."""
+        check_capture_file(self.path)
+
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()

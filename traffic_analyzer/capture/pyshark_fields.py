@@ -42,6 +42,9 @@ class PysharkFileSource:
         self.chunk_packets = chunk_packets
         self.stats = CaptureStats(source=f"file {self.path} (pyshark)")
 
+    def check(self) -> None:
+        check_capture_file(self.path)
+
     def stop(self) -> None:
         """Reading a file ends by itself."""
 

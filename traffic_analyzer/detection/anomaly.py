@@ -58,7 +58,7 @@ class HostAnomalyModel(OutlierMixin, BaseEstimator):
         self.forest_ = IsolationForest(n_estimators=self.n_estimators, random_state=self.random_state)
         self.forest_.fit(values)
         baseline_scores = self.forest_.score_samples(values)
-        self.offset_ = float(np.quantile(baseline_scores, self.false_alarm_rate))
+        self.offset_ = float(np.quantile(baseline_scores, self.false_alarm_rate, method="lower"))
         self.baseline_median_ = X.median()
         self.baseline_max_ = X.max()
         self.n_baseline_windows_ = len(X)
