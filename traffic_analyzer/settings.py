@@ -38,7 +38,12 @@ SETTINGS: tuple[Setting, ...] = (
         ("pyshark", "tshark"),
     ),
     Setting("read_file", None, "Analyse this pcap/pcapng file instead of capturing live.", "--read"),
-    Setting("train_file", None, "Train the anomaly model on these benign pcap/pcapng files (comma-separated) and save it.", "--train"),
+    Setting(
+        "train_file",
+        None,
+        "Train the anomaly model on these benign pcap/pcapng files (comma-separated) and save it.",
+        "--train",
+    ),
     Setting(
         "baseline_s",
         600.0,
