@@ -1,0 +1,85 @@
+"""The IsolationForest host model: estimator contract, calibrated threshold, save/reload, explanations."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import read_json
+
+from traffic_analyzer.capture.pcap_file import PcapFileSource
+from traffic_analyzer.detection.anomaly import HostAnomalyModel, load_model
+from traffic_analyzer.errors import AnalyzerError
+from traffic_analyzer.features.host_windows import HOST_FEATURES
+from traffic_analyzer.pipeline import Analysis, file_windows
+
+BASELINE = ("benign-netflix-streaming.pcap", "benign-msteams-call.pcap", "benign-android-mixed.pcap")
+
+
+def host_windows(path) -> pd.DataFrame:
+    analysis, rows = Analysis(detectors=[]), []
+    for packets in file_windows(PcapFileSource(path, progress=False).batches(), 5.0):
+        rows.append(analysis.process(packets, live=False)[1].host_features)
+    return pd.concat(rows)
+
+
+@pytest.fixture(scope="module")
+def baseline(pcaps) -> pd.DataFrame:
+    return pd.concat([host_windows(pcaps / name) for name in BASELINE])
+
+
+def test_estimator_contract(baseline):
+    model = HostAnomalyModel(false_alarm_rate=0.02, random_state=7)
+    assert model.fit(baseline) is model
+    assert list(model.feature_names_in_) == list(HOST_FEATURES)
+    again = HostAnomalyModel(false_alarm_rate=0.02, random_state=7).fit(baseline)
+    np.testing.assert_array_equal(model.score_samples(baseline), again.score_samples(baseline))
+    assert set(np.unique(model.predict(baseline))) <= {-1, 1}
+    np.testing.assert_array_equal(model.predict(baseline) == -1, model.decision_function(baseline) < 0)
+
+
+@pytest.mark.parametrize("rate", [0.001, 0.02, 0.1])
+def test_threshold_is_calibrated_on_the_baseline(baseline, rate):
+    model = HostAnomalyModel(false_alarm_rate=rate).fit(baseline)
+    flagged_share = float((model.predict(baseline) == -1).mean())
+    assert flagged_share <= rate  # the false-alarm budget holds on the traffic it learned from
+    assert flagged_share >= rate - 2 / len(baseline)  # and the budget is used, not a fixed share of anything
+
+
+def test_too_small_baseline_is_refused(baseline):
+    with pytest.raises(AnalyzerError, match="at least 20"):
+        HostAnomalyModel().fit(baseline.iloc[:5])
+
+
+def test_train_save_reload_and_explain(pcaps, tmp_path):
+    train = ",".join(str(pcaps / name) for name in BASELINE)
+    first = read_json(tmp_path, pcaps / "nmap-syn-scan.pcapng", "--train", train, "--false-alarm-rate", "0.02")
+    assert first["model"]["status"] == "trained" and first["model"]["baseline_windows"] > 100
+    assert (tmp_path / "data" / "model.joblib").exists()
+    # The next run has no --train: it reloads the saved model and says what it was trained on.
+    second = read_json(tmp_path, pcaps / "nmap-syn-scan.pcapng")
+    assert second["model"]["trained_on"] == train
+    assert second["model"]["threshold"] == first["model"]["threshold"]
+    anomalies = [a for a in second["alerts"] if a["kind"] == "anomaly"]
+    assert [a["attacker"] for a in anomalies] == ["172.16.0.8"]  # the scanner, and nobody else
+    text = anomalies[0]["explanation"]
+    assert "baseline" in text and ("distinct_dst_ports" in text or "failed_flows" in text)
+    model, meta = load_model(tmp_path / "data" / "model.joblib", HOST_FEATURES)
+    assert meta["features"] == list(HOST_FEATURES) and model.false_alarm_rate == 0.02
+
+
+def test_model_trained_on_other_features_is_refused(tmp_path, baseline):
+    import joblib
+
+    model = HostAnomalyModel().fit(baseline)
+    joblib.dump({"model": model, "meta": {"features": ["something_else"]}}, tmp_path / "old.joblib")
+    with pytest.raises(AnalyzerError, match="other features"):
+        load_model(tmp_path / "old.joblib", HOST_FEATURES)
+
+
+def test_summary_reports_no_model_without_baseline(pcaps, tmp_path):
+    summary = read_json(tmp_path, pcaps / "benign-tls-firefox.pcap")
+    assert summary["model"] == {"status": "none"}
+    assert json.dumps(summary)  # plain JSON all the way down
