@@ -1,0 +1,59 @@
+"""Two test hosts in network namespaces made for one test: a veth pair, no default route, removed after."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+SUBNET_PREFIX = "10.213.0"  # exists only inside the namespaces below
+
+
+@dataclass(frozen=True)
+class HostPair:
+    """Host A (the sensor side) and host B, joined by a veth pair."""
+
+    ns_a: str
+    ns_b: str
+    if_a: str
+    if_b: str
+    ip_a: str = f"{SUBNET_PREFIX}.1"
+    ip_b: str = f"{SUBNET_PREFIX}.2"
+
+    def run_in(self, ns: str, *cmd: str, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
+        return subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True, timeout=timeout, **kw)
+
+    def popen_in(self, ns: str, *cmd: str, **kw) -> subprocess.Popen:
+        return subprocess.Popen(["ip", "netns", "exec", ns, *cmd], **kw)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture
+def host_pair():
+    if os.geteuid() != 0:
+        pytest.skip("creating network namespaces needs root")
+    if shutil.which("ip") is None:
+        pytest.skip("iproute2 (ip) is not installed; ./setup.sh --dev installs it")
+    tag = uuid.uuid4().hex[:6]
+    pair = HostPair(ns_a=f"nta-{tag}-a", ns_b=f"nta-{tag}-b", if_a=f"nta{tag}a", if_b=f"nta{tag}b")
+    try:
+        _ip("netns", "add", pair.ns_a)
+        _ip("netns", "add", pair.ns_b)
+        _ip("link", "add", pair.if_a, "type", "veth", "peer", "name", pair.if_b)
+        _ip("link", "set", pair.if_a, "netns", pair.ns_a)
+        _ip("link", "set", pair.if_b, "netns", pair.ns_b)
+        for ns, dev, ip in ((pair.ns_a, pair.if_a, pair.ip_a), (pair.ns_b, pair.if_b, pair.ip_b)):
+            _ip("-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
+            _ip("-n", ns, "link", "set", dev, "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+        yield pair
+    finally:
+        for ns in (pair.ns_a, pair.ns_b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)

@@ -1,0 +1,121 @@
+"""Live capture of traffic the test makes between two network namespaces it creates."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import CLI
+from netns import host_pair  # noqa: F401 (fixture)
+
+HERE = Path(__file__).resolve().parent
+DATAGRAMS = 60
+
+
+def wait_for(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+@pytest.mark.parametrize("backend", ["pyshark", "tshark"])
+def test_live_capture_sees_traffic_and_the_scan(host_pair, tmp_path, backend):  # noqa: F811
+    if shutil.which("nmap") is None:
+        pytest.skip("nmap is not installed; ./setup.sh --dev installs it")
+    log = tmp_path / "analysis.log"
+    analyzer = host_pair.popen_in(
+        host_pair.ns_a,
+        sys.executable,
+        str(CLI),
+        "--interface",
+        host_pair.if_a,
+        "--duration",
+        "14",
+        "--window",
+        "2",
+        "--backend",
+        backend,
+        "--no-dashboard",
+        "--json",
+        "--no-progress",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--log-file",
+        str(log),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: log.exists() and "capturing on" in log.read_text(), 30, "the capture to start")
+        time.sleep(3)  # tshark/dumpcap open the interface after the run is logged
+        sent = host_pair.run_in(
+            host_pair.ns_b, sys.executable, str(HERE / "send_traffic.py"), host_pair.ip_a, str(DATAGRAMS), "0.02"
+        )
+        assert sent.returncode == 0, sent.stderr
+        scan = host_pair.run_in(
+            host_pair.ns_b,
+            "nmap",
+            "-n",
+            "-Pn",
+            "-sS",
+            "-p",
+            "1-200",
+            "--max-retries",
+            "0",
+            "-T4",
+            host_pair.ip_a,
+            timeout=60,
+        )
+        assert scan.returncode == 0, scan.stderr
+        out, err = analyzer.communicate(timeout=60)
+    finally:
+        analyzer.kill()
+    assert analyzer.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["source"] == f"live {host_pair.if_a} ({backend})"
+    assert summary["packets"] >= DATAGRAMS + 200  # the datagrams, the probes and the RSTs
+    assert summary["dropped"] in (0, None)
+    scans = [a for a in summary["alerts"] if a["kind"] == "port_scan"]
+    assert [(a["attacker"], a["victims"]) for a in scans] == [(host_pair.ip_b, [host_pair.ip_a])]
+    assert scans[0]["evidence"]["distinct_ports"] == 200
+    text = log.read_text()
+    assert text.count(" window ") >= 3  # a line per analysis window while capturing
+
+
+def test_pyshark_and_tshark_live_backends_agree(host_pair, tmp_path):  # noqa: F811
+    out = tmp_path / "tables.pkl"
+    capture = host_pair.popen_in(
+        host_pair.ns_a,
+        sys.executable,
+        str(HERE / "capture_both.py"),
+        host_pair.if_a,
+        "10",
+        str(out),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert capture.stdout.readline().strip() == "started"
+        time.sleep(4)  # both dumpcaps open the interface
+        sent = host_pair.run_in(
+            host_pair.ns_b, sys.executable, str(HERE / "send_traffic.py"), host_pair.ip_a, str(DATAGRAMS), "0.02"
+        )
+        assert sent.returncode == 0, sent.stderr
+        capture.wait(timeout=60)
+    finally:
+        capture.kill()
+    tables = pickle.loads(out.read_bytes())
+    mine = {k: t[t["dst_port"] == 9999].reset_index(drop=True) for k, t in tables.items()}
+    assert len(mine["pyshark"]) == len(mine["tshark"]) == DATAGRAMS
+    pd.testing.assert_frame_equal(mine["pyshark"], mine["tshark"])
