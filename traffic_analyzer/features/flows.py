@@ -280,12 +280,18 @@ def _aggregate(p: pd.DataFrame) -> pd.DataFrame:
 
 def _history(p: pd.DataFrame) -> pd.Series:
     """Letters in first-seen order, each at most once per (key, seg)."""
-    letters = p[["key", "seg", "letters"]].copy()
-    letters = letters[letters["letters"] != ""]
-    letters["letters"] = letters["letters"].map(list)
-    long = letters.explode("letters")
-    long = long.drop_duplicates(["key", "seg", "letters"])
-    return long.groupby(["key", "seg"], sort=False)["letters"].agg("".join)
+    letters = p.loc[p["letters"] != "", ["key", "seg", "letters"]]
+    letters = letters.assign(letters=letters["letters"].map(list)).explode("letters")
+    long = letters.drop_duplicates(["key", "seg", "letters"])
+    if long.empty:
+        return pd.Series(dtype=object)
+    group = long.groupby(["key", "seg"], sort=False).ngroup().to_numpy()
+    order = np.argsort(group, kind="stable")
+    group, chars = group[order], long["letters"].to_numpy(dtype=object)[order]
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    joined = np.add.reduceat(chars, starts)  # string concatenation per group, in packet order
+    index = long.iloc[order[starts]].set_index(["key", "seg"]).index
+    return pd.Series(joined, index=index)
 
 
 def _dedupe_letters(history: str) -> str:
