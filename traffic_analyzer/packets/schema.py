@@ -51,6 +51,10 @@ PACKET_SCHEMA: dict[str, object] = {
     "http_method": TEXT,
     "http_host": TEXT,
     "http_uri": TEXT,
+    "http_user_agent": TEXT,
+    "http_status": "Int16",  # response status code, e.g. 200, 401
+    "http_content_type": TEXT,  # of the response (or of a request body)
+    "ftp_reply_code": "Int16",  # e.g. 530 for a failed login
 }
 
 # TCP flag bits, as in the TCP header.
@@ -114,6 +118,10 @@ TSHARK_FIELDS: tuple[str, ...] = (
     "http.request.method",
     "http.host",
     "http.request.uri",
+    "http.user_agent",
+    "http.response.code",
+    "http.content_type",
+    "ftp.response.code",
 )
 
 UDP_HEADER_LEN = 8
@@ -220,6 +228,10 @@ def packets_from_fields(fields: pd.DataFrame) -> pd.DataFrame:
     out["http_method"] = _text(f["http.request.method"])
     out["http_host"] = _text(f["http.host"])
     out["http_uri"] = _text(f["http.request.uri"])
+    out["http_user_agent"] = _text(f["http.user_agent"])
+    out["http_status"] = _number(f["http.response.code"])
+    out["http_content_type"] = _text(f["http.content_type"])
+    out["ftp_reply_code"] = _number(f["ftp.response.code"])
 
     out = out.dropna(subset=["ts"])
     return out[list(PACKET_SCHEMA)].astype(PACKET_SCHEMA).reset_index(drop=True)
