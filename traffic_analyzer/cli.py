@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="network_traffic_analyzer.py",
         description="Capture or read network traffic, detect what is unusual, and explain it on a dashboard "
-        "(http://localhost:8050).",
+        "(http://localhost:8050). Subcommand: 'evaluate --labels labels.csv' scores the detectors.",
     )
     parser.add_argument("--list-interfaces", action="store_true", help="List capture interfaces and exit.")
     parser.add_argument("--config", metavar="FILE", help="Python file defining CONFIG = {setting: value}.")
@@ -62,6 +62,10 @@ def load_config_file(path: str) -> dict[str, Any]:
 
 
 def main(argv: list[str], analyzer_class: type) -> int:
+    if argv[:1] == ["evaluate"]:
+        from .evaluation import main as evaluate
+
+        return evaluate(argv[1:])
     args = vars(build_parser().parse_args(argv))
     try:
         if args.pop("list_interfaces"):
