@@ -27,6 +27,15 @@ from .settings import DEFAULTS
 TIME_SLACK_S = 5.0  # an alert this close to a labelled range still counts as inside it
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 HOST_NAMING_KINDS = {"c2_beacon", "exploit_kit"}  # naming the infected host or its peer counts
+# Alert kinds that report each labelled kind; "anomaly" (the model) may report any of them.
+REPORTED_BY: dict[str, set[str]] = {
+    "ddos_reflection": {"ddos_reflection", "ddos_amplification"},
+    "ddos_amplification": {"ddos_amplification", "ddos_reflection"},
+    "dns_tunnel": {"dns_tunnel", "dns_exfiltration"},
+    "dns_exfiltration": {"dns_exfiltration", "dns_tunnel"},
+    "exploit_kit": {"exploit_kit", "suspicious_download"},
+    "sql_injection": {"sql_injection", "web_scan"},
+}
 
 
 @dataclass
@@ -89,7 +98,9 @@ def _names(alert: Alert) -> set[str]:
 
 
 def matches(alert: Alert, label: pd.Series, run: FileRun) -> bool:
-    """Does this alert report this labelled attack: inside its time range and naming the right host?"""
+    """Does this alert report this labelled attack: the right kind, inside its time range, naming the right host?"""
+    if alert.kind != "anomaly" and alert.kind not in REPORTED_BY.get(label["kind"], {label["kind"]}):
+        return False
     start = label["start_ts"] if pd.notna(label["start_ts"]) else run.first_ts
     end = label["end_ts"] if pd.notna(label["end_ts"]) else run.last_ts
     if alert.end < start - TIME_SLACK_S or alert.start > end + TIME_SLACK_S:

@@ -11,8 +11,13 @@ import psutil
 
 from .detection.alert import Alert, AlertBook
 from .detection.anomaly import HostAnomalyModel, anomaly_alerts
+from .detection.arp_spoof import ArpSpoofDetector
 from .detection.base import Detector, WindowData
+from .detection.beacon import BeaconDetector
+from .detection.brute_force import BruteForceDetector
 from .detection.portscan import PortScanDetector
+from .detection.suspicious_download import SuspiciousDownloadDetector
+from .detection.web_attack import WebAttackDetector
 from .errors import TruncatedCaptureError
 from .features.flows import FlowTracker, empty_flows
 from .features.host_windows import host_window_features
@@ -143,4 +148,12 @@ class Analysis:
 
 
 def default_detectors(scan_min_ports: int, scan_window_s: float) -> list[Detector]:
-    return [PortScanDetector(min_ports=scan_min_ports, window_s=scan_window_s)]
+    """The known-attack detectors, each with its documented default thresholds."""
+    return [
+        PortScanDetector(min_ports=scan_min_ports, window_s=scan_window_s),
+        BruteForceDetector(),
+        ArpSpoofDetector(),
+        WebAttackDetector(),
+        BeaconDetector(),
+        SuspiciousDownloadDetector(),
+    ]

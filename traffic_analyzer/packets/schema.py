@@ -54,6 +54,7 @@ PACKET_SCHEMA: dict[str, object] = {
     "http_user_agent": TEXT,
     "http_status": "Int16",  # response status code, e.g. 200, 401
     "http_content_type": TEXT,  # of the response (or of a request body)
+    "http_content_length": "Int64",
     "ftp_reply_code": "Int16",  # e.g. 530 for a failed login
 }
 
@@ -121,6 +122,7 @@ TSHARK_FIELDS: tuple[str, ...] = (
     "http.user_agent",
     "http.response.code",
     "http.content_type",
+    "http.content_length",
     "ftp.response.code",
 )
 
@@ -231,6 +233,7 @@ def packets_from_fields(fields: pd.DataFrame) -> pd.DataFrame:
     out["http_user_agent"] = _text(f["http.user_agent"])
     out["http_status"] = _number(f["http.response.code"])
     out["http_content_type"] = _text(f["http.content_type"])
+    out["http_content_length"] = _number(f["http.content_length"])
     out["ftp_reply_code"] = _number(f["ftp.response.code"])
 
     out = out.dropna(subset=["ts"])

@@ -1,0 +1,151 @@
+"""C2 beaconing: a client that talks to one server at regular intervals, with jitter, in alike sizes.
+
+Scoring follows RITA's idea: a beacon's check-ins are evenly spaced (small dispersion of the
+intervals around their median) and alike in size, and there are enough of them. Check-ins are
+"bursts" of client payload packets to one server port (a gap of ``burst_gap_s`` starts a new one),
+so both styles are caught: a new connection per check-in, and keep-alives inside one long connection.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import deque
+
+import numpy as np
+
+from .alert import Alert
+from .base import Detector, WindowData
+
+# Periodic by design, not C2: time, name resolution, discovery, DHCP; and interactive login services,
+# whose keep-alives and password-guessing runs are regular too (the brute-force detector owns those).
+BENIGN_PERIODIC_PORTS = frozenset(
+    {53, 67, 68, 123, 137, 138, 1900, 5353, 5355, 3702, 21, 22, 23, 445, 1433, 3306, 3389, 5432, 5900}
+)
+MAX_BURSTS_PER_PAIR = 256  # check-ins remembered per (client, server, port)
+MAX_PAIRS = 20_000
+
+
+class BeaconDetector(Detector):
+    """Flags regular check-ins from a client to one server port.
+
+    Parameters
+    ----------
+    min_beacons : int
+        Check-ins needed before judging: fewer intervals say little about regularity.
+    max_jitter : float
+        Largest allowed median absolute deviation of the intervals, as a share of the median interval
+        (C2 frameworks add jitter of 10-30 %; interactive traffic is far less regular).
+    max_jitter_alike : float
+        A looser jitter limit for check-ins that are all but identical in size (spread under
+        ``max_size_spread``) and numerous (``3 * min_beacons``): heavily jittered agents such as
+        PowerShell Empire still send the same request every time.
+    max_size_spread : float
+        Median absolute deviation of check-in sizes, as a share of the median size, that counts as alike.
+    min_interval_s, max_interval_s : float
+        Intervals outside this range are streaming or housekeeping, not check-ins.
+    burst_gap_s : float
+        Payload packets closer than this belong to the same check-in.
+    window_s : float
+        How long check-ins are remembered (slow beacons need hours).
+    """
+
+    name = "beacon"
+
+    def __init__(
+        self,
+        min_beacons: int = 8,
+        max_jitter: float = 0.2,
+        max_jitter_alike: float = 0.5,
+        max_size_spread: float = 0.1,
+        min_interval_s: float = 2.0,
+        max_interval_s: float = 3600.0,
+        burst_gap_s: float = 1.0,
+        window_s: float = 6 * 3600.0,
+    ) -> None:
+        self.min_beacons = min_beacons
+        self.max_jitter = max_jitter
+        self.max_jitter_alike = max_jitter_alike
+        self.max_size_spread = max_size_spread
+        self.min_interval_s = min_interval_s
+        self.max_interval_s = max_interval_s
+        self.burst_gap_s = burst_gap_s
+        self.window_s = window_s
+        self._bursts: dict[tuple[str, str, int], deque] = {}  # pair -> deque of [start, last, bytes]
+
+    def detect(self, window: WindowData) -> list[Alert]:
+        p = window.packets
+        sent = p[(p["payload_len"] > 0).fillna(False) & p["dst_port"].notna() & p["src_port"].notna()]
+        sent = sent[(sent["dst_port"] < sent["src_port"]) & ~sent["dst_port"].isin(list(BENIGN_PERIODIC_PORTS))]
+        touched = set()
+        for row in sent[["ts", "src_ip", "dst_ip", "dst_port", "payload_len"]].itertuples(index=False):
+            if _is_group_address(row.dst_ip):
+                continue
+            key = (row.src_ip, row.dst_ip, int(row.dst_port))
+            bursts = self._bursts.get(key)
+            if bursts is None:
+                if len(self._bursts) >= MAX_PAIRS:
+                    continue
+                bursts = self._bursts[key] = deque(maxlen=MAX_BURSTS_PER_PAIR)
+            if bursts and row.ts - bursts[-1][1] <= self.burst_gap_s:
+                bursts[-1][1] = row.ts
+                bursts[-1][2] += int(row.payload_len)
+            else:
+                bursts.append([row.ts, row.ts, int(row.payload_len)])
+            touched.add(key)
+        self._forget(window.end)
+        return [a for a in (self._judge(key) for key in touched if key in self._bursts) if a is not None]
+
+    def _judge(self, key: tuple[str, str, int]) -> Alert | None:
+        bursts = np.array(self._bursts[key], dtype=float)
+        if len(bursts) < self.min_beacons:
+            return None
+        intervals = np.diff(bursts[:, 0])
+        median = float(np.median(intervals))
+        if not self.min_interval_s <= median <= self.max_interval_s:
+            return None
+        jitter = float(np.median(np.abs(intervals - median)) / median)
+        sizes = bursts[:, 2]
+        size_spread = float(np.median(np.abs(sizes - np.median(sizes))) / max(np.median(sizes), 1.0))
+        alike = size_spread <= self.max_size_spread and len(bursts) >= 3 * self.min_beacons
+        if jitter > (self.max_jitter_alike if alike else self.max_jitter):
+            return None
+        regularity = max(0.0, 1.0 - jitter / self.max_jitter)  # 1 = clockwork, 0 = at the jitter limit
+        count_factor = min(1.0, (len(bursts) - self.min_beacons) / (3 * self.min_beacons))
+        score = 45.0 + 25.0 * regularity + 10.0 * count_factor + (10.0 if size_spread <= self.max_size_spread else 0.0)
+        client, server, port = key
+        text = (
+            f"{client} checked in with {server}:{port} {len(bursts)} times every {median:.1f} s "
+            f"(jitter {jitter:.0%}, {np.median(sizes):.0f} bytes each, size spread {size_spread:.0%}); "
+            f"intervals this even over {self.min_beacons}+ check-ins are typical of C2 beacons, not of people."
+        )
+        return Alert(
+            kind="c2_beacon",
+            attacker=server,
+            victims=[client],
+            start=float(bursts[0, 0]),
+            end=float(bursts[-1, 1]),
+            score=round(min(score, 95.0), 1),
+            explanation=text,
+            evidence={
+                "check_ins": len(bursts),
+                "median_interval_s": round(median, 2),
+                "jitter": round(jitter, 3),
+                "median_bytes": float(np.median(sizes)),
+                "size_spread": round(size_spread, 3),
+                "port": port,
+            },
+            detector=self.name,
+        )
+
+    def _forget(self, now: float) -> None:
+        horizon = now - self.window_s
+        for key in [k for k, b in self._bursts.items() if not b or b[-1][1] < horizon]:
+            del self._bursts[key]
+
+
+def _is_group_address(ip) -> bool:
+    try:
+        addr = ipaddress.ip_address(str(ip))
+    except ValueError:
+        return True
+    return addr.is_multicast or str(ip).endswith(".255")

@@ -1,0 +1,186 @@
+"""Password guessing against a login service: many short, alike sessions, or many failed-login replies."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .alert import Alert
+from .base import Detector, WindowData
+
+# Services that take a password, by port. A browser's many HTTPS connections are not here.
+AUTH_PORTS: dict[int, str] = {
+    21: "FTP",
+    22: "SSH",
+    23: "Telnet",
+    25: "SMTP",
+    110: "POP3",
+    143: "IMAP",
+    389: "LDAP",
+    445: "SMB",
+    465: "SMTPS",
+    587: "SMTP submission",
+    993: "IMAPS",
+    995: "POP3S",
+    1433: "MSSQL",
+    3306: "MySQL",
+    3389: "RDP",
+    5432: "PostgreSQL",
+    5900: "VNC",
+    6379: "Redis",
+    27017: "MongoDB",
+}
+FTP_LOGIN_FAILED = 530
+HTTP_UNAUTHORIZED = (401, 403)
+SCORE_FLOOR = 45.0
+SCORE_SPAN = 45.0
+SCORE_FULL_RATIO = 25.0  # at this many times the threshold the score is SCORE_FLOOR + SCORE_SPAN
+
+
+class BruteForceDetector(Detector):
+    """One client, one login service, many attempts.
+
+    Parameters
+    ----------
+    min_attempts : int
+        Sessions from one client to one login service within ``window_s`` that make a guessing run.
+        Interactive users open a few sessions; tools such as hydra or medusa open dozens.
+    window_s : float
+        Memory of attempts, so slow guessing (one try every few seconds) still adds up.
+    max_session_s : float
+        A guess is a short session; longer ones (real work, file transfers) do not count.
+    max_size_spread : float
+        Guesses look alike: the spread (coefficient of variation) of the client's bytes per session
+        stays under this; real sessions vary far more.
+    min_failed_replies : int
+        Explicit failures (FTP 530, HTTP 401/403) from one server to one client that make a guessing run
+        whatever the session pattern.
+    """
+
+    name = "brute_force"
+
+    def __init__(
+        self,
+        min_attempts: int = 10,
+        window_s: float = 600.0,
+        max_session_s: float = 60.0,
+        max_size_spread: float = 0.25,
+        min_failed_replies: int = 10,
+    ) -> None:
+        self.min_attempts = min_attempts
+        self.window_s = window_s
+        self.max_session_s = max_session_s
+        self.max_size_spread = max_size_spread
+        self.min_failed_replies = min_failed_replies
+        self._sessions = pd.DataFrame(columns=["uid", "orig_h", "resp_h", "resp_p", "ts", "duration", "orig_bytes"])
+        self._failures = pd.DataFrame(columns=["client", "server", "ts", "code"])
+
+    def detect(self, window: WindowData) -> list[Alert]:
+        self._remember(window)
+        alerts = self._session_runs(window)
+        alerts += self._failed_login_runs()
+        return alerts
+
+    def _remember(self, window: WindowData) -> None:
+        f = window.flows
+        if len(f):
+            auth = f[f["proto"].eq("tcp") & f["resp_p"].isin(list(AUTH_PORTS)) & (f["orig_bytes"] > 0)]
+            new = auth[["uid", "orig_h", "resp_h", "resp_p", "ts", "duration", "orig_bytes"]]
+            self._sessions = pd.concat([self._sessions, new], ignore_index=True) if len(self._sessions) else new
+            self._sessions = self._sessions.drop_duplicates("uid", keep="last")
+        p = window.packets
+        ftp_fail = p["ftp_reply_code"].eq(FTP_LOGIN_FAILED).fillna(False)
+        http_fail = p["http_status"].isin(HTTP_UNAUTHORIZED).fillna(False)
+        fails = p.loc[ftp_fail | http_fail, ["dst_ip", "src_ip", "ts", "ftp_reply_code", "http_status"]]
+        if len(fails):
+            new = pd.DataFrame(
+                {
+                    "client": fails["dst_ip"].astype(str),
+                    "server": fails["src_ip"].astype(str),
+                    "ts": fails["ts"],
+                    "code": fails["ftp_reply_code"].fillna(fails["http_status"]),
+                }
+            )
+            self._failures = pd.concat([self._failures, new], ignore_index=True) if len(self._failures) else new
+        horizon = window.end - self.window_s
+        self._sessions = self._sessions[self._sessions["ts"] >= horizon]
+        self._failures = self._failures[self._failures["ts"] >= horizon]
+
+    def _session_runs(self, window: WindowData) -> list[Alert]:
+        s = self._sessions[self._sessions["duration"] <= self.max_session_s]
+        alerts = []
+        for (client, server, port), runs in s.groupby(["orig_h", "resp_h", "resp_p"]):
+            if len(runs) < self.min_attempts:
+                continue
+            size = runs["orig_bytes"].astype(float)
+            spread = float(size.std(ddof=0) / size.mean()) if size.mean() > 0 else 0.0
+            if spread > self.max_size_spread:
+                continue
+            service = AUTH_PORTS.get(int(port), f"port {port}")
+            span = float(runs["ts"].max() - runs["ts"].min())
+            text = (
+                f"{client} opened {len(runs)} short {service} sessions to {server} in {span:.0f} s, each "
+                f"{size.median():.0f} bytes give or take {spread:.0%} (a password-guessing pattern); "
+                f"the threshold is {self.min_attempts} alike sessions within {self.window_s:.0f} s."
+            )
+            alerts.append(
+                self._alert(
+                    client,
+                    server,
+                    runs["ts"].min(),
+                    runs["ts"].max(),
+                    len(runs),
+                    text,
+                    {
+                        "sessions": len(runs),
+                        "service": service,
+                        "port": int(port),
+                        "median_session_s": round(float(runs["duration"].median()), 2),
+                        "size_spread": round(spread, 3),
+                    },
+                )
+            )
+        return alerts
+
+    def _failed_login_runs(self) -> list[Alert]:
+        alerts = []
+        for (client, server), fails in self._failures.groupby(["client", "server"]):
+            if len(fails) < self.min_failed_replies:
+                continue
+            codes = ", ".join(f"{int(c)} x{n}" for c, n in fails["code"].value_counts().items())
+            text = (
+                f"{server} refused {len(fails)} logins from {client} ({codes}) in "
+                f"{fails['ts'].max() - fails['ts'].min():.0f} s; the threshold is {self.min_failed_replies} "
+                f"failed logins within {self.window_s:.0f} s."
+            )
+            alerts.append(
+                self._alert(
+                    client,
+                    server,
+                    fails["ts"].min(),
+                    fails["ts"].max(),
+                    len(fails),
+                    text,
+                    {"failed_logins": len(fails), "reply_codes": codes},
+                )
+            )
+        return alerts
+
+    def _alert(
+        self, client: str, server: str, start: float, end: float, attempts: int, text: str, evidence: dict
+    ) -> Alert:
+        threshold = min(self.min_attempts, self.min_failed_replies)
+        ratio = max(1.0, attempts / threshold)
+        score = SCORE_FLOOR + SCORE_SPAN * min(1.0, math.log(ratio) / math.log(SCORE_FULL_RATIO))
+        return Alert(
+            kind="brute_force",
+            attacker=client,
+            victims=[server],
+            start=float(start),
+            end=float(end),
+            score=round(score, 1),
+            explanation=text,
+            evidence=evidence,
+            detector=self.name,
+        )
