@@ -1,0 +1,43 @@
+"""Run the real pipeline over a capture with chosen detectors; compare alerts with labels.csv."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pandas as pd
+
+from traffic_analyzer.capture.pcap_file import PcapFileSource
+from traffic_analyzer.detection.alert import Alert
+from traffic_analyzer.detection.base import Detector
+from traffic_analyzer.pipeline import Analysis, default_detectors, file_windows
+from traffic_analyzer.settings import DEFAULTS
+
+BENIGN_GLOB = "benign-*"
+
+
+def alerts_of(path: Path, *detectors: Detector, window_s: float = 5.0) -> list[Alert]:
+    analysis = Analysis(detectors=list(detectors))
+    for packets in file_windows(PcapFileSource(path, progress=False).batches(), window_s):
+        analysis.process(packets, live=False)
+    return list(analysis.book.alerts.values())
+
+
+@functools.cache
+def default_alerts(path: Path) -> tuple[Alert, ...]:
+    """Alerts of all the analyzer's detectors on a capture, computed once per test session."""
+    return tuple(alerts_of(path, *default_detectors(DEFAULTS["scan_min_ports"], DEFAULTS["scan_window_s"])))
+
+
+def label_rows(labels: pd.DataFrame, kind: str) -> list[pd.Series]:
+    return [row for _, row in labels[labels["kind"] == kind].iterrows()]
+
+
+def addresses(value) -> set[str]:
+    return set() if not isinstance(value, str) else {v for v in value.split(";") if v}
+
+
+def in_range(alert: Alert, label: pd.Series, slack_s: float = 5.0) -> bool:
+    start = label["start_ts"] if pd.notna(label["start_ts"]) else float("-inf")
+    end = label["end_ts"] if pd.notna(label["end_ts"]) else float("inf")
+    return alert.end >= start - slack_s and alert.start <= end + slack_s
