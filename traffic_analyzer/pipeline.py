@@ -15,6 +15,7 @@ from .detection.arp_spoof import ArpSpoofDetector
 from .detection.base import Detector, WindowData
 from .detection.beacon import BeaconDetector
 from .detection.brute_force import BruteForceDetector
+from .detection.exfiltration import ExfiltrationDetector
 from .detection.portscan import PortScanDetector
 from .detection.suspicious_download import SuspiciousDownloadDetector
 from .detection.web_attack import WebAttackDetector
@@ -156,4 +157,5 @@ def default_detectors(scan_min_ports: int, scan_window_s: float) -> list[Detecto
         WebAttackDetector(),
         BeaconDetector(),
         SuspiciousDownloadDetector(),
+        ExfiltrationDetector(),
     ]

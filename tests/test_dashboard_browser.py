@@ -1,0 +1,414 @@
+"""The dashboard in real headless Chromium, on stores written by the analyzer and by hand.
+
+The nmap test runs the analyzer's CLI on the public nmap-syn-scan capture and checks the
+page shows the store's real numbers; the live test writes windows into a store while the
+page is open and waits for them to appear without a reload. Everything talks to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
+
+from traffic_analyzer.dashboard import formatting as fmt
+from traffic_analyzer.dashboard.server import DashboardServer
+from traffic_analyzer.detection.alert import Alert
+from traffic_analyzer.errors import AnalyzerError
+from traffic_analyzer.features.flows import empty_flows
+from traffic_analyzer.store.database import ResultWriter, WindowResult, store_url
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = ROOT / "network_traffic_analyzer.py"
+PCAPS = Path(__file__).resolve().parents[2] / "shared" / "pcaps"
+NMAP_CAPTURE = PCAPS / "nmap-syn-scan.pcapng"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+WAIT_S = 20.0  # upper bound for any page condition; the page refreshes every 2 s
+CLI_TIMEOUT_S = 300.0
+SERVER_START_TIMEOUT_S = 30.0
+HIGH_SEVERITY_RGB = "rgb(234, 88, 12)"  # SEVERITY_COLOURS["high"] background in pages/overview.py
+T0 = 1278275056  # first second of nmap-syn-scan.pcapng, reused for the hand-written windows
+
+# JavaScript run in the page: one read each, so a refresh cannot swap elements between two calls.
+TABLE_ROWS_JS = """
+return Array.from(document.querySelectorAll('#overview-alerts-table tr'))
+    .map(tr => Object.fromEntries(Array.from(tr.querySelectorAll('td[data-dash-column]'))
+        .map(td => [td.dataset.dashColumn, td.innerText.trim()])))
+    .filter(row => Object.keys(row).length > 0);
+"""
+SEVERITY_BACKGROUNDS_JS = """
+return Array.from(document.querySelectorAll('#overview-alerts-table td[data-dash-column="severity"]'))
+    .map(td => [td.innerText.trim(), getComputedStyle(td).backgroundColor]);
+"""
+KIND_FILTER_CSS = '#overview-alerts-table th.dash-filter[data-dash-column="kind"] input:not([type=button])'
+SCORE_SORT_CSS = '#overview-alerts-table th[data-dash-column="score"] .column-header--sort'
+TEXT_JS = "const el = document.getElementById(arguments[0]); return el ? el.innerText.trim() : '';"
+# Plotly's computed traces (_fullData) hold plain arrays whatever encoding the figure JSON used.
+GRAPH_JS = """
+const plot = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+if (!plot || !plot._fullData) return null;
+return {
+    traces: plot._fullData.map(t => ({name: t.name, x: Array.from(t.x || []), y: Array.from(t.y || [])})),
+    annotations: (plot.layout.annotations || []).map(a => a.text),
+    ytick_text: Array.from(plot.querySelectorAll('.ytick text')).map(t => t.textContent),
+};
+"""
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    """One headless Chromium for the module, with a fresh profile and the console log kept."""
+    for program in (CHROMIUM, CHROMEDRIVER):
+        if not program.exists():
+            pytest.skip(f"{program} is missing: install Debian's chromium and chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,1000",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(WAIT_S)
+    driver.set_script_timeout(WAIT_S)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def nmap_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+    """Store URL and --json summary of the analyzer CLI reading nmap-syn-scan.pcapng."""
+    if not NMAP_CAPTURE.exists():
+        pytest.skip(f"the public captures are not here: {NMAP_CAPTURE} is missing")
+    if not CLI.exists():
+        pytest.skip(f"the analyzer CLI {CLI.name} is not there yet")
+    tmp = tmp_path_factory.mktemp("nmap-run")
+    cmd = [
+        sys.executable,
+        str(CLI),
+        "--read",
+        str(NMAP_CAPTURE),
+        "--no-dashboard",
+        "--json",
+        "--no-progress",
+        "--data-dir",
+        str(tmp / "data"),
+        "--log-file",
+        str(tmp / "analysis.log"),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, cwd=tmp)
+    assert proc.returncode == 0, proc.stderr
+    return store_url(tmp / "data"), json.loads(proc.stdout)
+
+
+@pytest.fixture
+def serve() -> Iterator:
+    """Start DashboardServers on free ports; every one is stopped after the test."""
+    servers: list[DashboardServer] = []
+
+    def start(url: str) -> DashboardServer:
+        server = DashboardServer(url, port=0)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def console(browser: webdriver.Chrome) -> Iterator[None]:
+    """Fail the test if the page logged a SEVERE console error while it ran."""
+    browser.get_log("browser")  # reading the log empties it: start clean
+    yield
+    severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not severe, f"browser console errors: {severe}"
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _wait(driver: webdriver.Chrome, condition, what: str):
+    """Wait up to WAIT_S for ``condition(driver)`` to be truthy and return its value."""
+    try:
+        return WebDriverWait(driver, WAIT_S, poll_frequency=0.2).until(condition)
+    except TimeoutException:
+        pytest.fail(f"after {WAIT_S:.0f} s the page still does not show {what}")
+
+
+def _text(driver: webdriver.Chrome, element_id: str) -> str:
+    """The element's rendered text, read in one script: the page may replace it between two WebDriver calls."""
+    return driver.execute_script(TEXT_JS, element_id)
+
+
+def _act(driver: webdriver.Chrome, css: str, action: Callable[[WebElement], None]) -> None:
+    """Find the element and act on it, again if a refresh replaced it in between."""
+
+    def attempt(d: webdriver.Chrome) -> bool:
+        action(d.find_element(By.CSS_SELECTOR, css))
+        return True
+
+    ignored = (StaleElementReferenceException, NoSuchElementException)
+    WebDriverWait(driver, WAIT_S, poll_frequency=0.2, ignored_exceptions=ignored).until(attempt)
+
+
+def _wait_text(driver: webdriver.Chrome, element_id: str, expected: str) -> None:
+    _wait(driver, lambda d: _text(d, element_id) == expected, f"{expected!r} in #{element_id}")
+
+
+def _graph(driver: webdriver.Chrome, graph_id: str) -> dict | None:
+    return driver.execute_script(GRAPH_JS, graph_id)
+
+
+def _window(second: int, packets: int, n_bytes: int, alerts: list[Alert], status: str) -> WindowResult:
+    """A one-second analysis window as the analysis loop would write it."""
+    return WindowResult(
+        window_start=second,
+        window_end=second + 1,
+        traffic=pd.DataFrame({"second": [second], "packets": [packets], "bytes": [n_bytes]}),
+        protocols=pd.DataFrame(
+            {"protocol": ["TCP", "<b>X</b>"], "packets": [packets - 1, 1], "bytes": [n_bytes - 60, 60]}
+        ),
+        hosts=pd.DataFrame(
+            {
+                "host": ["10.0.0.1", "10.0.0.2"],
+                "packets_out": [packets, 0],
+                "bytes_out": [n_bytes, 0],
+                "packets_in": [0, packets],
+                "bytes_in": [0, n_bytes],
+            }
+        ),
+        flows=empty_flows(),
+        alerts=alerts,
+        health={
+            "at": time.time(),
+            "packets": packets,
+            "bytes": n_bytes,
+            "dropped": 0,
+            "sampled_out": 0,
+            "lag_s": 0.2,
+            "open_flows": 3,
+            "cpu_percent": 4.0,
+            "rss_mb": 120.0,
+            "status": status,
+        },
+    )
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_overview_shows_the_stored_results_of_the_nmap_scan(browser, nmap_run, serve, console):
+    url, summary = nmap_run
+    server = serve(url)
+    browser.get(server.url)
+
+    _wait_text(browser, "overview-health-packets", "2,011")
+    assert summary["packets"] == 2011
+    assert _text(browser, "overview-health-bytes") == fmt.size(summary["bytes"])
+    assert _text(browser, "overview-health-dropped") == "unknown"  # a file read cannot tell
+    assert _text(browser, "overview-health-model") == "no anomaly model"
+    assert "nmap-syn-scan.pcapng" in _text(browser, "overview-run-source")
+    assert _text(browser, "overview-run-status").lower() == "finished"
+    _wait(browser, lambda d: d.title == "Overview · Network Traffic Analyzer", "the page title")
+
+    rows = _wait(browser, lambda d: d.execute_script(TABLE_ROWS_JS), "the alerts table rows")
+    scans = [r for r in rows if r["attacker"] == "172.16.0.8" and r["kind"] == "port_scan"]
+    assert len(scans) == 1, rows
+    (expected,) = [a for a in summary["alerts"] if a["kind"] == "port_scan"]
+    assert scans[0]["victims"] == "64.13.134.52"
+    assert scans[0]["severity"] == expected["severity"] == "high"
+    assert scans[0]["start"] == fmt.timestamp(expected["start"])
+    assert float(scans[0]["score"]) == pytest.approx(expected["score"], abs=0.05)
+    assert ["high", HIGH_SEVERITY_RGB] in browser.execute_script(SEVERITY_BACKGROUNDS_JS)
+
+    traffic = _wait(browser, lambda d: _graph(d, "overview-traffic-graph"), "the traffic graph")
+    packets_per_s = next(t for t in traffic["traces"] if t["name"] == "packets/s")
+    assert sum(packets_per_s["y"]) == 2011  # one-second bins: the rates add up to the packet count
+    assert len(packets_per_s["x"]) == 24  # 23.1 s of capture, silent seconds included as zeros
+    assert not traffic["annotations"]
+
+    protocols = _graph(browser, "overview-protocol-graph")
+    assert protocols["traces"][0]["y"] == ["TCP"]
+    assert protocols["traces"][0]["x"] == [2011]
+    talkers = _graph(browser, "overview-talkers-graph")
+    assert set(talkers["traces"][0]["y"]) == {"172.16.0.8", "64.13.134.52"}
+
+
+@pytest.mark.browser
+def test_the_page_follows_a_live_store_without_reloading(browser, serve, console, tmp_path):
+    url = store_url(tmp_path)
+    writer = ResultWriter(url)  # creates the empty store, as the analyzer does at start-up
+    server = serve(url)
+    browser.get(server.url)
+
+    _wait(browser, lambda d: "No analysis run in this store yet" in _text(d, "overview-run"), "the no-run message")
+    assert _text(browser, "overview-alerts-summary").startswith("No alerts yet")
+    empty = _wait(browser, lambda d: _graph(d, "overview-traffic-graph"), "the empty traffic graph")
+    assert empty["traces"] == [] and "No packets analysed yet" in empty["annotations"][0]
+    browser.execute_script("window.notReloaded = true;")
+
+    writer.start_run("live-1", "live eth0 (pyshark)", {"status": "training"})
+    writer.write_window("live-1", _window(T0, 1234, 80_000, [], "capturing on eth0"))
+    _wait_text(browser, "overview-health-packets", "1,234")
+    assert _text(browser, "overview-health-status") == "Status: capturing on eth0"
+    assert _text(browser, "overview-health-model") == "training"
+    assert _text(browser, "overview-health-dropped") == "0"
+    assert _text(browser, "overview-alerts-summary").startswith("No alerts yet: nothing suspicious so far")
+
+    scan = Alert(
+        kind="port_scan",
+        attacker="10.0.0.1",
+        victims=["10.0.0.2"],
+        start=T0,
+        end=T0 + 1,
+        score=80.0,
+        explanation="<b>probed</b> <img src=x onerror=alert(1)> 300 ports",
+        detector="port_scan",
+    )
+    writer.write_window("live-1", _window(T0 + 1, 2000, 120_000, [scan], "capturing on eth0"))
+    rows = _wait(browser, lambda d: d.execute_script(TABLE_ROWS_JS), "the new alert")
+    assert [(r["severity"], r["attacker"], r["kind"]) for r in rows] == [("high", "10.0.0.1", "port_scan")]
+    _wait_text(browser, "overview-health-packets", "2,000")
+    assert browser.execute_script("return window.notReloaded === true")
+
+    # Text from packets stays text: no markup from the alert or a protocol name reaches the DOM.
+    assert rows[0]["explanation"] == "<b>probed</b> <img src=x onerror=alert(1)> 300 ports"
+    assert not browser.find_elements(By.CSS_SELECTOR, "#overview-alerts-table b, #overview-alerts-table img")
+    protocols = _wait(
+        browser, lambda d: (g := _graph(d, "overview-protocol-graph")) and g["ytick_text"] and g, "the protocol graph"
+    )
+    assert "<b>X</b>" in protocols["ytick_text"]
+    writer.close()
+
+
+@pytest.mark.browser
+def test_the_alerts_table_filters_and_sorts(browser, serve, console, tmp_path):
+    url = store_url(tmp_path)
+    writer = ResultWriter(url)
+    writer.start_run("r", "file test.pcap", {"status": "none"})
+    alerts = [
+        Alert(
+            kind=kind,
+            attacker=attacker,
+            victims=["10.9.9.9"],
+            start=T0,
+            end=T0 + 5,
+            score=score,
+            explanation=f"{kind} from {attacker}",
+        )
+        for kind, attacker, score in [
+            ("port_scan", "10.0.0.1", 95.0),
+            ("anomaly", "10.0.0.2", 45.0),
+            ("syn_flood", "10.0.0.3", 75.0),
+        ]
+    ]
+    writer.write_window("r", _window(T0, 10, 600, alerts, "finished"))
+    writer.close()
+    browser.get(serve(url).url)
+
+    rows = _wait(
+        browser, lambda d: len(d.execute_script(TABLE_ROWS_JS)) == 3 and d.execute_script(TABLE_ROWS_JS), "three alerts"
+    )
+    assert [r["score"] for r in rows] == ["95.0", "75.0", "45.0"]  # highest score first
+    assert _text(browser, "overview-alerts-summary") == "3 alerts (1 critical, 1 high, 1 medium), highest score first."
+
+    _act(browser, KIND_FILTER_CSS, lambda el: el.send_keys("syn", Keys.ENTER))
+    _wait(
+        browser, lambda d: [r["attacker"] for r in d.execute_script(TABLE_ROWS_JS)] == ["10.0.0.3"], "the filtered row"
+    )
+    _act(browser, KIND_FILTER_CSS, lambda el: el.send_keys(Keys.CONTROL, "a", Keys.BACKSPACE, Keys.ENTER))
+    _wait(browser, lambda d: len(d.execute_script(TABLE_ROWS_JS)) == 3, "all rows again")
+
+    _act(browser, SCORE_SORT_CSS, lambda el: el.click())
+    _wait(
+        browser,
+        lambda d: [r["score"] for r in d.execute_script(TABLE_ROWS_JS)] == ["45.0", "75.0", "95.0"],
+        "rows sorted by ascending score",
+    )
+
+
+def test_a_port_in_use_is_a_one_line_analyzer_error(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = DashboardServer(store_url(tmp_path), port=port)
+        with pytest.raises(AnalyzerError) as caught:
+            server.start()
+    assert str(caught.value) == (
+        f"port {port} on 127.0.0.1 is already in use: stop the other program or choose another with --port"
+    )
+    server.stop()  # nothing was started; stop must still be safe
+
+
+def test_the_module_serves_an_existing_store_until_interrupted(tmp_path):
+    ResultWriter(store_url(tmp_path)).close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "traffic_analyzer.dashboard", "--store", store_url(tmp_path), "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], SERVER_START_TIMEOUT_S)
+        assert ready, "the dashboard printed no URL"
+        line = proc.stdout.readline()
+        assert line.startswith("Dashboard: http://127.0.0.1:"), (line, proc.stderr.read() if proc.poll() else "")
+        url = line.split()[1]
+        with urllib.request.urlopen(url, timeout=WAIT_S) as page:
+            assert page.status == 200
+            assert "Network Traffic Analyzer" in page.read().decode()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=SERVER_START_TIMEOUT_S) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=SERVER_START_TIMEOUT_S)
+
+
+def test_the_module_refuses_a_missing_store_in_one_line(tmp_path):
+    missing = tmp_path / "nowhere" / "analyzer.db"
+    proc = subprocess.run(
+        [sys.executable, "-m", "traffic_analyzer.dashboard", "--store", f"sqlite:///{missing}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SERVER_START_TIMEOUT_S,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr == f"error: no result store at {missing}: run the analyzer first or check --store\n"
+    assert not missing.parent.exists()  # refusing must not create the database as a side effect

@@ -1,0 +1,187 @@
+"""Figure builders: pure functions from a store query result to a Plotly figure.
+
+They take the frames :class:`~traffic_analyzer.store.database.ResultReader` returns and
+nothing else, so they are unit-tested without a browser or a store. An empty frame gives a
+figure that says why it is empty instead of a blank plot.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import textwrap
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+MAX_TRAFFIC_POINTS = 600  # per series; longer runs are binned so the browser gets a bounded payload
+EMPTY_TEXT_WIDTH = 60  # characters per line of an empty-state message
+MARKERS_UP_TO_POINTS = 60  # below this a line alone can be invisible (one point draws nothing)
+FIGURE_FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+PACKETS_COLOUR = "#2563eb"
+BYTES_COLOUR = "#0d9488"
+OUT_COLOUR = "#7c3aed"
+IN_COLOUR = "#f59e0b"
+
+
+def plain_text(value: object) -> str:
+    """Escape a packet-derived label: Plotly renders tags such as <a> and <b> inside text."""
+    return html.escape(str(value), quote=False)
+
+
+def _base_layout(fig: go.Figure, height: int) -> go.Figure:
+    fig.update_layout(
+        height=height,
+        margin={"l": 60, "r": 20, "t": 30, "b": 40},
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        font={"family": FIGURE_FONT, "size": 12, "color": "#1f2937"},
+        uirevision="keep",  # a refresh must not reset the user's zoom
+        legend={"orientation": "h", "y": 1.12, "x": 0},
+    )
+    fig.update_xaxes(gridcolor="#eef0f3", zeroline=False)
+    fig.update_yaxes(gridcolor="#eef0f3", zeroline=False)
+    return fig
+
+
+def empty_figure(message: str, height: int = 300) -> go.Figure:
+    """A figure with no data and a centred sentence saying why (wrapped: annotations do not wrap)."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text="<br>".join(plain_text(line) for line in textwrap.wrap(message, EMPTY_TEXT_WIDTH)),
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font={"size": 14, "color": "#6b7280"},
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _base_layout(fig, height)
+
+
+def traffic_rates(traffic: pd.DataFrame, max_points: int = MAX_TRAFFIC_POINTS) -> pd.DataFrame:
+    """Packets/s and bytes/s per time bin, with silent seconds as zero rather than interpolated.
+
+    ``traffic`` has one row per epoch second that saw packets (columns second, packets,
+    bytes). Bins are one second wide unless the run spans more than ``max_points`` seconds.
+    """
+    if traffic.empty:
+        return pd.DataFrame(
+            {
+                "time": pd.Series(dtype="datetime64[ns, UTC]"),
+                "packets_per_s": pd.Series(dtype=float),
+                "bytes_per_s": pd.Series(dtype=float),
+            }
+        )
+    seconds = traffic["second"].astype("int64")
+    first = int(seconds.min())
+    span = int(seconds.max()) - first + 1
+    width = math.ceil(span / max_points)  # bin width in seconds
+    bins = (seconds - first) // width
+    sums = traffic[["packets", "bytes"]].groupby(bins.to_numpy()).sum()
+    sums = sums.reindex(range(math.ceil(span / width)), fill_value=0)
+    start = first + sums.index.to_numpy() * width
+    return pd.DataFrame(
+        {
+            "time": pd.to_datetime(start, unit="s", utc=True),
+            "packets_per_s": sums["packets"].to_numpy() / width,
+            "bytes_per_s": sums["bytes"].to_numpy() / width,
+        }
+    )
+
+
+def traffic_figure(traffic: pd.DataFrame, empty_message: str = "No traffic recorded yet.") -> go.Figure:
+    """Packets per second above bytes per second, sharing one time axis (UTC)."""
+    if traffic.empty:
+        return empty_figure(empty_message, height=380)
+    rates = traffic_rates(traffic)
+    mode = "lines+markers" if len(rates) <= MARKERS_UP_TO_POINTS else "lines"
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    fig.add_trace(
+        go.Scatter(
+            x=rates["time"],
+            y=rates["packets_per_s"],
+            name="packets/s",
+            mode=mode,
+            line={"color": PACKETS_COLOUR, "width": 2, "shape": "hv"},
+            hovertemplate="%{x|%H:%M:%S} UTC<br>%{y:,.1f} packets/s<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=rates["time"],
+            y=rates["bytes_per_s"],
+            name="bytes/s",
+            mode=mode,
+            line={"color": BYTES_COLOUR, "width": 2, "shape": "hv"},
+            hovertemplate="%{x|%H:%M:%S} UTC<br>%{y:,.0f} bytes/s<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
+    fig.update_yaxes(title_text="packets/s", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="bytes/s", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text="time (UTC)", row=2, col=1)
+    return _base_layout(fig, height=380)
+
+
+def protocol_figure(protocols: pd.DataFrame, empty_message: str = "No protocols seen yet.") -> go.Figure:
+    """Packets per protocol as horizontal bars, the commonest on top."""
+    if protocols.empty:
+        return empty_figure(empty_message)
+    mix = protocols.sort_values("packets", ascending=True)
+    share = mix["packets"] / mix["packets"].sum() * 100
+    fig = go.Figure(
+        go.Bar(
+            x=mix["packets"],
+            y=[plain_text(p) for p in mix["protocol"]],
+            orientation="h",
+            marker_color=PACKETS_COLOUR,
+            customdata=list(zip(mix["bytes"], share, strict=True)),
+            text=[f"{s:.1f}%" for s in share],
+            textposition="auto",
+            hovertemplate="%{y}<br>%{x:,} packets (%{customdata[1]:.1f}%)<br>%{customdata[0]:,} bytes<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text="packets")
+    fig.update_yaxes(type="category")
+    return _base_layout(fig, height=max(300, 60 + 28 * len(mix)))
+
+
+def top_talkers_figure(talkers: pd.DataFrame, empty_message: str = "No hosts seen yet.") -> go.Figure:
+    """Bytes sent and received per host as stacked horizontal bars, the busiest on top."""
+    if talkers.empty:
+        return empty_figure(empty_message)
+    ranked = talkers.sort_values("bytes_total", ascending=True)
+    hosts = [plain_text(h) for h in ranked["host"]]
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=ranked["bytes_out"],
+                y=hosts,
+                orientation="h",
+                name="sent",
+                marker_color=OUT_COLOUR,
+                customdata=ranked["packets_out"],
+                hovertemplate="%{y} sent %{x:,} bytes in %{customdata:,} packets<extra></extra>",
+            ),
+            go.Bar(
+                x=ranked["bytes_in"],
+                y=hosts,
+                orientation="h",
+                name="received",
+                marker_color=IN_COLOUR,
+                customdata=ranked["packets_in"],
+                hovertemplate="%{y} received %{x:,} bytes in %{customdata:,} packets<extra></extra>",
+            ),
+        ]
+    )
+    fig.update_layout(barmode="stack", legend_traceorder="normal")
+    fig.update_xaxes(title_text="bytes")
+    fig.update_yaxes(type="category")
+    return _base_layout(fig, height=max(300, 60 + 28 * len(ranked)))

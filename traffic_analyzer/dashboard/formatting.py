@@ -1,0 +1,76 @@
+"""Numbers and times from the store as the short strings the dashboard shows.
+
+Store rows come through pandas, so a NULL arrives as ``None`` or ``NaN``; every helper
+treats both as "not known" instead of printing "nan".
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+UNKNOWN = "unknown"
+_BYTE_UNITS = ("B", "kB", "MB", "GB", "TB")
+
+
+def is_missing(value: object) -> bool:
+    """True for None and NaN, the two ways a NULL reaches us through pandas."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def count(value: object) -> str:
+    """An integer count with thousands separators: 2011 -> "2,011"."""
+    return UNKNOWN if is_missing(value) else f"{int(value):,}"
+
+
+def size(n_bytes: object) -> str:
+    """Bytes in decimal units, as network tools count them: 185072 -> "185.1 kB"."""
+    if is_missing(n_bytes):
+        return UNKNOWN
+    value = float(n_bytes)
+    unit = 0
+    while abs(value) >= 1000 and unit < len(_BYTE_UNITS) - 1:
+        value /= 1000
+        unit += 1
+    return f"{int(value)} B" if unit == 0 else f"{value:.1f} {_BYTE_UNITS[unit]}"
+
+
+def duration(seconds: object) -> str:
+    """A delay a person can read at a glance: 0.42 -> "0.4 s", 5400 -> "1.5 h"."""
+    if is_missing(seconds):
+        return UNKNOWN
+    s = float(seconds)
+    if abs(s) < 60:
+        return f"{s:.1f} s"
+    if abs(s) < 3600:
+        return f"{s / 60:.1f} min"
+    if abs(s) < 86400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:,.0f} days"
+
+
+def timestamp(epoch_s: object) -> str:
+    """Epoch seconds as UTC "YYYY-MM-DD HH:MM:SS", which also sorts correctly as text."""
+    if is_missing(epoch_s):
+        return UNKNOWN
+    return datetime.fromtimestamp(float(epoch_s), tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def model_status(model: dict) -> str:
+    """The anomaly model's state from ``runs.model``, e.g. "trained on baseline.pcap"."""
+    status = str(model.get("status") or "none")
+    if status == "trained":
+        parts = ["trained"]
+        if model.get("trained_on"):
+            parts.append(f"on {model['trained_on']}")
+        trained_at = model.get("trained_at")
+        if isinstance(trained_at, int | float) and not is_missing(trained_at):
+            parts.append(f"at {timestamp(trained_at)} UTC")
+        elif isinstance(trained_at, str) and trained_at:
+            parts.append(f"at {trained_at}")
+        if isinstance(model.get("threshold"), int | float):
+            parts.append(f"(threshold {model['threshold']:.3g})")
+        return " ".join(parts)
+    if status == "none":
+        return "no anomaly model"
+    return status

@@ -1,0 +1,109 @@
+"""Serve the dashboard from a background thread, so the analyzer keeps the main thread.
+
+Werkzeug's threaded server is enough for a handful of browser tabs on the local machine.
+:meth:`DashboardServer.start` binds the socket itself and hands it to werkzeug: werkzeug's
+own bind prints to stderr and calls ``sys.exit`` when the port is taken, and we want a
+one-line :class:`~traffic_analyzer.errors.AnalyzerError` before anything else is set up.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import threading
+
+import dash
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server, select_address_family
+
+from ..errors import AnalyzerError
+from . import data
+from .app import create_app
+
+STOP_TIMEOUT_S = 5.0  # how long stop() waits for the serving thread to finish
+LISTEN_BACKLOG = 128  # pending connections; a browser opens several at once
+
+
+class _QuietRequestHandler(WSGIRequestHandler):
+    """Werkzeug's handler without the access-log line per request (the page polls every 2 s)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Skip the per-request line; errors still go through ``log_error``."""
+
+
+class DashboardServer:
+    """The dashboard for one result store, served on ``host:port`` until :meth:`stop`.
+
+    Parameters
+    ----------
+    store_url : str
+        SQLAlchemy URL of the result store the dashboard reads.
+    host : str
+        Address to listen on; the default keeps the dashboard private to this machine.
+    port : int
+        TCP port; 0 picks a free one (read it back from :attr:`url`).
+    """
+
+    def __init__(self, store_url: str, host: str = "127.0.0.1", port: int = 8050) -> None:
+        self.store_url = store_url
+        self.host = host
+        self.port = port
+        self._app: dash.Dash | None = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Bind the port and serve in a daemon thread; raises AnalyzerError if the port is unusable."""
+        if self._server is not None:
+            raise AnalyzerError(f"the dashboard is already serving at {self.url}")
+        family = select_address_family(self.host, self.port)
+        try:
+            address = socket.getaddrinfo(self.host, self.port, family, socket.SOCK_STREAM)[0][4]
+        except socket.gaierror as exc:
+            raise AnalyzerError(f"cannot listen on {self.host}: the name does not resolve (check --host)") from exc
+        try:
+            listening = socket.create_server(address, family=family, backlog=LISTEN_BACKLOG)
+        except OSError as exc:
+            raise AnalyzerError(self._bind_error(exc)) from exc
+        with listening:  # werkzeug serves on a duplicate of this descriptor
+            app = create_app(self.store_url)
+            server = make_server(
+                self.host,
+                self.port,
+                app.server,
+                threaded=True,
+                request_handler=_QuietRequestHandler,
+                fd=listening.fileno(),
+            )
+        self._app, self._server = app, server
+        self._thread = threading.Thread(target=server.serve_forever, name="dashboard-server", daemon=True)
+        self._thread.start()
+
+    def _bind_error(self, exc: OSError) -> str:
+        where = f"port {self.port} on {self.host}"
+        if exc.errno == errno.EADDRINUSE:
+            return f"{where} is already in use: stop the other program or choose another with --port"
+        if exc.errno == errno.EACCES:
+            return f"no permission to listen on {where}: choose a port above 1023 with --port"
+        if exc.errno == errno.EADDRNOTAVAIL:
+            return f"cannot listen on {self.host}: it is not an address of this machine (check --host)"
+        return f"cannot listen on {where}: {exc.strerror or exc}"
+
+    @property
+    def url(self) -> str:
+        """The address to open in a browser (with the real port when port 0 was asked for)."""
+        port = self._server.port if self._server is not None else self.port
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{port}/"
+
+    def stop(self) -> None:
+        """Stop serving, wait for the thread and close the store connection; safe to call twice."""
+        server, thread, app = self._server, self._thread, self._app
+        self._server = self._thread = self._app = None
+        if server is not None:
+            server.shutdown()
+        if thread is not None:
+            thread.join(timeout=STOP_TIMEOUT_S)
+        if server is not None:
+            server.server_close()
+        if app is not None:
+            data.detach_reader(app.server)

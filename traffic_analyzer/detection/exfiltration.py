@@ -1,0 +1,93 @@
+"""Data exfiltration: a host sending far more than it receives to one peer, in volume."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+
+import pandas as pd
+
+from .alert import Alert
+from .base import Detector, WindowData
+
+SCORE_FLOOR = 45.0
+SCORE_SPAN = 40.0
+SCORE_FULL_RATIO = 20.0  # at this many times min_bytes the score reaches SCORE_FLOOR + SCORE_SPAN
+EXTERNAL_BONUS = 10.0  # the peer is outside the private address ranges
+
+
+class ExfiltrationDetector(Detector):
+    """Flags a large, lopsided upload from one host to one peer.
+
+    Parameters
+    ----------
+    min_bytes : int
+        Payload bytes sent to one peer within ``window_s`` that count as a large upload.
+    min_upload_ratio : float
+        Bytes sent over bytes received: backups and uploads are lopsided, browsing and streaming are not.
+    window_s : float
+        How long uploads add up.
+    """
+
+    name = "exfiltration"
+
+    def __init__(self, min_bytes: int = 20_000_000, min_upload_ratio: float = 5.0, window_s: float = 600.0) -> None:
+        self.min_bytes = min_bytes
+        self.min_upload_ratio = min_upload_ratio
+        self.window_s = window_s
+        self._flows = pd.DataFrame(columns=["uid", "orig_h", "resp_h", "resp_p", "ts", "orig_bytes", "resp_bytes"])
+
+    def detect(self, window: WindowData) -> list[Alert]:
+        if len(window.flows):
+            new = window.flows[["uid", "orig_h", "resp_h", "resp_p", "ts", "orig_bytes", "resp_bytes"]]
+            flows = pd.concat([self._flows, new], ignore_index=True) if len(self._flows) else new
+            self._flows = flows.drop_duplicates("uid", keep="last")
+        self._flows = self._flows[self._flows["ts"] >= window.end - self.window_s]
+        if self._flows.empty:
+            return []
+        totals = self._flows.groupby(["orig_h", "resp_h"]).agg(
+            sent=("orig_bytes", "sum"),
+            received=("resp_bytes", "sum"),
+            start=("ts", "min"),
+            ports=("resp_p", lambda p: sorted({int(x) for x in p})[:5]),
+        )
+        big = totals[
+            (totals["sent"] >= self.min_bytes)
+            & (totals["sent"] >= self.min_upload_ratio * totals["received"].clip(lower=1))
+        ]
+        return [self._alert(src, dst, row, window.end) for (src, dst), row in big.iterrows()]
+
+    def _alert(self, src: str, dst: str, row: pd.Series, end: float) -> Alert:
+        external = _is_external(dst)
+        ratio = row["sent"] / self.min_bytes
+        score = SCORE_FLOOR + SCORE_SPAN * min(1.0, math.log(ratio) / math.log(SCORE_FULL_RATIO))
+        score += EXTERNAL_BONUS if external else 0.0
+        text = (
+            f"{src} sent {row['sent'] / 1e6:.1f} MB to {'external host ' if external else ''}{dst} "
+            f"(ports {', '.join(map(str, row['ports']))}) and received {row['received'] / 1e6:.2f} MB in "
+            f"{end - row['start']:.0f} s; the threshold is {self.min_bytes / 1e6:.0f} MB at "
+            f"{self.min_upload_ratio:g}x more sent than received."
+        )
+        return Alert(
+            kind="data_exfiltration",
+            attacker=src,
+            victims=[dst],
+            start=float(row["start"]),
+            end=end,
+            score=round(min(score, 95.0), 1),
+            explanation=text,
+            evidence={
+                "bytes_sent": int(row["sent"]),
+                "bytes_received": int(row["received"]),
+                "ports": row["ports"],
+                "external": external,
+            },
+            detector=self.name,
+        )
+
+
+def _is_external(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_global
+    except ValueError:
+        return False
