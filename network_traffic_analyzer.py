@@ -110,6 +110,9 @@ class NetworkTrafficAnalyzer:
         runner = self._runner
         if runner is None or runner.dashboard is None:
             return
+        if runner.stop_requested.is_set():  # Ctrl-C or SIGTERM during the run: the user wants to quit
+            runner.close()
+            return
         print(f"analysis finished; dashboard at {runner.dashboard.url} (Ctrl-C to quit)", file=sys.stderr)
         try:
             while True:

@@ -133,14 +133,14 @@ class Analysis:
 
     def health(self, stats, status: str, live: bool) -> dict:
         """A capture-health sample for the dashboard."""
-        lag = max(0.0, time.time() - self.last_ts) if (live and self.last_ts) else 0.0
+        lag = round(max(0.0, time.time() - self.last_ts), 3) if (live and self.last_ts) else None
         return {
             "at": time.time(),
             "packets": stats.packets,
             "bytes": stats.bytes,
             "dropped": stats.dropped,
             "sampled_out": stats.sampled_out,
-            "lag_s": round(lag, 3),
+            "lag_s": lag,
             "open_flows": self.flows.open_flows,
             "cpu_percent": self._process.cpu_percent(),
             "rss_mb": round(self._process.memory_info().rss / 2**20, 1),

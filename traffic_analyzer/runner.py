@@ -109,8 +109,12 @@ class Runner:
         started = time.time()
         failure: AnalyzerError | None = None
         previous = signal.getsignal(signal.SIGTERM)
+        def stop(*_) -> None:
+            self.stop_requested.set()
+            source.stop()
+
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, lambda *_: source.stop())
+            signal.signal(signal.SIGTERM, stop)
         try:
             windows = source.batches() if live else file_windows(source.batches(), self.config.window_s)
             for packets in windows:
@@ -133,7 +137,7 @@ class Runner:
                     if time.time() - started >= self.config.baseline_s:
                         self._fit_live_baseline(analysis, baseline_rows)
         except KeyboardInterrupt:
-            source.stop()
+            stop()
         except TruncatedCaptureError as exc:
             failure = exc
         except AnalyzerError as exc:

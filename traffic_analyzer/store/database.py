@@ -98,7 +98,7 @@ health = sa.Table(
     sa.Column("bytes", sa.BigInteger, nullable=False),
     sa.Column("dropped", sa.Integer),  # NULL while the capture cannot tell
     sa.Column("sampled_out", sa.Integer, nullable=False),
-    sa.Column("lag_s", sa.Float, nullable=False),  # wall clock minus newest packet time (live)
+    sa.Column("lag_s", sa.Float),  # wall clock minus newest packet time; NULL when reading a file
     sa.Column("open_flows", sa.Integer, nullable=False),
     sa.Column("cpu_percent", sa.Float, nullable=False),
     sa.Column("rss_mb", sa.Float, nullable=False),
@@ -225,7 +225,6 @@ class ResultReader:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _engine(url)
-        metadata.create_all(self.engine)
 
     def _frame(self, query) -> pd.DataFrame:
         with self.engine.connect() as conn:

@@ -1,0 +1,85 @@
+"""A live capture on loopback shows its packets on the dashboard within seconds, in real Chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from conftest import CLI
+from test_dashboard_browser import _text, _wait, browser  # noqa: F401 (fixture)
+
+DATAGRAMS = 40
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout_s} s")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="capturing on loopback needs root")
+def test_live_loopback_capture_reaches_the_dashboard(browser, tmp_path):  # noqa: F811
+    traffic_port, web_port = free_port(), free_port()
+    analyzer = subprocess.Popen(
+        [
+            sys.executable,
+            str(CLI),
+            "--interface",
+            "lo",
+            "--filter",
+            f"udp port {traffic_port}",
+            "--backend",
+            "tshark",
+            "--window",
+            "1",
+            "--duration",
+            "40",
+            "--port",
+            str(web_port),
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--log-file",
+            str(tmp_path / "log"),
+            "--no-progress",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{web_port}/"
+        wait_http(url, 30)
+        browser.get(url)
+        _wait(browser, lambda d: "capturing on lo" in _text(d, "overview-health"), "the live capture status")
+        time.sleep(2)  # tshark opens loopback after the run starts
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for i in range(DATAGRAMS):
+                sock.sendto(f"dashboard test {i}".encode(), ("127.0.0.1", traffic_port))
+                time.sleep(0.01)
+        sent_at = time.monotonic()
+
+        def packets_shown(driver) -> int:
+            text = _text(driver, "overview-health-packets").replace(",", "")
+            return int(text) if text.isdigit() else 0
+
+        _wait(browser, lambda d: packets_shown(d) >= DATAGRAMS, f"{DATAGRAMS} captured packets")
+        assert time.monotonic() - sent_at < 10  # a 1 s window plus a 2 s refresh, with room for a slow machine
+    finally:
+        analyzer.terminate()
+        analyzer.wait(timeout=30)
