@@ -72,7 +72,7 @@ class PortScanDetector(Detector):
             compare = f"the scan threshold is {self.min_ports} ports within {self.window_s:.0f} s"
         explanation = (
             f"{orig_h} probed {n_ports} distinct {protos} ports of {resp_h} in {end - start:.1f} s "
-            f"({len(pair)} connection attempts without payload, {unanswered:.0%} unanswered); {compare}."
+            f"({len(pair)} connection attempts without payload, {unanswered:.1%} unanswered); {compare}."
         )
         return Alert(
             kind="port_scan",
