@@ -8,18 +8,29 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from conftest import CLI
+from netns import host_pair  # noqa: F401 (fixture)
 from test_dashboard_browser import _text, _wait, browser  # noqa: F401 (fixture)
 
+from traffic_analyzer.dashboard.server import DashboardServer
+from traffic_analyzer.store.database import store_url
+
 DATAGRAMS = 40
+HERE = Path(__file__).resolve().parent
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def packets_shown(driver) -> int:
+    text = _text(driver, "overview-health-packets").replace(",", "")
+    return int(text) if text.isdigit() else 0
 
 
 def wait_http(url: str, timeout_s: float) -> None:
@@ -74,12 +85,55 @@ def test_live_loopback_capture_reaches_the_dashboard(browser, tmp_path):  # noqa
                 time.sleep(0.01)
         sent_at = time.monotonic()
 
-        def packets_shown(driver) -> int:
-            text = _text(driver, "overview-health-packets").replace(",", "")
-            return int(text) if text.isdigit() else 0
-
         _wait(browser, lambda d: packets_shown(d) >= DATAGRAMS, f"{DATAGRAMS} captured packets")
         assert time.monotonic() - sent_at < 10  # a 1 s window plus a 2 s refresh, with room for a slow machine
     finally:
+        analyzer.terminate()
+        analyzer.wait(timeout=30)
+
+
+def test_capture_on_a_test_made_interface_reaches_the_dashboard(browser, host_pair, tmp_path):  # noqa: F811
+    """The analyzer captures inside a test namespace; the dashboard, outside it, reads the same store."""
+    data_dir = tmp_path / "d"
+    analyzer = host_pair.popen_in(
+        host_pair.ns_a,
+        sys.executable,
+        str(CLI),
+        "--interface",
+        host_pair.if_a,
+        "--backend",
+        "tshark",
+        "--window",
+        "1",
+        "--duration",
+        "40",
+        "--no-dashboard",
+        "--data-dir",
+        str(data_dir),
+        "--log-file",
+        str(tmp_path / "log"),
+        "--no-progress",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    server = None
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "log").exists() or "capturing on" not in (tmp_path / "log").read_text():
+            assert time.monotonic() < deadline, "the capture did not start"
+            time.sleep(0.2)
+        server = DashboardServer(store_url(data_dir), "127.0.0.1", free_port())
+        server.start()
+        browser.get(server.url)
+        _wait(browser, lambda d: f"capturing on {host_pair.if_a}" in _text(d, "overview-health"), "the capture")
+        time.sleep(2)  # tshark opens the interface after the run starts
+        sent = host_pair.run_in(
+            host_pair.ns_b, sys.executable, str(HERE / "send_traffic.py"), host_pair.ip_a, str(DATAGRAMS), "0.01"
+        )
+        assert sent.returncode == 0, sent.stderr
+        _wait(browser, lambda d: packets_shown(d) >= DATAGRAMS, f"{DATAGRAMS} captured packets")
+    finally:
+        if server is not None:
+            server.stop()
         analyzer.terminate()
         analyzer.wait(timeout=30)
