@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import subprocess
 import sys
 import threading
@@ -13,9 +12,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..errors import CaptureError, TruncatedCaptureError
-from ..packets.schema import TSHARK_FIELDS, packets_from_fields
+from ..packets.schema import packets_from_fields
 from .source import CaptureStats
-from .tshark import FIELD_ARGS, explain_tshark_error, tshark_path
+from .tshark import FIELD_ARGS, READ_FIELDS, explain_tshark_error, tshark_path
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1",
@@ -86,18 +85,7 @@ class PcapFileSource:
             leave=False,
         )
         try:
-            reader = pd.read_csv(
-                self._proc.stdout,
-                sep="\t",
-                header=None,
-                names=list(TSHARK_FIELDS),
-                dtype=str,
-                quoting=csv.QUOTE_NONE,
-                keep_default_na=False,
-                on_bad_lines="skip",
-                engine="c",
-                chunksize=self.chunk_packets,
-            )
+            reader = pd.read_csv(self._proc.stdout, chunksize=self.chunk_packets, **READ_FIELDS)
             for chunk in _chunks_or_nothing(reader):
                 packets = packets_from_fields(chunk)
                 self.stats.packets += len(packets)

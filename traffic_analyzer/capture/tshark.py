@@ -28,6 +28,18 @@ FIELD_ARGS: tuple[str, ...] = (
     *[arg for field in TSHARK_FIELDS for arg in ("-e", field)],
 )
 
+# How pandas reads tshark's field output: every value a string, empty for absent, a malformed line skipped.
+READ_FIELDS: dict = {
+    "sep": "\t",
+    "header": None,
+    "names": list(TSHARK_FIELDS),
+    "dtype": str,
+    "quoting": csv.QUOTE_NONE,
+    "keep_default_na": False,
+    "on_bad_lines": "skip",
+    "engine": "c",
+}
+
 # tshark's own words -> our one-line explanation. Checked in order.
 _KNOWN_ERRORS: tuple[tuple[str, str], ...] = (
     (
@@ -117,17 +129,7 @@ def fields_frame(text: str | Iterable[str]) -> pd.DataFrame:
     data = text if isinstance(text, str) else "".join(text)
     if not data.strip():
         return pd.DataFrame(columns=list(TSHARK_FIELDS), dtype="string")
-    return pd.read_csv(
-        io.StringIO(data),
-        sep="\t",
-        header=None,
-        names=list(TSHARK_FIELDS),
-        dtype=str,
-        quoting=csv.QUOTE_NONE,
-        keep_default_na=False,
-        on_bad_lines="skip",
-        engine="c",
-    )
+    return pd.read_csv(io.StringIO(data), **READ_FIELDS)
 
 
 def check_live_capture(iface: str, bpf_filter: str | None) -> None:
