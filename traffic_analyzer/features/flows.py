@@ -87,6 +87,15 @@ _STATE_COLUMNS = (
 )
 
 
+def _empty_state() -> pd.DataFrame:
+    """Open-flow state with typed columns, so that concatenating batches never falls back to objects."""
+    types = {c: "object" for c in ("key", "uid", "proto", "a_h", "b_h", "history", "service")}
+    types.update({c: "float64" for c in ("ts", "last_ts")})
+    types.update({c: "int64" for c in _STATE_COLUMNS if c.endswith(("pkts", "bytes", "_p"))})
+    types.update({c: "bool" for c in _STATE_COLUMNS if c.endswith(_FLAG_NAMES) or c == "orig_is_a"})
+    return pd.DataFrame({c: pd.Series(dtype=types[c]) for c in _STATE_COLUMNS}).set_index("key")
+
+
 def empty_flows() -> pd.DataFrame:
     """An empty flow table with the conn.log columns."""
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in FLOW_COLUMNS.items()})
@@ -108,7 +117,7 @@ class FlowTracker:
     ) -> None:
         self.tcp_idle_timeout_s = tcp_idle_timeout_s
         self.udp_idle_timeout_s = udp_idle_timeout_s
-        self._state = pd.DataFrame(columns=_STATE_COLUMNS).set_index("key")
+        self._state = _empty_state()
         self._flows_started = 0  # salts uids, so a replayed connection gets a new one
 
     @property
