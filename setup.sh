@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the analyzer needs on Debian/Ubuntu: tshark from apt and the Python packages in ./.venv.
 #   sudo ./setup.sh          what the analyzer needs
-#   sudo ./setup.sh --dev    plus what the tests need (chromium, chromium-driver, iproute2, nmap, tcpdump)
+#   sudo ./setup.sh --dev    plus what the tests need (chromium, chromium-driver, iproute2, nmap, tcpdump, dig, hping3)
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 APT_PACKAGES=(tshark python3 python3-venv python3-pip)
 REQUIREMENTS=requirements.txt
 if [[ "${1:-}" == "--dev" ]]; then
-  APT_PACKAGES+=(chromium chromium-driver iproute2 nmap tcpdump iputils-ping procps)
+  APT_PACKAGES+=(chromium chromium-driver iproute2 nmap tcpdump iputils-ping procps dnsutils hping3)
   REQUIREMENTS=requirements-dev.txt
 fi
 

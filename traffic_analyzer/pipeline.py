@@ -15,7 +15,10 @@ from .detection.arp_spoof import ArpSpoofDetector
 from .detection.base import Detector, WindowData
 from .detection.beacon import BeaconDetector
 from .detection.brute_force import BruteForceDetector
+from .detection.dga import DgaDetector
+from .detection.dns_tunnel import DnsTunnelDetector
 from .detection.exfiltration import ExfiltrationDetector
+from .detection.icmp_tunnel import IcmpTunnelDetector
 from .detection.portscan import PortScanDetector
 from .detection.suspicious_download import SuspiciousDownloadDetector
 from .detection.web_attack import WebAttackDetector
@@ -158,4 +161,7 @@ def default_detectors(scan_min_ports: int, scan_window_s: float) -> list[Detecto
         BeaconDetector(),
         SuspiciousDownloadDetector(),
         ExfiltrationDetector(),
+        DnsTunnelDetector(),
+        DgaDetector(),
+        IcmpTunnelDetector(),
     ]

@@ -1,0 +1,244 @@
+"""Domain-generation algorithms: an infected host trying random-looking domains until one resolves.
+
+Malware with a DGA derives a list of domains from the date and tries them in a burst; the few the
+operator registered lead to the C2 server, the rest come back NXDOMAIN. A burst of NXDOMAIN answers
+for names whose registered label looks generated (long, rare letter pairs, consonant runs, letters
+mixed with digits) is the trace: typos and blocked trackers give word-like names, one at a time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .alert import Alert
+from .base import Detector, WindowData
+from .dns_tunnel import MULTICAST_DNS_PORTS, randomness, shannon_entropy, split_name
+
+RCODE_NOERROR = 0  # the name exists
+RCODE_NXDOMAIN = 3  # the name does not exist
+# Pseudo top-level domains of home and corporate networks: search-list suffixes, never a registered domain.
+PRIVATE_TLDS = frozenset(
+    "arpa local localdomain lan home internal intranet corp localhost test invalid example domain workgroup".split()
+)
+MIN_LABEL_ENTROPY = 2.5  # bits per character: keeps repetitive labels like "aaaaaaaaaa" out
+SCORE_FLOOR = 50.0  # a burst of exactly min_names
+SCORE_PER_DOUBLING = 12.0  # added each time the names seen in memory_s double
+SCORE_RANDOMNESS = 20.0  # scaled by the mean randomness of the names
+MAX_RESOLVERS_NAMED = 3  # more resolvers than this are reported as "many"
+
+_ROW_COLUMNS = {
+    "ts": "float64",
+    "client": "object",
+    "resolver": "object",
+    "domain": "object",
+    "randomness": "float64",
+    "generated": "bool",
+    "nx": "bool",  # NXDOMAIN; otherwise a generated-looking name that resolved
+}
+
+
+def generated_label(label: str, min_len: int, min_randomness: float) -> tuple[bool, float]:
+    """(does the label look generated, its randomness) for the label left of the public suffix."""
+    text = label.lower().replace("-", "")
+    rnd = randomness(text)
+    looks = len(text) >= min_len and rnd >= min_randomness and shannon_entropy(text) >= MIN_LABEL_ENTROPY
+    return looks, rnd
+
+
+def _empty_rows() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in _ROW_COLUMNS.items()})
+
+
+class DgaDetector(Detector):
+    """Flags a client that gets NXDOMAIN for at least ``min_names`` generated-looking domains within ``window_s``.
+
+    Only answers with rcode NXDOMAIN count. A name counts when its registered domain has a real-looking
+    top-level domain and its registered label (``xqcuxrdsfdxf`` in ``xqcuxrdsfdxf.com``) is at least
+    ``min_label_len`` characters long, has a randomness (share of letter pairs rare in words, see
+    :func:`dns_tunnel.randomness`) of at least ``min_randomness`` and an entropy of at least
+    MIN_LABEL_ENTROPY. Distinct registered domains are counted, so retries and subdomains of one typo
+    add nothing, and Chrome's random single-label probes (no top-level domain) and names under a
+    corporate search suffix (random label left of ``corp.example.com``) never count. Generated-looking
+    names the same client resolved around the burst are named in the alert: likely C2 or exploit-kit hosts.
+
+    Parameters
+    ----------
+    min_names : int
+        Distinct generated-looking NXDOMAIN domains within ``window_s`` that make a DGA burst. DGA
+        malware tries dozens to thousands; a person mistypes one name at a time.
+    window_s : float
+        How close together the names must be.
+    min_label_len : int
+        Shortest registered label judged: shorter labels give too few letter pairs to tell.
+    min_randomness : float
+        Randomness from which a label looks generated: random letters score about 0.55, brand and
+        word names under 0.25.
+    memory_s : float
+        How long generated NXDOMAIN names are remembered for the score and the explanation, so
+        repeated bursts make one stronger alert.
+    max_names_per_client : int
+        Most NXDOMAIN answers remembered per client; older ones are dropped first.
+    max_tracked_names : int
+        Most NXDOMAIN answers remembered in all; the oldest are dropped first.
+    """
+
+    name = "dga"
+
+    def __init__(
+        self,
+        min_names: int = 4,
+        window_s: float = 60.0,
+        min_label_len: int = 8,
+        min_randomness: float = 0.35,
+        memory_s: float = 3600.0,
+        max_names_per_client: int = 500,
+        max_tracked_names: int = 50_000,
+    ) -> None:
+        self.min_names = min_names
+        self.window_s = window_s
+        self.min_label_len = min_label_len
+        self.min_randomness = min_randomness
+        self.memory_s = memory_s
+        self.max_names_per_client = max_names_per_client
+        self.max_tracked_names = max_tracked_names
+        self._rows = _empty_rows()
+
+    def fit(self, windows: list[WindowData]) -> DgaDetector:
+        """Learn the most NXDOMAIN answers, and generated-looking ones, any baseline client got within window_s."""
+        self._check_params()
+        most_nx = most_generated = 0
+        for w in windows:
+            stats = self._observe(w)
+            if len(stats):
+                most_nx = max(most_nx, int(stats["nxdomains"].max()))
+                most_generated = max(most_generated, int(stats["generated"].max()))
+        self.baseline_max_nxdomain_ = most_nx
+        self.baseline_max_generated_ = most_generated
+        self._rows = _empty_rows()
+        return self
+
+    def detect(self, window: WindowData) -> list[Alert]:
+        self._check_params()
+        stats = self._observe(window)
+        if stats.empty:
+            return []
+        return [self._alert(client, s) for client, s in stats[stats["generated"] >= self.min_names].iterrows()]
+
+    def _check_params(self) -> None:
+        for name in ("min_names", "min_label_len", "max_names_per_client", "max_tracked_names"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        for name in ("window_s", "memory_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number of seconds, got {getattr(self, name)!r}")
+        if not 0 <= self.min_randomness <= 1:
+            raise ValueError(f"min_randomness must be between 0 and 1, got {self.min_randomness!r}")
+
+    def _observe(self, window: WindowData) -> pd.DataFrame:
+        """Fold the window's NXDOMAIN answers into memory; per-client figures for the clients that got new ones."""
+        new = self._new_rows(window.packets)
+        rows = pd.concat([self._rows, new], ignore_index=True) if len(self._rows) else new
+        rows = rows[rows["ts"] >= window.end - max(self.memory_s, self.window_s)]
+        rows = rows.groupby("client", sort=False).tail(self.max_names_per_client)
+        self._rows = rows.sort_values("ts", kind="stable").tail(self.max_tracked_names).reset_index(drop=True)
+        if new.empty:
+            return pd.DataFrame()
+        rows = self._rows[self._rows["client"].isin(new.loc[new["nx"], "client"]) & self._rows["nx"]]
+        if rows.empty:
+            return pd.DataFrame()
+        recent = rows[rows["ts"] >= rows.groupby("client")["ts"].transform("max") - self.window_s]
+        generated = recent[recent["generated"]].drop_duplicates(["client", "domain"])
+        by_client = generated.groupby("client")
+        stats = pd.DataFrame({"nxdomains": recent.drop_duplicates(["client", "domain"]).groupby("client").size()})
+        stats["generated"] = by_client.size().reindex(stats.index, fill_value=0)
+        stats["start"] = by_client["ts"].min()
+        stats["end"] = by_client["ts"].max()
+        stats["randomness"] = by_client["randomness"].mean()
+        remembered = rows[rows["generated"]].drop_duplicates(["client", "domain"]).groupby("client")
+        stats["remembered"] = remembered.size().reindex(stats.index, fill_value=0)
+        stats["first"] = remembered["ts"].min()
+        return stats
+
+    def _new_rows(self, packets: pd.DataFrame) -> pd.DataFrame:
+        answered = (
+            packets["dns_qname"].notna()
+            & packets["dns_response"].eq(True).fillna(False)
+            & packets["dns_rcode"].isin([RCODE_NOERROR, RCODE_NXDOMAIN])
+            & ~packets["src_port"].isin(MULTICAST_DNS_PORTS)
+            & packets["dst_ip"].notna()
+        )
+        answers = packets.loc[answered, ["ts", "dst_ip", "src_ip", "dns_qname", "dns_rcode"]]
+        if answers.empty:
+            return _empty_rows()
+        names = pd.unique(answers["dns_qname"].str.lower())
+        judged = {}
+        for name in names:
+            domain, _ = split_name(name)
+            label, _, tld = domain.partition(".")
+            if not domain or tld.rsplit(".", 1)[-1] in PRIVATE_TLDS:
+                judged[name] = (domain, 0.0, False)
+                continue
+            looks, rnd = generated_label(label, self.min_label_len, self.min_randomness)
+            judged[name] = (domain, rnd, looks)
+        table = pd.DataFrame.from_dict(judged, orient="index", columns=["domain", "randomness", "generated"])
+        table = table.reindex(answers["dns_qname"].str.lower().to_numpy())
+        rows = pd.DataFrame(
+            {
+                "ts": answers["ts"].to_numpy(),
+                "client": answers["dst_ip"].astype(object).to_numpy(),
+                "resolver": answers["src_ip"].astype(object).to_numpy(),
+                "domain": table["domain"].to_numpy(),
+                "randomness": table["randomness"].to_numpy(),
+                "generated": table["generated"].to_numpy(),
+                "nx": answers["dns_rcode"].eq(RCODE_NXDOMAIN).to_numpy(),
+            }
+        )
+        keep = (rows["domain"] != "") & (rows["nx"] | rows["generated"])  # all NXDOMAIN, resolved names if generated
+        return rows[keep].astype(_ROW_COLUMNS).reset_index(drop=True)
+
+    def _alert(self, client: str, s: pd.Series) -> Alert:
+        mine = self._rows[(self._rows["client"] == client) & self._rows["generated"]]
+        recent = mine[mine["nx"] & (mine["ts"] >= s["start"])].drop_duplicates("domain")
+        near = mine["ts"].between(s["start"] - self.window_s, s["end"] + self.window_s)
+        resolved = list(mine.loc[~mine["nx"] & near, "domain"].drop_duplicates().head(5))
+        resolvers = sorted(recent["resolver"].unique())
+        victims = resolvers if len(resolvers) <= MAX_RESOLVERS_NAMED else ["many"]
+        n, remembered = int(s["generated"]), int(s["remembered"])
+        score = (
+            SCORE_FLOOR
+            + SCORE_PER_DOUBLING * math.log2(max(remembered, n) / self.min_names)
+            + SCORE_RANDOMNESS * min(1.0, float(s["randomness"]))
+        )
+        examples = ", ".join(recent["domain"].head(3))
+        if hasattr(self, "baseline_max_generated_"):
+            most = self.baseline_max_generated_
+            compare = f"the busiest baseline client got {most} such answers within {self.window_s:.0f} s"
+        else:
+            compare = f"normal clients get under {self.min_names} such answers within {self.window_s:.0f} s"
+        so_far = f", {remembered} in the last {float(s['end'] - s['first']):.0f} s" if remembered > n else ""
+        hit = f"; random-looking names that did resolve, worth blocking: {', '.join(resolved)}" if resolved else ""
+        explanation = (
+            f"{client} got NXDOMAIN from {', '.join(victims)} for {n} random-looking domains in "
+            f"{float(s['end'] - s['start']):.1f} s ({examples}{so_far}), the pattern of malware trying "
+            f"generated domains to find its C2 server{hit}; {compare}."
+        )
+        return Alert(
+            kind="dga",
+            attacker=client,
+            victims=victims,
+            start=float(s["start"]),
+            end=float(s["end"]),
+            score=round(min(score, 99.0), 1),
+            explanation=explanation,
+            evidence={
+                "generated_nxdomains": n,
+                "nxdomains": int(s["nxdomains"]),
+                "generated_nxdomains_remembered": remembered,
+                "mean_randomness": round(float(s["randomness"]), 3),
+                "sample_domains": list(recent["domain"].head(10)),
+                "resolved_generated_domains": resolved,
+            },
+            detector=self.name,
+        )

@@ -1,0 +1,439 @@
+"""DNS tunnels and DNS exfiltration: a client pushing encoded data out through the names it looks up.
+
+A tunnel client (iodine, dnscat2, dns2tcp) or an exfiltration tool (DNSExfiltrator, DET) writes its
+data into the labels of query names under one domain whose authoritative server it controls. Every
+query is then a new, never-cached name: many distinct subdomains of one domain, long and
+random-looking (base32/base64/hex or raw bytes), often with record types that can carry data back
+(NULL, TXT, CNAME, MX, ANY). Ordinary clients ask for a handful of short, word-like names per domain.
+
+This module also holds the DNS-name helpers the DGA detector uses: where the registered domain
+starts, and how random a label looks.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from .alert import Alert
+from .base import Detector, WindowData
+
+MULTICAST_DNS_PORTS = (5353, 5355)  # mDNS and LLMNR: link-local name discovery, not queries to a server
+IGNORED_TLDS = ("arpa", "local")  # reverse lookups and mDNS names: machine-made but never a tunnel to the internet
+# DNS-based reputation services whose lookups legitimately encode hashes or addresses in long names.
+KNOWN_LOOKUP_SERVICES = (
+    "sophosxl.net",
+    "mcafee.com",
+    "spamhaus.org",
+    "spamhaus.net",
+    "surbl.org",
+    "spamcop.net",
+    "uribl.com",
+    "barracudacentral.org",
+    "senderbase.org",
+)
+
+QTYPE_NAMES = {1: "A", 2: "NS", 5: "CNAME", 10: "NULL", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 255: "ANY"}
+# Record types that carry data back to a tunnel client; browsers and apps almost only ask A/AAAA/HTTPS.
+UNUSUAL_QTYPES = (5, 10, 15, 16, 255)  # CNAME, NULL, MX, TXT, ANY
+PRIVATE_QTYPES = (65280, 65534)  # the private-use range (iodine's PRIVATE type is 65399), inclusive
+QTYPE_NULL = 10  # with the private-use types: no application but tunnels asks for these
+
+# Second-level labels under which country-code registries sell names (co.uk, com.br, ac.jp, ...).
+CC_SECOND_LEVELS = frozenset(
+    "co com net org gov edu ac or ne go gob mil nic ltd plc sch gen biz info nom web firm".split()
+)
+VALID_TLD = re.compile(r"(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})")  # letters only, or an IDN's punycode
+NOT_HOSTNAME_CHAR = re.compile(r"[^A-Za-z0-9_-]")  # raw bytes or base128 in a label: no real hostname has them
+ALNUM_RUN = re.compile(r"[a-z0-9]+")
+
+# Letter pairs common in English words and in brand and host names. In random letters about 45% of the pairs
+# are in this set, in word-like names about 90%, so the share of *other* pairs measures how generated a
+# label looks; a pair that mixes a letter and a digit always counts as rare.
+COMMON_BIGRAMS = frozenset(
+    """ab ac ad af ag ai ak al am an ap ar as at au av aw ay ba be bi bl bo br bu by bs ca ce ch ci ck cl co
+    cr ct cu cy cc da de di do dr ds du dy dd dg ea eb ec ed ee ef eg ei el em en eo ep eq er es et eu ev ew
+    ex ey fa fe ff fi fl fo fr fu ft fy ga ge gg gh gi gl gn go gr gs gu gy ha he hi ho hu hy ht ia ib ic id
+    ie if ig ik il im in io ip ir is it iv iz ix ja je jo ju ka ke ki kn ko ks ku ky la ld le lf li lk ll lm
+    lo lp ls lt lu lv ly ma mb me mi mm mo mp ms mu my na nc nd ne nf ng ni nk nn no ns nt nu nv ny oa ob oc
+    od oe of og oi ok ol om on oo op or os ot ou ov ow ox oy pa pe ph pi pl po pp pr ps pt pu py qu ra rb rc
+    rd re rf rg ri rk rl rm rn ro rp rr rs rt ru rv ry sa sc se sh si sk sl sm sn so sp ss st su sw sy ta te
+    th ti to tr ts tt tu tw ty tc ua ub uc ud ue uf ug ui ul um un up ur us ut va ve vi vo vy wa we wh wi wn
+    wo wr ws ww xa xe xi xp xt xc ya ye yo yp ys yl ym yn za ze zi zo zz""".split()
+)
+VOWELS = frozenset("aeiouy")
+LONG_CONSONANT_RUN = 5  # five consonants in a row is rare in words ("ftstr" in microsoftstream is about the limit)
+CONSONANT_RUN_BONUS = 0.1  # added to the rare-pair share of a label with such a run
+
+# A query name is "encoded" (carries data rather than naming a host) when its subdomain part has
+# non-hostname characters, or is at least ENCODED_MIN_LEN characters long and either random-looking
+# (rare-pair share) or drawn from a base32/base64 alphabet (entropy above what words reach). Case is
+# ignored throughout: resolvers randomise it (DNS 0x20), and it only matters to base64's 6 bits.
+ENCODED_MIN_LEN = 24  # longer than almost every host label people and CDNs use
+ENCODED_MIN_RANDOMNESS = 0.35  # hex and base32 score 0.6-0.9, host names under 0.2
+ENCODED_MIN_ENTROPY = 4.5  # bits per lower-case character: long base32/base64 reach 4.8+, English text 4.1
+MACHINE_NAME_RANDOMNESS = 0.3  # median randomness of a domain's subdomains that says "a program made these"
+
+# Scores: a confirmed pattern starts at the floor; the span grows with how far past the threshold it is.
+TUNNEL_SCORE_FLOOR = 60.0
+TUNNEL_SCORE_VOLUME = 20.0  # reached at 10 x min_unique_subdomains
+TUNNEL_SCORE_CONTENT = 10.0  # scaled by the larger of the encoded and the unusual-type share
+EXFIL_SCORE_FLOOR = 70.0
+EXFIL_SCORE_SPAN = 25.0  # reached when about 1 MB has been carried out
+EXFIL_BITS_PER_CHAR = 6.0  # base64 carries 6 bits per name character (hex 4, base32 5): an upper estimate
+
+_ROW_COLUMNS = {
+    "ts": "float64",
+    "client": "object",
+    "server": "object",
+    "domain": "object",
+    "qname": "object",
+    "qtype": "int64",
+    "sub_len": "int64",
+    "encoded": "bool",
+    "randomness": "float64",
+    "unusual": "bool",
+    "tunnel_only": "bool",
+}
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """(registered domain, subdomain part) of a query name.
+
+    The registered domain is the last two labels, or three under a country-code second level
+    (``bbc.co.uk``). A name whose last label is no valid top-level domain (dnscat2's direct mode
+    sends ``dnscat.<hex>``) has no registered domain: ``("", name)``.
+    """
+    labels = name.rstrip(".").split(".")
+    tld = labels[-1].lower()
+    if len(labels) < 2 or not VALID_TLD.fullmatch(tld):
+        return "", ".".join(labels)
+    n = 3 if len(labels) >= 3 and len(tld) == 2 and labels[-2].lower() in CC_SECOND_LEVELS else 2
+    return ".".join(labels[-n:]).lower(), ".".join(labels[:-n])
+
+
+def shannon_entropy(text: str) -> float:
+    """Bits per character of the text's own character distribution."""
+    if not text:
+        return 0.0
+    p = np.fromiter(Counter(text).values(), dtype=float) / len(text)
+    return float(-(p * np.log2(p)).sum())
+
+
+def max_consonant_run(text: str) -> int:
+    """Longest run of consecutive consonant letters (y counts as a vowel)."""
+    best = run = 0
+    for ch in text.lower():
+        run = run + 1 if ("a" <= ch <= "z" and ch not in VOWELS) else 0
+        best = max(best, run)
+    return best
+
+
+def randomness(text: str) -> float:
+    """How generated a label looks, 0-1: the share of adjacent character pairs that are rare in words.
+
+    Pairs of two digits say nothing either way and are skipped; a long consonant run adds
+    CONSONANT_RUN_BONUS. Random letters score about 0.55, hex and letter-digit mixes more, words under 0.2.
+    """
+    parts = ALNUM_RUN.findall(text.lower())
+    pairs = [part[i : i + 2] for part in parts for i in range(len(part) - 1)]
+    informative = [pair for pair in pairs if not pair.isdigit()]
+    if not informative:
+        return 0.0
+    share = sum(pair not in COMMON_BIGRAMS for pair in informative) / len(informative)
+    if max_consonant_run(text) >= LONG_CONSONANT_RUN:
+        share += CONSONANT_RUN_BONUS
+    return min(1.0, share)
+
+
+def _name_row(name: str) -> tuple[str, int, bool, float]:
+    domain, sub = split_name(name)
+    text = sub.replace(".", "").lower()  # case says nothing: resolvers randomise it (DNS 0x20)
+    rnd = randomness(text)
+    encoded = bool(NOT_HOSTNAME_CHAR.search(text)) or (
+        len(text) >= ENCODED_MIN_LEN and (rnd >= ENCODED_MIN_RANDOMNESS or shannon_entropy(text) >= ENCODED_MIN_ENTROPY)
+    )
+    return domain, len(text), encoded, rnd
+
+
+def name_features(qnames: pd.Series) -> pd.DataFrame:
+    """Registered domain, subdomain length, encoded flag and randomness per name (computed once per distinct name)."""
+    distinct = pd.unique(qnames)
+    table = pd.DataFrame(
+        [_name_row(n) for n in distinct], columns=["domain", "sub_len", "encoded", "randomness"], index=distinct
+    )
+    return table.reindex(qnames.to_numpy()).set_axis(qnames.index)
+
+
+def dns_queries(packets: pd.DataFrame) -> pd.DataFrame:
+    """Unicast DNS queries of a packet table: ts, client, server, qname, qtype."""
+    is_query = (
+        packets["dns_qname"].notna()
+        & packets["dns_response"].eq(False).fillna(False)
+        & ~packets["dst_port"].isin(MULTICAST_DNS_PORTS)
+        & packets["src_ip"].notna()
+    )
+    q = packets.loc[is_query, ["ts", "src_ip", "dst_ip", "dns_qname", "dns_qtype"]]
+    return pd.DataFrame(
+        {
+            "ts": q["ts"].astype("float64"),
+            "client": q["src_ip"].astype(object),
+            "server": q["dst_ip"].astype(object),
+            "qname": q["dns_qname"].astype(object),
+            "qtype": q["dns_qtype"].fillna(0).astype("int64"),
+        }
+    )
+
+
+def _empty_rows() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in _ROW_COLUMNS.items()})
+
+
+def _qtype_name(qtype: int) -> str:
+    if PRIVATE_QTYPES[0] <= qtype <= PRIVATE_QTYPES[1]:
+        return "PRIVATE"
+    return QTYPE_NAMES.get(qtype, str(qtype))
+
+
+class DnsTunnelDetector(Detector):
+    """Flags a client whose queries to one domain carry data: a DNS tunnel, or a burst of DNS exfiltration.
+
+    Queries are grouped by client (the querying address) and registered domain, and remembered for
+    ``horizon_s``. Per group:
+
+    * **dns_tunnel** when the client asked at least ``min_unique_subdomains`` distinct names of the
+      domain and either at least ``min_encoded_share`` of them are encoded (long and random-looking,
+      base64, or raw bytes), or at least ``min_unusual_share`` of the queries ask data-carrying record
+      types (TXT, NULL, CNAME, MX, ANY, private) for machine-made names: a median randomness of
+      MACHINE_NAME_RANDOMNESS or more, or mostly NULL/private types, which nothing but tunnels asks
+      for (iodine's polling names are short and pronounceable, but always NULL when it can).
+    * **dns_exfiltration** when at least ``exfil_min_queries`` distinct encoded names with a subdomain
+      part of ``exfil_min_subdomain_len`` characters or more went out within ``exfil_window_s``, and
+      such long names make up at least ``exfil_min_long_share`` of all the client's queries to the
+      domain in the horizon: a one-way push of data, with none of the short polling queries a tunnel
+      session interleaves. A session that polls as well is a tunnel, whatever its bursts.
+
+    Parameters
+    ----------
+    min_unique_subdomains : int
+        Distinct names under one domain that make a tunnel candidate. Browsing clients ask for
+        under 15 names of one domain in a few minutes; iodine and dnscat2 send several a second.
+    horizon_s : float
+        How long queries are remembered, so slow tunnels add up across windows.
+    min_encoded_share : float
+        Share of the distinct names that must look encoded.
+    min_unusual_share : float
+        Share of queries with data-carrying record types, the other route to a tunnel verdict.
+    exfil_min_queries : int
+        Long encoded names within ``exfil_window_s`` that make an exfiltration burst.
+    exfil_window_s : float
+        How short the burst must be.
+    exfil_min_subdomain_len : int
+        Subdomain characters (dots excluded) that make a name "long": only data fills names this far.
+    exfil_min_long_share : float
+        Share of the group's queries that must be long names for a one-way transfer.
+    allow_domains : tuple of str
+        Registered domains never reported (DNS-based reputation services encode hashes in names).
+    max_queries_per_domain : int
+        Most queries remembered per client and domain; older ones are dropped first.
+    max_tracked_queries : int
+        Most queries remembered in all; the oldest are dropped first.
+    """
+
+    name = "dns_tunnel"
+
+    def __init__(
+        self,
+        min_unique_subdomains: int = 30,
+        horizon_s: float = 300.0,
+        min_encoded_share: float = 0.5,
+        min_unusual_share: float = 0.5,
+        exfil_min_queries: int = 8,
+        exfil_window_s: float = 60.0,
+        exfil_min_subdomain_len: int = 100,
+        exfil_min_long_share: float = 0.8,
+        allow_domains: tuple[str, ...] = KNOWN_LOOKUP_SERVICES,
+        max_queries_per_domain: int = 2000,
+        max_tracked_queries: int = 100_000,
+    ) -> None:
+        self.min_unique_subdomains = min_unique_subdomains
+        self.horizon_s = horizon_s
+        self.min_encoded_share = min_encoded_share
+        self.min_unusual_share = min_unusual_share
+        self.exfil_min_queries = exfil_min_queries
+        self.exfil_window_s = exfil_window_s
+        self.exfil_min_subdomain_len = exfil_min_subdomain_len
+        self.exfil_min_long_share = exfil_min_long_share
+        self.allow_domains = allow_domains
+        self.max_queries_per_domain = max_queries_per_domain
+        self.max_tracked_queries = max_tracked_queries
+        self._rows = _empty_rows()
+
+    def fit(self, windows: list[WindowData]) -> DnsTunnelDetector:
+        """Learn the most distinct subdomains and long encoded names any baseline client sent one domain."""
+        self._check_params()
+        most_names = most_long = 0
+        for w in windows:
+            stats = self._observe(w)
+            if len(stats):
+                most_names = max(most_names, int(stats["unique"].max()))
+                most_long = max(most_long, int(stats["recent_long"].max()))
+        self.baseline_max_subdomains_ = most_names
+        self.baseline_max_long_names_ = most_long
+        self._rows = _empty_rows()
+        return self
+
+    def detect(self, window: WindowData) -> list[Alert]:
+        self._check_params()
+        stats = self._observe(window)
+        alerts = []
+        for (client, domain), s in stats.iterrows():
+            kind = self._verdict(s)
+            if kind is not None:
+                group = self._rows[(self._rows["client"] == client) & (self._rows["domain"] == domain)]
+                alerts.append(self._alert(kind, client, domain, s, group))
+        return alerts
+
+    def _check_params(self) -> None:
+        for name in ("min_unique_subdomains", "exfil_min_queries", "exfil_min_subdomain_len"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        for name in ("horizon_s", "exfil_window_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number of seconds, got {getattr(self, name)!r}")
+        for name in ("min_encoded_share", "min_unusual_share", "exfil_min_long_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be a share between 0 and 1, got {getattr(self, name)!r}")
+        for name in ("max_queries_per_domain", "max_tracked_queries"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+
+    def _observe(self, window: WindowData) -> pd.DataFrame:
+        """Fold the window's queries into the remembered ones; statistics of the groups this window touched."""
+        new = self._new_rows(window.packets)
+        rows = pd.concat([self._rows, new], ignore_index=True) if len(self._rows) else new
+        rows = rows[rows["ts"] >= window.end - self.horizon_s]
+        rows = rows.groupby(["client", "domain"], sort=False).tail(self.max_queries_per_domain)
+        self._rows = rows.sort_values("ts", kind="stable").tail(self.max_tracked_queries).reset_index(drop=True)
+        if new.empty:
+            return pd.DataFrame()
+        touched = pd.MultiIndex.from_frame(new[["client", "domain"]].drop_duplicates())
+        rows = self._rows[pd.MultiIndex.from_frame(self._rows[["client", "domain"]]).isin(touched)]
+        return self._group_stats(rows)
+
+    def _new_rows(self, packets: pd.DataFrame) -> pd.DataFrame:
+        q = dns_queries(packets)
+        if q.empty:
+            return _empty_rows()
+        q = pd.concat([q, name_features(q["qname"])], axis=1)
+        tld = q["domain"].str.rsplit(".", n=1).str[-1]
+        keep = ~tld.isin(IGNORED_TLDS) & ~q["domain"].isin(self.allow_domains)
+        q = q[keep]
+        tunnel_only = q["qtype"].eq(QTYPE_NULL) | q["qtype"].between(*PRIVATE_QTYPES)
+        unusual = q["qtype"].isin(UNUSUAL_QTYPES) | tunnel_only
+        q = q.assign(qname=q["qname"].str.lower(), unusual=unusual, tunnel_only=tunnel_only)
+        return q[list(_ROW_COLUMNS)].astype(_ROW_COLUMNS).reset_index(drop=True)
+
+    def _group_stats(self, rows: pd.DataFrame) -> pd.DataFrame:
+        keys = ["client", "domain"]
+        rows = rows.assign(long=rows["encoded"] & (rows["sub_len"] >= self.exfil_min_subdomain_len))
+        by_key = rows.groupby(keys)
+        stats = by_key.agg(
+            start=("ts", "min"),
+            end=("ts", "max"),
+            queries=("ts", "size"),
+            unique=("qname", "nunique"),
+            unusual_share=("unusual", "mean"),
+            tunnel_only_share=("tunnel_only", "mean"),
+            long_share=("long", "mean"),
+            randomness=("randomness", "median"),
+            sub_len=("sub_len", "median"),
+        )
+        distinct = rows.drop_duplicates(keys + ["qname"])
+        stats["encoded_share"] = distinct.groupby(keys)["encoded"].mean()
+        recent = rows[rows["ts"] >= by_key["ts"].transform("max") - self.exfil_window_s]
+        long_names = recent[recent["long"]].drop_duplicates(keys + ["qname"]).groupby(keys)
+        stats["recent_long"] = long_names.size().reindex(stats.index, fill_value=0)
+        stats["recent_long_chars"] = long_names["sub_len"].sum().reindex(stats.index, fill_value=0)
+        stats["recent_long_span"] = (long_names["ts"].max() - long_names["ts"].min()).reindex(stats.index, fill_value=0)
+        return stats
+
+    def _verdict(self, s: pd.Series) -> str | None:
+        if s["recent_long"] >= self.exfil_min_queries and s["long_share"] >= self.exfil_min_long_share:
+            return "dns_exfiltration"
+        if s["unique"] < self.min_unique_subdomains:
+            return None
+        encoded = s["encoded_share"] >= self.min_encoded_share
+        machine_made = s["randomness"] >= MACHINE_NAME_RANDOMNESS or s["tunnel_only_share"] >= self.min_unusual_share
+        data_types = s["unusual_share"] >= self.min_unusual_share and machine_made
+        return "dns_tunnel" if encoded or data_types else None
+
+    def _alert(self, kind: str, client: str, domain: str, s: pd.Series, group: pd.DataFrame) -> Alert:
+        servers = sorted(group["server"].unique())
+        victims = servers if len(servers) <= 3 else ["many"]
+        where = f"subdomains of {domain}" if domain else "names without a valid top-level domain"
+        qtypes = "/".join(sorted({_qtype_name(int(t)) for t in group["qtype"].unique()}))
+        span = float(s["end"] - s["start"])
+        sample = [n[:80] for n in group.drop_duplicates("qname")["qname"].tail(3)]
+        evidence = {
+            "domain": domain,
+            "distinct_names": int(s["unique"]),
+            "queries": int(s["queries"]),
+            "query_types": {_qtype_name(int(t)): int(n) for t, n in group["qtype"].value_counts().items()},
+            "encoded_share": round(float(s["encoded_share"]), 3),
+            "unusual_type_share": round(float(s["unusual_share"]), 3),
+            "median_subdomain_len": float(s["sub_len"]),
+            "queries_per_s": round(float(s["queries"]) / max(span, 1.0), 2),
+            "sample_names": sample,
+        }
+        if kind == "dns_exfiltration":
+            n_long, chars = int(s["recent_long"]), int(s["recent_long_chars"])
+            kbytes = chars * EXFIL_BITS_PER_CHAR / 8 / 1000
+            score = EXFIL_SCORE_FLOOR + EXFIL_SCORE_SPAN * min(1.0, math.log10(max(kbytes, 1.0)) / 3)
+            if hasattr(self, "baseline_max_long_names_"):
+                compare = f"the busiest baseline client sent {self.baseline_max_long_names_} such names to one domain"
+            else:
+                compare = "ordinary clients never send names this long"
+            explanation = (
+                f"{client} sent {n_long} {qtypes} queries with {chars // n_long}-char encoded {where} to "
+                f"{', '.join(victims)} in {float(s['recent_long_span']):.1f} s, carrying up to {kbytes:.1f} kB out "
+                f"inside the names; {compare}."
+            )
+            evidence.update(long_names=n_long, est_kbytes_out=round(kbytes, 2))
+        else:
+            ratio = float(s["unique"]) / self.min_unique_subdomains
+            content = max(float(s["encoded_share"]), float(s["unusual_share"]))
+            score = (
+                TUNNEL_SCORE_FLOOR
+                + TUNNEL_SCORE_VOLUME * min(1.0, math.log10(ratio))
+                + TUNNEL_SCORE_CONTENT * min(1.0, content)
+            )
+            if hasattr(self, "baseline_max_subdomains_"):
+                most = self.baseline_max_subdomains_
+                compare = f"the busiest baseline client asked {most} distinct subdomains of one domain"
+            else:
+                compare = (
+                    f"normal clients ask under {self.min_unique_subdomains} distinct subdomains of one domain "
+                    f"in {self.horizon_s / 60:.0f} min"
+                )
+            look = "encoded" if s["encoded_share"] >= self.min_encoded_share else "machine-made"
+            explanation = (
+                f"{client} sent {int(s['queries'])} {qtypes} queries for {int(s['unique'])} distinct {look} "
+                f"{where} (median {float(s['sub_len']):.0f} chars, {float(s['encoded_share']):.0%} encoded) "
+                f"to {', '.join(victims)} in {span:.1f} s; {compare}."
+            )
+        return Alert(
+            kind=kind,
+            attacker=client,
+            victims=victims,
+            start=float(s["start"]),
+            end=float(s["end"]),
+            score=round(min(score, 99.0), 1),
+            explanation=explanation,
+            evidence=evidence,
+            detector=self.name,
+        )

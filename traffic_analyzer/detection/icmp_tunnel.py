@@ -1,0 +1,215 @@
+"""ICMP tunnels: data (often a whole IP session) hidden in the payload of echo requests and replies.
+
+Ordinary ping repeats one fixed payload size (56 bytes on Linux, macOS and the BSDs, 32 on Windows)
+and the reply mirrors the request. Tunnel tools (ptunnel, icmpsh, hans, icmptunnel, pingtunnel) put
+each chunk of the carried traffic in its own echo packet, so a tunnel shows as a stream of echoes
+whose payload sizes vary and sit away from the standard ones, often up to the MTU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .alert import Alert
+from .base import Detector, WindowData
+
+ICMP_ECHO_REPLY = 0
+ICMP_ECHO_REQUEST = 8
+ICMPV6_ECHO_REQUEST = 128
+ICMPV6_ECHO_REPLY = 129
+# Payload bytes that standard tools send: 0 nmap/hping3 probes, 32 Windows ping and Linux traceroute -I,
+# 36 mtr, 56 Linux/macOS/BSD ping and fping, 64 Windows tracert, 72 Cisco IOS (100-byte datagrams).
+USUAL_PING_SIZES = (0, 32, 36, 56, 64, 72)
+LARGE_PAYLOAD = 512  # bytes: more than any default ping, a full chunk of tunnelled traffic
+
+SCORE_FLOOR = 55.0  # a pair exactly at the thresholds
+SCORE_VOLUME = 20.0  # reached when 1 MB has been carried in the horizon
+SCORE_VOLUME_FROM_KB = 1.0  # volume points start above this many kB
+SCORE_SIZES = 15.0  # reached at 4 x min_distinct_sizes distinct sizes
+SCORE_LARGE = 10.0  # scaled by the share of payloads of LARGE_PAYLOAD bytes or more
+
+_ROW_COLUMNS = {"ts": "float64", "requester": "object", "peer": "object", "request": "bool", "size": "int64"}
+
+
+def echo_packets(packets: pd.DataFrame) -> pd.DataFrame:
+    """ICMP/ICMPv6 echo requests and replies: ts, requester (who sent the request), peer, request, size."""
+    icmp_type = packets["icmp_type"]
+    v4 = packets["transport"].eq("icmp").fillna(False)
+    v6 = packets["transport"].eq("icmpv6").fillna(False)
+    request = (v4 & icmp_type.eq(ICMP_ECHO_REQUEST).fillna(False)) | (
+        v6 & icmp_type.eq(ICMPV6_ECHO_REQUEST).fillna(False)
+    )
+    reply = (v4 & icmp_type.eq(ICMP_ECHO_REPLY).fillna(False)) | (v6 & icmp_type.eq(ICMPV6_ECHO_REPLY).fillna(False))
+    echo = (request | reply) & packets["payload_len"].notna() & packets["src_ip"].notna() & packets["dst_ip"].notna()
+    p = packets[echo]
+    is_request = request[echo].to_numpy()
+    src, dst = p["src_ip"].astype(object).to_numpy(), p["dst_ip"].astype(object).to_numpy()
+    rows = pd.DataFrame(
+        {
+            "ts": p["ts"].to_numpy(),
+            "requester": np.where(is_request, src, dst),
+            "peer": np.where(is_request, dst, src),
+            "request": is_request,
+            "size": p["payload_len"].to_numpy(),
+        }
+    )
+    return rows.astype(_ROW_COLUMNS)
+
+
+def _empty_rows() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in _ROW_COLUMNS.items()})
+
+
+def _is_size_sweep(requests: pd.DataFrame) -> bool:
+    """Request sizes that only ever grow (or only shrink): an MTU or size sweep (``ping -g/-G``), not data."""
+    steps = np.diff(requests["size"].to_numpy())
+    return len(steps) >= 2 and bool((steps >= 0).all() or (steps <= 0).all())
+
+
+class IcmpTunnelDetector(Detector):
+    """Flags a host whose echo traffic with one peer varies in size the way carried data does.
+
+    Per (requester, peer) pair, echo requests and their replies are remembered for ``horizon_s``,
+    so a slow tunnel adds up across windows. The pair is a tunnel when, in that memory, it has at
+    least ``min_packets`` echo packets in at least ``min_distinct_sizes`` distinct payload sizes, and
+    at least ``min_odd_share`` of them have a size no standard ping tool uses (USUAL_PING_SIZES).
+    Request sizes that only grow or only shrink are a size sweep and are left alone.
+
+    Parameters
+    ----------
+    min_packets : int
+        Echo requests and replies of the pair needed before judging it.
+    min_distinct_sizes : int
+        Distinct payload sizes that make the traffic more than ping: ``ping`` keeps one size, a
+        person trying a few ``-s`` values reaches two or three.
+    min_odd_share : float
+        Share of echo packets whose size is not a standard ping size.
+    horizon_s : float
+        How long echo packets are remembered.
+    max_packets_per_pair : int
+        Most echo packets remembered per pair; older ones are dropped first.
+    max_tracked_packets : int
+        Most echo packets remembered in all; the oldest are dropped first.
+    """
+
+    name = "icmp_tunnel"
+
+    def __init__(
+        self,
+        min_packets: int = 20,
+        min_distinct_sizes: int = 5,
+        min_odd_share: float = 0.5,
+        horizon_s: float = 600.0,
+        max_packets_per_pair: int = 2000,
+        max_tracked_packets: int = 200_000,
+    ) -> None:
+        self.min_packets = min_packets
+        self.min_distinct_sizes = min_distinct_sizes
+        self.min_odd_share = min_odd_share
+        self.horizon_s = horizon_s
+        self.max_packets_per_pair = max_packets_per_pair
+        self.max_tracked_packets = max_tracked_packets
+        self._rows = _empty_rows()
+
+    def fit(self, windows: list[WindowData]) -> IcmpTunnelDetector:
+        """Learn the most distinct echo payload sizes any baseline pair used, to quote in alerts."""
+        self._check_params()
+        most = 0
+        for w in windows:
+            stats = self._observe(w)
+            if len(stats):
+                most = max(most, int(stats["sizes"].max()))
+        self.baseline_max_sizes_ = most
+        self._rows = _empty_rows()
+        return self
+
+    def detect(self, window: WindowData) -> list[Alert]:
+        self._check_params()
+        stats = self._observe(window)
+        alerts = []
+        for (requester, peer), s in stats.iterrows():
+            if s["packets"] < self.min_packets or s["sizes"] < self.min_distinct_sizes:
+                continue
+            if s["odd_share"] < self.min_odd_share:
+                continue
+            pair = self._rows[(self._rows["requester"] == requester) & (self._rows["peer"] == peer)]
+            if not _is_size_sweep(pair[pair["request"]]):
+                alerts.append(self._alert(requester, peer, s))
+        return alerts
+
+    def _check_params(self) -> None:
+        for name in ("min_packets", "min_distinct_sizes", "max_packets_per_pair", "max_tracked_packets"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not self.horizon_s > 0:
+            raise ValueError(f"horizon_s must be a positive number of seconds, got {self.horizon_s!r}")
+        if not 0 <= self.min_odd_share <= 1:
+            raise ValueError(f"min_odd_share must be a share between 0 and 1, got {self.min_odd_share!r}")
+
+    def _observe(self, window: WindowData) -> pd.DataFrame:
+        """Fold the window's echo packets into memory; figures of the pairs this window touched."""
+        new = echo_packets(window.packets)
+        rows = pd.concat([self._rows, new], ignore_index=True) if len(self._rows) else new
+        rows = rows[rows["ts"] >= window.end - self.horizon_s]
+        rows = rows.groupby(["requester", "peer"], sort=False).tail(self.max_packets_per_pair)
+        self._rows = rows.sort_values("ts", kind="stable").tail(self.max_tracked_packets).reset_index(drop=True)
+        if new.empty:
+            return pd.DataFrame()
+        keys = ["requester", "peer"]
+        touched = pd.MultiIndex.from_frame(new[keys].drop_duplicates())
+        rows = self._rows[pd.MultiIndex.from_frame(self._rows[keys]).isin(touched)]
+        rows = rows.assign(odd=~rows["size"].isin(USUAL_PING_SIZES), large=rows["size"] >= LARGE_PAYLOAD)
+        return rows.groupby(keys).agg(
+            start=("ts", "min"),
+            end=("ts", "max"),
+            packets=("ts", "size"),
+            requests=("request", "sum"),
+            sizes=("size", "nunique"),
+            bytes=("size", "sum"),
+            max_size=("size", "max"),
+            odd_share=("odd", "mean"),
+            large_share=("large", "mean"),
+        )
+
+    def _alert(self, requester: str, peer: str, s: pd.Series) -> Alert:
+        kbytes = float(s["bytes"]) / 1000
+        requests = int(s["requests"])
+        replies = int(s["packets"]) - requests
+        sizes = int(s["sizes"])
+        score = (
+            SCORE_FLOOR
+            + SCORE_VOLUME * min(1.0, max(0.0, math.log10(kbytes / SCORE_VOLUME_FROM_KB)) / 3)
+            + SCORE_SIZES * min(1.0, (sizes - self.min_distinct_sizes) / (3 * self.min_distinct_sizes))
+            + SCORE_LARGE * float(s["large_share"])
+        )
+        compare = "ordinary ping repeats one fixed size (56 bytes on Linux, 32 on Windows)"
+        if hasattr(self, "baseline_max_sizes_"):
+            compare += f" and the most varied baseline pair used {self.baseline_max_sizes_}"
+        explanation = (
+            f"{requester} sent {requests} ICMP echo requests to {peer} ({replies} replies) in "
+            f"{float(s['end'] - s['start']):.1f} s carrying {kbytes:.1f} kB in {sizes} distinct payload sizes "
+            f"up to {int(s['max_size'])} bytes ({float(s['odd_share']):.0%} not a standard ping size), "
+            f"data hidden in ping; {compare}."
+        )
+        return Alert(
+            kind="icmp_tunnel",
+            attacker=requester,
+            victims=[peer],
+            start=float(s["start"]),
+            end=float(s["end"]),
+            score=round(min(score, 99.0), 1),
+            explanation=explanation,
+            evidence={
+                "echo_requests": requests,
+                "echo_replies": replies,
+                "distinct_sizes": sizes,
+                "payload_kbytes": round(kbytes, 2),
+                "max_payload": int(s["max_size"]),
+                "odd_size_share": round(float(s["odd_share"]), 3),
+                "large_payload_share": round(float(s["large_share"]), 3),
+            },
+            detector=self.name,
+        )
