@@ -28,6 +28,9 @@ CONFIG = {
     # Where the anomaly model is saved and loaded; None means DATA_DIR/model.joblib. (command line:
     # --model)
     "model_path": None,
+    # Anomaly model: isolation_forest, or autoencoder (a Kitsune-style autoencoder ensemble).
+    # (command line: --anomaly-model)
+    "anomaly_model": "isolation_forest",
     # Share of baseline host windows the anomaly threshold may flag (the false-alarm budget).
     # (command line: --false-alarm-rate)
     "false_alarm_rate": 0.001,

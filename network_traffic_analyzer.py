@@ -58,6 +58,7 @@ class NetworkTrafficAnalyzer:
         train_file: str | None = None,
         baseline_s: float = 600.0,
         model_path: str | None = None,
+        anomaly_model: str = "isolation_forest",
         false_alarm_rate: float = 0.001,
         window_s: float = 5.0,
         scan_min_ports: int = 25,
@@ -77,6 +78,7 @@ class NetworkTrafficAnalyzer:
         self.train_file = train_file
         self.baseline_s = baseline_s
         self.model_path = model_path
+        self.anomaly_model = anomaly_model
         self.false_alarm_rate = false_alarm_rate
         self.window_s = window_s
         self.scan_min_ports = scan_min_ports

@@ -11,6 +11,7 @@ from conftest import read_json
 
 from traffic_analyzer.capture.pcap_file import PcapFileSource
 from traffic_analyzer.detection.anomaly import HostAnomalyModel, load_model
+from traffic_analyzer.detection.autoencoder import AutoencoderModel
 from traffic_analyzer.errors import AnalyzerError
 from traffic_analyzer.features.host_windows import HOST_FEATURES
 from traffic_analyzer.pipeline import Analysis, file_windows
@@ -30,27 +31,42 @@ def baseline(pcaps) -> pd.DataFrame:
     return pd.concat([host_windows(pcaps / name) for name in BASELINE])
 
 
-def test_estimator_contract(baseline):
-    model = HostAnomalyModel(false_alarm_rate=0.02, random_state=7)
+MODELS = [HostAnomalyModel, AutoencoderModel]
+
+
+@pytest.mark.parametrize("model_class", MODELS)
+def test_estimator_contract(baseline, model_class):
+    model = model_class(false_alarm_rate=0.02, random_state=7)
     assert model.fit(baseline) is model
     assert list(model.feature_names_in_) == list(HOST_FEATURES)
-    again = HostAnomalyModel(false_alarm_rate=0.02, random_state=7).fit(baseline)
+    again = model_class(false_alarm_rate=0.02, random_state=7).fit(baseline)
     np.testing.assert_array_equal(model.score_samples(baseline), again.score_samples(baseline))
     assert set(np.unique(model.predict(baseline))) <= {-1, 1}
     np.testing.assert_array_equal(model.predict(baseline) == -1, model.decision_function(baseline) < 0)
 
 
+@pytest.mark.parametrize("model_class", MODELS)
 @pytest.mark.parametrize("rate", [0.001, 0.02, 0.1])
-def test_threshold_is_calibrated_on_the_baseline(baseline, rate):
-    model = HostAnomalyModel(false_alarm_rate=rate).fit(baseline)
+def test_threshold_is_calibrated_on_the_baseline(baseline, rate, model_class):
+    model = model_class(false_alarm_rate=rate).fit(baseline)
     flagged_share = float((model.predict(baseline) == -1).mean())
     assert flagged_share <= rate  # the false-alarm budget holds on the traffic it learned from
     assert flagged_share >= rate - 2 / len(baseline)  # and the budget is used, not a fixed share of anything
 
 
-def test_too_small_baseline_is_refused(baseline):
+@pytest.mark.parametrize("model_class", MODELS)
+def test_too_small_baseline_is_refused(baseline, model_class):
     with pytest.raises(AnalyzerError, match="at least 20"):
-        HostAnomalyModel().fit(baseline.iloc[:5])
+        model_class().fit(baseline.iloc[:5])
+
+
+def test_autoencoder_flags_the_scanner_and_explains_it(pcaps, baseline):
+    model = AutoencoderModel(false_alarm_rate=0.02).fit(baseline)
+    scan = host_windows(pcaps / "nmap-syn-scan.pcapng")
+    flagged = set(scan.index[model.predict(scan) == -1])
+    assert "172.16.0.8" in flagged
+    names = [name for name, *_ in model.explain(scan.loc[["172.16.0.8"]].iloc[0])]
+    assert {"distinct_dst_ports", "failed_flows", "flows"} & set(names)
 
 
 def test_train_save_reload_and_explain(pcaps, tmp_path):

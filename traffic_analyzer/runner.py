@@ -16,7 +16,7 @@ from .capture.live import PysharkLiveSource, TsharkLiveSource
 from .capture.pcap_file import PcapFileSource
 from .capture.source import PacketSource
 from .capture.tshark import default_interface, tshark_path
-from .detection.anomaly import HostAnomalyModel, load_model, model_info, save_model
+from .detection.anomaly import HostAnomalyModel, load_model, make_model, model_info, save_model
 from .errors import AnalyzerError, TruncatedCaptureError
 from .features.host_windows import HOST_FEATURES
 from .pipeline import Analysis, default_detectors, file_windows
@@ -77,7 +77,7 @@ class Runner:
                 _, window = analysis.process(packets, live=False)
                 rows.append(window.host_features)
         features = pd.concat(rows) if rows else pd.DataFrame(columns=list(HOST_FEATURES))
-        model = HostAnomalyModel(false_alarm_rate=self.config.false_alarm_rate).fit(features)
+        model = make_model(self.config.anomaly_model, self.config.false_alarm_rate).fit(features)
         self.model = model
         self.model_meta = save_model(model, self.model_path, trained_on=paths)
         self.logger.info(
@@ -109,6 +109,7 @@ class Runner:
         started = time.time()
         failure: AnalyzerError | None = None
         previous = signal.getsignal(signal.SIGTERM)
+
         def stop(*_) -> None:
             self.stop_requested.set()
             source.stop()
@@ -165,7 +166,7 @@ class Runner:
     def _fit_live_baseline(self, analysis: Analysis, rows: list[pd.DataFrame]) -> None:
         features = pd.concat(rows)
         try:
-            model = HostAnomalyModel(false_alarm_rate=self.config.false_alarm_rate).fit(features)
+            model = make_model(self.config.anomaly_model, self.config.false_alarm_rate).fit(features)
         except AnalyzerError as exc:
             self.model_meta = {"status": "too little baseline", "detail": str(exc)}
             self.logger.warning("%s; the anomaly model keeps learning", exc)

@@ -55,6 +55,14 @@ SETTINGS: tuple[Setting, ...] = (
         "model_path", None, "Where the anomaly model is saved and loaded; None means DATA_DIR/model.joblib.", "--model"
     ),
     Setting(
+        "anomaly_model",
+        "isolation_forest",
+        "Anomaly model: isolation_forest, or autoencoder (a Kitsune-style autoencoder ensemble).",
+        "--anomaly-model",
+        str,
+        ("isolation_forest", "autoencoder"),
+    ),
+    Setting(
         "false_alarm_rate",
         0.001,
         "Share of baseline host windows the anomaly threshold may flag (the false-alarm budget).",

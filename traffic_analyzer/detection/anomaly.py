@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import joblib
 import numpy as np
@@ -21,6 +22,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..errors import AnalyzerError
 from .alert import Alert
+
+if TYPE_CHECKING:
+    from .autoencoder import AutoencoderModel
 
 MIN_BASELINE_WINDOWS = 20  # fewer host windows than this say too little about "normal"
 SCORE_FLOOR = 40.0  # threat score of a window just past the threshold
@@ -41,6 +45,8 @@ class HostAnomalyModel(OutlierMixin, BaseEstimator):
     random_state : int
         Seed, so the same baseline gives the same model.
     """
+
+    name = "isolation_forest"
 
     def __init__(self, n_estimators: int = 200, false_alarm_rate: float = 0.001, random_state: int = 0) -> None:
         self.n_estimators = n_estimators
@@ -128,13 +134,22 @@ def anomaly_alerts(
                     "decision": float(decision[i]),
                     "peers": peers[:20],
                 },
-                detector="isolation_forest",
+                detector=model.name,
             )
         )
     return alerts
 
 
-def save_model(model: HostAnomalyModel, path: str | Path, trained_on: str) -> dict:
+def make_model(kind: str, false_alarm_rate: float) -> HostAnomalyModel | AutoencoderModel:
+    """A fresh anomaly model of the configured kind."""
+    from .autoencoder import AutoencoderModel
+
+    if kind == "autoencoder":
+        return AutoencoderModel(false_alarm_rate=false_alarm_rate)
+    return HostAnomalyModel(false_alarm_rate=false_alarm_rate)
+
+
+def save_model(model: HostAnomalyModel | AutoencoderModel, path: str | Path, trained_on: str) -> dict:
     """Save the model with what it was trained on; returns that metadata."""
     meta = model_info(model, trained_on)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -142,9 +157,10 @@ def save_model(model: HostAnomalyModel, path: str | Path, trained_on: str) -> di
     return meta
 
 
-def model_info(model: HostAnomalyModel, trained_on: str, trained_at: float | None = None) -> dict:
+def model_info(model: HostAnomalyModel | AutoencoderModel, trained_on: str, trained_at: float | None = None) -> dict:
     return {
         "status": "trained",
+        "model": model.name,
         "trained_on": trained_on,
         "trained_at": trained_at or time.time(),
         "baseline_windows": int(model.n_baseline_windows_),
