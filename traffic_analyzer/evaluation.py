@@ -36,6 +36,7 @@ REPORTED_BY: dict[str, set[str]] = {
     "dns_exfiltration": {"dns_exfiltration", "dns_tunnel"},
     "exploit_kit": {"exploit_kit", "suspicious_download"},
     "sql_injection": {"sql_injection", "web_scan"},
+    "c2_beacon": {"c2_beacon", "c2_checkin"},
 }
 
 

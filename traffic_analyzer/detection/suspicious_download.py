@@ -37,14 +37,21 @@ SCORE_DOUBTFUL_HOST = 15.0  # requested by raw IP or under a throw-away top-leve
 
 
 class SuspiciousDownloadDetector(Detector):
-    """Scores each executable download by what surrounds it; medium or above means an exploit chain."""
+    """Scores each executable download by what surrounds it; medium or above means an exploit chain.
+
+    A host that received an exploit chain is then watched for ``followup_s``: HTTP POSTs it sends to
+    other servers in that time are reported as post-infection C2 check-ins.
+    """
 
     name = "suspicious_download"
 
-    def __init__(self, min_payload_bytes: int = MIN_PAYLOAD_BYTES) -> None:
+    def __init__(self, min_payload_bytes: int = MIN_PAYLOAD_BYTES, followup_s: float = 600.0) -> None:
         self.min_payload_bytes = min_payload_bytes
+        self.followup_s = followup_s
         self._hosts: dict[tuple[str, str], str] = {}  # (client, server) -> Host header last asked for
         self._plugins: dict[tuple[str, str], float] = {}  # (client, server) -> time a plug-in file was served
+        self._infected: dict[str, tuple[float, str]] = {}  # client -> (time of the exploit chain, EK server)
+        self._posts: dict[tuple[str, str], list[tuple[float, str]]] = {}  # (client, server) -> (time, URI)
 
     def detect(self, window: WindowData) -> list[Alert]:
         p = window.packets
@@ -63,9 +70,51 @@ class SuspiciousDownloadDetector(Detector):
             size = None if pd.isna(row.http_content_length) else int(row.http_content_length)
             if ctype not in EXECUTABLE_TYPES or (size is not None and size < self.min_payload_bytes):
                 continue
-            alerts.append(self._alert(row.ts, pair, int(row.src_port), ctype, size))
+            alert = self._alert(row.ts, pair, int(row.src_port), ctype, size)
+            if alert.kind == "exploit_kit":
+                self._infected[pair[0]] = (float(row.ts), pair[1])
+            alerts.append(alert)
+        alerts += self._checkins(p)
         if len(self._hosts) > 50_000:
             self._hosts.clear()
+        return alerts
+
+    def _checkins(self, p: pd.DataFrame) -> list[Alert]:
+        """POSTs from a host that just received an exploit chain, to servers other than the exploit kit."""
+        if not self._infected:
+            return []
+        posts = p[p["http_method"].eq("POST").fillna(False) & p["src_ip"].isin(list(self._infected))]
+        touched = set()
+        for row in posts[["ts", "src_ip", "dst_ip", "http_uri"]].itertuples(index=False):
+            infected_at, ek_server = self._infected[str(row.src_ip)]
+            if str(row.dst_ip) == ek_server or not 0 <= row.ts - infected_at <= self.followup_s:
+                continue
+            key = (str(row.src_ip), str(row.dst_ip))
+            self._posts.setdefault(key, []).append((float(row.ts), str(row.http_uri)))
+            touched.add(key)
+        alerts = []
+        for client, server in touched:
+            posts_seen = self._posts[(client, server)][-50:]
+            infected_at, ek_server = self._infected[client]
+            host = self._hosts.get((client, server), server)
+            text = (
+                f"{client} sent {len(posts_seen)} HTTP POSTs to {server} ({host}, e.g. {posts_seen[-1][1][:80]!r}) "
+                f"{posts_seen[0][0] - infected_at:.0f} s after it received an exploit chain from {ek_server}; "
+                "malware checks in with its C2 server this way right after infection."
+            )
+            alerts.append(
+                Alert(
+                    kind="c2_checkin",
+                    attacker=server,
+                    victims=[client],
+                    start=posts_seen[0][0],
+                    end=posts_seen[-1][0],
+                    score=75.0,
+                    explanation=text,
+                    evidence={"posts": len(posts_seen), "exploit_kit": ek_server, "host": host},
+                    detector=self.name,
+                )
+            )
         return alerts
 
     def _alert(self, ts: float, pair: tuple[str, str], port: int, ctype: str, size: int | None) -> Alert:
