@@ -185,3 +185,81 @@ def top_talkers_figure(talkers: pd.DataFrame, empty_message: str = "No hosts see
     fig.update_xaxes(title_text="bytes")
     fig.update_yaxes(type="category")
     return _base_layout(fig, height=max(300, 60 + 28 * len(ranked)))
+
+
+STATE_COLOURS = {
+    "SF": "#16a34a",
+    "S0": "#9ca3af",
+    "REJ": "#dc2626",
+    "S1": "#2563eb",
+}  # conn_state -> marker colour on the alert timeline; other states share OTHER_STATE_COLOUR
+OTHER_STATE_COLOUR = "#7c3aed"
+ALERT_SPAN_COLOUR = "rgba(234, 88, 12, 0.12)"  # the alert's start..end behind its flows
+
+
+def alert_timeline_figure(
+    flows: pd.DataFrame, start: float, end: float, empty_message: str = "No flows in the alert's time range."
+) -> go.Figure:
+    """The alert's flows as dots (start time x responder port), one colour per conn_state, over its time span."""
+    if flows.empty:
+        return empty_figure(empty_message, height=260)
+    fig = go.Figure()
+    for state, group in flows.groupby(flows["conn_state"].fillna("?").astype(str), sort=True):
+        fig.add_trace(
+            go.Scatter(
+                x=pd.to_datetime(group["ts"], unit="s", utc=True),
+                y=group["resp_p"].astype("float64"),
+                mode="markers",
+                name=plain_text(state),
+                marker={"color": STATE_COLOURS.get(state, OTHER_STATE_COLOUR), "size": 6, "opacity": 0.75},
+                customdata=[
+                    [plain_text(o), plain_text(r), plain_text(s if isinstance(s, str) else "")]
+                    for o, r, s in zip(group["orig_h"], group["resp_h"], group["service"], strict=True)
+                ],
+                hovertemplate="%{x|%H:%M:%S.%L} UTC<br>%{customdata[0]} → %{customdata[1]}:%{y}"
+                " %{customdata[2]}<br>" + plain_text(state) + "<extra></extra>",
+            )
+        )
+    fig.add_vrect(
+        x0=pd.Timestamp(start, unit="s", tz="UTC"),
+        x1=pd.Timestamp(end, unit="s", tz="UTC"),
+        fillcolor=ALERT_SPAN_COLOUR,
+        line_width=0,
+        layer="below",
+    )
+    fig.update_xaxes(title_text="flow start (UTC)")
+    fig.update_yaxes(title_text="responder port", rangemode="tozero")
+    return _base_layout(fig, height=260)
+
+
+def host_traffic_figure(windows: pd.DataFrame, empty_message: str = "No traffic of this host yet.") -> go.Figure:
+    """Bytes the host sent and received per analysis window, as grouped bars (packets in the hover)."""
+    if windows.empty:
+        return empty_figure(empty_message)
+    times = pd.to_datetime(windows["window_start"], unit="s", utc=True)
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=times,
+                y=windows["bytes_out"],
+                name="sent",
+                marker_color=OUT_COLOUR,
+                customdata=windows["packets_out"],
+                hovertemplate="window from %{x|%H:%M:%S} UTC<br>sent %{y:,} bytes in %{customdata:,} packets"
+                "<extra></extra>",
+            ),
+            go.Bar(
+                x=times,
+                y=windows["bytes_in"],
+                name="received",
+                marker_color=IN_COLOUR,
+                customdata=windows["packets_in"],
+                hovertemplate="window from %{x|%H:%M:%S} UTC<br>received %{y:,} bytes in %{customdata:,} packets"
+                "<extra></extra>",
+            ),
+        ]
+    )
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title_text="analysis window start (UTC)")
+    fig.update_yaxes(title_text="bytes per window", rangemode="tozero")
+    return _base_layout(fig, height=300)
