@@ -60,7 +60,7 @@ class DashboardServer:
         self._requires_login = False
 
     def start(self) -> None:
-        """Bind the port and serve in a daemon thread; raises AnalyzerError if the port is unusable."""
+        """Bind the port and serve in a daemon thread; raises AnalyzerError if the port is unusable or a login is missing."""
         if self._server is not None:
             raise AnalyzerError(f"the dashboard is already serving at {self.url}")
         credentials = self._credentials()
