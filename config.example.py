@@ -50,6 +50,10 @@ CONFIG = {
     "dashboard_host": "127.0.0.1",
     # Port of the dashboard. (command line: --port)
     "dashboard_port": 8050,
+    # Require a login (NTA_DASHBOARD_USER / NTA_DASHBOARD_PASSWORD from the environment) when the
+    # dashboard binds an address other than 127.0.0.1; --no-auth serves it to anyone who can reach
+    # it. (command line: --no-auth)
+    "dashboard_auth": True,
     # Show a progress bar on stderr while reading a file. (command line: --no-progress)
     "progress": True,
 }

@@ -68,6 +68,7 @@ class NetworkTrafficAnalyzer:
         dashboard: bool = True,
         dashboard_host: str = "127.0.0.1",
         dashboard_port: int = 8050,
+        dashboard_auth: bool = True,
         progress: bool = True,
     ) -> None:
         self.interface = interface
@@ -88,6 +89,7 @@ class NetworkTrafficAnalyzer:
         self.dashboard = dashboard
         self.dashboard_host = dashboard_host
         self.dashboard_port = dashboard_port
+        self.dashboard_auth = dashboard_auth
         self.progress = progress
         self._runner: Runner | None = None
 

@@ -1,10 +1,13 @@
 """Save a full-page PNG of every dashboard page into docs/screenshots/, for the README and reviews.
 
     .venv/bin/python scripts/screenshots.py                      # analyses nmap-syn-scan first
+    .venv/bin/python scripts/screenshots.py --capture ../shared/pcaps/ftp-bruteforce.pcap
     .venv/bin/python scripts/screenshots.py --store sqlite:///data/analyzer.db
 
-Without --store it runs the analyzer's CLI on ../shared/pcaps/nmap-syn-scan.pcapng into a
-temporary data directory. Needs Debian's chromium and chromium-driver; talks only to 127.0.0.1.
+Without --store it runs the analyzer's CLI on a capture (nmap-syn-scan.pcapng by default) into
+a temporary data directory. The alerts page is taken with its highest-scoring alert selected and
+the hosts page drilled into its most threatening host, so the details show too. Needs Debian's
+chromium and chromium-driver; talks only to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from traffic_analyzer.dashboard.server import DashboardServer  # noqa: E402
-from traffic_analyzer.store.database import store_url  # noqa: E402
+from traffic_analyzer.dashboard.tables import alert_link, host_link, host_rows  # noqa: E402
+from traffic_analyzer.store.database import ResultReader, store_url  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -61,6 +65,25 @@ def _analyse(capture: Path, data_dir: Path) -> str:
     if proc.returncode != 0:
         sys.exit(f"error: the analyzer failed on {capture}: {proc.stderr.strip()}")
     return store_url(data_dir)
+
+
+def _selections(store: str) -> dict[str, str]:
+    """Page module name -> the path to take it at: with the top alert and the top host selected."""
+    reader = ResultReader(store)
+    try:
+        run = reader.latest_run()
+        if run is None:
+            return {}
+        alerts = reader.alerts(run["run_id"])
+        hosts = host_rows(reader.host_totals(run["run_id"]), alerts, [])
+    finally:
+        reader.close()
+    paths = {}
+    if not alerts.empty:
+        paths["alerts"] = alert_link(str(alerts.iloc[0]["alert_id"]))
+    if hosts:
+        paths["hosts"] = host_link(hosts[0]["host"])
+    return paths
 
 
 def _browser(profile_dir: Path) -> webdriver.Chrome:
@@ -102,19 +125,22 @@ def _screenshot(driver: webdriver.Chrome, url: str, target: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", help="result store URL; by default the CLI analyses nmap-syn-scan first")
+    parser.add_argument("--store", help="result store URL; by default the CLI analyses --capture first")
+    parser.add_argument("--capture", type=Path, default=DEFAULT_CAPTURE, help="capture to analyse without --store")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots", help="folder for the PNGs")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="dashboard-screenshots-") as tmp:
-        store = args.store or _analyse(DEFAULT_CAPTURE, Path(tmp) / "data")
+        store = args.store or _analyse(args.capture, Path(tmp) / "data")
+        selections = _selections(store)
         server = DashboardServer(store, port=0)
         server.start()
         driver = _browser(Path(tmp) / "chromium-profile")
         try:
             args.out.mkdir(parents=True, exist_ok=True)
             for page in dash.page_registry.values():
-                target = args.out / f"{page['module'].rsplit('.', 1)[-1]}.png"
-                _screenshot(driver, server.url.rstrip("/") + page["relative_path"], target)
+                name = page["module"].rsplit(".", 1)[-1]
+                target = args.out / f"{name}.png"
+                _screenshot(driver, server.url.rstrip("/") + selections.get(name, page["relative_path"]), target)
                 print(target)
         finally:
             driver.quit()

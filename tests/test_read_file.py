@@ -70,3 +70,18 @@ def test_config_file_sets_constructor_parameters(pcaps, tmp_path):
     assert summary["packets"] == 2011 and summary["alerts"] == []  # 1000 ports < scan_min_ports=2000
     proc = run_cli("--config", str(config), "--json", "--scan-min-ports", "100")  # the command line wins
     assert [a["kind"] for a in json.loads(proc.stdout)["alerts"]] == ["port_scan"]
+
+
+def test_allow_listed_attacker_stops_alerting(pcaps, tmp_path):
+    from traffic_analyzer.store.annotations import AllowEntry, AnnotationStore
+    from traffic_analyzer.store.database import ResultWriter, store_url
+
+    url = store_url(tmp_path / "data")
+    (tmp_path / "data").mkdir()
+    ResultWriter(url).close()
+    store = AnnotationStore(url)
+    store.add(AllowEntry(scope="host", attacker="172.16.0.8", note="our own scanner"))
+    store.close()
+    summary = read_json(tmp_path, pcaps / "nmap-syn-scan.pcapng")
+    assert summary["packets"] == 2011 and summary["alerts"] == []
+    assert "ALERT" not in (tmp_path / "analysis.log").read_text()

@@ -21,6 +21,7 @@ from .errors import AnalyzerError, TruncatedCaptureError
 from .features.host_windows import HOST_FEATURES
 from .pipeline import Analysis, default_detectors, file_windows
 from .settings import Config
+from .store.annotations import AllowList, AnnotationStore
 from .store.database import ResultWriter, store_url
 
 
@@ -37,6 +38,7 @@ class Runner:
         self.dashboard = None
         self.model: HostAnomalyModel | None = None
         self.model_meta: dict = {"status": "none"}
+        self.allow_list = AllowList()
 
     # -- set-up ---------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -64,7 +66,9 @@ class Runner:
             from .dashboard.server import DashboardServer
 
             c = self.config
-            self.dashboard = DashboardServer(store_url(self.data_dir), c.dashboard_host, c.dashboard_port)
+            self.dashboard = DashboardServer(
+                store_url(self.data_dir), c.dashboard_host, c.dashboard_port, no_auth=not c.dashboard_auth
+            )
             self.dashboard.start()
 
     def train(self, paths: str) -> None:
@@ -105,6 +109,7 @@ class Runner:
         self.logger.info("run %s: %s", self.run_id, status)
         analysis = Analysis(default_detectors(self.config.scan_min_ports, self.config.scan_window_s), self.model)
         channel = LogChannel(self.logger)
+        annotations = AnnotationStore(store_url(self.data_dir))
         baseline_rows: list[pd.DataFrame] = []
         started = time.time()
         failure: AnalyzerError | None = None
@@ -120,6 +125,8 @@ class Runner:
             windows = source.batches() if live else file_windows(source.batches(), self.config.window_s)
             for packets in windows:
                 result, window = analysis.process(packets, live=live)
+                self.allow_list = annotations.allow_list()  # entries added on the dashboard apply from now on
+                result.alerts = [a for a in result.alerts if not self.allow_list.allows(a.kind, a.attacker, a.victims)]
                 result.health = analysis.health(source.stats, status, live)
                 self.writer.write_window(self.run_id, result)
                 channel.send(result.alerts)
@@ -179,7 +186,8 @@ class Runner:
         self.logger.info("anomaly model trained on %s (%d host windows)", trained_on, len(features))
 
     def summary(self, analysis: Analysis, source: PacketSource) -> dict:
-        alerts = sorted(analysis.book.alerts.values(), key=lambda a: (-a.score, a.start))
+        shown = [a for a in analysis.book.alerts.values() if not self.allow_list.allows(a.kind, a.attacker, a.victims)]
+        alerts = sorted(shown, key=lambda a: (-a.score, a.start))
         return {
             "run_id": self.run_id,
             "source": source.stats.source,

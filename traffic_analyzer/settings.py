@@ -77,6 +77,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dashboard", True, "Serve the live dashboard.", "--no-dashboard", bool),
     Setting("dashboard_host", "127.0.0.1", "Address the dashboard binds to.", "--host"),
     Setting("dashboard_port", 8050, "Port of the dashboard.", "--port", int),
+    Setting(
+        "dashboard_auth",
+        True,
+        "Require a login (NTA_DASHBOARD_USER / NTA_DASHBOARD_PASSWORD from the environment) when the dashboard "
+        "binds an address other than 127.0.0.1; --no-auth serves it to anyone who can reach it.",
+        "--no-auth",
+        bool,
+    ),
     Setting("progress", True, "Show a progress bar on stderr while reading a file.", "--no-progress", bool),
 )
 

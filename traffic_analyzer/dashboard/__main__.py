@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from ..errors import AnalyzerError
 from ..store.database import store_url
+from . import auth
 from .server import DashboardServer
 
 IDLE_SLEEP_S = 3600.0  # the main thread only waits for Ctrl-C
@@ -30,8 +31,18 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help="SQLAlchemy URL of the result store (e.g. sqlite:///data/analyzer.db) or the analyzer's data directory",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: %(default)s); any other address needs the login of "
+        f"${auth.USER_ENV} and ${auth.PASSWORD_ENV}, or --no-auth",
+    )
     parser.add_argument("--port", type=int, default=8050, help="TCP port to listen on (default: %(default)s)")
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve without a login on any address: whoever reaches it can read the results and allow-list attackers",
+    )
     return parser
 
 
@@ -53,12 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     """Serve until Ctrl-C; returns the process exit status."""
     args = _parser().parse_args(argv)
     try:
-        server = DashboardServer(resolve_store(args.store), host=args.host, port=args.port)
+        server = DashboardServer(resolve_store(args.store), host=args.host, port=args.port, no_auth=args.no_auth)
         server.start()
     except AnalyzerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"Dashboard: {server.url} (Ctrl-C to stop)", flush=True)
+    login = f", login as ${auth.USER_ENV}" if server.requires_login else ""
+    print(f"Dashboard: {server.url} (Ctrl-C to stop{login})", flush=True)
     try:
         while True:
             time.sleep(IDLE_SLEEP_S)

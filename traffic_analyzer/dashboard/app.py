@@ -1,31 +1,47 @@
 """The Dash application: a shell (title, page links, refresh tick) around the pages in ``pages/``.
 
 Each page module registers itself with ``dash.register_page`` and owns its layout and
-callbacks; this module only wires the shell and the store, so adding a page means adding a
+callbacks; this module only wires the shell and the stores, so adding a page means adding a
 file to ``pages/``.
 """
 
 from __future__ import annotations
 
 import dash
-from dash import dcc, html
+from dash import Input, Output, dcc, html
 
+from ..store.annotations import AnnotationStore
 from ..store.database import ResultReader
 from . import data
 
 APP_TITLE = "Network Traffic Analyzer"
+NAV_LINK_CLASS = "app-nav-link"
+ACTIVE_NAV_LINK_CLASS = "app-nav-link app-nav-link-active"
+
+
+def _nav_links(pathname: str | None) -> list[dcc.Link]:
+    """One link per registered page, the current one marked."""
+    return [
+        dcc.Link(
+            page["name"],
+            href=page["relative_path"],
+            className=ACTIVE_NAV_LINK_CLASS if page["relative_path"] == (pathname or "/") else NAV_LINK_CLASS,
+            id=f"app-nav-{page['module'].rsplit('.', 1)[-1]}",
+        )
+        for page in dash.page_registry.values()
+    ]
 
 
 def _shell() -> html.Div:
-    """Header with one link per registered page, the page container and the shared refresh tick."""
-    links = [
-        dcc.Link(page["name"], href=page["relative_path"], className="app-nav-link")
-        for page in dash.page_registry.values()
-    ]
+    """Header with the page links, the page container and the shared refresh tick."""
     return html.Div(
         [
+            dcc.Location(id="app-location"),
             html.Header(
-                [html.Div(APP_TITLE, className="app-title"), html.Nav(links, className="app-nav")],
+                [
+                    html.Div(APP_TITLE, className="app-title"),
+                    html.Nav(_nav_links(None), className="app-nav", id="app-nav"),
+                ],
                 className="app-header",
             ),
             html.Main(dash.page_container, className="app-main"),
@@ -36,7 +52,10 @@ def _shell() -> html.Div:
 
 
 def create_app(store_url: str) -> dash.Dash:
-    """Build the dashboard for the results in ``store_url``; it only ever reads the store.
+    """Build the dashboard for the results in ``store_url``.
+
+    It reads the analysis results and writes only the analysts' notes (acknowledgements and
+    the allow-list, see :mod:`traffic_analyzer.store.annotations`).
 
     Parameters
     ----------
@@ -48,7 +67,6 @@ def create_app(store_url: str) -> dash.Dash:
     dash.Dash
         The app; serve ``app.server`` (a WSGI app) with any WSGI server.
     """
-    reader = ResultReader(store_url)
     app = dash.Dash(
         __package__,  # the package, so Dash names page modules traffic_analyzer.dashboard.pages.*
         use_pages=True,
@@ -57,8 +75,9 @@ def create_app(store_url: str) -> dash.Dash:
         update_title=None,  # keep the tab title steady across the 2 s refreshes
         serve_locally=True,  # the machine may have no internet: no CDN scripts
     )
-    data.attach_reader(app.server, reader)
+    data.attach_stores(app.server, ResultReader(store_url), AnnotationStore(store_url))
     app.layout = _shell()  # after Dash() so the page registry is filled
+    app.callback(Output("app-nav", "children"), Input("app-location", "pathname"))(_nav_links)
     # Dash hands the @callback registrations of the page modules it just executed to the first
     # app that serves a request. Run that request set-up now, so this app owns them even if it
     # never serves, and a later app in the same process does not inherit them twice.

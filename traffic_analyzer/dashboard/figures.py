@@ -185,3 +185,103 @@ def top_talkers_figure(talkers: pd.DataFrame, empty_message: str = "No hosts see
     fig.update_xaxes(title_text="bytes")
     fig.update_yaxes(type="category")
     return _base_layout(fig, height=max(300, 60 + 28 * len(ranked)))
+
+
+STATE_COLOURS = {
+    "SF": "#16a34a",
+    "S0": "#9ca3af",
+    "REJ": "#dc2626",
+    "S1": "#2563eb",
+}  # conn_state -> marker colour on the alert timeline; other states share OTHER_STATE_COLOUR
+OTHER_STATE_COLOUR = "#7c3aed"
+CATEGORY_PORTS_UP_TO = 20  # fewer distinct ports than this get one row each instead of a numeric axis
+ALERT_SPAN_COLOUR = "rgba(234, 88, 12, 0.12)"  # the alert's start..end behind its flows
+
+
+def alert_timeline_figure(
+    flows: pd.DataFrame, start: float, end: float, empty_message: str = "No flows in the alert's time range."
+) -> go.Figure:
+    """The alert's flows as dots (start time x responder port), one colour per conn_state, over its time span.
+
+    A few distinct ports (a brute force) get a row each; many (a scan) share a numeric axis.
+    """
+    if flows.empty:
+        return empty_figure(empty_message, height=260)
+    ports = flows["resp_p"].astype("float64")
+    few_ports = ports.nunique() < CATEGORY_PORTS_UP_TO
+    fig = go.Figure()
+    for state, group in flows.groupby(flows["conn_state"].fillna("?").astype(str), sort=True):
+        fig.add_trace(
+            go.Scatter(
+                x=pd.to_datetime(group["ts"], unit="s", utc=True),
+                y=[_port_label(p) for p in group["resp_p"]] if few_ports else group["resp_p"].astype("float64"),
+                mode="markers",
+                name=plain_text(state),
+                marker={"color": STATE_COLOURS.get(state, OTHER_STATE_COLOUR), "size": 6, "opacity": 0.75},
+                customdata=_flow_hover(group),
+                hovertemplate="%{x|%H:%M:%S.%L} UTC<br>%{customdata[0]} → %{customdata[1]} port %{customdata[2]}"
+                " %{customdata[3]}<br>" + plain_text(state) + "<extra></extra>",
+            )
+        )
+    fig.add_vrect(
+        x0=pd.Timestamp(start, unit="s", tz="UTC"),
+        x1=pd.Timestamp(end, unit="s", tz="UTC"),
+        fillcolor=ALERT_SPAN_COLOUR,
+        line_width=0,
+        layer="below",
+    )
+    fig.update_xaxes(title_text="flow start (UTC)")
+    if few_ports:
+        order = [_port_label(p) for p in sorted(ports.dropna().unique())]
+        fig.update_yaxes(title_text="responder port", type="category", categoryorder="array", categoryarray=order)
+    else:
+        fig.update_yaxes(title_text="responder port", rangemode="tozero")
+    return _base_layout(fig, height=260)
+
+
+def _flow_hover(flows: pd.DataFrame) -> list[list]:
+    """Per flow: originator, responder, port and service, escaped for the hover text."""
+    return [
+        [plain_text(orig), plain_text(resp), "?" if pd.isna(port) else int(port), plain_text(service or "")]
+        for orig, resp, port, service in zip(
+            flows["orig_h"], flows["resp_h"], flows["resp_p"], flows["service"].fillna(""), strict=True
+        )
+    ]
+
+
+def _port_label(port: object) -> str:
+    """A port as a category label: "21" (the axis is set to category, so it is not read as a position)."""
+    return "?" if pd.isna(port) else str(int(port))
+
+
+def host_traffic_figure(windows: pd.DataFrame, empty_message: str = "No traffic of this host yet.") -> go.Figure:
+    """Bytes the host sent and received per analysis window, as grouped bars (packets in the hover)."""
+    if windows.empty:
+        return empty_figure(empty_message)
+    times = pd.to_datetime(windows["window_start"].astype("float64").round(), unit="s", utc=True)  # whole-second ticks
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=times,
+                y=windows["bytes_out"],
+                name="sent",
+                marker_color=OUT_COLOUR,
+                customdata=windows["packets_out"],
+                hovertemplate="window from %{x|%H:%M:%S} UTC<br>sent %{y:,} bytes in %{customdata:,} packets"
+                "<extra></extra>",
+            ),
+            go.Bar(
+                x=times,
+                y=windows["bytes_in"],
+                name="received",
+                marker_color=IN_COLOUR,
+                customdata=windows["packets_in"],
+                hovertemplate="window from %{x|%H:%M:%S} UTC<br>received %{y:,} bytes in %{customdata:,} packets"
+                "<extra></extra>",
+            ),
+        ]
+    )
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title_text="analysis window start (UTC)")
+    fig.update_yaxes(title_text="bytes per window", rangemode="tozero")
+    return _base_layout(fig, height=300)

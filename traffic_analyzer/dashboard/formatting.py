@@ -6,11 +6,27 @@ treats both as "not known" instead of printing "nan".
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 
 UNKNOWN = "unknown"
 _BYTE_UNITS = ("B", "kB", "MB", "GB", "TB")
+CONN_STATES: dict[str, str] = {
+    "S0": "attempt, no reply",
+    "S1": "established, not closed",
+    "SF": "normal establish and close",
+    "REJ": "attempt rejected",
+    "S2": "established, originator closed, no reply",
+    "S3": "established, responder closed, no reply",
+    "RSTO": "established, originator aborted",
+    "RSTR": "responder aborted",
+    "RSTOS0": "originator sent SYN then RST, no SYN-ACK",
+    "RSTRH": "responder sent SYN-ACK then RST, no SYN seen",
+    "SH": "originator sent SYN then FIN, no SYN-ACK",
+    "SHR": "responder sent SYN-ACK then FIN, no SYN seen",
+    "OTH": "no SYN seen, midstream traffic",
+}  # Zeek conn_state -> its meaning, as in Zeek's conn.log documentation
 
 
 def is_missing(value: object) -> bool:
@@ -54,6 +70,57 @@ def timestamp(epoch_s: object) -> str:
     if is_missing(epoch_s):
         return UNKNOWN
     return datetime.fromtimestamp(float(epoch_s), tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def precise_timestamp(epoch_s: object) -> str:
+    """Epoch seconds as UTC "YYYY-MM-DD HH:MM:SS.mmm", for flows that start within one second."""
+    if is_missing(epoch_s):
+        return UNKNOWN
+    return datetime.fromtimestamp(float(epoch_s), tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def evidence_items(evidence: object) -> list[tuple[str, str]]:
+    """An alert's evidence (the JSON text the store keeps, or a dict) as (key, value) strings to show as text.
+
+    Nested objects get dotted keys, lists of numbers are joined with commas and lists of text
+    put one item per line, keys lose their underscores: {"distinct_ports": 1000, "sample_ports":
+    [1, 3]} -> [("distinct ports", "1000"), ("sample ports", "1, 3")]. Text that is not a JSON
+    object is shown whole under "evidence".
+    """
+    if isinstance(evidence, str):
+        try:
+            evidence = json.loads(evidence)
+        except ValueError:
+            return [("evidence", evidence)] if evidence else []
+    if not isinstance(evidence, dict):
+        return [] if is_missing(evidence) else [("evidence", _plain(evidence))]
+    items: list[tuple[str, str]] = []
+    _flatten("", evidence, items)
+    return items
+
+
+def _flatten(prefix: str, value: object, items: list[tuple[str, str]]) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            name = str(key).replace("_", " ")
+            _flatten(f"{prefix}.{name}" if prefix else name, inner, items)
+    elif isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+        for i, inner in enumerate(value):
+            _flatten(f"{prefix}[{i}]", inner, items)
+    elif isinstance(value, list) and all(isinstance(v, int | float) for v in value):
+        items.append((prefix, ", ".join(_plain(v) for v in value) if value else "none"))
+    elif isinstance(value, list):
+        items.append((prefix, "\n".join(_plain(v) for v in value)))  # one text per line
+    else:
+        items.append((prefix, _plain(value)))
+
+
+def _plain(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def model_status(model: dict) -> str:

@@ -4,6 +4,7 @@ Werkzeug's threaded server is enough for a handful of browser tabs on the local 
 :meth:`DashboardServer.start` binds the socket itself and hands it to werkzeug: werkzeug's
 own bind prints to stderr and calls ``sys.exit`` when the port is taken, and we want a
 one-line :class:`~traffic_analyzer.errors.AnalyzerError` before anything else is set up.
+Who may connect is decided in :mod:`~traffic_analyzer.dashboard.auth`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import dash
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server, select_address_family
 
 from ..errors import AnalyzerError
-from . import data
+from . import auth, data
 from .app import create_app
 
 STOP_TIMEOUT_S = 5.0  # how long stop() waits for the serving thread to finish
@@ -38,23 +39,31 @@ class DashboardServer:
     store_url : str
         SQLAlchemy URL of the result store the dashboard reads.
     host : str
-        Address to listen on; the default keeps the dashboard private to this machine.
+        Address to listen on; the default keeps the dashboard private to this machine. Any
+        address but 127.0.0.1, ::1 and localhost needs the login of NTA_DASHBOARD_USER and
+        NTA_DASHBOARD_PASSWORD, or ``no_auth``.
     port : int
         TCP port; 0 picks a free one (read it back from :attr:`url`).
+    no_auth : bool
+        Serve without a login on any address: whoever reaches it can read the results and
+        allow-list attackers.
     """
 
-    def __init__(self, store_url: str, host: str = "127.0.0.1", port: int = 8050) -> None:
+    def __init__(self, store_url: str, host: str = "127.0.0.1", port: int = 8050, no_auth: bool = False) -> None:
         self.store_url = store_url
         self.host = host
         self.port = port
+        self.no_auth = no_auth
         self._app: dash.Dash | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._requires_login = False
 
     def start(self) -> None:
-        """Bind the port and serve in a daemon thread; raises AnalyzerError if the port is unusable."""
+        """Bind and serve in a daemon thread; raises AnalyzerError if the port is unusable or a login is missing."""
         if self._server is not None:
             raise AnalyzerError(f"the dashboard is already serving at {self.url}")
+        credentials = self._credentials()
         family = select_address_family(self.host, self.port)
         try:
             address = socket.getaddrinfo(self.host, self.port, family, socket.SOCK_STREAM)[0][4]
@@ -66,6 +75,10 @@ class DashboardServer:
             raise AnalyzerError(self._bind_error(exc)) from exc
         with listening:  # werkzeug serves on a duplicate of this descriptor
             app = create_app(self.store_url)
+            if credentials is not None:
+                auth.require_basic_auth(app.server, credentials)
+            elif auth.is_local(self.host):
+                auth.answer_only_local_names(app.server)
             server = make_server(
                 self.host,
                 self.port,
@@ -75,8 +88,27 @@ class DashboardServer:
                 fd=listening.fileno(),
             )
         self._app, self._server = app, server
+        self._requires_login = credentials is not None
         self._thread = threading.Thread(target=server.serve_forever, name="dashboard-server", daemon=True)
         self._thread.start()
+
+    def _credentials(self) -> auth.Credentials | None:
+        """The login to require: from the environment, compulsory off 127.0.0.1 unless no_auth."""
+        if self.no_auth:
+            return None
+        credentials = auth.credentials_from_env()
+        if credentials is None and not auth.is_local(self.host):
+            raise AnalyzerError(
+                f"serving the dashboard on {self.host or 'all addresses'} needs a login: set {auth.USER_ENV} and "
+                f"{auth.PASSWORD_ENV} in the environment (HTTP basic auth), or pass --no-auth to let in anyone "
+                "who can reach it"
+            )
+        return credentials
+
+    @property
+    def requires_login(self) -> bool:
+        """True while serving with HTTP basic auth."""
+        return self._requires_login
 
     def _bind_error(self, exc: OSError) -> str:
         where = f"port {self.port} on {self.host}"
@@ -106,4 +138,4 @@ class DashboardServer:
         if server is not None:
             server.server_close()
         if app is not None:
-            data.detach_reader(app.server)
+            data.detach_stores(app.server)

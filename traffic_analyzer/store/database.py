@@ -300,3 +300,176 @@ class ResultReader:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    # -- queries of the dashboard's alert, host and flow pages ----------------------------------
+
+    def alert(self, alert_id: str) -> dict | None:
+        """One alert row by id, or None."""
+        frame = self._frame(sa.select(alerts).where(alerts.c.alert_id == alert_id))
+        return None if frame.empty else frame.iloc[0].to_dict()
+
+    def host_totals(self, run_id: str) -> pd.DataFrame:
+        """Every host of the run with its packets and bytes each way and the windows it was first and last seen in."""
+        q = (
+            sa.select(
+                hosts.c.host,
+                sa.func.sum(hosts.c.packets_out).label("packets_out"),
+                sa.func.sum(hosts.c.bytes_out).label("bytes_out"),
+                sa.func.sum(hosts.c.packets_in).label("packets_in"),
+                sa.func.sum(hosts.c.bytes_in).label("bytes_in"),
+                sa.func.min(hosts.c.window_start).label("first_window"),
+                sa.func.max(hosts.c.window_start).label("last_window"),
+            )
+            .where(hosts.c.run_id == run_id)
+            .group_by(hosts.c.host)
+        )
+        return self._frame(q)
+
+    def host_windows(self, run_id: str, host: str) -> pd.DataFrame:
+        """One host's packets and bytes each way per analysis window, oldest first."""
+        q = (
+            sa.select(
+                hosts.c.window_start,
+                sa.func.sum(hosts.c.packets_out).label("packets_out"),
+                sa.func.sum(hosts.c.bytes_out).label("bytes_out"),
+                sa.func.sum(hosts.c.packets_in).label("packets_in"),
+                sa.func.sum(hosts.c.bytes_in).label("bytes_in"),
+            )
+            .where(hosts.c.run_id == run_id, hosts.c.host == host)
+            .group_by(hosts.c.window_start)
+            .order_by(hosts.c.window_start)
+        )
+        return self._frame(q)
+
+    def _host_sides(self, run_id: str, host: str) -> sa.Subquery:
+        """The host's flows seen from the host: its peer, who opened it, and IP bytes it sent and received."""
+        columns = (flows.c.proto, flows.c.resp_p, flows.c.service, flows.c.ts, flows.c.last_ts)
+        as_originator = sa.select(
+            flows.c.resp_h.label("peer"),
+            sa.literal("client").label("role"),
+            flows.c.orig_ip_bytes.label("sent"),
+            flows.c.resp_ip_bytes.label("received"),
+            *columns,
+        ).where(flows.c.run_id == run_id, flows.c.orig_h == host)
+        as_responder = sa.select(
+            flows.c.orig_h.label("peer"),
+            sa.literal("server").label("role"),
+            flows.c.resp_ip_bytes.label("sent"),
+            flows.c.orig_ip_bytes.label("received"),
+            *columns,
+        ).where(flows.c.run_id == run_id, flows.c.resp_h == host)
+        return sa.union_all(as_originator, as_responder).subquery()
+
+    def host_peers(self, run_id: str, host: str, limit: int = 50) -> pd.DataFrame:
+        """The hosts ``host`` had flows with: flows, IP bytes each way, first and last time; busiest first."""
+        sides = self._host_sides(run_id, host)
+        q = (
+            sa.select(
+                sides.c.peer,
+                sa.func.count().label("flows"),
+                sa.func.sum(sides.c.sent).label("bytes_sent"),
+                sa.func.sum(sides.c.received).label("bytes_received"),
+                sa.func.min(sides.c.ts).label("first_ts"),
+                sa.func.max(sides.c.last_ts).label("last_ts"),
+            )
+            .group_by(sides.c.peer)
+            .order_by(sa.desc("flows"), sides.c.peer)
+            .limit(limit)
+        )
+        return self._frame(q)
+
+    def host_ports(self, run_id: str, host: str, limit: int = 50) -> pd.DataFrame:
+        """Responder ports of the host's flows, as client (ports it used) and server (ports it was contacted on)."""
+        sides = self._host_sides(run_id, host)
+        q = (
+            sa.select(
+                sides.c.role,
+                sides.c.proto,
+                sides.c.resp_p.label("port"),
+                sides.c.service,
+                sa.func.count().label("flows"),
+                sa.func.count(sa.distinct(sides.c.peer)).label("peers"),
+                sa.func.sum(sides.c.sent + sides.c.received).label("bytes"),
+            )
+            .group_by(sides.c.role, sides.c.proto, sides.c.resp_p, sides.c.service)
+            .order_by(sa.desc("flows"), sides.c.resp_p)
+            .limit(limit)
+        )
+        return self._frame(q)
+
+    def _flow_conditions(
+        self,
+        run_id: str,
+        *,
+        ip: str | None = None,
+        port: int | None = None,
+        service: str | None = None,
+        conn_states: list[str] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        between: tuple[str | None, list[str] | None] | None = None,
+    ) -> list:
+        """WHERE terms for flow searches; a trailing * in ``ip`` makes it a prefix."""
+        terms: list = [flows.c.run_id == run_id]
+        if ip:
+            if ip.endswith("*"):
+                prefix = ip.rstrip("*")
+                terms.append(
+                    sa.or_(
+                        flows.c.orig_h.startswith(prefix, autoescape=True),
+                        flows.c.resp_h.startswith(prefix, autoescape=True),
+                    )
+                )
+            else:
+                terms.append(sa.or_(flows.c.orig_h == ip, flows.c.resp_h == ip))
+        if port is not None:
+            terms.append(sa.or_(flows.c.orig_p == port, flows.c.resp_p == port))
+        if service:
+            terms.append(flows.c.service == service)
+        if conn_states:
+            terms.append(flows.c.conn_state.in_(conn_states))
+        if start is not None:
+            terms.append(flows.c.last_ts >= start)  # flows that overlap [start, end]
+        if end is not None:
+            terms.append(flows.c.ts <= end)
+        if between is not None:
+            a, b = between  # None on either side: any host
+            a_terms = [flows.c.orig_h == a, flows.c.resp_h == a] if a is not None else [sa.true(), sa.true()]
+            b_terms = [flows.c.resp_h.in_(b), flows.c.orig_h.in_(b)] if b is not None else [sa.true(), sa.true()]
+            terms.append(sa.or_(sa.and_(a_terms[0], b_terms[0]), sa.and_(a_terms[1], b_terms[1])))
+        return terms
+
+    def search_flows(self, run_id: str, limit: int = 1000, **conditions) -> pd.DataFrame:
+        """Flows matching ``conditions`` (ip, port, service, conn_states, start, end, between), latest started first.
+
+        ``between=(a, [b...])`` keeps flows from a to any b or back; None on a side means any host.
+        """
+        q = (
+            sa.select(flows)
+            .where(*self._flow_conditions(run_id, **conditions))
+            .order_by(flows.c.ts.desc(), flows.c.uid)
+            .limit(limit)
+        )
+        return self._frame(q)
+
+    def count_flows(self, run_id: str, **conditions) -> int:
+        """How many flows :meth:`search_flows` would find without its limit."""
+        q = sa.select(sa.func.count()).select_from(flows).where(*self._flow_conditions(run_id, **conditions))
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar()
+
+    def flow_values(self, run_id: str, column: str) -> list[str]:
+        """The distinct non-empty values of a text column of the run's flows (service, conn_state, proto), sorted."""
+        if column not in ("service", "conn_state", "proto"):
+            raise ValueError(f"flow_values lists service, conn_state or proto, not {column!r}")
+        col = flows.c[column]
+        q = sa.select(col).where(flows.c.run_id == run_id, col.is_not(None), col != "").distinct().order_by(col)
+        with self.engine.connect() as conn:
+            return list(conn.execute(q).scalars())
+
+    def flow_span(self, run_id: str) -> tuple[float | None, float | None]:
+        """First and last packet time of the run's flows (None, None without flows)."""
+        q = sa.select(sa.func.min(flows.c.ts), sa.func.max(flows.c.last_ts)).where(flows.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            first, last = conn.execute(q).one()
+        return first, last

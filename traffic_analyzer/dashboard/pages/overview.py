@@ -12,33 +12,38 @@ from typing import NamedTuple
 import dash
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, callback, dash_table, dcc, html
-from dash.dash_table.Format import Format, Scheme
+from dash import Input, Output, callback, dcc, html, no_update
 
 from .. import formatting as fmt
-from ..data import REFRESH_INTERVAL_ID, REFRESH_MS, reader
-from ..figures import FIGURE_FONT, protocol_figure, top_talkers_figure, traffic_figure
+from ..components import (
+    SCORE,
+    SEVERITY_COLOURS,
+    card,
+    data_table,
+    footnote,
+    graph,
+    number_column,
+    stat,
+    text_column,
+)
+from ..data import REFRESH_INTERVAL_ID, reader
+from ..figures import protocol_figure, top_talkers_figure, traffic_figure
+from ..status import NO_RUN_TEXT, RunState, activity
+from ..tables import alert_link, alert_rows
 
 dash.register_page(__name__, path="/", name="Overview", title="Overview · Network Traffic Analyzer", order=0)
 
-SEVERITY_COLOURS: dict[str, tuple[str, str]] = {
-    "critical": ("#b91c1c", "#ffffff"),
-    "high": ("#ea580c", "#ffffff"),
-    "medium": ("#facc15", "#1f2937"),
-    "low": ("#dbeafe", "#1e3a8a"),
-}  # severity -> (background, text) of its table cell
 ALERT_COLUMNS: list[dict] = [
-    {"id": "severity", "name": "severity"},
-    {"id": "score", "name": "score", "type": "numeric", "format": Format(precision=1, scheme=Scheme.fixed)},
-    {"id": "kind", "name": "kind"},
-    {"id": "attacker", "name": "attacker"},
-    {"id": "victims", "name": "victims"},
-    {"id": "start", "name": "start (UTC)"},
-    {"id": "end", "name": "end (UTC)"},
-    {"id": "explanation", "name": "explanation"},
+    text_column("severity", "severity"),
+    number_column("score", "score", SCORE),
+    text_column("kind", "kind"),
+    text_column("attacker", "attacker"),
+    text_column("victims", "victims"),
+    text_column("start", "start (UTC)"),
+    text_column("end", "end (UTC)"),
+    text_column("explanation", "explanation"),
 ]
 ALERTS_PAGE_SIZE = 15
-NO_RUN_TEXT = "No analysis run in this store yet: start the analyzer and this page fills in by itself."
 
 
 class _Snapshot(NamedTuple):
@@ -71,14 +76,7 @@ def _read_snapshot() -> _Snapshot:
 
 
 def _activity(snap: _Snapshot) -> str:
-    """What the analyzer is doing, for empty states: the health status text when there is one."""
-    if snap.run is None:
-        return NO_RUN_TEXT
-    if snap.health is not None and snap.health.get("status"):
-        return f"Analyzer status: {snap.health['status']}."
-    if snap.run["status"] == "running":
-        return "Waiting for the first analysis window."
-    return f"The run is {snap.run['status']} and recorded nothing here."
+    return activity(RunState(snap.run, snap.health))
 
 
 def _run_header(snap: _Snapshot) -> list:
@@ -96,11 +94,7 @@ def _run_header(snap: _Snapshot) -> list:
 
 
 def _stat(key: str, label: str, value: str, hint: str = "", wide: bool = False) -> html.Div:
-    return html.Div(
-        [html.Div(label, className="stat-label"), html.Div(value, className="stat-value", id=f"overview-health-{key}")],
-        className="stat stat-wide" if wide else "stat",
-        title=hint,
-    )
+    return stat(f"overview-health-{key}", label, value, hint, wide)
 
 
 def _health_panel(snap: _Snapshot) -> list:
@@ -132,23 +126,6 @@ def _health_panel(snap: _Snapshot) -> list:
     return [html.Div([status, updated], className="health-header"), html.Div(stats, className="stat-grid")]
 
 
-def _alert_rows(alerts: pd.DataFrame) -> list[dict]:
-    return [
-        {
-            "id": str(row.alert_id),
-            "severity": str(row.severity),
-            "score": float(row.score),
-            "kind": str(row.kind),
-            "attacker": str(row.attacker),
-            "victims": ", ".join(str(row.victims).split(",")),
-            "start": fmt.timestamp(row.start),
-            "end": fmt.timestamp(row.end),
-            "explanation": str(row.explanation),
-        }
-        for row in alerts.itertuples(index=False)
-    ]
-
-
 def _alerts_summary(snap: _Snapshot) -> str:
     if snap.run is None:
         return "No alerts yet: " + NO_RUN_TEXT
@@ -162,41 +139,11 @@ def _alerts_summary(snap: _Snapshot) -> str:
     return f"No alerts yet: the run is {snap.run['status']} and no detector fired."
 
 
-def _severity_styles() -> list[dict]:
-    """Zebra rows first, so the severity colours listed after them win on the severity cell."""
-    return [{"if": {"row_index": "odd"}, "backgroundColor": "#f9fafb"}] + [
-        {
-            "if": {"filter_query": f'{{severity}} = "{severity}"', "column_id": "severity"},
-            "backgroundColor": background,
-            "color": text,
-            "fontWeight": 600,
-        }
-        for severity, (background, text) in SEVERITY_COLOURS.items()
-    ]
-
-
-def _alerts_table() -> dash_table.DataTable:
-    return dash_table.DataTable(
-        id="overview-alerts-table",
-        columns=ALERT_COLUMNS,
-        data=[],
-        sort_action="native",
-        filter_action="native",
-        page_action="native",
+def _alerts_table() -> object:
+    return data_table(
+        "overview-alerts-table",
+        ALERT_COLUMNS,
         page_size=ALERTS_PAGE_SIZE,
-        filter_options={"placeholder_text": "filter", "case": "insensitive"},
-        css=[{"selector": "table", "rule": "--accent: #2563eb;"}],  # DataTable's default accent is hot pink
-        style_table={"overflowX": "auto"},
-        style_cell={
-            "textAlign": "left",
-            "padding": "6px 10px",
-            "fontFamily": FIGURE_FONT,
-            "fontSize": "13px",
-            "border": "1px solid #e5e7eb",
-            "whiteSpace": "normal",
-            "height": "auto",
-        },
-        style_header={"backgroundColor": "#f3f4f6", "fontWeight": 600, "color": "#374151"},
         style_cell_conditional=[
             {"if": {"column_id": "severity"}, "width": "80px", "textAlign": "center"},
             {"if": {"column_id": "score"}, "width": "60px", "textAlign": "right"},
@@ -204,40 +151,36 @@ def _alerts_table() -> dash_table.DataTable:
             {"if": {"column_id": "end"}, "whiteSpace": "nowrap"},
             {"if": {"column_id": "explanation"}, "minWidth": "320px"},
         ],
-        style_data_conditional=_severity_styles(),
     )
-
-
-def _card(title: str, body: object, card_id: str) -> html.Section:
-    return html.Section([html.H2(title, className="card-title"), body], className="card", id=card_id)
-
-
-def _graph(graph_id: str) -> dcc.Graph:
-    return dcc.Graph(id=graph_id, config={"displaylogo": False})
 
 
 def layout(**_query: str) -> html.Div:
     """Placeholders only: the refresh callback fills them in on the first tick."""
     return html.Div(
         [
+            dcc.Location(id="overview-location", refresh="callback-nav"),
             html.Div("Loading the latest run…", className="overview-run", id="overview-run"),
-            _card("Capture health", html.Div("Loading…", id="overview-health"), "overview-health-card"),
-            _card("Traffic over time", _graph("overview-traffic-graph"), "overview-traffic-card"),
+            card("Capture health", html.Div("Loading…", id="overview-health"), "overview-health-card"),
+            card("Traffic over time", graph("overview-traffic-graph"), "overview-traffic-card"),
             html.Div(
                 [
-                    _card("Protocol mix", _graph("overview-protocol-graph"), "overview-protocol-card"),
-                    _card("Top talkers", _graph("overview-talkers-graph"), "overview-talkers-card"),
+                    card("Protocol mix", graph("overview-protocol-graph"), "overview-protocol-card"),
+                    card("Top talkers", graph("overview-talkers-graph"), "overview-talkers-card"),
                 ],
                 className="card-row",
             ),
-            _card(
+            card(
                 "Alerts",
                 html.Div(
-                    [html.P("Loading…", className="alerts-summary", id="overview-alerts-summary"), _alerts_table()]
+                    [
+                        html.P("Loading…", className="alerts-summary", id="overview-alerts-summary"),
+                        _alerts_table(),
+                        html.P("Click an alert for its evidence, flows and timeline.", className="table-note"),
+                    ]
                 ),
                 "overview-alerts-card",
             ),
-            html.P(f"Refreshes every {REFRESH_MS / 1000:g} s from the result store.", className="page-footnote"),
+            footnote(),
         ],
         className="overview-page",
     )
@@ -264,5 +207,13 @@ def refresh(_n_intervals: int | None) -> tuple[list, list, go.Figure, go.Figure,
         protocol_figure(snap.protocols, empty_message=f"No protocols seen yet. {waiting}"),
         top_talkers_figure(snap.talkers, empty_message=f"No hosts seen yet. {waiting}"),
         _alerts_summary(snap),
-        _alert_rows(snap.alerts),
+        alert_rows(snap.alerts, {}, ()),
     )
+
+
+@callback(Output("overview-location", "href"), Input("overview-alerts-table", "active_cell"), prevent_initial_call=True)
+def open_alert(active_cell: dict | None) -> str:
+    """A click on an alert opens its details on the Alerts page."""
+    if not active_cell or not active_cell.get("row_id"):
+        return no_update
+    return alert_link(str(active_cell["row_id"]))

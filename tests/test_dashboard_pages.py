@@ -1,0 +1,369 @@
+"""The alerts, hosts and flows pages in real headless Chromium, on stores the analyzer's CLI wrote.
+
+Numbers on the pages are checked against the --json summary and the store. Acknowledgements
+and allow-list entries made in the browser must still be there after the dashboard restarts.
+Everything talks to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from conftest import SHARED_PCAPS, read_json
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from test_dashboard_browser import (  # noqa: F401 (fixtures)
+    T0,
+    _act,
+    _graph,
+    _text,
+    _wait,
+    _wait_text,
+    _window,
+    browser,
+    console,
+    nmap_run,
+    serve,
+)
+
+from traffic_analyzer.dashboard import formatting as fmt
+from traffic_analyzer.detection.alert import Alert
+from traffic_analyzer.store.annotations import AllowList
+from traffic_analyzer.store.database import ResultReader, ResultWriter, store_url
+
+FTP_CAPTURE = SHARED_PCAPS / "ftp-bruteforce.pcap"
+SCANNER, SCAN_TARGET = "172.16.0.8", "64.13.134.52"  # nmap-syn-scan.pcapng
+FTP_CLIENT, FTP_SERVER = "10.234.125.254", "10.121.70.151"  # ftp-bruteforce.pcap
+DOWNLOAD_WAIT_S = 20.0
+
+# One read per call, so a refresh cannot swap the table between two WebDriver calls.
+ROWS_JS = """
+return Array.from(document.querySelectorAll('#' + arguments[0] + ' tr'))
+    .map(tr => Object.fromEntries(Array.from(tr.querySelectorAll('td[data-dash-column]'))
+        .map(td => [td.dataset.dashColumn, td.innerText.trim()])))
+    .filter(row => Object.keys(row).length > 0);
+"""
+EVIDENCE_JS = """
+const dl = document.getElementById('alerts-evidence-list');
+if (!dl) return null;
+const terms = Array.from(dl.querySelectorAll('dt')).map(dt => dt.innerText.trim());
+const values = Array.from(dl.querySelectorAll('dd')).map(dd => dd.innerText.trim());
+return Object.fromEntries(terms.map((t, i) => [t, values[i]]));
+"""
+ALLOW_ENTRIES_JS = """
+return Array.from(document.querySelectorAll('#alerts-allow-list .allow-entry-what')).map(e => e.innerText.trim());
+"""
+
+
+def _rows(driver, table_id: str) -> list[dict]:
+    return driver.execute_script(ROWS_JS, table_id)
+
+
+def _wait_rows(driver, table_id: str, condition, what: str) -> list[dict]:
+    return _wait(driver, lambda d: (rows := _rows(d, table_id)) and condition(rows) and rows, what)
+
+
+def _click_cell(driver, table_id: str, column: str, text: str | None = None) -> None:
+    """Click the first cell of ``column`` (holding ``text``, if given) in a DataTable."""
+    css = f'#{table_id} td[data-dash-column="{column}"]'
+
+    def click(_el) -> None:
+        cells = driver.find_elements(By.CSS_SELECTOR, css)
+        cell = next(c for c in cells if text is None or c.text.strip() == text)
+        cell.click()
+
+    _act(driver, css, click)
+
+
+def _copy_store(url: str, target_dir: Path) -> str:
+    """A copy of a finished store, so a test can annotate it without touching the shared one."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    source = sqlite3.connect(url.removeprefix("sqlite:///"))
+    copy = sqlite3.connect(target_dir / "analyzer.db")
+    with copy:
+        source.backup(copy)
+    source.close()
+    copy.close()
+    return store_url(target_dir)
+
+
+@pytest.fixture(autouse=True)
+def blank_page(browser) -> None:  # noqa: F811
+    """Start each test on a blank page: the last test's page would poll its stopped server and log errors."""
+    browser.get("about:blank")
+
+
+@pytest.fixture(scope="module")
+def ftp_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+    """Store URL and --json summary of the analyzer CLI reading ftp-bruteforce.pcap."""
+    if not FTP_CAPTURE.exists():
+        pytest.skip(f"the public captures are not here: {FTP_CAPTURE} is missing")
+    tmp = tmp_path_factory.mktemp("ftp-run")
+    summary = read_json(tmp, FTP_CAPTURE)
+    return store_url(tmp / "data"), summary
+
+
+# --- every page -------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_the_header_links_every_page_and_marks_the_current_one(browser, nmap_run, serve, console):  # noqa: F811
+    url, _ = nmap_run
+    browser.get(serve(url).url)
+    _wait_text(browser, "overview-health-packets", "2,011")
+
+    for name, element in (("Alerts", "alerts-summary"), ("Hosts", "hosts-summary"), ("Flows", "flows-summary")):
+        _act(browser, f"#app-nav-{name.lower()}", lambda el: el.click())
+        _wait(browser, lambda d, e=element: _text(d, e) not in ("", "Loading…"), f"the {name} page")
+        _wait(browser, lambda d, n=name: d.title == f"{n} · Network Traffic Analyzer", f"the {name} title")
+        active = browser.find_elements(By.CSS_SELECTOR, ".app-nav-link-active")
+        assert [a.text for a in active] == [name]
+
+    _act(browser, "#app-nav-overview", lambda el: el.click())
+    _click_cell(browser, "overview-alerts-table", "kind", "port_scan")  # an alert opens its details
+    _wait_text(browser, "alerts-detail-kind", "port_scan")
+    assert browser.current_url.split("/")[-1].startswith("alerts?alert=")
+
+
+@pytest.mark.browser
+def test_pages_say_what_is_happening_then_fill_in_by_themselves(browser, serve, console, tmp_path):  # noqa: F811
+    url = store_url(tmp_path)
+    writer = ResultWriter(url)
+    server = serve(url)
+    waiting = "No analysis run in this store yet"
+    for path, element in (("alerts", "alerts-summary"), ("hosts", "hosts-summary"), ("flows", "flows-summary")):
+        browser.get(server.url + path)
+        _wait(browser, lambda d, e=element: waiting in _text(d, e), f"the no-run message on /{path}")
+
+    writer.start_run("live-1", "live eth0 (pyshark)", {"status": "none"})
+    writer.write_window("live-1", _window(T0, 100, 6000, [], "capturing on eth0"))
+    _wait_text(browser, "flows-summary", "No flows yet. Analyzer status: capturing on eth0.")
+    browser.execute_script("window.notReloaded = true;")
+
+    browser.find_element(By.ID, "app-nav-alerts").click()
+    _wait_text(browser, "alerts-summary", "No alerts yet. Analyzer status: capturing on eth0.")
+    scan = Alert("port_scan", "10.0.0.1", ["10.0.0.2"], T0, T0 + 1, 80.0, "10.0.0.1 probed 300 ports")
+    writer.write_window("live-1", _window(T0 + 1, 200, 9000, [scan], "capturing on eth0"))
+    rows = _wait_rows(browser, "alerts-table", lambda r: len(r) == 1, "the new alert")
+    assert (rows[0]["status"], rows[0]["attacker"], rows[0]["severity"]) == ("new", "10.0.0.1", "high")
+
+    browser.find_element(By.ID, "app-nav-hosts").click()
+    rows = _wait_rows(browser, "hosts-table", lambda r: len(r) == 2, "the two hosts")
+    assert [(r["host"], r["threat"]) for r in rows] == [("10.0.0.1", "80.0"), ("10.0.0.2", "0.0")]
+    assert browser.execute_script("return window.notReloaded === true")
+    writer.close()
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_the_alerts_page_explains_the_scan_with_its_evidence_flows_and_timeline(browser, nmap_run, serve, console):  # noqa: F811
+    url, summary = nmap_run
+    (expected,) = [a for a in summary["alerts"] if a["kind"] == "port_scan"]
+    browser.get(serve(url).url + "alerts")
+
+    rows = _wait_rows(browser, "alerts-table", lambda r: len(r) == len(summary["alerts"]), "the alerts")
+    scan = next(r for r in rows if r["kind"] == "port_scan")
+    assert (scan["status"], scan["attacker"], scan["victims"]) == ("new", SCANNER, SCAN_TARGET)
+    assert scan["start"] == fmt.timestamp(expected["start"]) and scan["explanation"] == expected["explanation"]
+    assert _text(browser, "alerts-detail-empty").startswith("Click an alert in the table")
+
+    _click_cell(browser, "alerts-table", "kind", "port_scan")
+    _wait_text(browser, "alerts-detail-kind", "port_scan")
+    assert _text(browser, "alerts-detail-severity").lower() == expected["severity"]
+    assert _text(browser, "alerts-detail-score") == f"score {expected['score']:.1f}"
+    assert _text(browser, "alerts-detail-explanation") == expected["explanation"]
+    evidence = browser.execute_script(EVIDENCE_JS)
+    assert evidence["distinct ports"] == str(expected["evidence"]["distinct_ports"])
+    assert evidence["probes"] == str(expected["evidence"]["probes"])
+    assert evidence["sample ports"] == ", ".join(str(p) for p in expected["evidence"]["sample_ports"])
+
+    reader = ResultReader(url)
+    between = {"between": (SCANNER, [SCAN_TARGET]), "start": expected["start"], "end": expected["end"]}
+    n_flows = reader.count_flows(summary["run_id"], **between)
+    assert n_flows == summary["flows"]  # every flow of this capture is the scan
+    _wait(browser, lambda d: _text(d, "alerts-flows-summary").startswith(f"{n_flows:,} flows between"), "flow count")
+    flows = _rows(browser, "alerts-flows-table")
+    assert len(flows) == 10 and {(f["orig_h"], f["resp_h"]) for f in flows} == {(SCANNER, SCAN_TARGET)}
+    timeline = _wait(browser, lambda d: _graph(d, "alerts-timeline-graph"), "the timeline")
+    assert sum(len(t["x"]) for t in timeline["traces"]) == n_flows
+    assert {t["name"] for t in timeline["traces"]} == set(reader.flow_values(summary["run_id"], "conn_state"))
+    reader.close()
+    assert "ip=172.16.0.8" in browser.find_element(By.ID, "alerts-flows-link").get_attribute("href")
+
+
+@pytest.mark.browser
+def test_the_alerts_table_filters_and_hides_what_was_handled(browser, serve, console, tmp_path):  # noqa: F811
+    url = store_url(tmp_path)
+    writer = ResultWriter(url)
+    writer.start_run("r", "file test.pcap", {"status": "none"})
+    alerts = [
+        Alert(kind, attacker, ["10.9.9.9"], T0, T0 + 5, score, f"{kind} from {attacker}")
+        for kind, attacker, score in [("port_scan", "10.0.0.1", 95.0), ("anomaly", "10.0.0.2", 45.0)]
+    ]
+    writer.write_window("r", _window(T0, 10, 600, alerts, "finished"))
+    writer.finish_run("r", "finished")
+    writer.close()
+    browser.get(serve(url).url + "alerts")
+    _wait_rows(browser, "alerts-table", lambda r: len(r) == 2, "two alerts")
+
+    kind_filter = '#alerts-table th.dash-filter[data-dash-column="kind"] input:not([type=button])'
+    _act(browser, kind_filter, lambda el: el.send_keys("anom", Keys.ENTER))
+    _wait_rows(browser, "alerts-table", lambda r: [x["attacker"] for x in r] == ["10.0.0.2"], "the filtered row")
+    _act(browser, kind_filter, lambda el: el.send_keys(Keys.CONTROL, "a", Keys.BACKSPACE, Keys.ENTER))
+    _wait_rows(browser, "alerts-table", lambda r: len(r) == 2, "both rows again")
+
+    _click_cell(browser, "alerts-table", "kind", "port_scan")
+    _wait_text(browser, "alerts-detail-kind", "port_scan")
+    _act(browser, "#alerts-ack-button", lambda el: el.click())
+    _wait_rows(browser, "alerts-table", lambda r: r[0]["status"] == "acknowledged", "the acknowledgement")
+    _act(browser, '#alerts-hide input[value="acknowledged"]', lambda el: el.click())
+    _wait_rows(browser, "alerts-table", lambda r: [x["kind"] for x in r] == ["anomaly"], "the unhandled alert only")
+    assert _text(browser, "alerts-summary").endswith("; 1 new, 1 acknowledged; 1 hidden.")
+
+
+@pytest.mark.browser
+def test_acknowledgements_and_allow_list_entries_survive_a_restart(browser, nmap_run, serve, console, tmp_path):  # noqa: F811
+    url = _copy_store(nmap_run[0], tmp_path / "copy")
+    first = serve(url)
+    browser.get(first.url + "alerts")
+    _click_cell(browser, "alerts-table", "kind", "port_scan")
+    _wait_text(browser, "alerts-detail-kind", "port_scan")
+
+    _act(browser, "#alerts-ack-button", lambda el: el.click())
+    _wait(browser, lambda d: _text(d, "alerts-ack-status").startswith("acknowledged "), "the acknowledgement")
+    _act(browser, "#alerts-allow-host-button", lambda el: el.click())
+    _wait(browser, lambda d: browser.execute_script(ALLOW_ENTRIES_JS) == [f"all alerts from {SCANNER}"], "the entry")
+    _wait_rows(browser, "alerts-table", lambda r: r[0]["status"] == "allow-listed", "the allow-listed status")
+    assert AllowList.load(url).allows("port_scan", SCANNER, [SCAN_TARGET])  # what the analysis loop will read
+
+    browser.get("about:blank")  # a page left open would log the stopped server's refused polls
+    first.stop()
+    second = serve(url)
+    browser.get(second.url + "alerts")
+    _wait_rows(browser, "alerts-table", lambda r: r[0]["status"] == "allow-listed", "the status after the restart")
+    assert browser.execute_script(ALLOW_ENTRIES_JS) == [f"all alerts from {SCANNER}"]
+    _click_cell(browser, "alerts-table", "kind", "port_scan")
+    _wait(browser, lambda d: _text(d, "alerts-ack-status").startswith("acknowledged "), "the kept acknowledgement")
+    assert not browser.find_element(By.ID, "alerts-ack-button").is_enabled()
+    assert not browser.find_element(By.ID, "alerts-allow-host-button").is_enabled()
+
+    browser.get(second.url + "hosts")
+    rows = _wait_rows(browser, "hosts-table", lambda r: len(r) == 2, "the hosts")
+    assert {r["host"]: r["threat"] for r in rows}[SCANNER] == "0.0"  # allow-listed alerts add no threat
+
+    browser.get(second.url + "alerts")
+    _act(browser, "#alerts-allow-list button", lambda el: el.click())
+    _wait(browser, lambda d: "Nothing is allow-listed" in _text(d, "alerts-allow-list"), "the emptied allow-list")
+    _wait_rows(browser, "alerts-table", lambda r: r[0]["status"] == "acknowledged", "the alert raised again")
+    assert AllowList.load(url).entries == ()
+
+
+# --- hosts ------------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_the_hosts_page_ranks_by_threat_and_drills_into_a_host(browser, ftp_run, serve, console):  # noqa: F811
+    url, summary = ftp_run
+    reader = ResultReader(url)
+    run_id = summary["run_id"]
+    totals = reader.host_totals(run_id).set_index("host")
+    (brute,) = [a for a in summary["alerts"] if a["kind"] == "brute_force"]
+    browser.get(serve(url).url + "hosts")
+
+    rows = _wait_rows(browser, "hosts-table", lambda r: len(r) == len(totals), "every host")
+    assert rows[0]["host"] == brute["attacker"] == FTP_CLIENT
+    assert (rows[0]["threat"], rows[0]["severity"]) == (f"{brute['score']:.1f}", brute["severity"])
+    for row in rows:
+        assert row["bytes_out"] == fmt.count(totals.loc[row["host"], "bytes_out"])
+        assert row["packets_in"] == fmt.count(totals.loc[row["host"], "packets_in"])
+
+    host_filter = '#hosts-table th.dash-filter[data-dash-column="host"] input:not([type=button])'
+    _act(browser, host_filter, lambda el: el.send_keys(FTP_SERVER[:6], Keys.ENTER))
+    _wait_rows(browser, "hosts-table", lambda r: [x["host"] for x in r] == [FTP_SERVER], "the filtered host")
+    _act(browser, host_filter, lambda el: el.send_keys(Keys.CONTROL, "a", Keys.BACKSPACE, Keys.ENTER))
+    _wait_rows(browser, "hosts-table", lambda r: len(r) == len(totals), "every host again")
+    _click_cell(browser, "hosts-table", "host", FTP_CLIENT)
+    _wait(browser, lambda d: d.current_url.endswith(f"/hosts?host={FTP_CLIENT}"), "the drill-down URL")
+    _wait_text(browser, "hosts-detail-name", FTP_CLIENT)
+    _wait_text(browser, "hosts-detail-threat", f"{brute['score']:.1f} {brute['severity']}")
+    client = totals.loc[FTP_CLIENT]
+    sent = f"{fmt.size(client['bytes_out'])}, {fmt.count(client['packets_out'])} packets"
+    assert _text(browser, "hosts-detail-sent") == sent
+    assert _text(browser, "hosts-dns") == "DNS names are not stored yet: " + (
+        "the result store keeps flows and per-window counts, not the names a host asked for."
+    )
+    peers = _wait_rows(browser, "hosts-peers-table", lambda r: len(r) == 1, "the peer")
+    assert (peers[0]["peer"], peers[0]["flows"]) == (FTP_SERVER, fmt.count(summary["flows"]))
+    ports = _rows(browser, "hosts-ports-table")
+    assert ports[0]["port"] == "21" and ports[0]["service"] == "ftp" and ports[0]["role"] == "client (connected to)"
+    alerts = _rows(browser, "hosts-alerts-table")
+    assert [(a["role"], a["kind"]) for a in alerts] == [("attacker", "brute_force")]
+    traffic = _wait(browser, lambda d: _graph(d, "hosts-traffic-graph"), "the traffic graph")
+    sent_trace = next(t for t in traffic["traces"] if t["name"] == "sent")
+    assert sum(sent_trace["y"]) == client["bytes_out"]
+    assert len(sent_trace["x"]) == len(reader.host_windows(run_id, FTP_CLIENT))
+    reader.close()
+
+    _click_cell(browser, "hosts-peers-table", "peer", FTP_SERVER)  # a peer opens that host
+    _wait_text(browser, "hosts-detail-name", FTP_SERVER)
+    _wait_text(browser, "hosts-detail-threat", "0")
+    _wait_text(browser, "hosts-detail-alerts", "0 as attacker, 1 as victim")
+    _click_cell(browser, "hosts-alerts-table", "kind", "brute_force")  # an alert opens the alerts page
+    _wait_text(browser, "alerts-detail-kind", "brute_force")
+
+
+# --- flows ------------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_the_flows_page_searches_the_store_and_downloads_what_it_shows(browser, nmap_run, serve, console, tmp_path):  # noqa: F811
+    url, summary = nmap_run
+    run_id = summary["run_id"]
+    reader = ResultReader(url)
+    browser.get(serve(url).url + "flows")
+    _wait_text(browser, "flows-summary", f"{summary['flows']:,} flows.")
+
+    _act(browser, "#flows-ip", lambda el: el.send_keys(SCAN_TARGET, Keys.ENTER))
+    _act(browser, "#flows-port", lambda el: el.send_keys("22", Keys.ENTER))
+    n = reader.count_flows(run_id, ip=SCAN_TARGET, port=22)
+    _wait(browser, lambda d: _text(d, "flows-summary").startswith(f"{n:,} of {summary['flows']:,} flows match"), "n")
+    rows = _rows(browser, "flows-table")
+    assert len(rows) == n and all("22" in (r["orig_p"], r["resp_p"]) for r in rows)
+
+    _act(browser, "#flows-clear", lambda el: el.click())
+    _wait_text(browser, "flows-summary", f"{summary['flows']:,} flows.")
+    _act(browser, "#flows-state", lambda el: el.click())
+    _act(browser, '.dash-dropdown-option input[value="REJ"]', lambda el: el.find_element(By.XPATH, "..").click())
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    rejected = reader.count_flows(run_id, conn_states=["REJ"])
+    _wait(browser, lambda d: _text(d, "flows-summary").startswith(f"{rejected} of "), "the REJ flows")
+    start = fmt.timestamp(summary["first_packet_ts"] + 2)
+    _act(browser, "#flows-start", lambda el: el.send_keys(start, Keys.ENTER))
+    later = reader.count_flows(run_id, conn_states=["REJ"], start=float(int(summary["first_packet_ts"]) + 2))
+    assert 0 < later < rejected
+    _wait(browser, lambda d: _text(d, "flows-summary").startswith(f"{later} of "), "the later REJ flows")
+    shown = _wait_rows(browser, "flows-table", lambda r: len(r) == later, "the table of later REJ flows")
+    assert {r["conn_state"] for r in shown} == {"REJ"}
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    _act(browser, "#flows-download-button", lambda el: el.click())
+    deadline = time.monotonic() + DOWNLOAD_WAIT_S
+    while not list(downloads.glob("*.csv")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (saved,) = downloads.glob("*.csv")
+    assert saved.name == f"flows-{run_id}.csv"
+    with saved.open(newline="") as f:
+        records = list(csv.DictReader(f))
+    assert [r["start (UTC)"] for r in records] == [r["ts"] for r in shown]
+    assert {r["state"] for r in records} == {"REJ"} and {r["responder"] for r in records} == {SCAN_TARGET}
+    reader.close()
+    shutil.rmtree(downloads)

@@ -1,0 +1,141 @@
+"""Building blocks the pages share: cards, graphs, tables with one look, severity colours.
+
+Plain functions returning Dash components; they never import the app or a page. Every table
+shows its cells with DataTable's default "input" presentation, which React escapes: text that
+came from packets is never read as HTML or markdown.
+"""
+
+from __future__ import annotations
+
+from dash import dash_table, dcc, html
+from dash.dash_table.Format import Format, Group, Scheme
+
+from .data import REFRESH_MS
+from .figures import FIGURE_FONT
+
+SEVERITY_COLOURS: dict[str, tuple[str, str]] = {
+    "critical": ("#b91c1c", "#ffffff"),
+    "high": ("#ea580c", "#ffffff"),
+    "medium": ("#facc15", "#1f2937"),
+    "low": ("#dbeafe", "#1e3a8a"),
+}  # severity -> (background, text) of its table cell
+SELECTED_ROW_COLOUR = "#dbeafe"  # background of the row whose details are shown
+MUTED_TEXT_COLOUR = "#9ca3af"  # rows the analyst has set aside (allow-listed)
+ACCENT_CSS = [{"selector": "table", "rule": "--accent: #2563eb;"}]  # DataTable's default accent is hot pink
+
+INTEGER = Format().group(Group.yes)  # 1,994
+SCORE = Format(precision=1, scheme=Scheme.fixed)  # 85.0
+SECONDS = Format(precision=3, scheme=Scheme.fixed)  # 21.682
+PLAIN_NUMBER = Format()  # ports: 8080, not 8,080
+
+
+def text_column(column_id: str, name: str) -> dict:
+    return {"id": column_id, "name": name}
+
+
+def number_column(column_id: str, name: str, fmt: Format = INTEGER) -> dict:
+    return {"id": column_id, "name": name, "type": "numeric", "format": fmt}
+
+
+FLOW_TABLE_COLUMNS: list[dict] = [
+    text_column("ts", "start (UTC)"),
+    number_column("duration", "duration (s)", SECONDS),
+    text_column("orig_h", "originator"),
+    number_column("orig_p", "orig port", PLAIN_NUMBER),
+    text_column("resp_h", "responder"),
+    number_column("resp_p", "resp port", PLAIN_NUMBER),
+    text_column("proto", "proto"),
+    text_column("service", "service"),
+    text_column("conn_state", "state"),
+    text_column("history", "history"),
+    number_column("orig_bytes", "orig bytes"),
+    number_column("resp_bytes", "resp bytes"),
+    number_column("orig_pkts", "orig pkts"),
+    number_column("resp_pkts", "resp pkts"),
+]  # Zeek conn.log fields, as tables.flow_rows fills them
+
+
+def severity_styles(column_id: str = "severity") -> list[dict]:
+    """Zebra rows first, so the severity colours listed after them win on the severity cell."""
+    return [{"if": {"row_index": "odd"}, "backgroundColor": "#f9fafb"}] + [
+        {
+            "if": {"filter_query": f'{{{column_id}}} = "{severity}"', "column_id": column_id},
+            "backgroundColor": background,
+            "color": text,
+            "fontWeight": 600,
+        }
+        for severity, (background, text) in SEVERITY_COLOURS.items()
+    ]
+
+
+def data_table(
+    table_id: str,
+    columns: list[dict],
+    *,
+    page_size: int = 15,
+    native_filter: bool = True,
+    style_data_conditional: list[dict] | None = None,
+    style_cell_conditional: list[dict] | None = None,
+    **kwargs,
+) -> dash_table.DataTable:
+    """A DataTable with the dashboard's look: native sort and paging, optional native filter row."""
+    return dash_table.DataTable(
+        id=table_id,
+        columns=columns,
+        data=[],
+        sort_action="native",
+        filter_action="native" if native_filter else "none",
+        page_action="native",
+        page_size=page_size,
+        filter_options={"placeholder_text": "filter", "case": "insensitive"},
+        css=ACCENT_CSS,
+        style_table={"overflowX": "auto"},
+        style_cell={
+            "textAlign": "left",
+            "padding": "6px 10px",
+            "fontFamily": FIGURE_FONT,
+            "fontSize": "13px",
+            "border": "1px solid #e5e7eb",
+            "whiteSpace": "normal",
+            "height": "auto",
+        },
+        style_header={"backgroundColor": "#f3f4f6", "fontWeight": 600, "color": "#374151"},
+        style_cell_conditional=style_cell_conditional or [],
+        style_data_conditional=style_data_conditional or severity_styles(),
+        **kwargs,
+    )
+
+
+def card(title: str, body: object, card_id: str, class_name: str = "card") -> html.Section:
+    return html.Section([html.H2(title, className="card-title"), body], className=class_name, id=card_id)
+
+
+def graph(graph_id: str, toolbar: bool = True) -> dcc.Graph:
+    """A Plotly graph; small ones go without the zoom toolbar, which would cover their legend."""
+    return dcc.Graph(id=graph_id, config={"displaylogo": False, "displayModeBar": "hover" if toolbar else False})
+
+
+def stat(stat_id: str, label: str, value: str = "", hint: str = "", wide: bool = False) -> html.Div:
+    """A labelled number in a stat grid; ``stat_id`` is the id of the value, for callbacks and tests."""
+    return html.Div(
+        [html.Div(label, className="stat-label"), html.Div(value, className="stat-value", id=stat_id)],
+        className="stat stat-wide" if wide else "stat",
+        title=hint,
+    )
+
+
+def key_values(items: list[tuple[str, str]], list_id: str | None = None) -> html.Dl:
+    """A definition list of (key, value) strings: evidence and facts, as text."""
+    children = []
+    for key, value in items:
+        children += [html.Dt(key), html.Dd(value)]
+    return html.Dl(children, className="key-values", **({"id": list_id} if list_id else {}))
+
+
+def footnote() -> html.P:
+    return html.P(f"Refreshes every {REFRESH_MS / 1000:g} s from the result store.", className="page-footnote")
+
+
+def show(visible: bool) -> dict:
+    """The style that shows or hides a block that must stay in the layout for its callbacks."""
+    return {} if visible else {"display": "none"}
