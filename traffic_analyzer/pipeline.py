@@ -19,8 +19,12 @@ from .detection.dga import DgaDetector
 from .detection.dns_tunnel import DnsTunnelDetector
 from .detection.exfiltration import ExfiltrationDetector
 from .detection.icmp_tunnel import IcmpTunnelDetector
+from .detection.mac_flood import MacFloodDetector
 from .detection.portscan import PortScanDetector
+from .detection.reflection import ReflectionDetector
 from .detection.suspicious_download import SuspiciousDownloadDetector
+from .detection.sweep import HostSweepDetector
+from .detection.syn_flood import SynFloodDetector
 from .detection.web_attack import WebAttackDetector
 from .errors import TruncatedCaptureError
 from .features.flows import FlowTracker, empty_flows
@@ -164,4 +168,8 @@ def default_detectors(scan_min_ports: int, scan_window_s: float) -> list[Detecto
         DnsTunnelDetector(),
         DgaDetector(),
         IcmpTunnelDetector(),
+        SynFloodDetector(),
+        ReflectionDetector(),
+        MacFloodDetector(),
+        HostSweepDetector(),
     ]

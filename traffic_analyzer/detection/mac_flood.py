@@ -1,0 +1,186 @@
+"""CAM-table (MAC) flooding: frames from thousands of made-up source MACs, to overflow a switch's address table.
+
+Once the table is full the switch floods every frame to every port, which lets the attacker
+sniff the LAN. macof and scapy floods draw each source MAC at random, so about half of them
+have the group (multicast) bit set, which no real sender may use, and each address sends one
+frame and is never seen again.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .alert import Alert
+from .base import Detector, WindowData
+
+GROUP_BIT_DIGITS = "13579bdf"  # second hex digit of a MAC whose first octet has the group (multicast) bit
+LOCAL_BIT_DIGITS = "2367abef"  # ... and of one with the locally-administered bit (also set by phones' private MACs)
+RATE_FLOOR_S = 1.0  # rates are measured over at least this long, so a burst of a few ms is not "10k/s"
+SCORE_FLOOR = 50.0  # score at exactly the alert threshold
+RATE_SPAN = 25.0  # added as the new-MAC rate grows to SCORE_FULL_RATIO x min_new_mac_rate
+INVALID_SPAN = 20.0  # added as the group-bit share grows to RANDOM_GROUP_SHARE
+SCORE_FULL_RATIO = 100.0
+RANDOM_GROUP_SHARE = 0.5  # share of uniformly random MACs that have the group bit
+SAMPLE_MACS = 10  # MACs listed in the evidence
+
+_NEW_COLUMNS = {"mac": object, "ts": "float64", "frames": "int64"}
+
+
+class MacFloodDetector(Detector):
+    """Flags a burst of never-seen source MACs: many, fast, and (for random ones) with the invalid group bit.
+
+    Parameters
+    ----------
+    min_new_macs : int
+        New source MACs within ``window_s`` before the burst is judged. A LAN gains a few
+        addresses a minute; a flood brings thousands per second.
+    min_new_mac_rate : float
+        New source MACs per second (measured over at least 1 s).
+    min_group_share : float
+        Share of the new source MACs with the group bit set that makes the burst a flood at any
+        rate above ``min_new_mac_rate``. Real senders never set it; random MACs set it half the time.
+    certain_rate : float
+        New source MACs per second that make a flood even without group-bit MACs (a tool drawing
+        only valid unicast MACs). Even the first seconds of a capture on a big switch's mirror port
+        show far fewer.
+    window_s : float
+        How far back new MACs are remembered; rates are judged over this span.
+    memory_s : float
+        How long a seen MAC stays known, like a switch's CAM aging time (300 s by default on most).
+    max_known : int
+        Most known MACs and new sightings kept (the most recent), bounding memory during a flood.
+
+    The evidence of a flood adds up while it lasts: ``new_macs`` is the total, ``peak_new_macs_per_s``
+    the highest rate within one ``window_s``; ``recent_*`` and the shares describe the latest one.
+    """
+
+    name = "mac_flood"
+
+    def __init__(
+        self,
+        min_new_macs: int = 50,
+        min_new_mac_rate: float = 20.0,
+        min_group_share: float = 0.05,
+        certain_rate: float = 1000.0,
+        window_s: float = 10.0,
+        memory_s: float = 300.0,
+        max_known: int = 200_000,
+    ) -> None:
+        self.min_new_macs = min_new_macs
+        self.min_new_mac_rate = min_new_mac_rate
+        self.min_group_share = min_group_share
+        self.certain_rate = certain_rate
+        self.window_s = window_s
+        self.memory_s = memory_s
+        self.max_known = max_known
+        self._known = pd.Series(dtype="float64")  # MAC -> last time seen
+        self._new = pd.DataFrame({c: pd.Series(dtype=t) for c, t in _NEW_COLUMNS.items()})  # first sightings
+        self._flood: dict | None = None  # running totals and peaks of the ongoing flood
+
+    def fit(self, windows: list[WindowData]) -> MacFloodDetector:
+        """Remember the most distinct source MACs any one baseline window showed, to quote in alerts."""
+        self._check_params()
+        most = 0
+        for w in windows:
+            most = max(most, int(w.packets["src_mac"].nunique()))
+        self.baseline_max_macs_ = most
+        return self
+
+    def detect(self, window: WindowData) -> list[Alert]:
+        self._check_params()
+        seen = _sightings(window.packets)
+        first_time = seen[~seen.index.isin(self._known.index)]
+        self._learn(seen["last"], window.end)
+        new = pd.DataFrame({"mac": first_time.index, "ts": first_time["first"], "frames": first_time["frames"]})
+        new = new.astype(_NEW_COLUMNS)
+        horizon = window.end - self.window_s
+        recent = pd.concat([self._new, new], ignore_index=True) if len(self._new) else new.reset_index(drop=True)
+        recent = recent[recent["ts"].astype(float) >= horizon]
+        self._new = recent.iloc[-self.max_known :]
+        if len(self._new) < self.min_new_macs:
+            self._flood = None  # any earlier burst has left the window: the next one is a new flood
+            return []
+        start, end = float(self._new["ts"].min()), float(self._new["ts"].max())
+        rate = len(self._new) / max(end - start, RATE_FLOOR_S)
+        group = float(_has_bit(self._new["mac"], GROUP_BIT_DIGITS).mean())
+        if rate < self.min_new_mac_rate or (group < self.min_group_share and rate < self.certain_rate):
+            return []
+        return [self._alert(start, end, rate, group, len(new))]
+
+    def _check_params(self) -> None:
+        for name in ("min_new_macs", "max_known"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        for name in ("min_new_mac_rate", "certain_rate", "window_s", "memory_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)!r}")
+        if not 0 <= self.min_group_share <= 1:
+            raise ValueError(f"min_group_share must be a share between 0 and 1, got {self.min_group_share!r}")
+
+    def _learn(self, last_seen: pd.Series, now: float) -> None:
+        known = pd.concat([self._known, last_seen]) if len(self._known) else last_seen.astype(float)
+        known = known.groupby(level=0).max()
+        known = known[known >= now - self.memory_s]
+        self._known = known.nlargest(self.max_known) if len(known) > self.max_known else known
+
+    def _alert(self, start: float, end: float, rate: float, group: float, added: int) -> Alert:
+        new = self._new
+        if self._flood is None:  # the first alert counts every new MAC still remembered
+            self._flood = {"start": start, "new_macs": len(new), "rate": rate}
+        else:
+            self._flood["new_macs"] += added
+            self._flood["rate"] = max(self._flood["rate"], rate)
+        local = float(_has_bit(new["mac"], LOCAL_BIT_DIGITS).mean())
+        single = float((new["frames"] == 1).mean())
+        ratio = max(rate / self.min_new_mac_rate, 1.0)
+        score = (
+            SCORE_FLOOR
+            + RATE_SPAN * min(1.0, math.log(ratio) / math.log(SCORE_FULL_RATIO))
+            + INVALID_SPAN * min(1.0, group / RANDOM_GROUP_SHARE)
+        )
+        if hasattr(self, "baseline_max_macs_"):
+            compare = f"no baseline window showed more than {self.baseline_max_macs_} distinct source MACs"
+        else:
+            compare = f"{ratio:.0f}x the {self.min_new_mac_rate:g}/s alert threshold"
+        explanation = (
+            f"{len(new):,} never-seen source MACs appeared in {end - start:.2f} s ({rate:,.0f}/s), "
+            f"{group:.0%} of them with the group bit no real sender uses and {single:.0%} sending a single frame; "
+            f"{compare}."
+        )
+        return Alert(
+            kind="mac_flood",
+            attacker="*",
+            victims=["many"],
+            start=self._flood["start"],
+            end=end,
+            score=round(score, 1),
+            explanation=explanation,
+            evidence={
+                "new_macs": self._flood["new_macs"],
+                "duration_s": round(end - self._flood["start"], 3),
+                "peak_new_macs_per_s": round(self._flood["rate"], 1),
+                "recent_new_macs": len(new),
+                "recent_new_macs_per_s": round(rate, 1),
+                "group_bit_share": round(group, 3),
+                "locally_administered_share": round(local, 3),
+                "single_frame_share": round(single, 3),
+                "frames": int(new["frames"].sum()),
+                "sample_macs": [str(m) for m in new["mac"].iloc[:SAMPLE_MACS]],
+            },
+            detector=self.name,
+        )
+
+
+def _sightings(packets: pd.DataFrame) -> pd.DataFrame:
+    """Per source MAC in the window: first and last time seen, and frames sent."""
+    framed = packets[packets["src_mac"].notna()]
+    by_mac = framed.groupby(framed["src_mac"].str.lower().astype(object), sort=False)["ts"]
+    return pd.DataFrame({"first": by_mac.min(), "last": by_mac.max(), "frames": by_mac.size()})
+
+
+def _has_bit(macs: pd.Series, digits: str) -> np.ndarray:
+    """Whether each MAC's first octet has the bit the second hex digit ``digits`` encode."""
+    return macs.astype(str).str.slice(1, 2).str.lower().isin(list(digits)).to_numpy(dtype=bool)

@@ -1,0 +1,224 @@
+"""SYN floods: one victim buried in bare SYNs that never become connections, often from spoofed sources."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ..packets.schema import TCP_ACK, TCP_SYN
+from .alert import Alert
+from .base import Detector, WindowData
+
+RATE_FLOOR_S = 1.0  # rates are measured over at least this long, so a burst of a few ms is not "100k/s"
+SCORE_FLOOR = 60.0  # score at exactly min_rate_pps: a flood is already an attack on availability
+SCORE_SPAN = 38.0  # added as the rate grows to SCORE_FULL_RATIO x min_rate_pps
+SCORE_FULL_RATIO = 100.0
+COMPLETED_LETTERS = r"[AD]"  # originator's pure ACK or data in a Zeek history: the handshake went through
+SAMPLE_SOURCES = 10  # source addresses listed in the evidence
+FLOOD_GAP_S = 300.0  # a flood that pauses for less than this and resumes is the same flood (running totals)
+MAX_FLOODS = 1000  # victims whose running totals are kept (the most recently flooded)
+
+_SYN_COLUMNS = {"ts": "float64", "src_ip": object, "dst_ip": object, "dst_port": "Int32"}
+_ATTEMPT_COLUMNS = {"uid": object, "ts": "float64", "resp_h": object, "completed": "float64"}
+
+
+class SynFloodDetector(Detector):
+    """Flags a host that receives bare SYNs (SYN without ACK) fast, to one service, and mostly never completes them.
+
+    Parameters
+    ----------
+    min_syns : int
+        Bare SYNs to one victim within ``window_s`` before its rate is judged, so a handful of
+        retransmissions in one short burst never counts.
+    min_rate_pps : float
+        Bare SYNs per second to one victim (measured over at least 1 s). Clients open a few
+        connections per second; hping3/scapy floods send hundreds to hundreds of thousands.
+    max_completed_share : float
+        Largest share of the victim's connection attempts whose originator went on to ACK or send
+        data. A busy server completes nearly every handshake (so do brute-force tools); spoofed or
+        abandoned flood SYNs complete none.
+    min_port_share : float
+        Share of the SYNs that must go to the victim's busiest port. A flood aims at one service;
+        a port scan spreads one or two SYNs over each of many ports and is left to the scan detector.
+    min_spoofed_sources : int
+        Distinct sources that make a flood even when destination ports are random (Mirai's default),
+        provided each sends at most ``max_syns_per_source`` on average: spoofed floods use a fresh
+        address per packet, while a scan with a few decoys repeats each source many times.
+    max_syns_per_source : float
+        Mean SYNs per source allowed for the spread-ports case above.
+    dominant_share : float
+        Share of the SYNs one source must send to be named the attacker; otherwise the attacker is
+        ``"*"`` (many spoofed sources) and the evidence gives the number of distinct sources.
+    window_s : float
+        How far back SYNs are remembered; rates and shares are judged over this span.
+    max_tracked : int
+        Most SYN and attempt records kept (the newest), bounding memory during a flood of millions.
+
+    The evidence of a flood adds up while it lasts (pauses shorter than FLOOD_GAP_S included):
+    ``syns`` is the total, ``peak_syn_rate_pps`` and ``distinct_sources`` the highest rate and
+    the most distinct sources seen within one ``window_s``; ``recent_*`` describe the latest one.
+    """
+
+    name = "syn_flood"
+
+    def __init__(
+        self,
+        min_syns: int = 200,
+        min_rate_pps: float = 50.0,
+        max_completed_share: float = 0.2,
+        min_port_share: float = 0.5,
+        min_spoofed_sources: int = 100,
+        max_syns_per_source: float = 3.0,
+        dominant_share: float = 0.5,
+        window_s: float = 10.0,
+        max_tracked: int = 500_000,
+    ) -> None:
+        self.min_syns = min_syns
+        self.min_rate_pps = min_rate_pps
+        self.max_completed_share = max_completed_share
+        self.min_port_share = min_port_share
+        self.min_spoofed_sources = min_spoofed_sources
+        self.max_syns_per_source = max_syns_per_source
+        self.dominant_share = dominant_share
+        self.window_s = window_s
+        self.max_tracked = max_tracked
+        self._syns = _empty(_SYN_COLUMNS)
+        self._attempts = _empty(_ATTEMPT_COLUMNS)
+        self._floods: dict[str, dict] = {}  # victim -> running totals and peaks of the ongoing flood
+
+    def fit(self, windows: list[WindowData]) -> SynFloodDetector:
+        """Remember the highest bare-SYN rate any baseline host received in one window, to quote in alerts."""
+        self._check_params()
+        peak = 0.0
+        for w in windows:
+            syns = _bare_syns(w.packets)
+            if len(syns):
+                span = max(w.end - w.start, RATE_FLOOR_S)
+                peak = max(peak, float(syns.groupby("dst_ip").size().max()) / span)
+        self.baseline_max_rate_pps_ = round(peak, 1)
+        return self
+
+    def detect(self, window: WindowData) -> list[Alert]:
+        self._check_params()
+        horizon = window.end - self.window_s
+        self._syns = _recent(self._syns, _bare_syns(window.packets), horizon, self.max_tracked)
+        attempts = _recent(self._attempts, _attempts(window.flows), horizon, self.max_tracked)
+        self._attempts = attempts.drop_duplicates("uid", keep="last")
+        self._floods = {v: f for v, f in self._floods.items() if f["end"] >= window.end - FLOOD_GAP_S}
+        if len(self._syns) < self.min_syns:
+            return []
+        by_victim = self._syns.groupby("dst_ip")["ts"].agg(["size", "min", "max"])
+        rate = by_victim["size"] / np.maximum(by_victim["max"] - by_victim["min"], RATE_FLOOR_S)
+        busy = by_victim[(by_victim["size"] >= self.min_syns) & (rate >= self.min_rate_pps)].index
+        alerts = []
+        for victim in busy:
+            syns = self._syns[self._syns["dst_ip"] == victim]
+            tried = self._attempts[self._attempts["resp_h"] == victim]
+            completed = float(tried["completed"].mean()) if len(tried) else 0.0
+            if completed > self.max_completed_share or not self._is_flood_shaped(syns):
+                continue
+            alerts.append(self._alert(victim, syns, completed))
+        if len(self._floods) > MAX_FLOODS:
+            newest = sorted(self._floods, key=lambda v: self._floods[v]["end"])[-MAX_FLOODS:]
+            self._floods = {v: self._floods[v] for v in newest}
+        return alerts
+
+    def _check_params(self) -> None:
+        for name in ("min_syns", "min_spoofed_sources", "max_tracked"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        for name in ("min_rate_pps", "max_syns_per_source", "window_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)!r}")
+        for name in ("max_completed_share", "min_port_share", "dominant_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be a share between 0 and 1, got {getattr(self, name)!r}")
+
+    def _is_flood_shaped(self, syns: pd.DataFrame) -> bool:
+        """Aimed at one service, or sprayed from a crowd of one-shot (spoofed) sources; a scan is neither."""
+        port_share = syns["dst_port"].value_counts(normalize=True).iloc[0]
+        sources = syns["src_ip"].nunique()
+        spoofed = sources >= self.min_spoofed_sources and len(syns) / sources <= self.max_syns_per_source
+        return bool(port_share >= self.min_port_share or spoofed)
+
+    def _alert(self, victim: str, syns: pd.DataFrame, completed: float) -> Alert:
+        start, end = float(syns["ts"].min()), float(syns["ts"].max())
+        rate = len(syns) / max(end - start, RATE_FLOOR_S)
+        sources = syns["src_ip"].value_counts()
+        flood = self._floods.setdefault(
+            victim, {"start": start, "end": -math.inf, "syns": 0, "rate": 0.0, "sources": 0}
+        )
+        flood["syns"] += int((syns["ts"] > flood["end"]).sum())  # the SYNs not counted yet
+        flood["end"] = end
+        flood["rate"] = max(flood["rate"], rate)
+        flood["sources"] = max(flood["sources"], len(sources))
+        top_share = float(sources.iloc[0] / len(syns))
+        attacker = str(sources.index[0]) if top_share >= self.dominant_share else "*"
+        ports = syns["dst_port"].value_counts()
+        port, port_share = int(ports.index[0]), float(ports.iloc[0] / len(syns))
+        score = SCORE_FLOOR + SCORE_SPAN * min(1.0, math.log(rate / self.min_rate_pps) / math.log(SCORE_FULL_RATIO))
+        if hasattr(self, "baseline_max_rate_pps_"):
+            compare = f"the busiest baseline host received {self.baseline_max_rate_pps_:g} SYN/s"
+        else:
+            compare = f"{rate / self.min_rate_pps:.0f}x the {self.min_rate_pps:g} SYN/s flood threshold"
+        aim = f"{port_share:.0%} to tcp/{port}" if port_share >= self.min_port_share else f"to {len(ports):,} ports"
+        who = f"from {attacker}" if attacker != "*" else f"from {len(sources):,} distinct (spoofed) sources"
+        explanation = (
+            f"{victim} received {flood['syns']:,} bare SYNs in {end - flood['start']:.1f} s "
+            f"({rate:,.0f}/s over the last {max(end - start, RATE_FLOOR_S):.1f} s {who}), "
+            f"{aim} and {completed:.0%} completing the handshake; {compare}."
+        )
+        return Alert(
+            kind="syn_flood",
+            attacker=attacker,
+            victims=[victim],
+            start=flood["start"],
+            end=end,
+            score=round(score, 1),
+            explanation=explanation,
+            evidence={
+                "syns": flood["syns"],
+                "duration_s": round(end - flood["start"], 3),
+                "peak_syn_rate_pps": round(flood["rate"], 1),
+                "distinct_sources": flood["sources"],
+                "recent_syn_rate_pps": round(rate, 1),
+                "recent_distinct_sources": len(sources),
+                "top_source_share": round(top_share, 3),
+                "target_port": port,
+                "target_port_share": round(port_share, 3),
+                "distinct_ports": len(ports),
+                "completed_share": round(completed, 3),
+                "sample_sources": [str(s) for s in sources.index[:SAMPLE_SOURCES]],
+            },
+            detector=self.name,
+        )
+
+
+def _bare_syns(packets: pd.DataFrame) -> pd.DataFrame:
+    """TCP packets with SYN and without ACK: connection openings (and flood packets)."""
+    flags = packets["tcp_flags"].fillna(0).astype(int)
+    bare = (packets["transport"] == "tcp").fillna(False) & (flags & TCP_SYN > 0) & (flags & TCP_ACK == 0)
+    return packets.loc[bare & packets["dst_ip"].notna(), list(_SYN_COLUMNS)].astype(_SYN_COLUMNS)
+
+
+def _attempts(flows: pd.DataFrame) -> pd.DataFrame:
+    """TCP connections opened by a bare SYN, and whether the originator completed the handshake."""
+    if flows.empty:
+        return _empty(_ATTEMPT_COLUMNS)
+    history = flows["history"].fillna("")
+    opened = (flows["proto"] == "tcp").fillna(False) & history.str.contains("S", regex=False)
+    tried = flows.loc[opened, ["uid", "ts", "resp_h"]]
+    return tried.assign(completed=history[opened].str.contains(COMPLETED_LETTERS)).astype(_ATTEMPT_COLUMNS)
+
+
+def _empty(dtypes: dict[str, object]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
+
+
+def _recent(old: pd.DataFrame, new: pd.DataFrame, since: float, cap: int) -> pd.DataFrame:
+    """Old and new records from ``since`` on, at most ``cap`` of them (the newest)."""
+    both = pd.concat([old, new], ignore_index=True) if len(old) else new.reset_index(drop=True)
+    both = both[both["ts"].astype(float) >= since]
+    return both.iloc[-cap:] if len(both) > cap else both
