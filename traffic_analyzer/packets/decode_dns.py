@@ -1,0 +1,134 @@
+"""DNS, mDNS and LLMNR messages as tshark 4.0's packet-dns.c reads them: flags, first question."""
+
+from __future__ import annotations
+
+from .decode_fields import AppMessage
+from .decode_text import field_text, format_text
+
+MAX_DNAME_LEN = 255  # packet-dns.h
+MIN_DNAME_LEN = 2
+
+
+def dns_message(data: bytes, rep: int, name: str, tcp: bool) -> AppMessage:
+    """dissect_dns_common(): response flag and rcode, then the first question's name and type."""
+    msg = AppMessage(name)
+    base = 2 if tcp else 0
+    if len(data) < base + 4:
+        return msg
+    flags = (data[base + 2] << 8) | data[base + 3]
+    response = bool(flags & 0x8000)
+    msg.values["dns.flags.response"] = response
+    if response:
+        msg.values["dns.flags.rcode"] = flags & 0x000F
+    if len(data) < base + 12:
+        return msg
+    questions = (data[base + 4] << 8) | data[base + 5]
+    if questions == 0:
+        return msg
+    parsed = dns_name(data, base + 12, base)
+    if parsed is None:
+        return msg
+    qname, used = parsed
+    end = base + 12 + used
+    if end + 4 > len(data):
+        return msg
+    msg.values["dns.qry.name"] = field_text(qname)
+    msg.values["dns.qry.type"] = (data[end] << 8) | data[end + 1]
+    return msg
+
+
+def dns_name(data: bytes, offset: int, base: int) -> tuple[str, int] | None:
+    """expanddns_name() + getdns_name() of packet-dns.c: (formatted name, bytes used) or None on an exception.
+
+    Mirrors tshark exactly, quirks included: at most 255 bytes are kept, a bit-string label is
+    written but not counted in the name's length, and a pointer loop ends the name.
+    """
+    start = offset
+    out = bytearray()
+    name_len = 0
+    maxname = MAX_DNAME_LEN
+    length = -1
+    pointers = 0
+    n = len(data)
+    special: str | None = None
+    while True:
+        if offset >= n:
+            return None
+        component = data[offset]
+        offset += 1
+        if component == 0:
+            break
+        kind = component & 0xC0
+        if kind == 0x00:
+            if out:
+                if maxname > 0:
+                    out.append(0x2E)
+                    name_len += 1
+                    maxname -= 1
+            else:
+                maxname -= 1
+            if offset + component > n:
+                return None
+            take = max(0, min(component, maxname))
+            out += data[offset : offset + take]
+            name_len += take
+            maxname -= take
+            offset += component
+        elif kind == 0x40:
+            if component & 0x3F != 0x01:
+                special = "<Unknown extended label>"
+                length = offset - start
+                break
+            if offset >= n:
+                return None
+            bits = data[offset]
+            offset += 1
+            label_len = (bits - 1) // 8 + 1 if bits else 32
+            if offset + label_len > n:
+                return None
+            for piece in ["\\[x", *(f"{b:02x}" for b in data[offset : offset + label_len]), f"/{bits}]"]:
+                if maxname <= 0:
+                    break
+                if len(piece) <= maxname:
+                    out += piece.encode()
+                    maxname -= len(piece)
+                else:
+                    maxname = 0
+            offset += label_len
+        elif kind == 0x80:
+            return None
+        else:
+            if offset >= n:
+                return None
+            target = base + (((component & 0x3F) << 8) | data[offset])
+            offset += 1
+            pointers += 1
+            if length < 0:
+                length = offset - start
+            if target == offset + 2 or pointers > MAX_DNAME_LEN:
+                special = "<Name contains a pointer that loops>"
+                break
+            offset = target
+    if length < 0:
+        length = offset - start
+    if special is not None:
+        if length < 1:
+            return None
+        return special, length
+    if maxname <= 0:
+        return "<Name too long>", length
+    if not out and length <= MIN_DNAME_LEN:
+        return "<Root>", length
+    if length < MIN_DNAME_LEN or (length > MIN_DNAME_LEN and name_len == 0):
+        return None
+    return format_text(bytes(out[:name_len])), length
+
+
+def dns_tcp_message(buffer: bytes, offset: int, can_desegment: bool):
+    """DNS over TCP (tcp_dissect_pdus with a 2-byte length): (message, used), or bytes needed."""
+    left = len(buffer) - offset
+    size = 2 + ((buffer[offset] << 8) | buffer[offset + 1]) if left >= 2 else 2
+    if left < size and can_desegment:
+        return size
+    chunk = buffer[offset : offset + size]
+    return dns_message(chunk, size, "DNS", tcp=True), min(size, left)
