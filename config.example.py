@@ -56,6 +56,12 @@ CONFIG = {
     "dashboard_auth": True,
     # Show a progress bar on stderr while reading a file. (command line: --no-progress)
     "progress": True,
+    # Started as root, become this user once the capture is open (files in data_dir are handed
+    # over); None means the user who ran sudo, 'root' keeps root. (command line: --run-as)
+    "run_as": None,
+    # File of NAME=value lines (e.g. NTA_DASHBOARD_PASSWORD, NTA_SMTP_PASSWORD) read into the
+    # environment; keep it chmod 600. (command line: --secrets-file)
+    "secrets_file": None,
 }
 
 if __name__ == "__main__":

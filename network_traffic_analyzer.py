@@ -70,6 +70,8 @@ class NetworkTrafficAnalyzer:
         dashboard_port: int = 8050,
         dashboard_auth: bool = True,
         progress: bool = True,
+        run_as: str | None = None,
+        secrets_file: str | None = None,
     ) -> None:
         self.interface = interface
         self.capture_duration = capture_duration
@@ -91,6 +93,8 @@ class NetworkTrafficAnalyzer:
         self.dashboard_port = dashboard_port
         self.dashboard_auth = dashboard_auth
         self.progress = progress
+        self.run_as = run_as
+        self.secrets_file = secrets_file
         self._runner: Runner | None = None
 
     def get_params(self) -> dict:

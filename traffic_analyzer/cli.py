@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import runpy
+import stat
 import sys
 from typing import Any
 
@@ -46,7 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_config_file(path: str) -> dict[str, Any]:
-    """CONFIG from a Python config file (like config.example.py), as a dict of settings."""
+    """CONFIG from a Python config file (like config.example.py), as a dict of settings.
+
+    The file is Python and runs with the analyzer's privileges (root under sudo), so a file
+    that other users may change is refused rather than run.
+    """
+    _refuse_writable_by_others(path)
     try:
         namespace = runpy.run_path(path, run_name="network_traffic_analyzer_config")
     except FileNotFoundError:
@@ -59,6 +66,17 @@ def load_config_file(path: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ConfigError(f"config file {path} must define CONFIG = {{...}} with the settings")
     return config
+
+
+def _refuse_writable_by_others(path: str) -> None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return  # runpy reports the missing file in its own words
+    if os.geteuid() == 0 and st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            f"config file {path} is writable by other users and would run as root: run chmod go-w {path}"
+        )
 
 
 def main(argv: list[str], analyzer_class: type) -> int:

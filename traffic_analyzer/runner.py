@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -14,12 +15,15 @@ import pandas as pd
 from .alerts.log_channel import LogChannel, log_window, setup_logging
 from .capture.live import PysharkLiveSource, TsharkLiveSource
 from .capture.pcap_file import PcapFileSource
+from .capture.processes import start_keeper, stop_keeper
 from .capture.source import PacketSource
 from .capture.tshark import default_interface, tshark_path
 from .detection.anomaly import HostAnomalyModel, load_model, make_model, model_info, save_model
-from .errors import AnalyzerError, TruncatedCaptureError
+from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
 from .features.host_windows import HOST_FEATURES
 from .pipeline import Analysis, default_detectors, file_windows
+from .privileges import drop_to, hand_over, readable_by, target_account
+from .secrets_file import load_secrets
 from .settings import Config
 from .store.annotations import AllowList, AnnotationStore
 from .store.database import ResultWriter, store_url
@@ -39,12 +43,16 @@ class Runner:
         self.model: HostAnomalyModel | None = None
         self.model_meta: dict = {"status": "none"}
         self.allow_list = AllowList()
+        self.account = None  # the unprivileged account to become, when started as root
 
     # -- set-up ---------------------------------------------------------------------------------
     def prepare(self) -> None:
         """Everything that can fail before capture starts fails here, with its one-line error."""
         c = self.config
         self.logger = setup_logging(c.log_file)
+        if c.secrets_file:
+            load_secrets(c.secrets_file, self.logger)
+        self.account = target_account(c.run_as)
         tshark_path()
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -102,7 +110,10 @@ class Runner:
         self.prepare()
         source, live, status = self.source()
         source.check()
-        self.start_dashboard()
+        if self.account is None:
+            self.start_dashboard()
+        elif not live:  # a file needs no privilege at all
+            self.drop_privileges(read_file=self.config.read_file)
         if self.model is None and live:
             self.model_meta = {"status": "training", "baseline_s": self.config.baseline_s}
         self.writer.start_run(self.run_id, source.stats.source, self.model_meta)
@@ -140,6 +151,8 @@ class Runner:
                         len(window.flows),
                         len(result.alerts),
                     )
+                if live and self.account is not None and os.geteuid() == 0:
+                    self.drop_privileges()  # the capture has run a whole window: its processes hold root
                 if live and analysis.model is None:
                     baseline_rows.append(window.host_features)
                     if time.time() - started >= self.config.baseline_s:
@@ -154,6 +167,7 @@ class Runner:
         finally:
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, previous)
+            stop_keeper()
         last = analysis.finish()
         last.health = analysis.health(source.stats, "finished" if not failure else str(failure), live)
         self.writer.write_window(self.run_id, last)
@@ -169,6 +183,23 @@ class Runner:
             len(summary["alerts"]),
         )
         return summary
+
+    def drop_privileges(self, read_file: str | None = None) -> None:
+        """Hand data_dir and the log to the unprivileged account, become it, then serve the dashboard."""
+        account = self.account
+        assert account is not None
+        if read_file and not readable_by(read_file, account):
+            raise ConfigError(
+                f"{read_file} cannot be read by {account.name}, whom the analyzer becomes after start; "
+                f"make it readable (chmod o+r) or pass run_as='root'"
+            )
+        log_file = Path(self.config.log_file)
+        owned = [self.data_dir, self.model_path, *log_file.parent.glob(log_file.name + "*")]
+        hand_over([Path(p) for p in owned], account)
+        start_keeper()  # stays root to end the root capture processes when asked or when we die
+        drop_to(account)
+        self.logger.info("running as %s (uid %d) from now on; capture processes keep root", account.name, account.uid)
+        self.start_dashboard()
 
     def _fit_live_baseline(self, analysis: Analysis, rows: list[pd.DataFrame]) -> None:
         features = pd.concat(rows)

@@ -86,6 +86,20 @@ SETTINGS: tuple[Setting, ...] = (
         bool,
     ),
     Setting("progress", True, "Show a progress bar on stderr while reading a file.", "--no-progress", bool),
+    Setting(
+        "run_as",
+        None,
+        "Started as root, become this user once the capture is open (files in data_dir are handed over); "
+        "None means the user who ran sudo, 'root' keeps root.",
+        "--run-as",
+    ),
+    Setting(
+        "secrets_file",
+        None,
+        "File of NAME=value lines (e.g. NTA_DASHBOARD_PASSWORD, NTA_SMTP_PASSWORD) read into the environment; "
+        "keep it chmod 600.",
+        "--secrets-file",
+    ),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

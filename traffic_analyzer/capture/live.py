@@ -15,10 +15,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 
 import pandas as pd
-import psutil
 
 from ..errors import CaptureError
 from ..packets.schema import TSHARK_FIELDS, packets_from_fields
+from .processes import terminate_capture_processes
 from .pyshark_fields import packet_fields
 from .source import CaptureStats
 from .tshark import FIELD_ARGS, check_live_capture, explain_tshark_error, fields_frame, tshark_path
@@ -102,12 +102,7 @@ class LiveSource(ABC):
 
     def _kill_capture(self) -> None:
         """End the tshark/dumpcap processes this capture started."""
-        for child in psutil.Process().children(recursive=True):
-            try:
-                if child.name() in ("tshark", "dumpcap"):
-                    child.terminate()
-            except psutil.Error:
-                continue
+        terminate_capture_processes()
 
 
 class TsharkLiveSource(LiveSource):
