@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -132,6 +133,62 @@ def test_capture_on_a_test_made_interface_reaches_the_dashboard(browser, host_pa
         )
         assert sent.returncode == 0, sent.stderr
         _wait(browser, lambda d: packets_shown(d) >= DATAGRAMS, f"{DATAGRAMS} captured packets")
+    finally:
+        if server is not None:
+            server.stop()
+        analyzer.terminate()
+        analyzer.wait(timeout=30)
+
+
+def test_a_live_scan_fills_the_alerts_hosts_and_flows_pages(browser, host_pair, tmp_path):  # noqa: F811
+    """nmap scans inside test namespaces; each page shows it while the capture still runs, without a reload."""
+    if shutil.which("nmap") is None:
+        pytest.skip("nmap is not installed; ./setup.sh --dev installs it")
+    from test_dashboard_pages import _rows
+
+    data_dir, log = tmp_path / "d", tmp_path / "log"
+    analyzer = host_pair.popen_in(
+        host_pair.ns_a, sys.executable, str(CLI), "--interface", host_pair.if_a, "--backend", "tshark",
+        "--window", "1", "--duration", "60", "--no-dashboard", "--data-dir", str(data_dir),
+        "--log-file", str(log), "--no-progress", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    server = None
+    try:
+        deadline = time.monotonic() + 30
+        while not log.exists() or "capturing on" not in log.read_text():
+            assert time.monotonic() < deadline, "the capture did not start"
+            time.sleep(0.2)
+        server = DashboardServer(store_url(data_dir), "127.0.0.1", free_port())
+        server.start()
+        pages = {name: server.url + name for name in ("alerts", "hosts", "flows")}
+        browser.get(pages["alerts"])
+        _wait(browser, lambda d: _text(d, "alerts-summary") not in ("", "Loading…"), "the alerts page")
+        time.sleep(2)  # tshark opens the interface after the run starts
+        scan = host_pair.run_in(
+            host_pair.ns_b, "nmap", "-n", "-Pn", "-sS", "-p", "1-300", "--max-retries", "0", "-T4", host_pair.ip_a,
+            timeout=60,
+        )  # fmt: skip
+        assert scan.returncode == 0, scan.stderr
+
+        def scan_row(d):
+            rows = [r for r in _rows(d, "alerts-table") if r.get("kind") == "port_scan"]
+            return rows[0] if rows else None
+
+        row = _wait(browser, scan_row, "the port-scan alert, without a reload")
+        assert (row["attacker"], row["victims"]) == (host_pair.ip_b, host_pair.ip_a)
+
+        browser.get(pages["hosts"])
+        hosts = _wait(browser, lambda d: [r for r in _rows(d, "hosts-table") if r["host"] == host_pair.ip_b], "scanner")
+        assert float(hosts[0]["threat"]) > 0 and hosts[0]["severity"] != ""
+
+        browser.get(pages["flows"] + f"?ip={host_pair.ip_b}")
+
+        def flows_shown(d) -> int:
+            words = _text(d, "flows-summary").replace(",", "").split()
+            return int(words[0]) if words and words[0].isdigit() else 0
+
+        _wait(browser, lambda d: flows_shown(d) >= 300, "the scan's 300 flows")
+        assert all(host_pair.ip_b in (r["orig_h"], r["resp_h"]) for r in _rows(browser, "flows-table"))
     finally:
         if server is not None:
             server.stop()
