@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -35,12 +37,9 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=30)
 
 
-@pytest.fixture
-def host_pair():
-    if os.geteuid() != 0:
-        pytest.skip("creating network namespaces needs root")
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2 (ip) is not installed; ./setup.sh --dev installs it")
+@contextlib.contextmanager
+def namespace_pair() -> Iterator[HostPair]:
+    """Two fresh namespaces joined by a veth pair, removed on exit (for tests and bench scripts)."""
     tag = uuid.uuid4().hex[:6]
     pair = HostPair(ns_a=f"nta-{tag}-a", ns_b=f"nta-{tag}-b", if_a=f"nta{tag}a", if_b=f"nta{tag}b")
     try:
@@ -57,3 +56,13 @@ def host_pair():
     finally:
         for ns in (pair.ns_a, pair.ns_b):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def host_pair():
+    if os.geteuid() != 0:
+        pytest.skip("creating network namespaces needs root")
+    if shutil.which("ip") is None:
+        pytest.skip("iproute2 (ip) is not installed; ./setup.sh --dev installs it")
+    with namespace_pair() as pair:
+        yield pair
