@@ -14,9 +14,10 @@ CONFIG = {
     "capture_duration": 0.0,
     # BPF capture filter for live capture, e.g. 'tcp or udp port 53'. (command line: --filter)
     "capture_filter": None,
-    # Live capture backend: pyshark (the default) or tshark (faster field output); files are always
-    # decoded by tshark. (command line: --backend)
-    "capture_backend": "pyshark",
+    # Live capture backend: dumpcap (the default: dumpcap into the in-process decoder, with kernel
+    # drop counts and flow sampling under load), pyshark, or tshark (tshark's field output);
+    # file_reader says how files are decoded. (command line: --backend)
+    "capture_backend": "dumpcap",
     # Analyse this pcap/pcapng file instead of capturing live. (command line: --read)
     "read_file": None,
     # Train the anomaly model on these benign pcap/pcapng files (comma-separated) and save it.
@@ -62,6 +63,81 @@ CONFIG = {
     # File of NAME=value lines (e.g. NTA_DASHBOARD_PASSWORD, NTA_SMTP_PASSWORD) read into the
     # environment; keep it chmod 600. (command line: --secrets-file)
     "secrets_file": None,
+    # Result store as an SQLAlchemy URL, e.g. postgresql://user@db-host/nta for several sensors;
+    # None means SQLite in data_dir. (command line: --store)
+    "store": None,
+    # This sensor's name in a shared store; None means the machine's host name. (command line:
+    # --sensor-name)
+    "sensor_name": None,
+    # Delete results older than this many days; 0 keeps them. (command line: --retention-days)
+    "retention_days": 30.0,
+    # Delete the oldest results while the store holds more than this many MB; 0 sets no limit.
+    # (command line: --retention-max-mb)
+    "retention_max_mb": 0.0,
+    # How files are decoded: auto (the in-process fast reader, tshark for link types it cannot
+    # read), fast, or tshark. (command line: --file-reader)
+    "file_reader": "auto",
+    # Override known-attack detector thresholds, e.g. {'port_scan': {'min_ports': 30}}; on the
+    # command line --threshold port_scan.min_ports=30 (repeatable). README 'Detector thresholds'
+    # lists them all. (command line: --threshold)
+    "detector_thresholds": None,
+    # Save the packets behind each alert as DATA_DIR/evidence/<alert_id>.pcap (from the input file,
+    # or from a dumpcap ring buffer of recent packets when capturing live). (command line: --no-
+    # evidence)
+    "evidence": True,
+    # Size bound of the live ring buffer of recent raw packets that evidence pcaps are cut from
+    # (MB). (command line: --evidence-ring-mb)
+    "evidence_ring_mb": 100.0,
+    # Packets kept in one alert's evidence pcap. (command line: --evidence-max-packets)
+    "evidence_max_packets": 10000,
+    # Size cap of one alert's evidence pcap (MB). (command line: --evidence-max-mb)
+    "evidence_max_mb": 10.0,
+    # An alert with no new evidence for this many seconds (packet time) is reported as ended on
+    # every channel. (command line: --alert-quiet)
+    "alert_quiet_s": 300.0,
+    # Lowest alert severity written to log_file.
+    "log_min_severity": "low",
+    # Send alert e-mail to these addresses (comma-separated); None sends no e-mail. (command line:
+    # --email-to)
+    "email_to": None,
+    # Sender of alert e-mail; None means network-traffic-analyzer@HOSTNAME.
+    "email_from": None,
+    # SMTP server for alert e-mail. (command line: --smtp-host)
+    "smtp_host": "localhost",
+    # SMTP port; 0 means 587 for starttls, 465 for tls, 25 for none. (command line: --smtp-port)
+    "smtp_port": 0,
+    # starttls, tls (implicit TLS) or none (plain; a password is then only sent to localhost).
+    # (command line: --smtp-security)
+    "smtp_security": "starttls",
+    # SMTP login; its password is read from the environment variable smtp_password_env, never from a
+    # config file.
+    "smtp_user": None,
+    # Environment variable holding the SMTP password (secrets_file can set it).
+    "smtp_password_env": "NTA_SMTP_PASSWORD",
+    # Lowest alert severity sent by e-mail.
+    "email_min_severity": "high",
+    # At most this many alert e-mails an hour; the rest go out as a digest.
+    "email_per_hour": 20,
+    # POST each alert as JSON to this http(s) URL; None posts nothing. (command line: --webhook-url)
+    "webhook_url": None,
+    # Lowest alert severity posted to webhook_url.
+    "webhook_min_severity": "medium",
+    # At most this many webhook posts an hour; the rest go out as a digest.
+    "webhook_per_hour": 60,
+    # Send RFC 5424 syslog messages to udp://host:port or tcp://host:port; None sends none. (command
+    # line: --syslog-target)
+    "syslog_target": None,
+    # Lowest alert severity sent to syslog_target.
+    "syslog_min_severity": "low",
+    # At most this many syslog messages an hour; the rest go in a digest.
+    "syslog_per_hour": 600,
+    # When live traffic outruns the analysis, analyse a sample of whole flows and scale counts back
+    # up (dumpcap backend); --no-sampling analyses every packet and lets the capture drop instead.
+    # (command line: --no-sampling)
+    "sampling": True,
+    # Also sample flows whenever live traffic passes this many packets per second; 0 samples only
+    # when the analysis falls behind. (command line: --sample-max-pps)
+    "sample_max_pps": 0.0,
 }
 
 if __name__ == "__main__":

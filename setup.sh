@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the analyzer needs on Debian/Ubuntu: tshark from apt and the Python packages in ./.venv.
 #   sudo ./setup.sh          what the analyzer needs
-#   sudo ./setup.sh --dev    plus what the tests need (chromium, chromium-driver, iproute2, nmap, tcpdump, dig, hping3)
+#   sudo ./setup.sh --dev    plus what the tests need (chromium, chromium-driver, iproute2, nmap, tcpdump, dig, hping3, postgresql)
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -9,7 +9,11 @@ cd "$(dirname "$0")"
 APT_PACKAGES=(tshark python3 python3-venv python3-pip)
 REQUIREMENTS=requirements.txt
 if [[ "${1:-}" == "--dev" ]]; then
-  APT_PACKAGES+=(chromium chromium-driver iproute2 nmap tcpdump iputils-ping procps dnsutils hping3)
+  APT_PACKAGES+=(chromium chromium-driver iproute2 nmap tcpdump iputils-ping procps dnsutils hping3 postgresql)
+  # the benign lab of bench/make_benign_traffic.py (tests/test_benign_traffic.py)
+  APT_PACKAGES+=(curl openssh-server openssh-client dnsmasq-base iperf3 ethtool)
+  APT_PACKAGES+=(openssl)  # a self-signed certificate for the SMTP TLS tests (tests/test_alert_channels.py)
+  APT_PACKAGES+=(tcpreplay)  # the live benchmark's traffic (bench/live_bench.py)
   REQUIREMENTS=requirements-dev.txt
 fi
 
@@ -27,6 +31,9 @@ if ((${#missing[@]})); then
   # tshark asks whether non-root users may capture; keep Debian's default (no): capture runs with sudo.
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" openssh-server "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now ssh >/dev/null 2>&1 || true  # only for sshd; the tests start their own in namespaces
+  fi
 fi
 
 PYTHON=/usr/bin/python3

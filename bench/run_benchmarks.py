@@ -49,7 +49,7 @@ LABELS = {
     "scapy": "scapy PcapReader loop",
     "pyshark": "pyshark.FileCapture loop (the seed's way)",
     "nfstream": "NFStream flows (default settings)",
-    "pipeline": "this project end to end (Analysis + file_windows, 5 s windows)",
+    "pipeline": "this project end to end (--read: fast reader, Analysis, 5 s windows)",
 }
 WINDOW_S = 5.0
 FOREST_ROWS = 100_000
@@ -133,12 +133,12 @@ def work_nfstream(path: Path) -> dict:
 
 
 def work_pipeline(path: Path) -> dict:
-    from traffic_analyzer.capture.fast_pcap import FastPcapSource
+    from traffic_analyzer.capture.file_reader import CaptureFileSource
     from traffic_analyzer.pipeline import Analysis, default_detectors, file_windows
 
     analysis = Analysis(default_detectors(scan_min_ports=25, scan_window_s=60.0))
     packets = windows = alerts = 0
-    for batch in file_windows(FastPcapSource(path, progress=False).batches(), WINDOW_S):
+    for batch in file_windows(CaptureFileSource(path, progress=False).batches(), WINDOW_S):
         result, _ = analysis.process(batch, live=False)
         packets += len(batch)
         windows += 1
@@ -184,7 +184,7 @@ PRELOAD = {
     "scapy": ["scapy.all"],
     "pyshark": ["pyshark"],
     "nfstream": ["nfstream"],
-    "pipeline": ["traffic_analyzer.pipeline", "traffic_analyzer.capture.fast_pcap"],
+    "pipeline": ["traffic_analyzer.pipeline", "traffic_analyzer.capture.file_reader"],
     "forest": ["traffic_analyzer.pipeline", "traffic_analyzer.capture.fast_pcap", "traffic_analyzer.detection.anomaly"],
 }
 

@@ -296,9 +296,10 @@ def test_the_hosts_page_ranks_by_threat_and_drills_into_a_host(browser, ftp_run,
     client = totals.loc[FTP_CLIENT]
     sent = f"{fmt.size(client['bytes_out'])}, {fmt.count(client['packets_out'])} packets"
     assert _text(browser, "hosts-detail-sent") == sent
-    assert _text(browser, "hosts-dns") == "DNS names are not stored yet: " + (
-        "the result store keeps flows and per-window counts, not the names a host asked for."
-    )
+    asked = reader.host_dns(summary["run_id"], FTP_CLIENT)
+    dns_note = f"{len(asked)} name" if len(asked) else "No DNS queries from this host in the stored windows."
+    assert _text(browser, "hosts-dns").startswith(dns_note)
+    assert [r["qname"] for r in _rows(browser, "hosts-dns-table")] == asked["qname"].tolist()[:10]
     peers = _wait_rows(browser, "hosts-peers-table", lambda r: len(r) == 1, "the peer")
     assert (peers[0]["peer"], peers[0]["flows"]) == (FTP_SERVER, fmt.count(summary["flows"]))
     ports = _rows(browser, "hosts-ports-table")

@@ -28,7 +28,7 @@ def wait_for(predicate, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-@pytest.mark.parametrize("backend", ["pyshark", "tshark"])
+@pytest.mark.parametrize("backend", ["dumpcap", "pyshark", "tshark"])
 def test_live_capture_sees_traffic_and_the_scan(host_pair, tmp_path, backend):  # noqa: F811
     if shutil.which("nmap") is None:
         pytest.skip("nmap is not installed; ./setup.sh --dev installs it")
@@ -86,6 +86,8 @@ def test_live_capture_sees_traffic_and_the_scan(host_pair, tmp_path, backend):  
     assert summary["source"] == f"live {host_pair.if_a} ({backend})"
     assert summary["packets"] >= DATAGRAMS + 200  # the datagrams, the probes and the RSTs
     assert summary["dropped"] in (0, None)
+    if backend == "dumpcap":  # kernel drop counters are read while capturing: a number
+        assert summary["dropped"] == 0 and summary["sampled_out"] == 0 and summary["sample_rate"] == 1.0
     scans = [a for a in summary["alerts"] if a["kind"] == "port_scan"]
     assert [(a["attacker"], a["victims"]) for a in scans] == [(host_pair.ip_b, [host_pair.ip_a])]
     assert scans[0]["evidence"]["distinct_ports"] == 200
@@ -93,7 +95,8 @@ def test_live_capture_sees_traffic_and_the_scan(host_pair, tmp_path, backend):  
     assert text.count(" window ") >= 3  # a line per analysis window while capturing
 
 
-def test_pyshark_and_tshark_live_backends_agree(host_pair, tmp_path):  # noqa: F811
+def test_live_backends_agree(host_pair, tmp_path):  # noqa: F811
+    """pyshark, tshark and dumpcap (in-process decoder) give the same packet table of the same traffic."""
     out = tmp_path / "tables.pkl"
     capture = host_pair.popen_in(
         host_pair.ns_a,
@@ -102,12 +105,13 @@ def test_pyshark_and_tshark_live_backends_agree(host_pair, tmp_path):  # noqa: F
         host_pair.if_a,
         "10",
         str(out),
+        "pyshark,tshark,dumpcap",
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert capture.stdout.readline().strip() == "started"
-        time.sleep(4)  # both dumpcaps open the interface
+        time.sleep(4)  # the dumpcaps open the interface
         sent = host_pair.run_in(
             host_pair.ns_b, sys.executable, str(HERE / "send_traffic.py"), host_pair.ip_a, str(DATAGRAMS), "0.02"
         )
@@ -115,7 +119,11 @@ def test_pyshark_and_tshark_live_backends_agree(host_pair, tmp_path):  # noqa: F
         capture.wait(timeout=60)
     finally:
         capture.kill()
-    tables = pickle.loads(out.read_bytes())
+    result = pickle.loads(out.read_bytes())
+    tables, stats = result["tables"], result["stats"]
     mine = {k: t[t["dst_port"] == 9999].reset_index(drop=True) for k, t in tables.items()}
-    assert len(mine["pyshark"]) == len(mine["tshark"]) == DATAGRAMS
+    assert len(mine["pyshark"]) == len(mine["tshark"]) == len(mine["dumpcap"]) == DATAGRAMS
     pd.testing.assert_frame_equal(mine["pyshark"], mine["tshark"])
+    pd.testing.assert_frame_equal(mine["dumpcap"], mine["pyshark"])
+    assert stats["dumpcap"]["dropped"] == 0  # read from the kernel while capturing: a number, not unknown
+    assert stats["dumpcap"]["sampled_out"] == 0 and stats["dumpcap"]["sample_rate"] == 1.0

@@ -130,7 +130,10 @@ def test_sudo_live_run_analyses_and_serves_unprivileged(shared_dir: Path):
         assert NOBODY.pw_gid in {analyzer.gids().real, analyzer.gids().effective}
         # the capture itself still runs as root, started before the drop
         captures = [c for c in analyzer.children(recursive=True) if c.name() in ("tshark", "dumpcap")]
-        assert captures and all(c.uids().effective == 0 for c in captures)
+        rings = [c for c in captures if any(arg.endswith("ring.pcapng") for arg in c.cmdline())]
+        assert captures and all(c.uids().effective == 0 for c in captures if c not in rings)
+        # the evidence ring buffer's dumpcap runs as the user, with only the capture capabilities
+        assert all(c.uids().effective == NOBODY.pw_uid for c in rings)
         # the dashboard answers, served by the unprivileged process
         page = _wait(lambda: _get(f"http://127.0.0.1:{port}/"), 30, "the dashboard")
         assert b"<html" in page.lower()

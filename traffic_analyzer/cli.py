@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from .capture.tshark import list_interfaces
+from .detection.catalogue import merge_thresholds, parse_threshold_options
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
 from .settings import SETTINGS, validate
 
@@ -23,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="network_traffic_analyzer.py",
         description="Capture or read network traffic, detect what is unusual, and explain it on a dashboard "
-        "(http://localhost:8050). Subcommand: 'evaluate --labels labels.csv' scores the detectors.",
+        "(http://localhost:8050). Subcommands: 'evaluate --labels labels.csv' scores the detectors; "
+        "'export --what flows --format zeek' writes stored results (export --help).",
     )
     parser.add_argument("--list-interfaces", action="store_true", help="List capture interfaces and exit.")
     parser.add_argument("--config", metavar="FILE", help="Python file defining CONFIG = {setting: value}.")
@@ -35,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(
                 s.flag, dest=s.name, action="store_const", const=not s.default, default=argparse.SUPPRESS, help=s.help
             )
+        elif s.type is dict:  # DETECTOR.THRESHOLD=VALUE, repeatable; main() turns the list into the dict
+            parser.add_argument(
+                s.flag, dest=s.name, action="append", metavar="DETECTOR.THRESHOLD=VALUE", default=argparse.SUPPRESS,
+                help=s.help,
+            )  # fmt: skip
         else:
             parser.add_argument(
                 s.flag,
@@ -84,6 +91,10 @@ def main(argv: list[str], analyzer_class: type) -> int:
         from .evaluation import main as evaluate
 
         return evaluate(argv[1:])
+    if argv[:1] == ["export"]:
+        from .export.command import main as export
+
+        return export(argv[1:])
     args = vars(build_parser().parse_args(argv))
     try:
         if args.pop("list_interfaces"):
@@ -95,6 +106,9 @@ def main(argv: list[str], analyzer_class: type) -> int:
         config_file = args.pop("config")
         as_json = args.pop("json")
         settings = load_config_file(config_file) if config_file else {}
+        if "detector_thresholds" in args:  # command-line thresholds add to (and win over) the config file's
+            options = parse_threshold_options(args["detector_thresholds"])
+            args["detector_thresholds"] = merge_thresholds(settings.get("detector_thresholds"), options)
         settings.update(args)
         validate(settings)
         analyzer = analyzer_class(**settings)

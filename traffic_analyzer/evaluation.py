@@ -10,15 +10,17 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .capture.pcap_file import PcapFileSource
+from .capture.file_reader import FILE_READERS, CaptureFileSource
 from .detection.alert import Alert, AlertBook
 from .detection.anomaly import HostAnomalyModel, anomaly_alerts, load_model, make_model
+from .detection.catalogue import parse_threshold_options
 from .errors import AnalyzerError, CaptureError
 from .features.flows import empty_flows
 from .features.host_windows import HOST_FEATURES
@@ -53,13 +55,16 @@ class FileRun:
     scored: list[pd.DataFrame] = field(default_factory=list)  # host windows with anomaly scores
 
 
-def analyse_file(path: Path, model: HostAnomalyModel | None, window_s: float) -> FileRun:
+def analyse_file(
+    path: Path, model: HostAnomalyModel | None, window_s: float, reader: str = "auto", thresholds: dict | None = None
+) -> FileRun:
     """Run the real pipeline over one capture, window by window."""
-    analysis = Analysis(default_detectors(DEFAULTS["scan_min_ports"], DEFAULTS["scan_window_s"]), model)
+    detectors = default_detectors(DEFAULTS["scan_min_ports"], DEFAULTS["scan_window_s"], thresholds)
+    analysis = Analysis(detectors, model)
     raised: dict[str, float] = {}
     scored = []
     try:
-        for packets in file_windows(PcapFileSource(path, progress=False).batches(), window_s):
+        for packets in file_windows(CaptureFileSource(path, reader, progress=False).batches(), window_s):
             result, window = analysis.process(packets, live=False)
             for alert in result.alerts:
                 raised.setdefault(alert.key, window.end)
@@ -150,6 +155,11 @@ def score(labels: pd.DataFrame, runs: dict[str, FileRun]) -> tuple[pd.DataFrame,
         "medium_or_above": sum(SEVERITY_RANK[a.severity] >= 1 for a in benign_alerts),
         "false_alerts_per_hour": round(len(benign_alerts) / hours, 1) if hours else 0.0,
         "by_file": {f: [f"{a.severity} {a.kind} {a.attacker}" for a in runs[f].alerts] for f in benign_files},
+        "per_hour_by_kind": {
+            kind: round(count / hours, 1) for kind, count in Counter(a.kind for a in benign_alerts).most_common()
+        }
+        if hours
+        else {},
     }
     return per_attack, per_kind, benign
 
@@ -176,7 +186,12 @@ def markdown(per_attack: pd.DataFrame, per_kind: pd.DataFrame, benign: dict) -> 
         "",
         f"Benign: {benign['files']} files, {benign['hours'] * 3600:.0f} s of traffic, {benign['alerts']} alerts "
         f"({benign['medium_or_above']} of severity medium or above) = {benign['false_alerts_per_hour']} false "
-        "alerts per hour.",
+        "alerts per hour"
+        + (
+            " (" + ", ".join(f"{kind} {rate}" for kind, rate in benign["per_hour_by_kind"].items()) + ")."
+            if benign["per_hour_by_kind"]
+            else "."
+        ),
     ]
     return "\n".join(lines)
 
@@ -185,7 +200,7 @@ def host_window_table(path: Path, window_s: float) -> list[tuple[float, float, p
     """(window start, window end, host features) for every window of a capture."""
     analysis, out = Analysis(detectors=[]), []
     try:
-        for packets in file_windows(PcapFileSource(path, progress=False).batches(), window_s):
+        for packets in file_windows(CaptureFileSource(path, progress=False).batches(), window_s):
             _, window = analysis.process(packets, live=False)
             out.append((window.start, window.end, window.host_features))
     except CaptureError as exc:
@@ -241,8 +256,21 @@ def main(argv: list[str]) -> int:
         prog="network_traffic_analyzer.py evaluate", description="Score the detectors on labelled captures."
     )
     parser.add_argument("--labels", required=True, help="labels.csv beside the captures")
+    parser.add_argument(
+        "--extra-labels",
+        action="append",
+        default=[],
+        metavar="CSV",
+        help="more labels files in the same format, each beside its captures (e.g. your own benign recordings)",
+    )
+    parser.add_argument(
+        "--threshold", action="append", default=[], metavar="DETECTOR.THRESHOLD=VALUE", help="override a threshold"
+    )
     parser.add_argument("--model", help="a saved anomaly model (model.joblib) to evaluate as well")
     parser.add_argument("--window", type=float, default=DEFAULTS["window_s"], help="analysis window, seconds")
+    parser.add_argument(
+        "--file-reader", choices=FILE_READERS, default=DEFAULTS["file_reader"], help="how the captures are decoded"
+    )
     parser.add_argument("--csv", help="write every scored item (alerts and host windows) to this CSV file")
     parser.add_argument(
         "--compare-models",
@@ -258,9 +286,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         labels_path = Path(args.labels)
-        if not labels_path.exists():
-            raise AnalyzerError(f"labels file {args.labels!r} does not exist")
-        labels = pd.read_csv(labels_path)
+        labels, paths = read_labels([labels_path, *map(Path, args.extra_labels)])
+        thresholds = parse_threshold_options(args.threshold)
         if args.compare_models:
             print(compare_models(labels, labels_path.parent, args.window, args.false_alarm_rate))
             return 0
@@ -273,7 +300,7 @@ def main(argv: list[str]) -> int:
         runs = {}
         for name in labels["file"].unique():
             print(f"evaluating {name}", file=sys.stderr)
-            runs[name] = analyse_file(labels_path.parent / name, model, args.window)
+            runs[name] = analyse_file(paths[name], model, args.window, args.file_reader, thresholds)
         per_attack, per_kind, benign = score(labels, runs)
         print(markdown(per_attack, per_kind, benign))
         if args.csv:
@@ -282,6 +309,21 @@ def main(argv: list[str]) -> int:
     except AnalyzerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def read_labels(files: list[Path]) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """All rows of these labels files, and where each capture is (beside its labels file)."""
+    frames, paths = [], {}
+    for labels_file in files:
+        if not labels_file.exists():
+            raise AnalyzerError(f"labels file {str(labels_file)!r} does not exist")
+        frame = pd.read_csv(labels_file)
+        for name in frame["file"].unique():
+            if name in paths and paths[name] != labels_file.parent / name:
+                raise AnalyzerError(f"capture name {name!r} appears in two labels files; rename one")
+            paths[name] = labels_file.parent / name
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True), paths
 
 
 def write_csv(path: str, runs: dict[str, FileRun]) -> None:

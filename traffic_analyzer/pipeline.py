@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,26 +12,13 @@ import psutil
 
 from .detection.alert import Alert, AlertBook
 from .detection.anomaly import HostAnomalyModel, anomaly_alerts
-from .detection.arp_spoof import ArpSpoofDetector
 from .detection.base import Detector, WindowData
-from .detection.beacon import BeaconDetector
-from .detection.brute_force import BruteForceDetector
-from .detection.dga import DgaDetector
-from .detection.dns_tunnel import DnsTunnelDetector
-from .detection.exfiltration import ExfiltrationDetector
-from .detection.icmp_tunnel import IcmpTunnelDetector
-from .detection.mac_flood import MacFloodDetector
-from .detection.portscan import PortScanDetector
-from .detection.reflection import ReflectionDetector
-from .detection.suspicious_download import SuspiciousDownloadDetector
-from .detection.sweep import HostSweepDetector
-from .detection.syn_flood import SynFloodDetector
-from .detection.web_attack import WebAttackDetector
+from .detection.catalogue import build_detectors
 from .errors import TruncatedCaptureError
 from .features.flows import FlowTracker, empty_flows
 from .features.host_windows import host_window_features
 from .packets.schema import empty_packets
-from .store.database import WindowResult
+from .store.database import WindowResult, dns_counts
 
 
 def file_windows(batches: Iterator[pd.DataFrame], window_s: float) -> Iterator[pd.DataFrame]:
@@ -136,6 +124,7 @@ class Analysis:
             hosts=hosts,
             flows=flows,
             alerts=alerts,
+            dns=dns_counts(p),
         )
 
     def health(self, stats, status: str, live: bool) -> dict:
@@ -155,21 +144,15 @@ class Analysis:
         }
 
 
-def default_detectors(scan_min_ports: int, scan_window_s: float) -> list[Detector]:
-    """The known-attack detectors, each with its documented default thresholds."""
-    return [
-        PortScanDetector(min_ports=scan_min_ports, window_s=scan_window_s),
-        BruteForceDetector(),
-        ArpSpoofDetector(),
-        WebAttackDetector(),
-        BeaconDetector(),
-        SuspiciousDownloadDetector(),
-        ExfiltrationDetector(),
-        DnsTunnelDetector(),
-        DgaDetector(),
-        IcmpTunnelDetector(),
-        SynFloodDetector(),
-        ReflectionDetector(),
-        MacFloodDetector(),
-        HostSweepDetector(),
-    ]
+def default_detectors(
+    scan_min_ports: int, scan_window_s: float, thresholds: dict[str, dict[str, Any]] | None = None
+) -> list[Detector]:
+    """The known-attack detectors with their documented default thresholds, except where the user set them.
+
+    ``thresholds`` ({detector: {threshold: value}}, the ``detector_thresholds`` setting) wins over
+    ``scan_min_ports``/``scan_window_s``, which only set the port-scan detector's defaults.
+    """
+    chosen = {"port_scan": {"min_ports": scan_min_ports, "window_s": scan_window_s}}
+    for detector, values in (thresholds or {}).items():
+        chosen[detector] = {**chosen.get(detector, {}), **values}
+    return build_detectors(chosen)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -12,10 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from .alerts.log_channel import LogChannel, log_window, setup_logging
+from .alerts.dispatcher import AlertDispatcher, dispatcher_from_config
+from .alerts.evidence import EvidenceRecorder, evidence_recorder
+from .alerts.log_channel import log_window, setup_logging
+from .capture.dumpcap_live import DumpcapLiveSource
+from .capture.file_reader import CaptureFileSource
 from .capture.live import PysharkLiveSource, TsharkLiveSource
-from .capture.pcap_file import PcapFileSource
 from .capture.processes import start_keeper, stop_keeper
+from .capture.sampling import SamplingController, sampling_status, scale_counts
 from .capture.source import PacketSource
 from .capture.tshark import default_interface, tshark_path
 from .detection.anomaly import HostAnomalyModel, load_model, make_model, model_info, save_model
@@ -26,7 +31,9 @@ from .privileges import drop_to, hand_over, readable_by, target_account
 from .secrets_file import load_secrets
 from .settings import Config
 from .store.annotations import AllowList, AnnotationStore
-from .store.database import ResultWriter, store_url
+from .store.database import ResultWriter
+from .store.engine import display_url, resolve_store
+from .store.retention import Retention
 
 
 class Runner:
@@ -36,6 +43,7 @@ class Runner:
         self.config = config
         self.data_dir = Path(config.data_dir)
         self.model_path = Path(config.model_path) if config.model_path else self.data_dir / "model.joblib"
+        self.store = resolve_store(config.store, self.data_dir)  # SQLAlchemy URL of the result store
         self.run_id = uuid.uuid4().hex[:12]
         self.stop_requested = threading.Event()
         self.logger: logging.Logger = logging.getLogger("traffic_analyzer")
@@ -44,6 +52,8 @@ class Runner:
         self.model_meta: dict = {"status": "none"}
         self.allow_list = AllowList()
         self.account = None  # the unprivileged account to become, when started as root
+        self.evidence: EvidenceRecorder | None = None  # cuts alert pcaps in the background
+        self.alerts: AlertDispatcher | None = None  # log, e-mail, webhook, syslog
 
     # -- set-up ---------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -58,7 +68,8 @@ class Runner:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise AnalyzerError(f"data_dir {str(self.data_dir)!r} cannot be created: {exc.strerror}") from exc
-        self.writer = ResultWriter(store_url(self.data_dir))
+        self.writer = ResultWriter(self.store, c.sensor_name, Retention(c.retention_days, c.retention_max_mb))
+        self.alerts = dispatcher_from_config(c, self.logger, self.run_id)
         if c.train_file:
             self.train(c.train_file)
         else:
@@ -75,7 +86,11 @@ class Runner:
 
             c = self.config
             self.dashboard = DashboardServer(
-                store_url(self.data_dir), c.dashboard_host, c.dashboard_port, no_auth=not c.dashboard_auth
+                self.store,
+                c.dashboard_host,
+                c.dashboard_port,
+                no_auth=not c.dashboard_auth,
+                evidence_dir=self.data_dir / "evidence",
             )
             self.dashboard.start()
 
@@ -84,7 +99,7 @@ class Runner:
         rows = []
         for path in [p.strip() for p in paths.split(",") if p.strip()]:
             analysis = Analysis(detectors=[])
-            source = PcapFileSource(path, progress=self.config.progress)
+            source = CaptureFileSource(path, reader=self.config.file_reader, progress=self.config.progress)
             for packets in file_windows(source.batches(), self.config.window_s):
                 _, window = analysis.process(packets, live=False)
                 rows.append(window.host_features)
@@ -99,8 +114,13 @@ class Runner:
     def source(self) -> tuple[PacketSource, bool, str]:
         c = self.config
         if c.read_file:
-            return PcapFileSource(c.read_file, progress=c.progress), False, f"reading {c.read_file}"
+            source = CaptureFileSource(c.read_file, reader=c.file_reader, progress=c.progress)
+            return source, False, f"reading {c.read_file}"
         iface = c.interface or default_interface()
+        if c.capture_backend == "dumpcap":
+            sampling = SamplingController(max_pps=c.sample_max_pps, enabled=c.sampling)
+            src = DumpcapLiveSource(iface, c.capture_filter, c.capture_duration, c.window_s, sampling=sampling)
+            return src, True, f"capturing on {iface}"
         backend = TsharkLiveSource if c.capture_backend == "tshark" else PysharkLiveSource
         src = backend(iface, c.capture_filter, duration_s=c.capture_duration, window_s=c.window_s)
         return src, True, f"capturing on {iface}"
@@ -110,6 +130,7 @@ class Runner:
         self.prepare()
         source, live, status = self.source()
         source.check()
+        self.evidence = evidence_recorder(self.config, self.data_dir, self.run_id, live, self.account, self.logger)
         if self.account is None:
             self.start_dashboard()
         elif not live:  # a file needs no privilege at all
@@ -118,9 +139,13 @@ class Runner:
             self.model_meta = {"status": "training", "baseline_s": self.config.baseline_s}
         self.writer.start_run(self.run_id, source.stats.source, self.model_meta)
         self.logger.info("run %s: %s", self.run_id, status)
-        analysis = Analysis(default_detectors(self.config.scan_min_ports, self.config.scan_window_s), self.model)
-        channel = LogChannel(self.logger)
-        annotations = AnnotationStore(store_url(self.data_dir))
+        detectors = default_detectors(
+            self.config.scan_min_ports, self.config.scan_window_s, self.config.detector_thresholds
+        )
+        analysis = Analysis(detectors, self.model)
+        alerts = self.alerts
+        assert alerts is not None
+        annotations = AnnotationStore(self.store)
         baseline_rows: list[pd.DataFrame] = []
         started = time.time()
         failure: AnalyzerError | None = None
@@ -138,9 +163,13 @@ class Runner:
                 result, window = analysis.process(packets, live=live)
                 self.allow_list = annotations.allow_list()  # entries added on the dashboard apply from now on
                 result.alerts = [a for a in result.alerts if not self.allow_list.allows(a.kind, a.attacker, a.victims)]
-                result.health = analysis.health(source.stats, status, live)
+                scale_counts(result, source.stats.sample_rate)  # a flow sample stands for all traffic
+                result.health = analysis.health(source.stats, status + sampling_status(source.stats), live)
+                if self.evidence is not None:
+                    self.evidence.feed(result.alerts)
+                alerts.send(result.alerts, now=window.end)
+                result.health["channels"] = json.dumps(alerts.health())
                 self.writer.write_window(self.run_id, result)
-                channel.send(result.alerts)
                 if len(packets) or not live:
                     log_window(
                         self.logger,
@@ -162,6 +191,9 @@ class Runner:
         except TruncatedCaptureError as exc:
             failure = exc
         except AnalyzerError as exc:
+            if self.evidence is not None:
+                self.evidence.stop()
+            alerts.close()
             self.writer.finish_run(self.run_id, "failed", self.model_meta)
             raise exc
         finally:
@@ -169,7 +201,13 @@ class Runner:
                 signal.signal(signal.SIGTERM, previous)
             stop_keeper()
         last = analysis.finish()
+        if self.evidence is not None:
+            self.evidence.finish(list(analysis.book.alerts.values()))  # the last cuts, bounded wait
         last.health = analysis.health(source.stats, "finished" if not failure else str(failure), live)
+        last.alerts = [a for a in last.alerts if not self.allow_list.allows(a.kind, a.attacker, a.victims)]
+        alerts.send(last.alerts, now=analysis.last_ts or time.time())
+        alerts.close()  # open alerts end, held ones go out as a digest; bounded wait
+        last.health["channels"] = json.dumps(alerts.health())
         self.writer.write_window(self.run_id, last)
         self.writer.finish_run(self.run_id, "finished" if failure is None else "damaged", self.model_meta)
         summary = self.summary(analysis, source)
@@ -229,13 +267,17 @@ class Runner:
             "last_packet_ts": analysis.last_ts,
             "dropped": source.stats.dropped,
             "sampled_out": source.stats.sampled_out,
+            "sample_rate": source.stats.sample_rate,
             "model": self.model_meta
             if self.model is None
             else model_info(self.model, self.model_meta["trained_on"], self.model_meta.get("trained_at")),
-            "store": store_url(self.data_dir),
+            "store": display_url(self.store),
+            "sensor": self.writer.sensor,
             "alerts": [a.as_dict() for a in alerts],
         }
 
     def close(self) -> None:
+        if self.alerts is not None:
+            self.alerts.close()  # a no-op when the run already closed it
         if self.dashboard is not None:
             self.dashboard.stop()

@@ -9,6 +9,7 @@ import textwrap
 from dataclasses import dataclass, field, make_dataclass
 from typing import Any
 
+from .detection.catalogue import check_thresholds
 from .errors import ConfigError
 
 
@@ -24,18 +25,21 @@ class Setting:
     choices: tuple = ()
 
 
+SEVERITIES = ("low", "medium", "high", "critical")  # alert severities, lowest first
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("interface", None, "Interface to capture on; None picks the one holding the default route.", "--interface"),
     Setting("capture_duration", 0.0, "Seconds to capture; 0 captures until stopped (Ctrl-C).", "--duration", float),
     Setting("capture_filter", None, "BPF capture filter for live capture, e.g. 'tcp or udp port 53'.", "--filter"),
     Setting(
         "capture_backend",
-        "pyshark",
-        "Live capture backend: pyshark (the default) or tshark (faster field "
-        "output); files are always decoded by tshark.",
+        "dumpcap",
+        "Live capture backend: dumpcap (the default: dumpcap into the in-process decoder, with kernel drop "
+        "counts and flow sampling under load), pyshark, or tshark (tshark's field output); file_reader says how "
+        "files are decoded.",
         "--backend",
         str,
-        ("pyshark", "tshark"),
+        ("pyshark", "tshark", "dumpcap"),
     ),
     Setting("read_file", None, "Analyse this pcap/pcapng file instead of capturing live.", "--read"),
     Setting(
@@ -100,6 +104,133 @@ SETTINGS: tuple[Setting, ...] = (
         "keep it chmod 600.",
         "--secrets-file",
     ),
+    Setting(
+        "store",
+        None,
+        "Result store as an SQLAlchemy URL, e.g. postgresql://user@db-host/nta for several sensors; "
+        "None means SQLite in data_dir.",
+        "--store",
+    ),
+    Setting(
+        "sensor_name",
+        None,
+        "This sensor's name in a shared store; None means the machine's host name.",
+        "--sensor-name",
+    ),
+    Setting(
+        "retention_days",
+        30.0,
+        "Delete results older than this many days; 0 keeps them.",
+        "--retention-days",
+        float,
+    ),
+    Setting(
+        "retention_max_mb",
+        0.0,
+        "Delete the oldest results while the store holds more than this many MB; 0 sets no limit.",
+        "--retention-max-mb",
+        float,
+    ),
+    Setting(
+        "file_reader",
+        "auto",
+        "How files are decoded: auto (the in-process fast reader, tshark for link types it cannot read), "
+        "fast, or tshark.",
+        "--file-reader",
+        str,
+        ("auto", "fast", "tshark"),
+    ),
+    Setting(
+        "detector_thresholds",
+        None,
+        "Override known-attack detector thresholds, e.g. {'port_scan': {'min_ports': 30}}; on the command line "
+        "--threshold port_scan.min_ports=30 (repeatable). README 'Detector thresholds' lists them all.",
+        "--threshold",
+        dict,
+    ),
+    Setting(
+        "evidence",
+        True,
+        "Save the packets behind each alert as DATA_DIR/evidence/<alert_id>.pcap (from the input file, or from "
+        "a dumpcap ring buffer of recent packets when capturing live).",
+        "--no-evidence",
+        bool,
+    ),
+    Setting(
+        "evidence_ring_mb",
+        100.0,
+        "Size bound of the live ring buffer of recent raw packets that evidence pcaps are cut from (MB).",
+        "--evidence-ring-mb",
+        float,
+    ),
+    Setting("evidence_max_packets", 10000, "Packets kept in one alert's evidence pcap.", "--evidence-max-packets", int),
+    Setting("evidence_max_mb", 10.0, "Size cap of one alert's evidence pcap (MB).", "--evidence-max-mb", float),
+    Setting(
+        "alert_quiet_s",
+        300.0,
+        "An alert with no new evidence for this many seconds (packet time) is reported as ended on every channel.",
+        "--alert-quiet",
+        float,
+    ),
+    Setting("log_min_severity", "low", "Lowest alert severity written to log_file.", None, str, SEVERITIES),
+    Setting(
+        "email_to",
+        None,
+        "Send alert e-mail to these addresses (comma-separated); None sends no e-mail.",
+        "--email-to",
+    ),
+    Setting("email_from", None, "Sender of alert e-mail; None means network-traffic-analyzer@HOSTNAME.", None),
+    Setting("smtp_host", "localhost", "SMTP server for alert e-mail.", "--smtp-host"),
+    Setting("smtp_port", 0, "SMTP port; 0 means 587 for starttls, 465 for tls, 25 for none.", "--smtp-port", int),
+    Setting(
+        "smtp_security",
+        "starttls",
+        "starttls, tls (implicit TLS) or none (plain; a password is then only sent to localhost).",
+        "--smtp-security",
+        str,
+        ("starttls", "tls", "none"),
+    ),
+    Setting(
+        "smtp_user",
+        None,
+        "SMTP login; its password is read from the environment variable smtp_password_env, never from a config file.",
+        None,
+    ),
+    Setting(
+        "smtp_password_env",
+        "NTA_SMTP_PASSWORD",
+        "Environment variable holding the SMTP password (secrets_file can set it).",
+        None,
+    ),
+    Setting("email_min_severity", "high", "Lowest alert severity sent by e-mail.", None, str, SEVERITIES),
+    Setting("email_per_hour", 20, "At most this many alert e-mails an hour; the rest go out as a digest.", None, int),
+    Setting("webhook_url", None, "POST each alert as JSON to this http(s) URL; None posts nothing.", "--webhook-url"),
+    Setting("webhook_min_severity", "medium", "Lowest alert severity posted to webhook_url.", None, str, SEVERITIES),
+    Setting("webhook_per_hour", 60, "At most this many webhook posts an hour; the rest go out as a digest.", None, int),
+    Setting(
+        "syslog_target",
+        None,
+        "Send RFC 5424 syslog messages to udp://host:port or tcp://host:port; None sends none.",
+        "--syslog-target",
+    ),
+    Setting("syslog_min_severity", "low", "Lowest alert severity sent to syslog_target.", None, str, SEVERITIES),
+    Setting("syslog_per_hour", 600, "At most this many syslog messages an hour; the rest go in a digest.", None, int),
+    Setting(
+        "sampling",
+        True,
+        "When live traffic outruns the analysis, analyse a sample of whole flows and scale counts back up "
+        "(dumpcap backend); --no-sampling analyses every packet and lets the capture drop instead.",
+        "--no-sampling",
+        bool,
+    ),
+    Setting(
+        "sample_max_pps",
+        0.0,
+        "Also sample flows whenever live traffic passes this many packets per second; 0 samples only when the "
+        "analysis falls behind.",
+        "--sample-max-pps",
+        float,
+    ),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
@@ -146,8 +277,24 @@ def _check_ranges(v: dict[str, Any]) -> None:
             ipaddress.ip_address(host)
         except ValueError:
             raise ConfigError(f"dashboard_host must be an IP address or localhost, not {host!r}") from None
+    for name in ("retention_days", "retention_max_mb"):
+        if v[name] < 0:
+            raise ConfigError(f"{name} must be 0 (no limit) or more, not {v[name]}")
+    if v["store"] and "://" not in v["store"]:
+        raise ConfigError(f"store must be a database URL like postgresql://user@host/db, not {v['store']!r}")
+    for name in ("evidence_ring_mb", "evidence_max_packets", "evidence_max_mb"):
+        if v[name] <= 0:
+            raise ConfigError(f"{name} must be more than 0, not {v[name]}")
+    if v["alert_quiet_s"] <= 0:
+        raise ConfigError(f"alert_quiet_s must be more than 0 seconds, not {v['alert_quiet_s']}")
+    for name in ("email_per_hour", "webhook_per_hour", "syslog_per_hour"):
+        if v[name] < 0:
+            raise ConfigError(f"{name} must be 0 (no limit) or more, not {v[name]}")
+    if v["sample_max_pps"] < 0:
+        raise ConfigError(f"sample_max_pps must be 0 (no limit) or more packets per second, not {v['sample_max_pps']}")
     if v["read_file"] and v["capture_filter"]:
         raise ConfigError("capture_filter applies to live capture only; filter a file with tcpdump -r FILE -w OUT")
+    check_thresholds(v["detector_thresholds"])
 
 
 Config = make_dataclass(

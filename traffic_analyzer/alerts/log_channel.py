@@ -1,4 +1,4 @@
-"""The log file: a line per capture window and per alert (the seed's network_analysis.log)."""
+"""The log file (the seed's network_analysis.log, rotated): a line per capture window and per alert notice."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import logging.handlers
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..detection.alert import Alert
 from ..errors import ConfigError
+from .notice import DIGEST, NEW, Notice
 
 LOGGER_NAME = "traffic_analyzer"
 LOG_MAX_BYTES = 10 * 2**20  # rotate at 10 MiB
 LOG_BACKUPS = 5
+LOG_VERBS = {"new": "ALERT", "update": "ALERT UPDATE", "ended": "ALERT ENDED"}  # notice event -> log word
 
 
 def setup_logging(log_file: str | Path) -> logging.Logger:
@@ -41,29 +42,42 @@ def _clock(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-class LogChannel:
-    """Writes each new or updated alert to the log; new alerts also reach stderr as warnings."""
+class LogSink:
+    """Writes each notice to the log file; new alerts also reach stderr as warnings."""
+
+    name = "log"
+    target = "log file"
 
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
 
-    def send(self, alerts: list[Alert]) -> None:
-        for alert in alerts:
-            level = logging.WARNING if alert.updates == 1 else logging.INFO
-            verb = "ALERT" if alert.updates == 1 else "ALERT UPDATE"
-            self.logger.log(
-                level,
-                "%s %s %s attacker=%s victims=%s score=%.0f %s..%s UTC: %s",
-                verb,
-                alert.severity,
-                alert.kind,
-                alert.attacker,
-                ",".join(alert.victims) or "-",
-                alert.score,
-                _clock(alert.start),
-                _clock(alert.end),
-                alert.explanation,
-            )
+    def deliver(self, notice: Notice) -> None:
+        if notice.event == DIGEST:
+            self.logger.warning("ALERT DIGEST %s", " | ".join(notice.body().splitlines()))
+            return
+        alert = notice.alert
+        assert alert is not None
+        level = logging.WARNING if notice.event == NEW else logging.INFO
+        extra = f" ({notice.reason})" if notice.reason else ""
+        if alert.get("evidence_pcap"):
+            extra += f" evidence_pcap={alert['evidence_pcap']}"
+        self.logger.log(
+            level,
+            "%s %s %s attacker=%s victims=%s score=%.0f %s..%s UTC: %s%s",
+            LOG_VERBS[notice.event],
+            alert["severity"],
+            alert["kind"],
+            alert["attacker"],
+            ",".join(alert["victims"]) or "-",
+            alert["score"],
+            _clock(alert["start"]),
+            _clock(alert["end"]),
+            alert["explanation"],
+            extra,
+        )
+
+    def close(self) -> None:
+        """The log stays open for the rest of the run's messages."""
 
 
 def log_window(

@@ -11,19 +11,18 @@ why, is listed in ``bench/RESULTS.md`` and asserted in ``tests/test_fast_pcap.py
 from __future__ import annotations
 
 import struct
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from ..errors import CaptureError, TruncatedCaptureError
 from ..packets.decode_batch import FrameDecoder
 from ..packets.decode_layers import HEADER_BYTES, LINK_TYPE_NAMES, Frames
 from .pcap_file import check_capture_file
+from .progress import file_progress_bar
 from .source import CaptureStats
 
 CHUNK_BYTES = 16 * 2**20  # file bytes read at a time
@@ -114,17 +113,7 @@ class FastPcapSource:
 
     def batches(self) -> Iterator[pd.DataFrame]:
         self.check()
-        size = self.path.stat().st_size
-        bar = tqdm(
-            total=size,
-            unit="B",
-            unit_scale=True,
-            desc=self.path.name,
-            file=sys.stderr,
-            delay=1.0,
-            disable=None if self.progress else True,
-            leave=False,
-        )
+        bar = file_progress_bar(self.path, self.progress)
         decoder = FrameDecoder()
         try:
             with self.path.open("rb") as fh:
@@ -359,6 +348,8 @@ class _PcapngReader:
                 return (starts, caplens, lengths, iface_ids, stamps), off, True
             if off + total > n:
                 break
+            if u32(buf, off + total - 4)[0] != total:  # wiretap: "total block lengths ... don't match"
+                return (starts, caplens, lengths, iface_ids, stamps), off, True
             body = off + 8
             if block_type == PCAPNG_EPB or block_type == PCAPNG_PB:
                 if total < 32:
@@ -379,28 +370,35 @@ class _PcapngReader:
                 if not self.interfaces or total < 16:
                     return (starts, caplens, lengths, iface_ids, stamps), off, True
                 length = u32(buf, body)[0]
-                snap = self.interfaces[0].snaplen or MAX_FRAME_BYTES
+                caplen = min(length, self.interfaces[0].snaplen or length)
+                # wiretap reads the trailer right after the padded data: a block of another size is damage
+                if caplen > MAX_FRAME_BYTES or 16 + caplen + (-caplen % 4) != total:
+                    return (starts, caplens, lengths, iface_ids, stamps), off, True
                 starts.append(body + 4)
-                caplens.append(min(length, snap, total - 16))
+                caplens.append(caplen)
                 lengths.append(length)
                 iface_ids.append(0)
                 stamps.append(0)
             elif block_type == PCAPNG_SHB:
                 self.interfaces = []
             elif block_type == PCAPNG_IDB:
-                if total < 20:
+                interface = self._interface(buf, body, off + total - 4) if total >= 20 else None
+                if interface is None:
                     return (starts, caplens, lengths, iface_ids, stamps), off, True
-                self.interfaces.append(self._interface(buf, body, off + total - 4))
+                self.interfaces.append(interface)
             off += total
         return (starts, caplens, lengths, iface_ids, stamps), off, False
 
-    def _interface(self, buf: np.ndarray, body: int, end: int) -> _Interface:
+    def _interface(self, buf: np.ndarray, body: int, end: int) -> _Interface | None:
+        """The interface an IDB describes; None if an option runs past the block (wiretap: damage)."""
         linktype, _, snaplen = struct.unpack_from(self.order + "HHI", buf, body)
         iface = _Interface(linktype=linktype, snaplen=snaplen)
         pos = body + 8
         while pos + 4 <= end:
             code, size = struct.unpack_from(self.order + "HH", buf, pos)
-            if code == 0 or pos + 4 + size > end:
+            if pos + 4 + size > end:
+                return None
+            if code == 0:
                 break
             if code == IDB_OPT_TSRESOL and size >= 1:
                 exp = int(buf[pos + 4])

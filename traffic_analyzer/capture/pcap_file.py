@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
-from tqdm import tqdm
 
 from ..errors import CaptureError, TruncatedCaptureError
 from ..packets.schema import packets_from_fields
+from .progress import file_progress_bar
 from .source import CaptureStats
 from .tshark import FIELD_ARGS, READ_FIELDS, explain_tshark_error, tshark_path
 
@@ -74,16 +73,7 @@ class PcapFileSource:
         drain = threading.Thread(target=lambda: stderr_lines.extend(self._proc.stderr), daemon=True)
         drain.start()
         size = self.path.stat().st_size
-        bar = tqdm(
-            total=size,
-            unit="B",
-            unit_scale=True,
-            desc=self.path.name,
-            file=sys.stderr,
-            delay=1.0,
-            disable=None if self.progress else True,
-            leave=False,
-        )
+        bar = file_progress_bar(self.path, self.progress)
         try:
             reader = pd.read_csv(self._proc.stdout, chunksize=self.chunk_packets, **READ_FIELDS)
             for chunk in _chunks_or_nothing(reader):

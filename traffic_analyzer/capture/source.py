@@ -19,6 +19,7 @@ class CaptureStats:
     bytes: int = 0
     dropped: int | None = None  # kernel/dumpcap drops; None while the capture cannot tell
     sampled_out: int = 0
+    sample_rate: float = 1.0  # share of flows kept in the latest batch (see capture.sampling)
     started_at: float = field(default_factory=time.time)
     finished: bool = False
     error: str | None = None

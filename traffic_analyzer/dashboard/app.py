@@ -7,12 +7,15 @@ file to ``pages/``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dash
 from dash import Input, Output, dcc, html
 
 from ..store.annotations import AnnotationStore
 from ..store.database import ResultReader
 from . import data
+from .evidence_route import add_evidence_route, evidence_dir_of
 
 APP_TITLE = "Network Traffic Analyzer"
 NAV_LINK_CLASS = "app-nav-link"
@@ -41,6 +44,14 @@ def _shell() -> html.Div:
                 [
                     html.Div(APP_TITLE, className="app-title"),
                     html.Nav(_nav_links(None), className="app-nav", id="app-nav"),
+                    dcc.Dropdown(
+                        id=data.SENSOR_FILTER_ID,
+                        placeholder="All sensors",
+                        searchable=False,
+                        className="app-sensor-filter",
+                        persistence=True,  # the choice stays while moving between pages
+                        persistence_type="session",
+                    ),
                 ],
                 className="app-header",
             ),
@@ -51,7 +62,7 @@ def _shell() -> html.Div:
     )
 
 
-def create_app(store_url: str) -> dash.Dash:
+def create_app(store_url: str, evidence_dir: Path | None = None) -> dash.Dash:
     """Build the dashboard for the results in ``store_url``.
 
     It reads the analysis results and writes only the analysts' notes (acknowledgements and
@@ -61,6 +72,8 @@ def create_app(store_url: str) -> dash.Dash:
     ----------
     store_url : str
         SQLAlchemy URL of the result store, e.g. ``store_url(data_dir)``.
+    evidence_dir : Path, optional
+        Folder of the alert evidence pcaps; None means DATA_DIR/evidence beside a SQLite store.
 
     Returns
     -------
@@ -76,8 +89,12 @@ def create_app(store_url: str) -> dash.Dash:
         serve_locally=True,  # the machine may have no internet: no CDN scripts
     )
     data.attach_stores(app.server, ResultReader(store_url), AnnotationStore(store_url))
+    add_evidence_route(app.server, evidence_dir or evidence_dir_of(store_url))
     app.layout = _shell()  # after Dash() so the page registry is filled
     app.callback(Output("app-nav", "children"), Input("app-location", "pathname"))(_nav_links)
+    app.callback(Output(data.SENSOR_FILTER_ID, "options"), Input(data.REFRESH_INTERVAL_ID, "n_intervals"))(
+        data.sensor_options
+    )
     # Dash hands the @callback registrations of the page modules it just executed to the first
     # app that serves a request. Run that request set-up now, so this app owns them even if it
     # never serves, and a later app in the same process does not inherit them twice.

@@ -20,6 +20,7 @@ from ..store.database import ResultReader
 
 REFRESH_INTERVAL_ID = "app-refresh-interval"  # the dcc.Interval in the app shell that every page listens to
 REFRESH_MS = 2000  # how often pages re-read the store
+SENSOR_FILTER_ID = "app-sensor-filter"  # the dropdown in the app shell: one sensor's results, or all (None)
 _READER_KEY = "traffic_analyzer.result_reader"  # where the reader lives in Flask's app.extensions
 _ANNOTATIONS_KEY = "traffic_analyzer.annotations"  # and the acknowledgements / allow-list store
 
@@ -46,6 +47,11 @@ def reader() -> ResultReader:
 def annotations() -> AnnotationStore:
     """The acknowledgements and allow-list of the dashboard handling the current request."""
     return flask.current_app.extensions[_ANNOTATIONS_KEY]
+
+
+def sensor_options(_n_intervals: int | None) -> list[dict]:
+    """The sensor dropdown's choices: every sensor that wrote to the store (names set by their owners)."""
+    return [{"label": name or "(unnamed)", "value": name} for name in reader().sensors()]
 
 
 def fingerprint(value: object) -> str:

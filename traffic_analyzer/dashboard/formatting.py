@@ -141,3 +141,42 @@ def model_status(model: dict) -> str:
     if status == "none":
         return "no anomaly model"
     return status
+
+
+def channel_states(channels: object) -> list[tuple[str, str, str]]:
+    """Alert channels' health (the JSON list the store keeps) as (channel, state, details) strings.
+
+    {"channel": "email", "state": "failing", "failed_attempts": 3, "last_error": "..."} ->
+    ("email", "failing: 3 failed attempts, last error: ...", "smtp://... · 0 sent · ... · last error: ...").
+    """
+    if isinstance(channels, str):
+        try:
+            channels = json.loads(channels)
+        except ValueError:
+            return []
+    if not isinstance(channels, list):
+        return []
+    rows = []
+    for c in channels:
+        if not isinstance(c, dict):
+            continue
+        state = str(c.get("state") or UNKNOWN)
+        if state == "failing":
+            error = c.get("last_error") or UNKNOWN
+            state += f": {count(c.get('failed_attempts'))} failed attempts, last error: {error}"
+        elif state == "ok":
+            state += f": {count(c.get('delivered'))} sent"
+        details = [str(c.get("target") or "")]
+        for key, label in (
+            ("delivered", "sent"),
+            ("deduplicated", "folded into earlier messages"),
+            ("held", "held for a digest"),
+            ("digests", "digests"),
+            ("queued", "queued"),
+        ):
+            if key in c:
+                details.append(f"{count(c[key])} {label}")
+        if c.get("last_error"):
+            details.append(f"last error: {c['last_error']}")
+        rows.append((str(c.get("channel") or UNKNOWN), state, " · ".join(d for d in details if d)))
+    return rows

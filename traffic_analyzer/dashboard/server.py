@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import socket
 import threading
+from pathlib import Path
 
 import dash
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server, select_address_family
@@ -47,10 +48,21 @@ class DashboardServer:
     no_auth : bool
         Serve without a login on any address: whoever reaches it can read the results and
         allow-list attackers.
+    evidence_dir : Path, optional
+        Folder of the alert evidence pcaps served for download; None means DATA_DIR/evidence
+        beside a SQLite store.
     """
 
-    def __init__(self, store_url: str, host: str = "127.0.0.1", port: int = 8050, no_auth: bool = False) -> None:
+    def __init__(
+        self,
+        store_url: str,
+        host: str = "127.0.0.1",
+        port: int = 8050,
+        no_auth: bool = False,
+        evidence_dir: Path | None = None,
+    ) -> None:
         self.store_url = store_url
+        self.evidence_dir = evidence_dir
         self.host = host
         self.port = port
         self.no_auth = no_auth
@@ -74,7 +86,7 @@ class DashboardServer:
         except OSError as exc:
             raise AnalyzerError(self._bind_error(exc)) from exc
         with listening:  # werkzeug serves on a duplicate of this descriptor
-            app = create_app(self.store_url)
+            app = create_app(self.store_url, self.evidence_dir)
             if credentials is not None:
                 auth.require_basic_auth(app.server, credentials)
             elif auth.is_local(self.host):

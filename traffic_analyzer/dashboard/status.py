@@ -10,20 +10,27 @@ NO_RUN_TEXT = "No analysis run in this store yet: start the analyzer and this pa
 
 
 class RunState(NamedTuple):
-    """The latest run and its latest health sample, read once per refresh."""
+    """The runs shown (the latest of each sensor, or of the chosen one), read once per refresh."""
 
-    run: dict | None
-    health: dict | None
+    run: dict | None  # the newest of them
+    health: dict | None  # its latest health sample
+    runs: tuple[dict, ...] = ()  # the latest run of each sensor shown, newest first
 
     @property
     def run_id(self) -> str | None:
         return None if self.run is None else self.run["run_id"]
 
+    @property
+    def run_ids(self) -> tuple[str, ...]:
+        """The runs whose results the pages show: one per sensor."""
+        return tuple(r["run_id"] for r in self.runs) or (() if self.run is None else (self.run["run_id"],))
 
-def run_state(store: ResultReader) -> RunState:
-    """The latest run of ``store`` and its newest health sample (both None before any run)."""
-    run = store.latest_run()
-    return RunState(run, None if run is None else store.health(run["run_id"]))
+
+def run_state(store: ResultReader, sensor: str | None = None) -> RunState:
+    """The latest run of each sensor (or of ``sensor``) and the newest one's health sample."""
+    runs = tuple(store.latest_runs(sensor or None))
+    run = runs[0] if runs else None
+    return RunState(run, None if run is None else store.health(run["run_id"]), runs)
 
 
 def activity(state: RunState) -> str:

@@ -154,6 +154,19 @@ def peer_rows(peers: pd.DataFrame) -> list[dict]:
     ]
 
 
+def dns_rows(names: pd.DataFrame) -> list[dict]:
+    """Rows of a host's DNS names table (ResultReader.host_dns); names are attacker-chosen text."""
+    return [
+        {
+            "qname": str(n["qname"]),
+            "queries": int(n["queries"]),
+            "first": fmt.timestamp(n["first_window"]),
+            "last": fmt.timestamp(n["last_window"]),
+        }
+        for n in names.to_dict("records")
+    ]
+
+
 def port_rows(ports: pd.DataFrame) -> list[dict]:
     """Rows of a host's ports-and-services table (ResultReader.host_ports)."""
     return [

@@ -10,20 +10,22 @@ from .alert import Alert
 from .base import Detector, WindowData
 
 ARP_REQUEST, ARP_REPLY = 1, 2
-BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
 MAX_TRACKED = 50_000  # IP and MAC bindings remembered at most; the oldest are forgotten first
 SCORE_FLOOR = 50.0  # a MAC claiming a second address at chosen victims: suspicious, not proof
 CHANGED_BINDING = 20.0  # added when the address belonged to another MAC (arpwatch's "flip flop")
 RELAYING = 15.0  # added when the MAC also forwards other hosts' packets: a man in the middle
+SOLICITED_S = 5.0  # a reply this soon after the victim asked for that address answers it (hosts answer in ms)
 
 
 class ArpSpoofDetector(Detector):
     """Flags a MAC that claims, in ARP, an address another MAC owns or that it claims besides its own.
 
     Evidence, strongest first: the claimed IP was bound to another MAC before (a changed binding);
-    the MAC claims two or more IPs, one of them in targeted (unicast) ARP aimed at a victim; the MAC
-    relays IP packets of other hosts (traffic through a third MAC). One alert per spoofing MAC,
-    naming the victims it sent its claims to.
+    the MAC claims two or more IPs, one of them in an unsolicited reply aimed at a victim (one the
+    victim did not ask for within SOLICITED_S: poisoning tools push replies, while a server with
+    several addresses only answers requests and probes its neighbours); the MAC relays IP packets of
+    other hosts (traffic through a third MAC). One alert per spoofing MAC, naming the victims it sent
+    its claims to.
 
     Parameters
     ----------
@@ -40,11 +42,12 @@ class ArpSpoofDetector(Detector):
         self._targeted: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # mac -> ip -> victims
         self._changed: dict[str, dict[str, str]] = defaultdict(dict)  # mac -> claimed ip -> previous owner mac
         self._first: dict[str, float] = {}
+        self._asked: dict[tuple[str, str], float] = {}  # (requester ip, asked ip) -> last request time
 
     def detect(self, window: WindowData) -> list[Alert]:
         arp = window.packets[window.packets["transport"].eq("arp").fillna(False)]
         touched = set()
-        for row in arp[["ts", "arp_op", "arp_src_mac", "arp_src_ip", "arp_dst_ip", "dst_mac"]].itertuples(index=False):
+        for row in arp[["ts", "arp_op", "arp_src_mac", "arp_src_ip", "arp_dst_ip"]].itertuples(index=False):
             mac, ip = row.arp_src_mac, row.arp_src_ip
             if pd.isna(mac) or pd.isna(ip) or ip == "0.0.0.0":
                 continue
@@ -54,9 +57,13 @@ class ArpSpoofDetector(Detector):
             self._owner[ip] = (mac, row.ts)
             self._claims[mac][ip] = row.ts
             self._first.setdefault(mac, row.ts)
-            unicast = isinstance(row.dst_mac, str) and row.dst_mac != BROADCAST_MAC
-            if (row.arp_op == ARP_REPLY or unicast) and isinstance(row.arp_dst_ip, str):
-                self._targeted[mac][ip].add(row.arp_dst_ip)
+            victim = row.arp_dst_ip if isinstance(row.arp_dst_ip, str) and row.arp_dst_ip != ip else None
+            is_reply = not pd.isna(row.arp_op) and row.arp_op == ARP_REPLY  # an opcode too big for the column is null
+            if not is_reply and victim is not None:
+                self._asked[(ip, victim)] = row.ts
+            elif is_reply and victim is not None:
+                if row.ts - self._asked.get((victim, ip), -SOLICITED_S - 1) > SOLICITED_S:
+                    self._targeted[mac][ip].add(victim)
             touched.add(mac)
         self._forget(window.end)
         return [a for a in (self._judge(mac, window) for mac in touched) if a is not None]
@@ -107,6 +114,7 @@ class ArpSpoofDetector(Detector):
 
     def _forget(self, now: float) -> None:
         horizon = now - self.window_s
+        self._asked = {pair: ts for pair, ts in self._asked.items() if ts >= now - SOLICITED_S}
         for ip in [ip for ip, (_, ts) in self._owner.items() if ts < horizon]:
             del self._owner[ip]
         while len(self._owner) > MAX_TRACKED:

@@ -9,7 +9,7 @@ so both styles are caught: a new connection per check-in, and keep-alives inside
 from __future__ import annotations
 
 import ipaddress
-from collections import deque
+from collections import Counter, deque
 
 import numpy as np
 
@@ -47,6 +47,10 @@ class BeaconDetector(Detector):
         Payload packets closer than this belong to the same check-in.
     window_s : float
         How long check-ins are remembered (slow beacons need hours).
+    shared_min_clients : int
+        A server port that at least this many clients talk to within ``window_s`` is a shared service
+        (an update server, an intranet site, a monitoring endpoint): its regular callers are a fleet
+        polling it, not implants. A C2 server sees the one or two hosts it infected.
     """
 
     name = "beacon"
@@ -61,6 +65,7 @@ class BeaconDetector(Detector):
         max_interval_s: float = 3600.0,
         burst_gap_s: float = 1.0,
         window_s: float = 6 * 3600.0,
+        shared_min_clients: int = 3,
     ) -> None:
         self.min_beacons = min_beacons
         self.max_jitter = max_jitter
@@ -70,6 +75,7 @@ class BeaconDetector(Detector):
         self.max_interval_s = max_interval_s
         self.burst_gap_s = burst_gap_s
         self.window_s = window_s
+        self.shared_min_clients = shared_min_clients
         self._bursts: dict[tuple[str, str, int], deque] = {}  # pair -> deque of [start, last, bytes]
 
     def detect(self, window: WindowData) -> list[Alert]:
@@ -93,7 +99,16 @@ class BeaconDetector(Detector):
                 bursts.append([row.ts, row.ts, int(row.payload_len)])
             touched.add(key)
         self._forget(window.end)
-        return [a for a in (self._judge(key) for key in touched if key in self._bursts) if a is not None]
+        clients = Counter((server, port) for _, server, port in self._bursts)  # distinct clients per service
+        return [
+            a
+            for a in (
+                self._judge(key)
+                for key in touched
+                if key in self._bursts and clients[key[1:]] < self.shared_min_clients
+            )
+            if a is not None
+        ]
 
     def _judge(self, key: tuple[str, str, int]) -> Alert | None:
         bursts = np.array(self._bursts[key], dtype=float)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from .alert import Alert
@@ -56,6 +57,10 @@ class BruteForceDetector(Detector):
     min_failed_replies : int
         Explicit failures (FTP 530, HTTP 401/403) from one server to one client that make a guessing run
         whatever the session pattern.
+    max_idle_s : float
+        Guessing tools start the next attempt as soon as (or before) the last one ended: the median idle
+        time between one session's end and the next one's start stays under this. People and their
+        scripts pause between logins to read and type (10 s and more).
     """
 
     name = "brute_force"
@@ -67,12 +72,14 @@ class BruteForceDetector(Detector):
         max_session_s: float = 60.0,
         max_size_spread: float = 0.25,
         min_failed_replies: int = 10,
+        max_idle_s: float = 5.0,
     ) -> None:
         self.min_attempts = min_attempts
         self.window_s = window_s
         self.max_session_s = max_session_s
         self.max_size_spread = max_size_spread
         self.min_failed_replies = min_failed_replies
+        self.max_idle_s = max_idle_s
         self._sessions = pd.DataFrame(columns=["uid", "orig_h", "resp_h", "resp_p", "ts", "duration", "orig_bytes"])
         self._failures = pd.DataFrame(columns=["client", "server", "ts", "code"])
 
@@ -115,7 +122,7 @@ class BruteForceDetector(Detector):
                 continue
             size = runs["orig_bytes"].astype(float)
             spread = float(size.std(ddof=0) / size.mean()) if size.mean() > 0 else 0.0
-            if spread > self.max_size_spread:
+            if spread > self.max_size_spread or _median_idle_s(runs) > self.max_idle_s:
                 continue
             service = AUTH_PORTS.get(int(port), f"port {port}")
             span = float(runs["ts"].max() - runs["ts"].min())
@@ -184,3 +191,11 @@ class BruteForceDetector(Detector):
             evidence=evidence,
             detector=self.name,
         )
+
+
+def _median_idle_s(sessions: pd.DataFrame) -> float:
+    """Median pause between one session's end and the next one's start (0 when they overlap)."""
+    ordered = sessions.sort_values("ts")
+    ends = (ordered["ts"] + ordered["duration"].fillna(0.0)).to_numpy(dtype=float)
+    idle = ordered["ts"].to_numpy(dtype=float)[1:] - ends[:-1]
+    return float(np.median(np.clip(idle, 0.0, None))) if len(idle) else 0.0

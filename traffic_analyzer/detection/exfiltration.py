@@ -43,7 +43,7 @@ class ExfiltrationDetector(Detector):
             flows = pd.concat([self._flows, new], ignore_index=True) if len(self._flows) else new
             self._flows = flows.drop_duplicates("uid", keep="last")
         self._flows = self._flows[self._flows["ts"] >= window.end - self.window_s]
-        if self._flows.empty:
+        if self._flows.empty or self._flows["orig_bytes"].sum() < self.min_bytes:  # no pair can reach it
             return []
         totals = self._flows.groupby(["orig_h", "resp_h"]).agg(
             sent=("orig_bytes", "sum"),

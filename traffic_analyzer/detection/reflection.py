@@ -248,6 +248,8 @@ class ReflectionDetector(Detector):
         synack = flows[tcp & history.str.contains("h", regex=False) & ~history.str.contains("S", regex=False)]
         # TCP: a lone RST (or RST-ACK) the host never answered, on a connection it never opened.
         rst = flows[tcp & history.str.fullmatch("R") & (flows["resp_pkts"] == 0)]
+        if udp_rows.empty and synack.empty and rst.empty:
+            return _empty()
         parts = [
             _rows(udp_rows, "ddos_amplification", "resp_h", "orig_h", udp_rows["orig_p"].map(services), "orig", "UDP"),
             _rows(

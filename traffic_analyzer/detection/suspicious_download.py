@@ -41,6 +41,13 @@ class SuspiciousDownloadDetector(Detector):
 
     A host that received an exploit chain is then watched for ``followup_s``: HTTP POSTs it sends to
     other servers in that time are reported as post-infection C2 check-ins.
+
+    Parameters
+    ----------
+    min_payload_bytes : int
+        Smallest HTTP response body judged as a download; smaller octet-streams are API blobs and media segments.
+    followup_s : float
+        How long a host that received an exploit chain is watched for HTTP POSTs to other servers.
     """
 
     name = "suspicious_download"

@@ -222,8 +222,10 @@ def _flow_probes(flows: pd.DataFrame) -> pd.DataFrame:
     said_nothing = (flows["orig_bytes"] == 0) & (flows["orig_pkts"] > 0)
     silent = said_nothing & ~unasked & ~history.str.contains(OPEN_CONNECTION)
     icmp = (proto == "icmp") & flows["orig_p"].isin(list(ICMP_REQUESTS))
-    keep = ((proto.isin(["tcp", "udp"]) & silent) | icmp) & (flows["orig_h"] != flows["resp_h"])
-    f = flows[keep.fillna(False) & ~_is_group_ip(flows["resp_h"])]
+    keep = (((proto.isin(["tcp", "udp"]) & silent) | icmp) & (flows["orig_h"] != flows["resp_h"])).fillna(False)
+    if not keep.any():
+        return _empty()
+    f = flows[keep & ~_is_group_ip(flows["resp_h"])]
     port_method = f["proto"].str.upper() + "/" + f["resp_p"].astype(str)
     icmp_method = f["orig_p"].map(ICMP_REQUESTS)
     return pd.DataFrame(

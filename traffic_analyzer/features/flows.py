@@ -50,6 +50,17 @@ _ICMP_PAIRS = {8: 0, 13: 14, 15: 16, 17: 18}
 _ICMPV6_PAIRS = {128: 129, 130: 131, 133: 134, 135: 136}
 _ICMP_REQUESTS = set(_ICMP_PAIRS) | set(_ICMPV6_PAIRS)
 
+
+def _icmp_tables() -> tuple[np.ndarray, np.ndarray]:
+    """The pairs as lookup tables over the 256 types (index 256: no type): request type; reply type or -1."""
+    request_of, reply_of = np.r_[np.arange(256), -1], np.full(257, -1)
+    for request, reply in {**_ICMP_PAIRS, **_ICMPV6_PAIRS}.items():
+        request_of[reply], reply_of[request] = request, reply
+    return request_of, reply_of
+
+
+_ICMP_REQUEST_OF, _ICMP_REPLY_OF = _icmp_tables()
+
 # tshark protocol names that say nothing about the application.
 _NOT_A_SERVICE = {"TCP", "UDP", "DATA", "ICMP", "ICMPV6", "IP", "IPV6", "ETH", "ETHERTYPE", "SLL", "FRAME"}
 _SERVICE_NAMES = {
@@ -151,8 +162,12 @@ class FlowTracker:
             finished.append(self._state[expired])
             self._state = self._state[~expired]
         active = self._state.loc[self._state.index.isin(touched_keys[0])] if touched_keys else self._state.iloc[:0]
-        done = pd.concat([f for f in finished if len(f)]) if any(len(f) for f in finished) else self._state.iloc[:0]
-        return FlowUpdate(active=conn_records(active), finished=conn_records(done))
+        done = [f for f in finished if len(f)]
+        if not done:
+            return FlowUpdate(active=conn_records(active), finished=empty_flows())
+        records = conn_records(pd.concat([*done, active]))  # one pass over both: its cost is mostly fixed
+        ended = sum(len(f) for f in done)
+        return FlowUpdate(active=records.iloc[ended:].reset_index(drop=True), finished=records.iloc[:ended])
 
     def flush(self) -> pd.DataFrame:
         """End every open flow (end of a file or of a capture)."""
@@ -205,17 +220,19 @@ def _flow_packets(packets: pd.DataFrame) -> pd.DataFrame:
             "protocol",
         ],
     ].copy()
-    p = p.sort_values("ts", kind="stable")
+    if not p["ts"].is_monotonic_increasing:
+        p = p.sort_values("ts", kind="stable")
     is_icmp = p["transport"].isin(["icmp", "icmpv6"])
     p["proto"] = p["transport"].where(~is_icmp, "icmp")
     icmp_type = p["icmp_type"].fillna(-1).astype(int)
-    pairs = {**_ICMP_PAIRS, **_ICMPV6_PAIRS}
-    reply_of = {v: k for k, v in pairs.items()}
     # ICMP "ports": the request type and its reply type, or the type and code.
-    req_type = icmp_type.map(lambda t: reply_of.get(t, t))
-    icmp_lo = req_type
-    icmp_hi = req_type.map(lambda t: pairs.get(t, -1))
-    icmp_hi = icmp_hi.where(icmp_hi >= 0, p["icmp_code"].fillna(0).astype(int))
+    type_row = icmp_type.to_numpy()
+    type_row = np.where((type_row >= 0) & (type_row < 256), type_row, 256)
+    req_type = _ICMP_REQUEST_OF[type_row]
+    req_type = np.where(type_row == 256, icmp_type.to_numpy(), req_type)
+    reply = _ICMP_REPLY_OF[np.where((req_type >= 0) & (req_type < 256), req_type, 256)]
+    icmp_lo = pd.Series(req_type, index=p.index)
+    icmp_hi = pd.Series(np.where(reply >= 0, reply, p["icmp_code"].fillna(0).astype(int).to_numpy()), index=p.index)
     sport = p["src_port"].astype("Int64").where(~is_icmp, icmp_lo).fillna(0).astype(int)
     dport = p["dst_port"].astype("Int64").where(~is_icmp, icmp_hi).fillna(0).astype(int)
     src = p["src_ip"].astype(str)
@@ -254,53 +271,83 @@ def _flow_packets(packets: pd.DataFrame) -> pd.DataFrame:
 
 
 def _aggregate(p: pd.DataFrame) -> pd.DataFrame:
-    """One row per (key, seg) connection instance of this batch."""
-    is_a = p["is_a"].to_numpy()
-    cols = {}
+    """One row per (key, seg) connection instance of this batch, in order of first packet.
+
+    Plain numpy reductions over the packets sorted by instance: a pandas group-by per column
+    costs more than the whole reduction on the few hundred packets of a typical window.
+    """
+    codes = p.groupby(["key", "seg"], sort=False).ngroup().to_numpy()  # numbered in first-seen order
+    n = int(codes.max()) + 1
+    first = np.unique(codes, return_index=True)[1]
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]])
+
+    def total(values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values[order], starts)
+
+    def first_where(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Per instance: ``values`` at its first packet where ``mask`` holds, else -1."""
+        found = np.full(n, -1, dtype=np.int64)
+        which, at = np.unique(codes[mask], return_index=True)
+        found[which] = values[mask][at]
+        return found
+
+    is_a = p["is_a"].to_numpy(dtype=bool)
+    payload, ip_bytes = p["payload"].to_numpy(dtype=np.int64), p["ip_bytes"].to_numpy(dtype=np.int64)
+    flags = {
+        f: p[c].to_numpy(dtype=bool) for f, c in zip(_FLAG_NAMES, ("bare_syn", "synack", "fin", "rst"), strict=True)
+    }
+    ts = p["ts"].to_numpy(dtype=np.float64)
+    cols: dict[str, object] = {
+        "key": p["key"].to_numpy()[first],
+        "seg": p["seg"].to_numpy()[first],
+        "ts": np.minimum.reduceat(ts[order], starts),
+        "last_ts": np.maximum.reduceat(ts[order], starts),
+    }
     for side, mask in (("a", is_a), ("b", ~is_a)):
-        cols[f"{side}_pkts"] = mask.astype(int)
-        cols[f"{side}_bytes"] = np.where(mask, p["payload"], 0)
-        cols[f"{side}_ip_bytes"] = np.where(mask, p["ip_bytes"], 0)
-        cols[f"{side}_syn"] = mask & p["bare_syn"].to_numpy()
-        cols[f"{side}_synack"] = mask & p["synack"].to_numpy()
-        cols[f"{side}_fin"] = mask & p["fin"].to_numpy()
-        cols[f"{side}_rst"] = mask & p["rst"].to_numpy()
-    # Orientation clues, as 1 (a is orig) / 0 (b is orig) / NaN (no clue) at the clue's packet.
-    cols["syn_from_a"] = np.where(p["bare_syn"], is_a, np.nan)
-    cols["synack_to_a"] = np.where(p["synack"], ~is_a, np.nan)
-    cols["request_from_a"] = np.where(p["icmp_request"], is_a, np.nan)
-    w = pd.DataFrame(cols, index=p.index)
-    for c in ("key", "seg", "ts", "proto", "a_h", "a_p", "b_h", "b_p", "svc"):
-        w[c] = p[c]
-    g = w.groupby(["key", "seg"], sort=False)
-    sums = g[[c for c in cols if c.endswith(("pkts", "bytes"))]].sum()
-    anys = g[[f"{s}_{f}" for s in _SIDES for f in _FLAG_NAMES]].any()
-    firsts = g[["syn_from_a", "synack_to_a", "request_from_a", "proto", "a_h", "a_p", "b_h", "b_p", "svc"]].first()
-    times = g["ts"].agg(["min", "max"]).rename(columns={"min": "ts", "max": "last_ts"})
-    first_from_a = p.groupby([p["key"], p["seg"]], sort=False)["is_a"].first().rename("first_from_a")
-    out = pd.concat([times, sums, anys, firsts, first_from_a], axis=1)
-    clue = out["syn_from_a"].fillna(out["synack_to_a"]).fillna(out["request_from_a"])
-    out["orig_is_a"] = clue.fillna(out["first_from_a"].astype(float)).astype(bool)
-    out["icmp_resp_p"] = out["b_p"]
-    out["service"] = _service(out["svc"])
-    out["history"] = _history(p)
-    return out.drop(columns=["syn_from_a", "synack_to_a", "request_from_a", "first_from_a", "svc"]).reset_index()
+        cols[f"{side}_pkts"] = total(mask.astype(np.int64))
+        cols[f"{side}_bytes"] = total(np.where(mask, payload, 0))
+        cols[f"{side}_ip_bytes"] = total(np.where(mask, ip_bytes, 0))
+    for side, mask in (("a", is_a), ("b", ~is_a)):
+        for f in _FLAG_NAMES:
+            cols[f"{side}_{f}"] = total((mask & flags[f]).astype(np.int64)) > 0
+    for c in ("proto", "a_h", "a_p", "b_h", "b_p"):
+        cols[c] = p[c].to_numpy()[first]
+    # Orientation: the first SYN's sender, else the first SYN-ACK's receiver, else the first ICMP
+    # request's sender, else the sender of the first packet is the originator.
+    orig_is_a = is_a[first].copy()
+    for mask, sender_is_orig in (
+        (p["icmp_request"].to_numpy(dtype=bool), True),
+        (flags["synack"], False),
+        (flags["syn"], True),
+    ):
+        clue = first_where(mask, is_a.astype(np.int64))
+        orig_is_a = np.where(clue >= 0, (clue == 1) == sender_is_orig, orig_is_a)
+    cols["orig_is_a"] = orig_is_a
+    cols["icmp_resp_p"] = cols["b_p"]
+    svc = p["svc"]
+    known = svc.notna().to_numpy()
+    at = first_where(known, np.arange(len(p)))
+    cols["service"] = _service(pd.Series(np.where(at >= 0, svc.to_numpy(dtype=object)[np.maximum(at, 0)], None)))
+    cols["history"] = _history(p["letters"].to_numpy(dtype=str), codes, n)
+    return pd.DataFrame(cols)
 
 
-def _history(p: pd.DataFrame) -> pd.Series:
-    """Letters in first-seen order, each at most once per (key, seg)."""
-    letters = p.loc[p["letters"] != "", ["key", "seg", "letters"]]
-    letters = letters.assign(letters=letters["letters"].map(list)).explode("letters")
-    long = letters.drop_duplicates(["key", "seg", "letters"])
-    if long.empty:
-        return pd.Series(dtype=object)
-    group = long.groupby(["key", "seg"], sort=False).ngroup().to_numpy()
+def _history(letters: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
+    """Per instance: its packets' letters in first-seen order, each at most once."""
+    chars = np.ascontiguousarray(letters, dtype="<U2").view("<U1")  # a packet has at most two letters
+    slot = np.flatnonzero(chars != "")
+    group, char = np.repeat(codes, 2)[slot], chars[slot]
+    out = np.full(n, "", dtype=object)
+    if len(slot) == 0:
+        return out
+    kept = np.sort(np.unique(group * 0x110000 + char.view(np.uint32), return_index=True)[1])  # first of each
+    group, char = group[kept], char[kept].astype(object)
     order = np.argsort(group, kind="stable")
-    group, chars = group[order], long["letters"].to_numpy(dtype=object)[order]
+    group, char = group[order], char[order]
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-    joined = np.add.reduceat(chars, starts)  # string concatenation per group, in packet order
-    index = long.iloc[order[starts]].set_index(["key", "seg"]).index
-    return pd.Series(joined, index=index)
+    out[group[starts]] = np.add.reduceat(char, starts)  # string concatenation per instance, in packet order
+    return out
 
 
 def _dedupe_letters(history: str) -> str:

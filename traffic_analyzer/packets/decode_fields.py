@@ -24,6 +24,7 @@ from .schema import (
     TEXT,
     UDP_HEADER_LEN,
     empty_packets,
+    fit_integers,
 )
 
 # How each decoded field is stored: integers as int64, MAC addresses as 48-bit integers,
@@ -157,22 +158,22 @@ def packet_table(
     cols["src_mac"] = _mac_text(src_mac, src_mac_ok)
     cols["dst_mac"] = _mac_text(*f("eth.dst"))
     ethertype, ethertype_ok = _first_of(f("eth.type"), f("sll.etype"))
-    cols["ethertype"] = _masked(ethertype, ethertype_ok, "Int32")
+    cols["ethertype"] = fit_integers(ethertype, ethertype_ok, "Int32")
 
     ip_src, v4 = f("ip.src")
     ip6_src, ip6_src_ok = f("ipv6.src")
     v6 = ip6_src_ok & ~v4
-    cols["ip_version"] = _masked(np.where(v4, 4, 6), v4 | v6, "Int8")
+    cols["ip_version"] = fit_integers(np.where(v4, 4, 6), v4 | v6, "Int8")
     cols["src_ip"] = _first_text(_ipv4_text(ip_src, v4), v4, _ipv6_text(ip6_src, ip6_src_ok))
     ip_dst, ip_dst_ok = f("ip.dst")
     cols["dst_ip"] = _first_text(_ipv4_text(ip_dst, ip_dst_ok), ip_dst_ok, _ipv6_text(*f("ipv6.dst")))
     proto, proto_ok = _pick(v4, f("ip.proto"), v6, f("ipv6.nxt"))
-    cols["ip_proto"] = _masked(proto, proto_ok, "Int16")
+    cols["ip_proto"] = fit_integers(proto, proto_ok, "Int16")
     ttl, ttl_ok = _pick(v4, f("ip.ttl"), v6, f("ipv6.hlim"))
-    cols["ttl"] = _masked(ttl, ttl_ok, "Int16")
+    cols["ttl"] = fit_integers(ttl, ttl_ok, "Int16")
     plen, plen_ok = f("ipv6.plen")
     ip_len, ip_len_ok = _pick(v4, f("ip.len"), v6, (plen + IPV6_HEADER_LEN, plen_ok))
-    cols["ip_len"] = _masked(ip_len, ip_len_ok, "Int32")
+    cols["ip_len"] = fit_integers(ip_len, ip_len_ok, "Int32")
     hdr_len, hdr_len_ok = f("ip.hdr_len")
     hdr = np.where(v4, hdr_len, IPV6_HEADER_LEN)
     icmp_payload = np.maximum(ip_len - hdr - ICMP_HEADER_LEN, 0)
@@ -190,21 +191,21 @@ def packet_table(
     cols["transport"] = _to_text(transport.astype(object))
     cols["protocol"] = _codes_text(protocol, protocol_names)
 
-    cols["src_port"] = _masked(*_pick(is_tcp, f("tcp.srcport"), is_udp, f("udp.srcport")), "Int32")
-    cols["dst_port"] = _masked(*_pick(is_tcp, f("tcp.dstport"), is_udp, f("udp.dstport")), "Int32")
+    cols["src_port"] = fit_integers(*_pick(is_tcp, f("tcp.srcport"), is_udp, f("udp.srcport")), "Int32")
+    cols["dst_port"] = fit_integers(*_pick(is_tcp, f("tcp.dstport"), is_udp, f("udp.dstport")), "Int32")
     flags, flags_ok = f("tcp.flags")
-    cols["tcp_flags"] = _masked(flags, flags_ok & is_tcp, "Int16")
+    cols["tcp_flags"] = fit_integers(flags, flags_ok & is_tcp, "Int16")
     udp_len, udp_len_ok = f("udp.length")
     tcp_len, tcp_len_ok = f("tcp.len")
     payload = np.select([is_tcp, is_udp], [tcp_len, np.maximum(udp_len - UDP_HEADER_LEN, 0)], default=icmp_payload)
     payload_ok = np.select(
         [is_tcp, is_udp, is_icmp | is_icmp6], [tcp_len_ok, udp_len_ok, icmp_payload_ok], default=False
     )
-    cols["payload_len"] = _masked(payload, payload_ok, "Int32")
-    cols["icmp_type"] = _masked(*_pick(is_icmp, f("icmp.type"), is_icmp6, f("icmpv6.type")), "Int16")
-    cols["icmp_code"] = _masked(*_pick(is_icmp, f("icmp.code"), is_icmp6, f("icmpv6.code")), "Int16")
+    cols["payload_len"] = fit_integers(payload, payload_ok, "Int32")
+    cols["icmp_type"] = fit_integers(*_pick(is_icmp, f("icmp.type"), is_icmp6, f("icmpv6.type")), "Int16")
+    cols["icmp_code"] = fit_integers(*_pick(is_icmp, f("icmp.code"), is_icmp6, f("icmpv6.code")), "Int16")
 
-    cols["arp_op"] = _masked(arp_op, is_arp, "Int8")
+    cols["arp_op"] = fit_integers(arp_op, is_arp, "Int8")
     src_hw, src_hw_ok = f("arp.src.hw_mac")
     cols["arp_src_mac"] = _mac_text(src_hw, src_hw_ok & is_arp)
     spa, spa_ok = f("arp.src.proto_ipv4")
@@ -215,8 +216,8 @@ def packet_table(
     cols["arp_dst_ip"] = _to_text(_ipv4_text(tpa, tpa_ok & is_arp))
 
     cols["dns_qname"] = _object_text(*f("dns.qry.name"))
-    cols["dns_qtype"] = _masked(*f("dns.qry.type"), "Int32")
-    cols["dns_rcode"] = _masked(*f("dns.flags.rcode"), "Int16")
+    cols["dns_qtype"] = fit_integers(*f("dns.qry.type"), "Int32")
+    cols["dns_rcode"] = fit_integers(*f("dns.flags.rcode"), "Int16")
     response, response_ok = f("dns.flags.response")
     cols["dns_response"] = pd.arrays.BooleanArray(response.copy(), ~response_ok)
     cols["tls_sni"] = _object_text(*f("tls.handshake.extensions_server_name"))
@@ -224,22 +225,11 @@ def packet_table(
     cols["http_host"] = _object_text(*f("http.host"))
     cols["http_uri"] = _object_text(*f("http.request.uri"))
     cols["http_user_agent"] = _object_text(*f("http.user_agent"))
-    cols["http_status"] = _masked(*f("http.response.code"), "Int16")
+    cols["http_status"] = fit_integers(*f("http.response.code"), "Int16")
     cols["http_content_type"] = _object_text(*f("http.content_type"))
-    cols["http_content_length"] = _masked(*f("http.content_length"), "Int64")
-    cols["ftp_reply_code"] = _masked(*f("ftp.response.code"), "Int16")
+    cols["http_content_length"] = fit_integers(*f("http.content_length"), "Int64")
+    cols["ftp_reply_code"] = fit_integers(*f("ftp.response.code"), "Int16")
     return pd.DataFrame({name: cols[name] for name in PACKET_SCHEMA}, copy=False)
-
-
-_INT_ARRAYS = {"Int8": np.int8, "Int16": np.int16, "Int32": np.int32, "Int64": np.int64}
-
-
-def _masked(values: np.ndarray, ok: np.ndarray, dtype: str) -> pd.arrays.IntegerArray:
-    """A nullable integer array. A value too big for the column wraps around (two's complement), as
-    the text path's ``astype`` does: an ARP opcode 0xFF01 reads 1 in the Int8 column either way."""
-    ok = np.asarray(ok, dtype=bool)
-    data = np.where(ok, values, 0).astype(np.int64).astype(_INT_ARRAYS[dtype])
-    return pd.arrays.IntegerArray(data, ~ok)
 
 
 def _first_of(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,9 @@ Each capture backend hands over the same tshark field values as strings (tshark
 :func:`packets_from_fields` turns them into this typed table in one vectorised
 pass. Keeping the conversion in one place is what makes the backends agree.
 
-Missing fields are nulls (pandas ``NA``), never guesses.
+Missing fields are nulls (pandas ``NA``), never guesses. So is a number that does not fit its
+column (an ARP opcode of 0xFF01 in the Int8 column, a 20-digit Content-Length): damaged or hostile
+packets carry any value in any field, and wrapping it around would invent one (see :func:`fit_integers`).
 """
 
 from __future__ import annotations
@@ -131,6 +133,32 @@ ICMP_HEADER_LEN = 8
 IPV6_HEADER_LEN = 40
 
 
+def fit_integers(values: np.ndarray, ok: np.ndarray, dtype: str) -> pd.arrays.IntegerArray:
+    """A nullable integer array of ``dtype`` ("Int8"...): values present where ``ok``, and null where they
+    are not whole numbers inside the dtype's range (never wrapped around, never an error)."""
+    values = np.asarray(values)
+    info = np.iinfo(dtype.lower())
+    with np.errstate(invalid="ignore"):
+        if values.dtype.kind == "f":  # a float64 cannot hold info.max exactly; 2**(bits-1) it can
+            fits = (values >= info.min) & (values < 2.0 ** (info.bits - 1)) & (values == np.floor(values))
+        elif values.dtype.kind in "iub":
+            fits = (values >= info.min) & (values <= info.max)
+        else:
+            raise TypeError(f"not a numeric array: {values.dtype}")
+    ok = np.asarray(ok, dtype=bool) & fits
+    data = np.where(ok, values, 0).astype(info.dtype)
+    return pd.arrays.IntegerArray(data, ~ok)
+
+
+def _fit_column(col: pd.Series, dtype: str) -> pd.arrays.IntegerArray:
+    """A numeric column of the text path -> ``dtype``, out-of-range values as nulls (as in the fast path)."""
+    numbers = pd.to_numeric(col, errors="coerce")
+    kind = numbers.dtype.kind if numbers.dtype.kind in "iu" else "f"
+    numpy_dtype = {"i": np.int64, "u": np.uint64, "f": np.float64}[kind]
+    values = numbers.to_numpy(dtype=numpy_dtype, na_value=0 if kind != "f" else np.nan)
+    return fit_integers(values, numbers.notna().to_numpy(dtype=bool), dtype)
+
+
 def empty_packets() -> pd.DataFrame:
     """An empty packet table with the full schema."""
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in PACKET_SCHEMA.items()})
@@ -172,7 +200,7 @@ def packets_from_fields(fields: pd.DataFrame) -> pd.DataFrame:
     f = {name: fields[name] if name in fields else pd.Series(pd.NA, index=fields.index) for name in TSHARK_FIELDS}
     out = pd.DataFrame(index=fields.index)
     out["ts"] = pd.to_numeric(_text(f["frame.time_epoch"]), errors="coerce").astype("float64")
-    out["length"] = _number(f["frame.len"]).fillna(0).astype("int64")
+    out["length"] = pd.Series(_fit_column(_number(f["frame.len"]), "Int64"), index=fields.index).fillna(0)
     out["src_mac"] = _text(f["eth.src"]).fillna(_text(f["sll.src.eth"]))
     out["dst_mac"] = _text(f["eth.dst"])
     out["ethertype"] = _number(f["eth.type"]).fillna(_number(f["sll.etype"]))
@@ -237,4 +265,7 @@ def packets_from_fields(fields: pd.DataFrame) -> pd.DataFrame:
     out["ftp_reply_code"] = _number(f["ftp.response.code"])
 
     out = out.dropna(subset=["ts"])
+    for name, dtype in PACKET_SCHEMA.items():
+        if isinstance(dtype, str) and dtype.startswith("Int"):
+            out[name] = _fit_column(out[name], dtype)
     return out[list(PACKET_SCHEMA)].astype(PACKET_SCHEMA).reset_index(drop=True)

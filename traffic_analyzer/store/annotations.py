@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from ..errors import AnalyzerError
-from .database import _engine
+from .engine import open_engine
 
 ALLOW_SCOPES = ("host", "pair", "kind")  # what an allow-list entry matches, see the module docstring
 
@@ -146,7 +146,7 @@ class AnnotationStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = _engine(url)
+        self.engine = open_engine(url)
         self._tables_exist = False  # once seen, never checked again: nothing drops them
 
     def _readable(self, conn: sa.Connection) -> bool:

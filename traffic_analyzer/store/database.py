@@ -1,109 +1,33 @@
-"""Where results last: SQLite (WAL) by default, any SQLAlchemy URL in principle.
+"""Where results last: SQLite (WAL) in the data directory by default, or PostgreSQL for many sensors.
 
-One :class:`ResultWriter` owns the writing connection (the analysis thread);
-the dashboard opens its own :class:`ResultReader`. Readers never write.
+One :class:`ResultWriter` per analyzer owns the writing connection (the analysis thread) and
+commits each window in one transaction; the dashboard opens its own :class:`ResultReader`.
+Tables are in :mod:`.schema`, schema versions in :mod:`.migrations`, pruning in :mod:`.retention`,
+connection set-up in :mod:`.engine`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
 from ..detection.alert import Alert
 from ..errors import AnalyzerError
-from ..features.flows import FLOW_COLUMNS
+from .engine import default_sensor_name, display_url, open_engine, store_error, store_url
+from .migrations import migrate
+from .retention import Retention
+from .schema import SCHEMA_VERSION, alerts, dns_queries, flows, health, hosts, protocols, runs, traffic
 
-metadata = sa.MetaData()
+__all__ = ["ResultReader", "ResultWriter", "WindowResult", "dns_counts", "store_url"]
 
-runs = sa.Table(
-    "runs",
-    metadata,
-    sa.Column("run_id", sa.String, primary_key=True),
-    sa.Column("started_at", sa.Float, nullable=False),
-    sa.Column("source", sa.String, nullable=False),  # "live eth0 (pyshark)" or "file x.pcap"
-    sa.Column("status", sa.String, nullable=False),  # running, finished, failed
-    sa.Column("finished_at", sa.Float),
-    sa.Column("model", sa.Text),  # JSON: anomaly model status
-)
-
-traffic = sa.Table(
-    "traffic",
-    metadata,
-    sa.Column("run_id", sa.String, nullable=False, index=True),
-    sa.Column("second", sa.Integer, nullable=False),  # epoch second of the packets
-    sa.Column("packets", sa.Integer, nullable=False),
-    sa.Column("bytes", sa.Integer, nullable=False),
-)
-
-protocols = sa.Table(
-    "protocols",
-    metadata,
-    sa.Column("run_id", sa.String, nullable=False, index=True),
-    sa.Column("window_start", sa.Float, nullable=False),
-    sa.Column("protocol", sa.String, nullable=False),
-    sa.Column("packets", sa.Integer, nullable=False),
-    sa.Column("bytes", sa.Integer, nullable=False),
-)
-
-hosts = sa.Table(
-    "hosts",
-    metadata,
-    sa.Column("run_id", sa.String, nullable=False, index=True),
-    sa.Column("window_start", sa.Float, nullable=False),
-    sa.Column("host", sa.String, nullable=False),
-    sa.Column("packets_out", sa.Integer, nullable=False),
-    sa.Column("bytes_out", sa.Integer, nullable=False),
-    sa.Column("packets_in", sa.Integer, nullable=False),
-    sa.Column("bytes_in", sa.Integer, nullable=False),
-)
-
-_SQL_TYPES = {"float64": sa.Float, "string": sa.String, "Int32": sa.Integer, "int64": sa.BigInteger}  # by str(dtype)
-flows = sa.Table(
-    "flows",
-    metadata,
-    sa.Column("run_id", sa.String, nullable=False, index=True),
-    *[sa.Column(name, _SQL_TYPES[str(dtype)], primary_key=(name == "uid")) for name, dtype in FLOW_COLUMNS.items()],
-)
-
-alerts = sa.Table(
-    "alerts",
-    metadata,
-    sa.Column("alert_id", sa.String, primary_key=True),
-    sa.Column("run_id", sa.String, nullable=False, index=True),
-    sa.Column("kind", sa.String, nullable=False),
-    sa.Column("attacker", sa.String, nullable=False),
-    sa.Column("victims", sa.String, nullable=False),  # comma separated
-    sa.Column("start", sa.Float, nullable=False),
-    sa.Column("end", sa.Float, nullable=False),
-    sa.Column("score", sa.Float, nullable=False),
-    sa.Column("severity", sa.String, nullable=False),
-    sa.Column("explanation", sa.Text, nullable=False),
-    sa.Column("evidence", sa.Text, nullable=False),  # JSON
-    sa.Column("detector", sa.String, nullable=False),
-    sa.Column("updates", sa.Integer, nullable=False),
-    sa.Column("updated_at", sa.Float, nullable=False),
-)
-
-health = sa.Table(
-    "health",
-    metadata,
-    sa.Column("run_id", sa.String, nullable=False, index=True),
-    sa.Column("at", sa.Float, nullable=False),  # wall-clock time of the sample
-    sa.Column("packets", sa.Integer, nullable=False),  # captured so far
-    sa.Column("bytes", sa.BigInteger, nullable=False),
-    sa.Column("dropped", sa.Integer),  # NULL while the capture cannot tell
-    sa.Column("sampled_out", sa.Integer, nullable=False),
-    sa.Column("lag_s", sa.Float),  # wall clock minus newest packet time; NULL when reading a file
-    sa.Column("open_flows", sa.Integer, nullable=False),
-    sa.Column("cpu_percent", sa.Float, nullable=False),
-    sa.Column("rss_mb", sa.Float, nullable=False),
-    sa.Column("status", sa.Text, nullable=False),  # e.g. "capturing on eth0"
-)
+RunIds = str | Sequence[str]  # one run, or several (the latest run of each sensor)
+DNS_COLUMNS = ["host", "qname", "queries"]
 
 
 @dataclass
@@ -118,96 +42,151 @@ class WindowResult:
     flows: pd.DataFrame  # conn.log records touched or finished in the window
     alerts: list[Alert] = field(default_factory=list)  # created or updated in the window
     health: dict = field(default_factory=dict)
+    dns: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DNS_COLUMNS))  # host, qname, queries
 
 
-def store_url(data_dir: str | Path) -> str:
-    return f"sqlite:///{Path(data_dir) / 'analyzer.db'}"
+def dns_counts(packets: pd.DataFrame) -> pd.DataFrame:
+    """DNS names each host asked for in a window: host, qname, queries (responses are not counted)."""
+    asked = packets["dns_qname"].notna() & ~packets["dns_response"].fillna(False).astype(bool)
+    asked &= packets["src_ip"].notna()
+    q = packets.loc[asked, ["src_ip", "dns_qname"]]
+    counts = q.groupby(["src_ip", "dns_qname"], sort=True).size().reset_index()
+    counts.columns = DNS_COLUMNS
+    return counts
 
 
-def _engine(url: str) -> sa.Engine:
-    try:
-        engine = sa.create_engine(url)
-    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
-        raise AnalyzerError(f"store URL {url!r} is not usable: {exc}") from exc
-    if engine.dialect.name == "sqlite":
-
-        @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=5000")
-            cur.close()
-
-    return engine
+def _of_runs(column: sa.ColumnElement, run_id: RunIds) -> sa.ColumnElement[bool]:
+    """``column`` is the run, or one of the runs."""
+    return column == run_id if isinstance(run_id, str) else column.in_(list(run_id))
 
 
 class ResultWriter:
-    """The single writer: the analysis loop calls it once per window."""
+    """The single writer of one analyzer: the analysis loop calls it once per window.
 
-    def __init__(self, url: str) -> None:
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL of the store; an older schema is migrated, an empty database gets the tables.
+    sensor : str, optional
+        Name of this sensor in a store shared by several; None means this machine's host name.
+    retention : Retention, optional
+        How long results are kept; old rows are pruned between windows. None keeps everything.
+    """
+
+    def __init__(self, url: str, sensor: str | None = None, retention: Retention | None = None) -> None:
         self.url = url
-        self.engine = _engine(url)
+        self.sensor = sensor or default_sensor_name()
+        self.retention = retention or Retention()
+        self.logger = logging.getLogger("traffic_analyzer")
+        self.engine = open_engine(url, immediate=True)
         try:
-            metadata.create_all(self.engine)
-        except sa.exc.OperationalError as exc:
-            raise AnalyzerError(f"cannot open the result store {url}: {exc.orig}") from exc
+            with self.engine.begin() as conn:
+                migrate(conn, self.sensor, create=True)
+        except sa.exc.DBAPIError as exc:
+            self.engine.dispose()
+            raise store_error("open", url, exc) from exc
+        except AnalyzerError:
+            self.engine.dispose()
+            raise
 
-    def start_run(self, run_id: str, source: str, model: dict) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                runs.insert().values(
-                    run_id=run_id, started_at=time.time(), source=source, status="running", model=json.dumps(model)
-                )
-            )
+    def _write(self, *statements: sa.Executable) -> None:
+        try:
+            with self.engine.begin() as conn:
+                for statement in statements:
+                    conn.execute(statement)
+        except sa.exc.DBAPIError as exc:
+            raise store_error("write to", self.url, exc) from exc
+
+    def start_run(self, run_id: str, source: str, model: dict, live: bool | None = None) -> None:
+        """Record a new run of this sensor; its earlier runs still marked running were cut off (kill -9, power)."""
+        last_sample = sa.select(sa.func.max(health.c.at)).where(health.c.run_id == runs.c.run_id).scalar_subquery()
+        interrupted = (
+            runs.update()
+            .where(runs.c.sensor == self.sensor, runs.c.status == "running")
+            .values(status="interrupted", finished_at=sa.func.coalesce(last_sample, runs.c.started_at))
+        )
+        insert = runs.insert().values(
+            run_id=run_id,
+            started_at=time.time(),
+            source=source,
+            status="running",
+            model=json.dumps(model),
+            sensor=self.sensor,
+            live=source.startswith("live") if live is None else live,
+        )
+        self._write(interrupted, insert)
 
     def finish_run(self, run_id: str, status: str, model: dict | None = None) -> None:
         values = {"status": status, "finished_at": time.time()}
         if model is not None:
             values["model"] = json.dumps(model)
-        with self.engine.begin() as conn:
-            conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
+        self._write(runs.update().where(runs.c.run_id == run_id).values(**values))
 
     def set_model(self, run_id: str, model: dict) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(runs.update().where(runs.c.run_id == run_id).values(model=json.dumps(model)))
+        self._write(runs.update().where(runs.c.run_id == run_id).values(model=json.dumps(model)))
 
     def write_window(self, run_id: str, result: WindowResult) -> None:
-        """One transaction per window: after a crash, every committed window is whole."""
-        with self.engine.begin() as conn:
-            for table, frame in ((traffic, result.traffic), (protocols, result.protocols), (hosts, result.hosts)):
-                if len(frame):
-                    rows = frame.assign(run_id=run_id)
-                    if "window_start" in table.c:
-                        rows = rows.assign(window_start=result.window_start)
-                    conn.execute(table.insert(), _records(rows))
-            if len(result.flows):
-                uids = result.flows["uid"].tolist()
-                conn.execute(flows.delete().where(flows.c.uid.in_(uids)))
-                conn.execute(flows.insert(), _records(result.flows.assign(run_id=run_id)))
-            for alert in result.alerts:
-                alert_id = alert.alert_id(run_id)
-                conn.execute(alerts.delete().where(alerts.c.alert_id == alert_id))
-                conn.execute(
-                    alerts.insert().values(
-                        alert_id=alert_id,
-                        run_id=run_id,
-                        kind=alert.kind,
-                        attacker=alert.attacker,
-                        victims=",".join(alert.victims),
-                        start=alert.start,
-                        end=alert.end,
-                        score=alert.score,
-                        severity=alert.severity,
-                        explanation=alert.explanation,
-                        evidence=json.dumps(alert.evidence, default=str),
-                        detector=alert.detector,
-                        updates=alert.updates,
-                        updated_at=time.time(),
-                    )
+        """One transaction per window: after a crash, every committed window is whole. Then maybe prune."""
+        try:
+            with self.engine.begin() as conn:
+                self._insert_window(conn, run_id, result)
+        except sa.exc.DBAPIError as exc:
+            raise store_error("write to", self.url, exc) from exc
+        self.prune()
+
+    def _insert_window(self, conn: sa.Connection, run_id: str, result: WindowResult) -> None:
+        for table, frame in (
+            (traffic, result.traffic),
+            (protocols, result.protocols),
+            (hosts, result.hosts),
+            (dns_queries, result.dns),
+        ):
+            if len(frame):
+                rows = frame.assign(run_id=run_id)
+                if "window_start" in table.c:
+                    rows = rows.assign(window_start=result.window_start)
+                conn.execute(table.insert(), _records(rows))
+        if len(result.flows):
+            uids = result.flows["uid"].tolist()
+            conn.execute(flows.delete().where(flows.c.run_id == run_id, flows.c.uid.in_(uids)))
+            conn.execute(flows.insert(), _records(result.flows.assign(run_id=run_id)))
+        for alert in result.alerts:
+            alert_id = alert.alert_id(run_id)
+            conn.execute(alerts.delete().where(alerts.c.alert_id == alert_id))
+            conn.execute(
+                alerts.insert().values(
+                    alert_id=alert_id,
+                    run_id=run_id,
+                    kind=alert.kind,
+                    attacker=alert.attacker,
+                    victims=",".join(alert.victims),
+                    start=alert.start,
+                    end=alert.end,
+                    score=alert.score,
+                    severity=alert.severity,
+                    explanation=alert.explanation,
+                    evidence=json.dumps(alert.evidence, default=str),
+                    detector=alert.detector,
+                    updates=alert.updates,
+                    updated_at=time.time(),
                 )
-            if result.health:
-                conn.execute(health.insert().values(run_id=run_id, **result.health))
+            )
+        if result.health:
+            conn.execute(health.insert().values(run_id=run_id, **result.health))
+
+    def prune(self) -> int:
+        """One retention step when one is due; a failure is logged, never stops the analysis."""
+        if not self.retention.due():
+            return 0
+        try:
+            with self.engine.begin() as conn:
+                deleted = self.retention.step(conn)
+        except sa.exc.DBAPIError as exc:
+            self.logger.warning("pruning old results of %s failed: %s", display_url(self.url), exc.orig)
+            return 0
+        if deleted:
+            self.logger.info("retention: pruned %d old rows", deleted)
+        return deleted
 
     def close(self) -> None:
         self.engine.dispose()
@@ -220,51 +199,114 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 
 class ResultReader:
-    """Read-only queries for the dashboard and the summary."""
+    """Read-only queries for the dashboard and the summary.
+
+    Queries of a run take one ``run_id`` or several (the latest run of each sensor). A reader
+    never creates tables; it brings an older store up to the current schema the first time it
+    finds one (the dashboard started over a store of an earlier version), then only reads.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = _engine(url)
+        self.engine = open_engine(url)
+        self._current = False  # the store was seen at the current schema version
+
+    def _ready(self) -> bool:
+        """True once the store has its tables at the current version (migrating an older one)."""
+        if not self._current:
+            try:
+                with self.engine.begin() as conn:
+                    self._current = migrate(conn, default_sensor_name(), create=False) == SCHEMA_VERSION
+            except sa.exc.DBAPIError as exc:
+                raise store_error("read", self.url, exc) from exc
+        return self._current
 
     def _frame(self, query) -> pd.DataFrame:
         with self.engine.connect() as conn:
             return pd.read_sql(query, conn)
 
-    def latest_run(self) -> dict | None:
-        frame = self._frame(sa.select(runs).order_by(runs.c.started_at.desc()).limit(1))
-        if frame.empty:
-            return None
-        row = frame.iloc[0].to_dict()
-        row["model"] = json.loads(row["model"]) if row.get("model") else {}
-        return row
+    def _runs(self, sensor: str | None) -> list[dict]:
+        """Runs newest first, of one sensor or of all; model metadata parsed."""
+        if not self._ready():
+            return []
+        q = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id)
+        frame = self._frame(q if sensor is None else q.where(runs.c.sensor == sensor))
+        rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        for row in rows:
+            row["model"] = json.loads(row["model"]) if row.get("model") else {}
+        return rows
 
-    def traffic(self, run_id: str) -> pd.DataFrame:
+    def latest_run(self, sensor: str | None = None) -> dict | None:
+        """The newest run (of ``sensor`` when given), or None before any."""
+        found = self._runs(sensor)
+        return found[0] if found else None
+
+    def latest_runs(self, sensor: str | None = None) -> list[dict]:
+        """The newest run of each sensor (only ``sensor``'s when given), newest first."""
+        seen: set[str] = set()
+        latest = []
+        for row in self._runs(sensor):
+            if row["sensor"] not in seen:
+                seen.add(row["sensor"])
+                latest.append(row)
+        return latest
+
+    def sensors(self) -> list[str]:
+        """Names of the sensors that wrote runs to this store, sorted."""
+        if not self._ready():
+            return []
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(runs.c.sensor).distinct().order_by(runs.c.sensor)).scalars())
+
+    def windows(self, run_id: RunIds) -> int:
+        """How many analysis windows of the run(s) were committed (one health sample each)."""
+        q = sa.select(sa.func.count()).select_from(health).where(_of_runs(health.c.run_id, run_id))
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar()
+
+    def host_dns(self, run_id: RunIds, host: str, limit: int = 50) -> pd.DataFrame:
+        """The DNS names ``host`` asked for: qname, queries, first and last window; most asked first."""
+        q = (
+            sa.select(
+                dns_queries.c.qname,
+                sa.func.sum(dns_queries.c.queries).label("queries"),
+                sa.func.min(dns_queries.c.window_start).label("first_window"),
+                sa.func.max(dns_queries.c.window_start).label("last_window"),
+            )
+            .where(_of_runs(dns_queries.c.run_id, run_id), dns_queries.c.host == host)
+            .group_by(dns_queries.c.qname)
+            .order_by(sa.desc("queries"), dns_queries.c.qname)
+            .limit(limit)
+        )
+        return self._frame(q)
+
+    def traffic(self, run_id: RunIds) -> pd.DataFrame:
         q = (
             sa.select(
                 traffic.c.second,
                 sa.func.sum(traffic.c.packets).label("packets"),
                 sa.func.sum(traffic.c.bytes).label("bytes"),
             )
-            .where(traffic.c.run_id == run_id)
+            .where(_of_runs(traffic.c.run_id, run_id))
             .group_by(traffic.c.second)
             .order_by(traffic.c.second)
         )
         return self._frame(q)
 
-    def protocols(self, run_id: str) -> pd.DataFrame:
+    def protocols(self, run_id: RunIds) -> pd.DataFrame:
         q = (
             sa.select(
                 protocols.c.protocol,
                 sa.func.sum(protocols.c.packets).label("packets"),
                 sa.func.sum(protocols.c.bytes).label("bytes"),
             )
-            .where(protocols.c.run_id == run_id)
+            .where(_of_runs(protocols.c.run_id, run_id))
             .group_by(protocols.c.protocol)
             .order_by(sa.desc("packets"))
         )
         return self._frame(q)
 
-    def top_talkers(self, run_id: str, limit: int = 10) -> pd.DataFrame:
+    def top_talkers(self, run_id: RunIds, limit: int = 10) -> pd.DataFrame:
         total = (hosts.c.bytes_out + hosts.c.bytes_in).label("total")
         q = (
             sa.select(
@@ -275,26 +317,28 @@ class ResultReader:
                 sa.func.sum(hosts.c.packets_in).label("packets_in"),
                 sa.func.sum(total).label("bytes_total"),
             )
-            .where(hosts.c.run_id == run_id)
+            .where(_of_runs(hosts.c.run_id, run_id))
             .group_by(hosts.c.host)
             .order_by(sa.desc("bytes_total"))
             .limit(limit)
         )
         return self._frame(q)
 
-    def alerts(self, run_id: str) -> pd.DataFrame:
-        return self._frame(sa.select(alerts).where(alerts.c.run_id == run_id).order_by(alerts.c.score.desc()))
+    def alerts(self, run_id: RunIds) -> pd.DataFrame:
+        return self._frame(sa.select(alerts).where(_of_runs(alerts.c.run_id, run_id)).order_by(alerts.c.score.desc()))
 
-    def flows(self, run_id: str, limit: int = 1000) -> pd.DataFrame:
-        q = sa.select(flows).where(flows.c.run_id == run_id).order_by(flows.c.last_ts.desc()).limit(limit)
+    def flows(self, run_id: RunIds, limit: int = 1000) -> pd.DataFrame:
+        q = sa.select(flows).where(_of_runs(flows.c.run_id, run_id)).order_by(flows.c.last_ts.desc()).limit(limit)
         return self._frame(q)
 
-    def flow_count(self, run_id: str) -> int:
+    def flow_count(self, run_id: RunIds) -> int:
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(flows).where(flows.c.run_id == run_id)).scalar()
+            return conn.execute(
+                sa.select(sa.func.count()).select_from(flows).where(_of_runs(flows.c.run_id, run_id))
+            ).scalar()
 
-    def health(self, run_id: str) -> dict | None:
-        q = sa.select(health).where(health.c.run_id == run_id).order_by(health.c.at.desc()).limit(1)
+    def health(self, run_id: RunIds) -> dict | None:
+        q = sa.select(health).where(_of_runs(health.c.run_id, run_id)).order_by(health.c.at.desc()).limit(1)
         frame = self._frame(q)
         return None if frame.empty else frame.iloc[0].to_dict()
 
@@ -308,7 +352,7 @@ class ResultReader:
         frame = self._frame(sa.select(alerts).where(alerts.c.alert_id == alert_id))
         return None if frame.empty else frame.iloc[0].to_dict()
 
-    def host_totals(self, run_id: str) -> pd.DataFrame:
+    def host_totals(self, run_id: RunIds) -> pd.DataFrame:
         """Every host of the run with its packets and bytes each way and the windows it was first and last seen in."""
         q = (
             sa.select(
@@ -320,12 +364,12 @@ class ResultReader:
                 sa.func.min(hosts.c.window_start).label("first_window"),
                 sa.func.max(hosts.c.window_start).label("last_window"),
             )
-            .where(hosts.c.run_id == run_id)
+            .where(_of_runs(hosts.c.run_id, run_id))
             .group_by(hosts.c.host)
         )
         return self._frame(q)
 
-    def host_windows(self, run_id: str, host: str) -> pd.DataFrame:
+    def host_windows(self, run_id: RunIds, host: str) -> pd.DataFrame:
         """One host's packets and bytes each way per analysis window, oldest first."""
         q = (
             sa.select(
@@ -335,13 +379,13 @@ class ResultReader:
                 sa.func.sum(hosts.c.packets_in).label("packets_in"),
                 sa.func.sum(hosts.c.bytes_in).label("bytes_in"),
             )
-            .where(hosts.c.run_id == run_id, hosts.c.host == host)
+            .where(_of_runs(hosts.c.run_id, run_id), hosts.c.host == host)
             .group_by(hosts.c.window_start)
             .order_by(hosts.c.window_start)
         )
         return self._frame(q)
 
-    def _host_sides(self, run_id: str, host: str) -> sa.Subquery:
+    def _host_sides(self, run_id: RunIds, host: str) -> sa.Subquery:
         """The host's flows seen from the host: its peer, who opened it, and IP bytes it sent and received."""
         columns = (flows.c.proto, flows.c.resp_p, flows.c.service, flows.c.ts, flows.c.last_ts)
         as_originator = sa.select(
@@ -350,17 +394,17 @@ class ResultReader:
             flows.c.orig_ip_bytes.label("sent"),
             flows.c.resp_ip_bytes.label("received"),
             *columns,
-        ).where(flows.c.run_id == run_id, flows.c.orig_h == host)
+        ).where(_of_runs(flows.c.run_id, run_id), flows.c.orig_h == host)
         as_responder = sa.select(
             flows.c.orig_h.label("peer"),
             sa.literal("server").label("role"),
             flows.c.resp_ip_bytes.label("sent"),
             flows.c.orig_ip_bytes.label("received"),
             *columns,
-        ).where(flows.c.run_id == run_id, flows.c.resp_h == host)
+        ).where(_of_runs(flows.c.run_id, run_id), flows.c.resp_h == host)
         return sa.union_all(as_originator, as_responder).subquery()
 
-    def host_peers(self, run_id: str, host: str, limit: int = 50) -> pd.DataFrame:
+    def host_peers(self, run_id: RunIds, host: str, limit: int = 50) -> pd.DataFrame:
         """The hosts ``host`` had flows with: flows, IP bytes each way, first and last time; busiest first."""
         sides = self._host_sides(run_id, host)
         q = (
@@ -378,7 +422,7 @@ class ResultReader:
         )
         return self._frame(q)
 
-    def host_ports(self, run_id: str, host: str, limit: int = 50) -> pd.DataFrame:
+    def host_ports(self, run_id: RunIds, host: str, limit: int = 50) -> pd.DataFrame:
         """Responder ports of the host's flows, as client (ports it used) and server (ports it was contacted on)."""
         sides = self._host_sides(run_id, host)
         q = (
@@ -399,7 +443,7 @@ class ResultReader:
 
     def _flow_conditions(
         self,
-        run_id: str,
+        run_id: RunIds,
         *,
         ip: str | None = None,
         port: int | None = None,
@@ -410,7 +454,7 @@ class ResultReader:
         between: tuple[str | None, list[str] | None] | None = None,
     ) -> list:
         """WHERE terms for flow searches; a trailing * in ``ip`` makes it a prefix."""
-        terms: list = [flows.c.run_id == run_id]
+        terms: list = [_of_runs(flows.c.run_id, run_id)]
         if ip:
             if ip.endswith("*"):
                 prefix = ip.rstrip("*")
@@ -439,7 +483,7 @@ class ResultReader:
             terms.append(sa.or_(sa.and_(a_terms[0], b_terms[0]), sa.and_(a_terms[1], b_terms[1])))
         return terms
 
-    def search_flows(self, run_id: str, limit: int = 1000, **conditions) -> pd.DataFrame:
+    def search_flows(self, run_id: RunIds, limit: int = 1000, **conditions) -> pd.DataFrame:
         """Flows matching ``conditions`` (ip, port, service, conn_states, start, end, between), latest started first.
 
         ``between=(a, [b...])`` keeps flows from a to any b or back; None on a side means any host.
@@ -452,24 +496,24 @@ class ResultReader:
         )
         return self._frame(q)
 
-    def count_flows(self, run_id: str, **conditions) -> int:
+    def count_flows(self, run_id: RunIds, **conditions) -> int:
         """How many flows :meth:`search_flows` would find without its limit."""
         q = sa.select(sa.func.count()).select_from(flows).where(*self._flow_conditions(run_id, **conditions))
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
 
-    def flow_values(self, run_id: str, column: str) -> list[str]:
+    def flow_values(self, run_id: RunIds, column: str) -> list[str]:
         """The distinct non-empty values of a text column of the run's flows (service, conn_state, proto), sorted."""
         if column not in ("service", "conn_state", "proto"):
             raise ValueError(f"flow_values lists service, conn_state or proto, not {column!r}")
         col = flows.c[column]
-        q = sa.select(col).where(flows.c.run_id == run_id, col.is_not(None), col != "").distinct().order_by(col)
+        q = sa.select(col).where(_of_runs(flows.c.run_id, run_id), col.is_not(None), col != "").distinct().order_by(col)
         with self.engine.connect() as conn:
             return list(conn.execute(q).scalars())
 
-    def flow_span(self, run_id: str) -> tuple[float | None, float | None]:
+    def flow_span(self, run_id: RunIds) -> tuple[float | None, float | None]:
         """First and last packet time of the run's flows (None, None without flows)."""
-        q = sa.select(sa.func.min(flows.c.ts), sa.func.max(flows.c.last_ts)).where(flows.c.run_id == run_id)
+        q = sa.select(sa.func.min(flows.c.ts), sa.func.max(flows.c.last_ts)).where(_of_runs(flows.c.run_id, run_id))
         with self.engine.connect() as conn:
             first, last = conn.execute(q).one()
         return first, last

@@ -35,7 +35,8 @@ from ..components import (
     show,
     text_column,
 )
-from ..data import REFRESH_INTERVAL_ID, annotations, fingerprint, reader
+from ..data import REFRESH_INTERVAL_ID, SENSOR_FILTER_ID, annotations, fingerprint, reader
+from ..evidence_route import evidence_href
 from ..figures import alert_timeline_figure
 from ..status import nothing_yet, run_state
 from ..tables import (
@@ -124,7 +125,20 @@ def _detail_body() -> html.Div:
             html.P(id="alerts-action-message", className="action-message"),
             html.Div(
                 [
-                    html.Div([html.H3("Evidence"), html.Div(id="alerts-evidence")], className="detail-evidence"),
+                    html.Div(
+                        [
+                            html.H3("Evidence"),
+                            html.A(
+                                "Download evidence (pcap)",
+                                id="alerts-evidence-download",
+                                className="button",
+                                download="",
+                                style=show(False),
+                            ),
+                            html.Div(id="alerts-evidence"),
+                        ],
+                        className="detail-evidence",
+                    ),
                     html.Div(
                         [html.H3("Timeline"), graph("alerts-timeline-graph", toolbar=False)],
                         className="detail-timeline",
@@ -257,18 +271,24 @@ def _table_styles(selected: str | None) -> list[dict]:
     Input("alerts-hide", "value"),
     Input("alerts-selected", "data"),
     Input("alerts-version", "data"),
+    Input(SENSOR_FILTER_ID, "value"),
     State("alerts-table-signature", "data"),
 )
 def refresh_table(
-    _n: int | None, hide: list[str] | None, selected: str | None, _version: int, signature: str | None
+    _n: int | None,
+    hide: list[str] | None,
+    selected: str | None,
+    _version: int,
+    sensor: str | None,
+    signature: str | None,
 ) -> tuple:
-    """The alerts of the latest run with their status; unchanged tables are not sent again."""
+    """The alerts of the latest run of each sensor shown, with their status; unchanged tables are not sent again."""
     store, notes = reader(), annotations()
-    state = run_state(store)
+    state = run_state(store, sensor)
     if state.run_id is None:
         rows = []
     else:
-        rows = alert_rows(store.alerts(state.run_id), notes.acknowledged(), notes.allow_entries())
+        rows = alert_rows(store.alerts(state.run_ids), notes.acknowledged(), notes.allow_entries())
     shown = [row for row in rows if row["status"] not in (hide or [])]
     summary = _summary(rows, len(shown), nothing_yet("alerts", state))
     if rows and not shown:
@@ -387,6 +407,8 @@ DETAIL_OUTPUTS = [
     Output("alerts-allow-kind-button", "disabled"),
     Output("alerts-allow-kind-button", "title"),
     Output("alerts-evidence", "children"),
+    Output("alerts-evidence-download", "href"),
+    Output("alerts-evidence-download", "style"),
     Output("alerts-timeline-graph", "figure"),
     Output("alerts-flows-summary", "children"),
     Output("alerts-flows-link", "href"),
@@ -400,14 +422,17 @@ DETAIL_OUTPUTS = [
     Input(REFRESH_INTERVAL_ID, "n_intervals"),
     Input("alerts-selected", "data"),
     Input("alerts-version", "data"),
+    Input(SENSOR_FILTER_ID, "value"),
     State("alerts-detail-signature", "data"),
 )
-def refresh_detail(_n: int | None, selected: str | None, _version: int, signature: str | None) -> tuple:
+def refresh_detail(
+    _n: int | None, selected: str | None, _version: int, sensor: str | None, signature: str | None
+) -> tuple:
     """The selected alert's details, re-read when the alert, its notes or its flows change."""
     store, notes = reader(), annotations()
-    state = run_state(store)
+    state = run_state(store, sensor)
     alert = store.alert(selected) if selected else None
-    if alert is not None and alert["run_id"] != state.run_id:
+    if alert is not None and alert["run_id"] not in state.run_ids:
         alert = None
     if alert is None:
         text = NO_SELECTION_TEXT if not selected else f"Alert {selected} is not in the latest run. {NO_SELECTION_TEXT}"
@@ -421,12 +446,13 @@ def refresh_detail(_n: int | None, selected: str | None, _version: int, signatur
     acked_at = notes.acknowledged().get(str(alert["alert_id"]))
     entries = tuple(notes.allow_entries())
     conditions = _flow_conditions(alert, victims)
-    count = store.count_flows(state.run_id, **conditions)
-    new_signature = fingerprint([alert, acked_at, entries, count])
+    count = store.count_flows(alert["run_id"], **conditions)
+    pcap_href = evidence_href(str(alert["alert_id"]))  # the pcap appears once cut, maybe after the alert's last write
+    new_signature = fingerprint([alert, acked_at, entries, count, pcap_href])
     if new_signature == signature:
         return (no_update,) * len(DETAIL_OUTPUTS)
 
-    flows = store.search_flows(state.run_id, limit=ALERT_FLOWS_MAX, **conditions)
+    flows = store.search_flows(alert["run_id"], limit=ALERT_FLOWS_MAX, **conditions)
     if acked_at is None:
         ack = (False, "Acknowledge", "")
     else:
@@ -453,6 +479,8 @@ def refresh_detail(_n: int | None, selected: str | None, _version: int, signatur
         *ack,
         *buttons,
         key_values(fmt.evidence_items(alert["evidence"]), "alerts-evidence-list"),
+        pcap_href or "",
+        show(pcap_href is not None),
         figure,
         _flows_summary(count, alert, victims),
         flows_link(anchor if anchor != ANY_VICTIM else None, float(alert["start"]), float(alert["end"])),

@@ -14,7 +14,7 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from .. import formatting as fmt
 from ..components import FLOW_TABLE_COLUMNS, card, data_table, footnote
-from ..data import REFRESH_INTERVAL_ID, fingerprint, reader
+from ..data import REFRESH_INTERVAL_ID, SENSOR_FILTER_ID, fingerprint, reader
 from ..status import nothing_yet, run_state
 from ..tables import flow_rows, flow_search
 
@@ -164,21 +164,22 @@ def layout(
     Output("flows-signature", "data"),
     Input(REFRESH_INTERVAL_ID, "n_intervals"),
     *(Input(i, "value") for i in SEARCH_INPUTS),
+    Input(SENSOR_FILTER_ID, "value"),
     State("flows-signature", "data"),
 )
-def refresh(_n: int | None, ip, port, service, states, start, end, signature: str | None) -> tuple:
+def refresh(_n: int | None, ip, port, service, states, start, end, sensor: str | None, signature: str | None) -> tuple:
     """Run the search in the store; the table is sent again only when its rows changed."""
     store = reader()
-    run = run_state(store)
+    run = run_state(store, sensor)
     search, problems = flow_search(ip, port, service, states, start, end)
     message = "Ignored: " + "; ".join(problems) + "." if problems else ""
     rows: list[dict] = []
     if run.run_id is None:
         summary = nothing_yet("flows", run)
     else:
-        total = store.count_flows(run.run_id)
-        matching = store.count_flows(run.run_id, **search.conditions())
-        rows = flow_rows(store.search_flows(run.run_id, limit=FLOWS_SHOWN_MAX, **search.conditions()))
+        total = store.count_flows(run.run_ids)
+        matching = store.count_flows(run.run_ids, **search.conditions())
+        rows = flow_rows(store.search_flows(run.run_ids, limit=FLOWS_SHOWN_MAX, **search.conditions()))
         criteria = search.describe()
         if total == 0:
             summary = nothing_yet("flows", run)
@@ -203,14 +204,18 @@ def refresh(_n: int | None, ip, port, service, states, start, end, signature: st
     Output("flows-end", "placeholder"),
     Output("flows-options-signature", "data"),
     Input(REFRESH_INTERVAL_ID, "n_intervals"),
+    Input(SENSOR_FILTER_ID, "value"),
     State("flows-service", "value"),
     State("flows-state", "value"),
     State("flows-options-signature", "data"),
 )
-def refresh_options(_n: int | None, service: str | None, states: list[str] | None, signature: str | None) -> tuple:
-    """Services and states present in the run, and its time span as the time fields' hint."""
+def refresh_options(
+    _n: int | None, sensor: str | None, service: str | None, states: list[str] | None, signature: str | None
+) -> tuple:
+    """Services and states present in the runs shown, and their time span as the time fields' hint."""
     store = reader()
-    run_id = run_state(store).run_id
+    state = run_state(store, sensor)
+    run_id = state.run_ids if state.run_id else None
     services = store.flow_values(run_id, "service") if run_id else []
     conn_states = store.flow_values(run_id, "conn_state") if run_id else []
     first, last = store.flow_span(run_id) if run_id else (None, None)

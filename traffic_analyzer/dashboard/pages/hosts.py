@@ -24,10 +24,10 @@ from ..components import (
     stat,
     text_column,
 )
-from ..data import REFRESH_INTERVAL_ID, annotations, fingerprint, reader
+from ..data import REFRESH_INTERVAL_ID, SENSOR_FILTER_ID, annotations, fingerprint, reader
 from ..figures import host_traffic_figure
 from ..status import RunState, activity, nothing_yet, run_state
-from ..tables import alert_link, alert_rows, flows_link, host_link, host_rows, peer_rows, port_rows
+from ..tables import alert_link, alert_rows, dns_rows, flows_link, host_link, host_rows, peer_rows, port_rows
 
 dash.register_page(__name__, path="/hosts", name="Hosts", title="Hosts · Network Traffic Analyzer", order=2)
 
@@ -61,6 +61,12 @@ PORT_COLUMNS: list[dict] = [
     number_column("peers", "peers"),
     number_column("bytes", "bytes"),
 ]
+DNS_COLUMNS: list[dict] = [
+    text_column("qname", "name asked for"),
+    number_column("queries", "queries"),
+    text_column("first", "first window (UTC)"),
+    text_column("last", "last window (UTC)"),
+]
 HOST_ALERT_COLUMNS: list[dict] = [
     text_column("role", "its role"),
     text_column("status", "status"),
@@ -75,9 +81,6 @@ HOST_ALERT_COLUMNS: list[dict] = [
 HOSTS_PAGE_SIZE = 20
 DETAIL_ROWS = 50  # peers and ports listed per host, busiest first
 DETAIL_PAGE_SIZE = 10
-DNS_NOT_STORED = (
-    "DNS names are not stored yet: the result store keeps flows and per-window counts, not the names a host asked for."
-)
 HINT = "Click a host to see its traffic over time, peers, ports and alerts."
 
 
@@ -143,7 +146,8 @@ def _detail() -> html.Section:
                         className="detail-columns",
                     ),
                     html.H3("DNS names it asked for"),
-                    html.P(DNS_NOT_STORED, className="empty-state", id="hosts-dns"),
+                    html.P(id="hosts-dns", className="table-note"),
+                    data_table("hosts-dns-table", DNS_COLUMNS, page_size=DETAIL_PAGE_SIZE, native_filter=False),
                     html.H3("Alerts naming it"),
                     html.P(id="hosts-alerts-summary", className="table-note"),
                     data_table(
@@ -204,15 +208,17 @@ def layout(host: str | None = None, **_query: str) -> html.Div:
     Output("hosts-table", "data"),
     Output("hosts-list-signature", "data"),
     Input(REFRESH_INTERVAL_ID, "n_intervals"),
+    Input(SENSOR_FILTER_ID, "value"),
     State("hosts-list-signature", "data"),
 )
-def refresh_list(_n: int | None, signature: str | None) -> tuple:
+def refresh_list(_n: int | None, sensor: str | None, signature: str | None) -> tuple:
     """Every host with its threat score; unchanged tables are not sent again."""
     store = reader()
-    state = run_state(store)
+    state = run_state(store, sensor)
     rows: list[dict] = []
     if state.run_id is not None:
-        rows = host_rows(store.host_totals(state.run_id), store.alerts(state.run_id), annotations().allow_entries())
+        runs = state.run_ids
+        rows = host_rows(store.host_totals(runs), store.alerts(runs), annotations().allow_entries())
     if rows:
         threats = sum(1 for r in rows if r["threat"] > 0)
         summary = (
@@ -266,6 +272,8 @@ DETAIL_OUTPUTS = [
     Output("hosts-alerts-summary", "children"),
     Output("hosts-alerts-table", "data"),
     Output("hosts-alerts-table", "style_data_conditional"),
+    Output("hosts-dns", "children"),
+    Output("hosts-dns-table", "data"),
     Output("hosts-detail-signature", "data"),
 ]
 
@@ -275,6 +283,13 @@ def _busiest(rows: list[dict], what: str, hint: str = "") -> str:
         return f"No stored flows, so no {what}."
     more = f" (the {DETAIL_ROWS} busiest)" if len(rows) >= DETAIL_ROWS else ""
     return f"{len(rows)} {what if len(rows) != 1 else what[:-1]}{more}, most flows first{hint}."
+
+
+def _dns_summary(names: list[dict]) -> str:
+    if not names:
+        return "No DNS queries from this host in the stored windows."
+    more = f" (the {DETAIL_ROWS} most asked)" if len(names) >= DETAIL_ROWS else ""
+    return f"{len(names)} name{'s' if len(names) != 1 else ''}{more}, most asked first; shown as plain text."
 
 
 def _missing(host: str, state: RunState) -> str:
@@ -289,15 +304,16 @@ def _missing(host: str, state: RunState) -> str:
     *DETAIL_OUTPUTS,
     Input(REFRESH_INTERVAL_ID, "n_intervals"),
     Input("hosts-selected", "data"),
+    Input(SENSOR_FILTER_ID, "value"),
     State("hosts-detail-signature", "data"),
 )
-def refresh_detail(_n: int | None, host: str | None, signature: str | None) -> tuple:
-    """The selected host's traffic, peers, ports and alerts, re-sent only when they changed."""
+def refresh_detail(_n: int | None, host: str | None, sensor: str | None, signature: str | None) -> tuple:
+    """The selected host's traffic, peers, ports, DNS names and alerts, re-sent only when they changed."""
     if not host:
         return (no_update,) * len(DETAIL_OUTPUTS)
     store, notes = reader(), annotations()
-    state = run_state(store)
-    run_id = state.run_id
+    state = run_state(store, sensor)
+    run_id = state.run_ids if state.run_id else None
     totals = store.host_totals(run_id) if run_id else None
     found = totals is not None and bool((totals["host"] == host).any())
     if not found:
@@ -314,7 +330,8 @@ def refresh_detail(_n: int | None, host: str | None, signature: str | None) -> t
     peers = peer_rows(store.host_peers(run_id, host, limit=DETAIL_ROWS))
     ports = port_rows(store.host_ports(run_id, host, limit=DETAIL_ROWS))
     host_alerts = alert_rows(alerts, notes.acknowledged(), entries, host=host)
-    new_signature = fingerprint([host, row, windows.to_dict("list"), peers, ports, host_alerts])
+    names = dns_rows(store.host_dns(run_id, host, limit=DETAIL_ROWS))
+    new_signature = fingerprint([host, row, windows.to_dict("list"), peers, ports, host_alerts, names])
     if new_signature == signature:
         return (no_update,) * len(DETAIL_OUTPUTS)
 
@@ -345,5 +362,7 @@ def refresh_detail(_n: int | None, host: str | None, signature: str | None) -> t
         alerts_summary,
         host_alerts,
         severity_styles(),
+        _dns_summary(names),
+        names,
         new_signature,
     )

@@ -26,7 +26,7 @@ from ..components import (
     stat,
     text_column,
 )
-from ..data import REFRESH_INTERVAL_ID, reader
+from ..data import REFRESH_INTERVAL_ID, SENSOR_FILTER_ID, reader
 from ..figures import protocol_figure, top_talkers_figure, traffic_figure
 from ..status import NO_RUN_TEXT, RunState, activity
 from ..tables import alert_link, alert_rows
@@ -56,18 +56,21 @@ class _Snapshot(NamedTuple):
     protocols: pd.DataFrame
     talkers: pd.DataFrame
     alerts: pd.DataFrame
+    runs: tuple = ()  # the latest run of each sensor shown, newest first (``run`` is the first)
 
 
-def _read_snapshot() -> _Snapshot:
+def _read_snapshot(sensor: str | None = None) -> _Snapshot:
     store = reader()
-    run = store.latest_run()
-    if run is None:
+    runs = tuple(store.latest_runs(sensor or None))
+    if not runs:
         empty = pd.DataFrame()
         return _Snapshot(None, None, empty, empty, empty, empty)
-    run_id = run["run_id"]
+    run = runs[0]
+    run_id = [r["run_id"] for r in runs]
     return _Snapshot(
+        runs=runs,
         run=run,
-        health=store.health(run_id),
+        health=store.health(run["run_id"]),
         traffic=store.traffic(run_id),
         protocols=store.protocols(run_id),
         talkers=store.top_talkers(run_id),
@@ -86,7 +89,10 @@ def _run_header(snap: _Snapshot) -> list:
     times = f"started {fmt.timestamp(run['started_at'])} UTC"
     if not fmt.is_missing(run.get("finished_at")):
         times += f", ended {fmt.timestamp(run['finished_at'])} UTC"
+    sensors = "Sensor" + ("s: " if len(snap.runs) > 1 else ": ")
+    sensors += ", ".join(f"{r['sensor'] or '(unnamed)'} ({r['status']})" for r in snap.runs)
     return [
+        html.Span(sensors, className="overview-run-sensors", id="overview-run-sensors"),
         html.Span(str(run["source"]), className="overview-run-source", id="overview-run-source"),
         html.Span(str(run["status"]), className=f"status-badge status-{run['status']}", id="overview-run-status"),
         html.Span(times, className="overview-run-times"),
@@ -110,12 +116,16 @@ def _health_panel(snap: _Snapshot) -> list:
         _stat("packets", "Packets captured", fmt.count(h["packets"])),
         _stat("bytes", "Bytes captured", fmt.size(h["bytes"]), f"{fmt.count(h['bytes'])} bytes"),
         _stat("dropped", "Dropped", fmt.count(h["dropped"]), dropped_hint),
-        _stat("sampled-out", "Sampled out", fmt.count(h["sampled_out"]), "packets skipped by sampling under load"),
+        _stat("sampled-out", "Sampled out", _sampled(h), "packets of flows left out of the analysis under load"),
         _stat("lag", "Analysis lag", fmt.duration(h["lag_s"]), "wall clock minus the newest packet's time"),
         _stat("open-flows", "Open flows", fmt.count(h["open_flows"])),
         _stat("cpu", "Analyzer CPU", f"{h['cpu_percent']:.0f} %"),
         _stat("memory", "Analyzer memory", f"{h['rss_mb']:.0f} MB", "resident set size"),
         _stat("model", "Anomaly model", model, wide=True),
+    ]
+    stats += [
+        _stat(f"channel-{name}", f"Alerts to {name}", state, details, wide=True)
+        for name, state, details in fmt.channel_states(h.get("channels"))
     ]
     status = html.P(
         [html.Span("Status: ", className="status-label"), str(h["status"])],
@@ -124,6 +134,13 @@ def _health_panel(snap: _Snapshot) -> list:
     )
     updated = html.Span(f"updated {fmt.timestamp(h['at'])} UTC", className="health-updated")
     return [html.Div([status, updated], className="health-header"), html.Div(stats, className="stat-grid")]
+
+
+def _sampled(h: dict) -> str:
+    """Sampled-out packets and their share of all captured (the status line gives the current rate)."""
+    if fmt.is_missing(h["sampled_out"]) or not h["sampled_out"] or not h["packets"]:
+        return fmt.count(h["sampled_out"])
+    return f"{fmt.count(h['sampled_out'])} ({h['sampled_out'] / h['packets']:.0%})"
 
 
 def _alerts_summary(snap: _Snapshot) -> str:
@@ -195,10 +212,13 @@ def layout(**_query: str) -> html.Div:
     Output("overview-alerts-summary", "children"),
     Output("overview-alerts-table", "data"),
     Input(REFRESH_INTERVAL_ID, "n_intervals"),
+    Input(SENSOR_FILTER_ID, "value"),
 )
-def refresh(_n_intervals: int | None) -> tuple[list, list, go.Figure, go.Figure, go.Figure, str, list[dict]]:
-    """Re-read the latest run and redraw every panel from that one snapshot."""
-    snap = _read_snapshot()
+def refresh(
+    _n_intervals: int | None, sensor: str | None = None
+) -> tuple[list, list, go.Figure, go.Figure, go.Figure, str, list[dict]]:
+    """Re-read the latest run of each sensor shown and redraw every panel from that one snapshot."""
+    snap = _read_snapshot(sensor)
     waiting = _activity(snap)
     return (
         _run_header(snap),

@@ -1,0 +1,147 @@
+"""Alert evidence pcaps from --read runs of public captures, the display filter, the cap, and the download route."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from traffic_analyzer.alerts.evidence import ALERT_ID, display_filter, evidence_path
+from traffic_analyzer.capture.pcap_extract import extract_packets
+from traffic_analyzer.dashboard.app import create_app
+from traffic_analyzer.dashboard.evidence_route import evidence_href
+from traffic_analyzer.detection.alert import Alert
+from traffic_analyzer.store.database import store_url
+
+SCAN = "nmap-syn-scan.pcapng"
+SCANNER, SCANNED = "172.16.0.8", "64.13.134.52"
+MAX_PACKETS = 500  # below the scan's 2,005 packets, so the cap shows
+
+
+def packets_of(pcap: Path, *fields: str) -> list[list[str]]:
+    """Fields of every packet of ``pcap``, read back by tshark."""
+    cmd = ["tshark", "-n", "-r", str(pcap), "-T", "fields", "-E", "separator=/t"]
+    for field in fields:
+        cmd += ["-e", field]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True)
+    return [line.split("\t") for line in done.stdout.splitlines()]
+
+
+def read_run(tmp: Path, capture: Path, *extra: str) -> dict:
+    proc = run_cli(
+        "--read",
+        str(capture),
+        "--no-dashboard",
+        "--json",
+        "--no-progress",
+        "--data-dir",
+        str(tmp / "data"),
+        "--log-file",
+        str(tmp / "analysis.log"),
+        *extra,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def scan_run(pcaps: Path, tmp_path_factory) -> tuple[Path, dict]:
+    tmp = tmp_path_factory.mktemp("evidence")
+    return tmp / "data", read_run(tmp, pcaps / SCAN, "--evidence-max-packets", str(MAX_PACKETS))
+
+
+def test_the_scan_alert_has_a_capped_pcap_of_the_scanners_packets(scan_run):
+    data_dir, summary = scan_run
+    [alert] = [a for a in summary["alerts"] if a["kind"] == "port_scan"]
+    pcap = Path(alert["evidence"]["evidence_pcap"])
+    assert pcap.parent == data_dir / "evidence" and ALERT_ID.match(pcap.stem)
+    rows = packets_of(pcap, "frame.time_epoch", "ip.src", "ip.dst", "tcp.flags.syn")
+    assert len(rows) == MAX_PACKETS  # 2,005 matched; the first 500 are kept
+    assert all({SCANNER, SCANNED} == {src, dst} for _, src, dst, _ in rows)
+    times = [float(t) for t, *_ in rows]
+    assert alert["start"] - 2 <= min(times) and max(times) <= alert["end"] + 2
+    assert times == sorted(times)
+    assert sum(syn in ("1", "True") for *_, syn in rows) >= MAX_PACKETS * 0.9  # the probes
+
+
+def test_the_dashboard_serves_the_pcap_by_alert_id_and_nothing_else(scan_run):
+    data_dir, summary = scan_run
+    [alert] = [a for a in summary["alerts"] if a["kind"] == "port_scan"]
+    pcap = Path(alert["evidence"]["evidence_pcap"])
+    app = create_app(store_url(data_dir))
+    client = app.server.test_client()
+    answer = client.get(f"/evidence/{pcap.stem}.pcap")
+    assert answer.status_code == 200
+    assert answer.data == pcap.read_bytes()
+    assert answer.mimetype == "application/vnd.tcpdump.pcap"
+    assert "attachment" in answer.headers["Content-Disposition"]
+    assert client.get("/evidence/0123456789abcdef.pcap").status_code == 404  # well-formed, no such alert
+    for bad in ("ANALYZER", "0123456789abcdef0", "0123456789abcdeg", "analyzer.db"):
+        assert client.get(f"/evidence/{bad}.pcap").status_code == 400, bad
+    for traversal in ("../analyzer.db", "..%2Fanalyzer.db", "%2e%2e%2fanalyzer.db", "..%2f..%2fdata%2fanalyzer.db"):
+        answer = client.get(f"/evidence/{traversal}.pcap")  # never our route: Dash's page shell at most
+        assert answer.mimetype != "application/vnd.tcpdump.pcap" and b"SQLite format" not in answer.data, traversal
+    with app.server.test_request_context():
+        assert evidence_href(pcap.stem) == f"/evidence/{pcap.stem}.pcap"
+        assert evidence_href("0123456789abcdef") is None
+        assert evidence_href("../../etc/passwd") is None
+
+
+def test_arp_spoof_evidence_is_the_spoofing_macs_frames(pcaps, tmp_path):
+    summary = read_run(tmp_path, pcaps / "arp-spoof-mitm.pcapng")
+    [alert] = [a for a in summary["alerts"] if a["kind"] == "arp_spoof"]
+    mac = alert["evidence"]["mac"]
+    rows = packets_of(Path(alert["evidence"]["evidence_pcap"]), "eth.src", "eth.dst", "arp.opcode")
+    assert 0 < len(rows) <= 10000
+    assert all(mac in (src, dst) for src, dst, _ in rows)
+    assert any(op == "2" for *_, op in rows)  # the spoofed ARP replies themselves
+
+
+def test_the_cap_in_bytes_holds_on_a_real_capture(pcaps, tmp_path):
+    out = tmp_path / "capped.pcap"
+    kept = extract_packets([pcaps / SCAN], f"ip.addr == {SCANNER}", out, max_packets=10**6, max_bytes=20_000)
+    assert 0 < kept == len(packets_of(out, "frame.number"))
+    assert out.stat().st_size <= 20_000
+    assert extract_packets([pcaps / SCAN], "ip.addr == 192.0.2.1", tmp_path / "none.pcap", 100, 10**6) == 0
+    assert not (tmp_path / "none.pcap").exists()
+
+
+def test_display_filter_names_only_real_addresses():
+    alert = Alert("port_scan", "10.0.0.1", ["10.0.0.2", "fe80::1"], 100.0, 110.0, 50.0, "x")
+    text = display_filter(alert)
+    assert "frame.time_epoch >= 98.000000" in text and "frame.time_epoch <= 112.000000" in text
+    assert "ip.addr == 10.0.0.1" in text and "(ip.addr == 10.0.0.2 || ipv6.addr == fe80::1)" in text
+    hostile = Alert("x", "1.2.3.4) || (1", ['" || frame', "many"], 1.0, 2.0, 1.0, "x")
+    assert display_filter(hostile) == "frame.time_epoch >= -1.000000 && frame.time_epoch <= 4.000000"
+    spoofed = Alert("syn_flood", "*", ["10.0.0.9"], 1.0, 2.0, 1.0, "x")
+    assert display_filter(spoofed).endswith("&& (ip.addr == 10.0.0.9)")
+    assert evidence_path(Path("/x"), "../etc/passwd") is None
+    assert evidence_path(Path("/x"), "0123456789abcdef") == Path("/x/0123456789abcdef.pcap")
+
+
+def test_the_alert_details_offer_the_download_once_the_pcap_exists(scan_run):
+    data_dir, summary = scan_run
+    [alert] = [a for a in summary["alerts"] if a["kind"] == "port_scan"]
+    alert_id = Path(alert["evidence"]["evidence_pcap"]).stem
+    app = create_app(store_url(data_dir))
+    page = sys.modules["traffic_analyzer.dashboard.pages.alerts"]
+    slots = [(o.component_id, o.component_property) for o in page.DETAIL_OUTPUTS]
+    href_at = slots.index(("alerts-evidence-download", "href"))
+    style_at = slots.index(("alerts-evidence-download", "style"))
+    arguments = dict.fromkeys(inspect.signature(page.refresh_detail).parameters)
+    arguments.update(_n=0, selected=alert_id, _version=0)
+    with app.server.test_request_context():
+        shown = page.refresh_detail(**arguments)
+        assert shown[href_at] == f"/evidence/{alert_id}.pcap" and shown[style_at] == {}
+        hidden_pcap = data_dir / "evidence" / f"{alert_id}.pcap"
+        hidden_pcap.rename(hidden_pcap.with_suffix(".bak"))
+        try:
+            hidden = page.refresh_detail(**arguments)
+        finally:
+            hidden_pcap.with_suffix(".bak").rename(hidden_pcap)
+        assert hidden[href_at] == "" and hidden[style_at] == {"display": "none"}

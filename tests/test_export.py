@@ -1,0 +1,210 @@
+"""`network_traffic_analyzer.py export`: flows as Zeek conn.log (TSV, JSON lines), flows and alerts as CSV/Parquet.
+
+The store comes from a real --read of a public capture; every export is read back with a
+strict zeek-cut-style reader (Debian ships no zeek-cut), pandas and pyarrow, and compared
+with the store row for row.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from conftest import run_cli
+
+CAPTURE = "nmap-syn-scan.pcapng"
+ZEEK_TYPE_PATTERNS = {
+    "time": re.compile(r"^\d+\.\d{6}$"),
+    "interval": re.compile(r"^\d+\.\d{6}$"),
+    "count": re.compile(r"^\d+$"),
+    "port": re.compile(r"^\d{1,5}$"),
+    "enum": re.compile(r"^(tcp|udp|icmp|unknown_transport)$"),
+    "bool": re.compile(r"^[TF]$"),
+}
+
+
+@pytest.fixture(scope="module")
+def store(pcaps: Path, tmp_path_factory) -> Path:
+    """The data folder of a --read of the nmap SYN scan capture."""
+    tmp = tmp_path_factory.mktemp("export")
+    proc = run_cli(
+        "--read",
+        str(pcaps / CAPTURE),
+        "--no-dashboard",
+        "--no-progress",
+        "--no-evidence",
+        "--data-dir",
+        str(tmp / "data"),
+        "--log-file",
+        str(tmp / "analysis.log"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    return tmp / "data"
+
+
+def stored(data_dir: Path, table: str) -> pd.DataFrame:
+    with sqlite3.connect(data_dir / "analyzer.db") as conn:
+        return pd.read_sql(f"SELECT * FROM {table}", conn)
+
+
+def export(data_dir: Path, out: Path, *args: str) -> str:
+    proc = run_cli("export", "--data-dir", str(data_dir), "--out", str(out), *args)
+    assert proc.returncode == 0, proc.stderr
+    assert out.exists()
+    return proc.stderr
+
+
+def zeek_cut(path: Path, wanted: list[str]) -> tuple[dict[str, str], list[list[str]]]:
+    """Read a Zeek ASCII log the way zeek-cut does, checking every header line and every value's type.
+
+    Returns the header directives and the ``wanted`` columns of each row (unset stays '-').
+    """
+    lines = path.read_text().split("\n")
+    assert lines[-1] == "", "the log ends with a newline"
+    lines = lines[:-1]
+    first = re.fullmatch(r"#separator (\S+)", lines[0])
+    assert first, "the first line declares the separator"
+    sep = first.group(1).encode().decode("unicode_escape")
+    assert sep == "\t"
+    header: dict[str, str] = {}
+    index = 1
+    while lines[index].startswith("#") and not lines[index].startswith("#close"):
+        key, _, value = lines[index][1:].partition(sep)
+        header[key] = value
+        index += 1
+    assert list(header) == ["set_separator", "empty_field", "unset_field", "path", "open", "fields", "types"]
+    assert header["set_separator"] == "," and header["empty_field"] == "(empty)" and header["unset_field"] == "-"
+    assert header["path"] == "conn"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d", header["open"])
+    fields, types = header["fields"].split(sep), header["types"].split(sep)
+    assert len(fields) == len(types)
+    assert re.fullmatch(r"#close\t\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d", lines[-1])
+    positions = [fields.index(name) for name in wanted]  # zeek-cut fails on unknown names too
+    rows = []
+    for line in lines[index:-1]:
+        values = line.split(sep)
+        assert len(values) == len(fields), line
+        for value, zeek_type in zip(values, types, strict=True):
+            if value == header["unset_field"]:
+                continue
+            if zeek_type == "addr":
+                ipaddress.ip_address(value)
+            elif zeek_type in ZEEK_TYPE_PATTERNS:
+                assert ZEEK_TYPE_PATTERNS[zeek_type].match(value), (zeek_type, value)
+            else:
+                assert zeek_type in ("string", "set[string]") and value, (zeek_type, value)
+        rows.append([values[i] for i in positions])
+    return header, rows
+
+
+def test_conn_log_parses_like_zeek_cut_and_matches_the_store(store, tmp_path):
+    out = tmp_path / "conn.log"
+    export(store, out, "--what", "flows", "--format", "zeek")
+    wanted = ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "conn_state", "orig_pkts"]
+    header, rows = zeek_cut(out, wanted)
+    flows = stored(store, "flows")
+    assert len(rows) == len(flows) == 1994
+    expected = {
+        (
+            f"{r.ts:.6f}",
+            r.uid,
+            r.orig_h,
+            str(r.orig_p),
+            r.resp_h,
+            str(r.resp_p),
+            r.proto,
+            r.conn_state,
+            str(r.orig_pkts),
+        )
+        for r in flows.itertuples()
+    }
+    assert {tuple(row) for row in rows} == expected
+    assert [row[0] for row in rows] == sorted(row[0] for row in rows), "oldest first"
+    # pandas reads it too, with the header's field names
+    fields = header["fields"].split("\t")
+    frame = pd.read_csv(out, sep="\t", comment="#", header=None, names=fields, na_values="-", keep_default_na=False)
+    assert len(frame) == len(flows)
+    assert frame["id.orig_h"].eq("172.16.0.8").all()
+    assert frame["local_orig"].isna().all() and frame["duration"].notna().all()
+
+
+def test_conn_json_lines_use_zeek_keys_and_match_the_store(store, tmp_path):
+    out = tmp_path / "conn.json"
+    export(store, out, "--format", "jsonl")
+    frame = pd.read_json(out, lines=True, dtype=False)
+    flows = stored(store, "flows").set_index("uid")
+    assert len(frame) == len(flows)
+    assert {"ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "conn_state"} <= set(frame.columns)
+    assert "local_orig" not in frame.columns and "service" not in frame.columns  # unset fields are left out
+    exported = frame.set_index("uid").loc[flows.index]  # every stored uid, once
+    assert exported["ts"].dtype == float
+    assert (abs(exported["ts"] - flows["ts"]) < 1e-6).all()
+    assert (exported["id.orig_h"] == flows["orig_h"]).all() and (exported["id.resp_p"] == flows["resp_p"]).all()
+    assert (exported["history"] == flows["history"]).all()
+
+
+@pytest.mark.parametrize("what", ["flows", "alerts"])
+def test_csv_and_parquet_open_in_pandas_and_pyarrow_with_every_stored_row(store, tmp_path, what):
+    rows = stored(store, what)
+    assert len(rows) > 0
+    export(store, tmp_path / f"{what}.csv", "--what", what, "--format", "csv")
+    export(store, tmp_path / f"{what}.parquet", "--what", what, "--format", "parquet")
+    csv = pd.read_csv(tmp_path / f"{what}.csv")
+    table = pq.read_table(tmp_path / f"{what}.parquet")
+    assert len(csv) == table.num_rows == len(rows)
+    assert list(csv.columns) == table.schema.names == list(rows.columns)
+    key = "uid" if what == "flows" else "alert_id"
+    assert set(csv[key]) == set(table.column(key).to_pylist()) == set(rows[key])
+    if what == "flows":
+        assert str(table.schema.field("orig_p").type) == "int64"
+        assert str(table.schema.field("ts").type) == "double"
+
+
+def test_time_range_keeps_records_that_started_inside_it(store, tmp_path):
+    flows = stored(store, "flows")
+    start, end = float(flows["ts"].quantile(0.25)), float(flows["ts"].quantile(0.75))
+    inside = int(((flows["ts"] >= start) & (flows["ts"] < end)).sum())
+    assert 0 < inside < len(flows)
+    export(store, tmp_path / "part.csv", "--format", "csv", "--from", repr(start), "--to", repr(end))
+    part = pd.read_csv(tmp_path / "part.csv")
+    assert len(part) == inside
+    assert part["ts"].between(start, end, inclusive="left").all()
+    # the same range as ISO times (UTC), to the microsecond
+    iso = [pd.Timestamp(t, unit="s", tz="UTC").isoformat() for t in (start, end)]
+    export(store, tmp_path / "iso.csv", "--format", "csv", "--from", iso[0], "--to", iso[1])
+    assert len(pd.read_csv(tmp_path / "iso.csv")) == inside
+
+
+def test_nothing_matched_gives_headers_only_and_says_so(store, tmp_path):
+    message = export(store, tmp_path / "empty.log", "--format", "zeek", "--from", "2030-01-01")
+    assert "nothing matched" in message
+    header, rows = zeek_cut(tmp_path / "empty.log", ["uid"])
+    assert rows == [] and header["path"] == "conn"
+    export(store, tmp_path / "empty.csv", "--what", "alerts", "--format", "csv", "--run", "no-such-run")
+    assert list(pd.read_csv(tmp_path / "empty.csv").columns) == list(stored(store, "alerts").columns)
+    export(store, tmp_path / "empty.parquet", "--format", "parquet", "--to", "1000")
+    table = pq.read_table(tmp_path / "empty.parquet")
+    assert table.num_rows == 0 and "uid" in table.schema.names
+
+
+def test_bad_requests_end_in_one_line_and_write_nothing(store, tmp_path):
+    cases = [
+        (["--what", "alerts", "--format", "zeek"], "conn.log"),
+        (["--from", "yesterday"], "neither epoch seconds nor an ISO time"),
+        (["--from", "2020-01-02", "--to", "2020-01-01"], "must be later"),
+        (["--sensor", "edge-1"], "sensor"),
+    ]
+    for args, words in cases:
+        out = tmp_path / "out.log"
+        proc = run_cli("export", "--data-dir", str(store), "--out", str(out), *args)
+        assert proc.returncode == 1, args
+        assert words in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert not out.exists()
+    proc = run_cli("export", "--data-dir", str(tmp_path / "nowhere"))
+    assert proc.returncode == 1 and "no result store" in proc.stderr
+    assert not (tmp_path / "nowhere").exists()

@@ -1,0 +1,155 @@
+"""Every alert channel behind one call per analysis window: the log file, e-mail, a webhook, syslog.
+
+The analysis loop calls :meth:`AlertDispatcher.send` with the window's new and updated alerts;
+each channel's :class:`ChannelPolicy` picks the messages and its :class:`DeliveryWorker` sends
+them from a thread of its own, so a slow or dead channel never holds up capture or analysis.
+The log file is written at once, in the analysis thread, as it always was.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from dataclasses import dataclass
+
+from ..detection.alert import Alert
+from ..settings import Config
+from .email_channel import EmailSink
+from .log_channel import LogSink
+from .notice import Notice, alert_snapshot
+from .policy import ChannelPolicy
+from .syslog_channel import SyslogSink
+from .webhook_channel import WebhookSink
+from .worker import DeliveryWorker, Sink, error_text
+
+CLOSE_TIMEOUT_S = 10.0  # at the end of the run, how long the channels may take to send what is queued
+
+
+class InlineDelivery:
+    """Delivers in the caller's thread: for the local log file, which has no outage to wait out."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.delivered = 0
+        self.failed_attempts = 0
+        self.last_error = ""
+        self.failing = False
+
+    def submit(self, notice: Notice) -> None:
+        try:
+            self.sink.deliver(notice)
+        except Exception as exc:  # a full disk must not stop the analysis
+            self.failed_attempts += 1
+            self.last_error = error_text(exc)
+            self.failing = True
+            return
+        self.delivered += 1
+        self.failing = False
+
+    def health(self) -> dict:
+        state = "failing" if self.failing else ("ok" if self.delivered else "idle")
+        return {
+            "state": state,
+            "delivered": self.delivered,
+            "failed_attempts": self.failed_attempts,
+            "queued": 0,
+            "last_error": self.last_error,
+        }
+
+    def stop(self) -> None:
+        """Nothing is ever queued."""
+
+    def join(self, deadline: float) -> list[Notice]:
+        self.sink.close()
+        return []
+
+
+@dataclass
+class Channel:
+    """One destination: its policy (what to send) and its delivery (how, and in which thread)."""
+
+    policy: ChannelPolicy
+    delivery: DeliveryWorker | InlineDelivery
+
+    @property
+    def name(self) -> str:
+        return self.delivery.sink.name
+
+
+class AlertDispatcher:
+    """Fans each window's alerts out to the channels and reports when an attack has gone quiet."""
+
+    def __init__(self, channels: list[Channel], run_id: str, quiet_s: float, logger: logging.Logger) -> None:
+        self.channels = channels
+        self.run_id = run_id
+        self.quiet_s = quiet_s
+        self.logger = logger
+        self._open: dict[str, dict] = {}  # alert_id -> latest snapshot, until the alert ends
+        self._closed = False
+
+    def send(self, alerts: list[Alert], now: float) -> None:
+        """Queue this window's messages; ``now`` is the window's end in packet time. Never blocks."""
+        changed = [alert_snapshot(alert, self.run_id) for alert in alerts]
+        for snap in changed:
+            self._open[snap["alert_id"]] = snap
+        ended = [snap for snap in self._open.values() if now - snap["end"] >= self.quiet_s]
+        for snap in ended:
+            del self._open[snap["alert_id"]]
+        reason = f"no new evidence for {self.quiet_s:.0f} s"
+        for channel in self.channels:
+            for notice in channel.policy.notices(changed, ended, ended_reason=reason):
+                channel.delivery.submit(notice)
+
+    def health(self) -> list[dict]:
+        """Per channel: where it sends, what it sent, held back or folded into earlier messages, and failures."""
+        return [
+            {"channel": c.name, "target": c.delivery.sink.target, **c.policy.counts, **c.delivery.health()}
+            for c in self.channels
+        ]
+
+    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        """End of the run: open alerts end, held ones go out as a digest, queues drain within ``timeout_s``."""
+        if self._closed:
+            return
+        self._closed = True
+        ended = list(self._open.values())
+        self._open.clear()
+        for channel in self.channels:
+            notices = channel.policy.notices([], ended, ended_reason="the run ended; no more evidence is collected")
+            digest = channel.policy.flush()
+            for notice in notices + ([digest] if digest else []):
+                channel.delivery.submit(notice)
+            channel.delivery.stop()
+        deadline = time.monotonic() + timeout_s
+        for channel in self.channels:
+            unsent = channel.delivery.join(deadline)
+            for notice in unsent:
+                self.logger.warning("alert channel %s: not delivered before exit: %s", channel.name, notice.subject())
+
+
+def dispatcher_from_config(config: Config, logger: logging.Logger, run_id: str) -> AlertDispatcher:
+    """The channels the settings ask for; a bad channel setting fails here, before capture starts."""
+    c = config
+    sensor = c.sensor_name or socket.gethostname()
+
+    def policy(min_severity: str, per_hour: int) -> ChannelPolicy:
+        return ChannelPolicy(min_severity, int(per_hour), sensor=sensor, run_id=run_id)
+
+    channels = [Channel(policy(c.log_min_severity, 0), InlineDelivery(LogSink(logger)))]
+    sinks: list[tuple[Sink, str, int]] = []
+    if c.email_to:
+        recipients = [addr.strip() for addr in c.email_to.split(",") if addr.strip()]
+        sender = c.email_from or f"network-traffic-analyzer@{socket.gethostname()}"
+        email = EmailSink(
+            recipients, sender, c.smtp_host, c.smtp_port, c.smtp_security, c.smtp_user, c.smtp_password_env
+        )
+        sinks.append((email, c.email_min_severity, c.email_per_hour))
+    if c.webhook_url:
+        sinks.append((WebhookSink(c.webhook_url), c.webhook_min_severity, c.webhook_per_hour))
+    if c.syslog_target:
+        sinks.append((SyslogSink(c.syslog_target, sensor), c.syslog_min_severity, c.syslog_per_hour))
+    for sink, min_severity, per_hour in sinks:
+        channels.append(Channel(policy(min_severity, per_hour), DeliveryWorker(sink, logger)))
+        logger.info("alert channel %s: %s (min severity %s, %d/h)", sink.name, sink.target, min_severity, per_hour)
+    return AlertDispatcher(channels, run_id, c.alert_quiet_s, logger)

@@ -1,0 +1,149 @@
+"""``network_traffic_analyzer.py export``: write stored flows or alerts of a time range to a file.
+
+Only maps options to a :class:`~traffic_analyzer.export.records.Selection` and a writer;
+problems the user can fix end as one line on stderr with exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+import sqlalchemy as sa
+
+from ..errors import AnalyzerError
+from ..settings import DEFAULTS
+from ..store.database import store_url
+from .records import RecordReader, Selection
+from .tables import CsvWriter, JsonLinesWriter, ParquetWriter, arrow_schema
+from .zeek import ConnJsonWriter, ConnLogWriter
+
+FORMATS = ("zeek", "jsonl", "csv", "parquet")
+TEXT_FORMATS = {"zeek", "jsonl", "csv"}
+
+
+def parse_time(text: str, option: str) -> float:
+    """Epoch seconds from epoch seconds or an ISO 8601 time (UTC unless it names a zone)."""
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            stamp = pd.Timestamp(text)
+        except ValueError:
+            raise AnalyzerError(
+                f"{option} {text!r} is neither epoch seconds nor an ISO time like 2024-05-01T12:00:00Z"
+            ) from None
+        if stamp.tzinfo is None:
+            stamp = stamp.tz_localize("UTC")
+        return stamp.timestamp()
+    if not math.isfinite(value):
+        raise AnalyzerError(f"{option} {text!r} is not a time")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="network_traffic_analyzer.py export",
+        description="Export stored flows (Zeek conn.log TSV or JSON lines, CSV, Parquet) or alerts (CSV, Parquet, "
+        "JSON lines). Records that started at or after --from and before --to are written, oldest first.",
+    )
+    parser.add_argument("--what", choices=("flows", "alerts"), default="flows", help="what to export (default: flows)")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="zeek", help="zeek (conn.log TSV, flows only), jsonl, csv or parquet"
+    )
+    parser.add_argument("--from", dest="start", metavar="TIME", help="start: epoch seconds or ISO time (UTC)")
+    parser.add_argument("--to", dest="end", metavar="TIME", help="end (exclusive): epoch seconds or ISO time (UTC)")
+    parser.add_argument("--run", dest="run_id", metavar="RUN_ID", help="only this run (default: every run)")
+    parser.add_argument("--sensor", help="only records of this sensor (stores that record one)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--data-dir", metavar="DIR", help=f"the analyzer's data folder (default: {DEFAULTS['data_dir']})"
+    )
+    where.add_argument("--store", metavar="URL", help="SQLAlchemy URL of the result store instead of --data-dir")
+    parser.add_argument("--out", default="-", metavar="FILE", help="file to write, or - for stdout (the default)")
+    return parser
+
+
+def selection_of(args: argparse.Namespace) -> Selection:
+    start = parse_time(args.start, "--from") if args.start else None
+    end = parse_time(args.end, "--to") if args.end else None
+    if start is not None and end is not None and end <= start:
+        raise AnalyzerError(f"--to ({args.end}) must be later than --from ({args.start})")
+    if args.format == "zeek" and args.what != "flows":
+        raise AnalyzerError("--format zeek writes conn.log, which holds flows: use --what flows, or csv/parquet/jsonl")
+    return Selection(args.what, start, end, args.run_id, args.sensor)
+
+
+@contextlib.contextmanager
+def _output(path: str, binary: bool) -> Iterator[IO]:
+    """stdout, or a file that appears under its name only once it is complete."""
+    if path == "-":
+        yield sys.stdout.buffer if binary else sys.stdout
+        return
+    partial = Path(f"{path}.part")
+    try:
+        handle = open(partial, "wb" if binary else "w", encoding=None if binary else "utf-8")
+    except OSError as exc:
+        raise AnalyzerError(f"cannot write {path}: {exc.strerror}") from exc
+    try:
+        with handle:
+            yield handle
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def export(url: str, selection: Selection, fmt: str, out: IO) -> int:
+    """Write the selected records to ``out`` in ``fmt``; returns how many were written."""
+    reader = RecordReader(url, selection.what)
+    try:
+        if fmt == "zeek":
+            writer = ConnLogWriter(out)
+        elif fmt == "jsonl":
+            writer = ConnJsonWriter(out) if selection.what == "flows" else JsonLinesWriter(out)
+        elif fmt == "csv":
+            writer = CsvWriter(out, reader.columns)
+        else:
+            writer = ParquetWriter(out, arrow_schema(reader.table))
+        writer.begin()
+        written = 0
+        try:
+            for chunk in reader.chunks(selection):
+                writer.write(chunk)
+                written += len(chunk)
+        except sa.exc.SQLAlchemyError as exc:
+            raise AnalyzerError(
+                f"reading {selection.what} from the store failed: {getattr(exc, 'orig', None) or exc}"
+            ) from exc
+        writer.end()
+        return written
+    finally:
+        reader.close()
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        selection = selection_of(args)
+        url = args.store or store_url(args.data_dir or DEFAULTS["data_dir"])
+        with _output(args.out, binary=args.format not in TEXT_FORMATS) as out:
+            written = export(url, selection, args.format, out)
+    except AnalyzerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    where = "stdout" if args.out == "-" else args.out
+    if written == 0:
+        print(
+            f"nothing matched: no {selection.what} in the store for that selection; {where} has headers only",
+            file=sys.stderr,
+        )
+    else:
+        print(f"exported {written} {selection.what} to {where}", file=sys.stderr)
+    return 0

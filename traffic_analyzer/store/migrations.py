@@ -1,0 +1,98 @@
+"""Schema versions: a store is brought up to :data:`~.schema.SCHEMA_VERSION` in place, never recreated.
+
+A one-row table, ``store_schema``, holds the version; each step below is a function that takes
+a store from the version before it to its own, inside the same transaction as the version
+bump, so a crash mid-way leaves the old version whole (SQLite and PostgreSQL both roll DDL
+back). We use this small ordered list rather than Alembic: two dialects, one or two steps a
+year, and no migration scripts, ``env.py`` or ``alembic.ini`` to ship and keep in step with
+the table definitions in :mod:`.schema`. Version 1 stores (the first SQLite stores) have no
+``store_schema`` table; they are recognised by their ``runs`` table.
+
+Several sensors may start against one empty PostgreSQL database at the same moment: the
+migration holds an advisory lock, so one creates the tables and the others find them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from ..errors import AnalyzerError
+from .schema import SCHEMA_VERSION, dns_queries, flow_columns, metadata, schema_version
+
+PG_SCHEMA_LOCK = 0x6E7461_01  # pg_advisory_xact_lock key: "nta" + 1, the schema lock
+V1 = 1  # a store with the result tables and no store_schema table
+
+
+def stored_version(conn: sa.Connection) -> int:
+    """The store's schema version: 0 for an empty database, 1 for a store older than versions."""
+    inspector = sa.inspect(conn)
+    if inspector.has_table(schema_version.name):
+        return int(conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or V1)
+    return V1 if inspector.has_table("runs") else 0
+
+
+def migrate(conn: sa.Connection, sensor: str, *, create: bool) -> int:
+    """Bring the store up to date inside ``conn``'s open transaction; returns the version it is at.
+
+    ``create`` makes the tables in an empty database (the writer does, readers do not). Runs
+    of a version 1 store are given to ``sensor``: that store only ever had this one.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_SCHEMA_LOCK)))
+    version = stored_version(conn)
+    if version == 0:
+        if not create:
+            return 0
+        metadata.create_all(conn)
+        conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+        return SCHEMA_VERSION
+    if version > SCHEMA_VERSION:
+        raise AnalyzerError(
+            f"the result store has schema version {version}, newer than this analyzer's {SCHEMA_VERSION}: "
+            "update the analyzer"
+        )
+    for target, step in STEPS:
+        if version < target:
+            step(conn, sensor)
+            version = target
+    if not sa.inspect(conn).has_table(schema_version.name):
+        schema_version.create(conn)
+    conn.execute(schema_version.delete())
+    conn.execute(schema_version.insert().values(version=version))
+    return version
+
+
+def _add_column(conn: sa.Connection, table: str, column: sa.Column, default: str = "") -> None:
+    quote = conn.dialect.identifier_preparer.quote
+    sql_type = column.type.compile(dialect=conn.dialect)
+    clause = f" NOT NULL DEFAULT {default}" if default else ""
+    conn.exec_driver_sql(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(column.name)} {sql_type}{clause}")
+
+
+def _v2_sensors_and_dns(conn: sa.Connection, sensor: str) -> None:
+    """v1 -> v2: runs get their sensor and whether they were live; flows are keyed by (run_id, uid); DNS names."""
+    _add_column(conn, "runs", sa.Column("sensor", sa.String), default="''")
+    _add_column(conn, "runs", sa.Column("live", sa.Boolean))
+    _add_column(conn, "health", sa.Column("channels", sa.Text))  # JSON: alert channel health
+    old_runs = sa.table("runs", sa.column("sensor"), sa.column("live"), sa.column("source"))
+    conn.execute(old_runs.update().values(sensor=sensor, live=old_runs.c.source.startswith("live")))
+
+    # SQLite cannot change a primary key in place: copy flows into a table with the new key.
+    rebuilt = sa.Table("flows_v2", sa.MetaData(), *flow_columns())
+    rebuilt.create(conn)
+    names = [c.name for c in rebuilt.columns]
+    old_flows = sa.table("flows", *(sa.column(n) for n in names))
+    conn.execute(rebuilt.insert().from_select(names, sa.select(*old_flows.c)))
+    conn.exec_driver_sql("DROP TABLE flows")
+    conn.exec_driver_sql("ALTER TABLE flows_v2 RENAME TO flows")
+
+    dns_queries.create(conn)
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+
+# (version it leads to, step), in order.
+STEPS: tuple[tuple[int, Callable[[sa.Connection, str], None]], ...] = ((2, _v2_sensors_and_dns),)

@@ -1,0 +1,146 @@
+"""The result tables, at the current schema version (:data:`SCHEMA_VERSION`).
+
+Everything a run produces is keyed by its ``run_id``; ``runs`` says which sensor made it, so
+several sensors can share one PostgreSQL database. Byte and packet counts are BIGINT (a busy
+link passes 2**31 bytes in seconds; SQLite does not care, PostgreSQL does). Older stores are
+brought up to this version by :mod:`traffic_analyzer.store.migrations`, never recreated.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ..features.flows import FLOW_COLUMNS
+
+SCHEMA_VERSION = 2  # 1: the first SQLite stores (no sensors, flows keyed by uid alone); 2: sensors, DNS names
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "store_schema",
+    metadata,
+    sa.Column("version", sa.Integer, nullable=False),  # one row
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String, primary_key=True),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("source", sa.String, nullable=False),  # "live eth0 (pyshark)" or "file x.pcap"
+    sa.Column("status", sa.String, nullable=False),  # running, finished, failed, damaged, interrupted
+    sa.Column("finished_at", sa.Float),
+    sa.Column("model", sa.Text),  # JSON: anomaly model status
+    sa.Column("sensor", sa.String, nullable=False, server_default=""),  # who captured it (v2)
+    sa.Column("live", sa.Boolean),  # live capture: packet times are wall-clock times (v2)
+    sa.Index("ix_runs_sensor_started", "sensor", "started_at"),
+)
+
+traffic = sa.Table(
+    "traffic",
+    metadata,
+    sa.Column("run_id", sa.String, nullable=False, index=True),
+    sa.Column("second", sa.BigInteger, nullable=False),  # epoch second of the packets
+    sa.Column("packets", sa.BigInteger, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Index("ix_traffic_run_second", "run_id", "second"),
+)
+
+protocols = sa.Table(
+    "protocols",
+    metadata,
+    sa.Column("run_id", sa.String, nullable=False, index=True),
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("protocol", sa.String, nullable=False),
+    sa.Column("packets", sa.BigInteger, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Index("ix_protocols_run_window", "run_id", "window_start"),
+)
+
+hosts = sa.Table(
+    "hosts",
+    metadata,
+    sa.Column("run_id", sa.String, nullable=False, index=True),
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("host", sa.String, nullable=False),
+    sa.Column("packets_out", sa.BigInteger, nullable=False),
+    sa.Column("bytes_out", sa.BigInteger, nullable=False),
+    sa.Column("packets_in", sa.BigInteger, nullable=False),
+    sa.Column("bytes_in", sa.BigInteger, nullable=False),
+    sa.Index("ix_hosts_run_window", "run_id", "window_start"),
+)
+
+_SQL_TYPES = {"float64": sa.Float, "string": sa.String, "Int32": sa.Integer, "int64": sa.BigInteger}  # by str(dtype)
+
+
+def flow_columns() -> list[sa.Column]:
+    """The conn.log columns; a run's flow is (run_id, uid): uids restart with every run (v2)."""
+    return [
+        sa.Column("run_id", sa.String, primary_key=True, index=True),
+        *[sa.Column(name, _SQL_TYPES[str(dtype)], primary_key=(name == "uid")) for name, dtype in FLOW_COLUMNS.items()],
+    ]
+
+
+flows = sa.Table("flows", metadata, *flow_columns(), sa.Index("ix_flows_run_last", "run_id", "last_ts"))
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("alert_id", sa.String, primary_key=True),  # a digest of run_id and the attack, see Alert.alert_id
+    sa.Column("run_id", sa.String, nullable=False, index=True),
+    sa.Column("kind", sa.String, nullable=False),
+    sa.Column("attacker", sa.String, nullable=False),
+    sa.Column("victims", sa.String, nullable=False),  # comma separated
+    sa.Column("start", sa.Float, nullable=False),
+    sa.Column("end", sa.Float, nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("severity", sa.String, nullable=False),
+    sa.Column("explanation", sa.Text, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),  # JSON
+    sa.Column("detector", sa.String, nullable=False),
+    sa.Column("updates", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+health = sa.Table(
+    "health",
+    metadata,
+    sa.Column("run_id", sa.String, nullable=False, index=True),
+    sa.Column("at", sa.Float, nullable=False),  # wall-clock time of the sample; one sample per committed window
+    sa.Column("packets", sa.BigInteger, nullable=False),  # captured so far
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("dropped", sa.BigInteger),  # NULL while the capture cannot tell
+    sa.Column("sampled_out", sa.BigInteger, nullable=False),
+    sa.Column("lag_s", sa.Float),  # wall clock minus newest packet time; NULL when reading a file
+    sa.Column("open_flows", sa.Integer, nullable=False),
+    sa.Column("cpu_percent", sa.Float, nullable=False),
+    sa.Column("rss_mb", sa.Float, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # e.g. "capturing on eth0"
+    sa.Column("channels", sa.Text),  # JSON list: each alert channel's delivery health (v2)
+    sa.Index("ix_health_run_at", "run_id", "at"),
+)
+
+dns_queries = sa.Table(
+    "dns_queries",
+    metadata,
+    sa.Column("run_id", sa.String, nullable=False),
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("host", sa.String, nullable=False),  # who asked
+    sa.Column("qname", sa.Text, nullable=False),  # what it asked for: attacker-controlled text
+    sa.Column("queries", sa.Integer, nullable=False),
+    sa.Index("ix_dns_queries_run_host", "run_id", "host"),
+    sa.Index("ix_dns_queries_run_window", "run_id", "window_start"),
+)
+
+RESULT_TABLES = (runs, traffic, protocols, hosts, flows, alerts, health, dns_queries)
+
+# The packet-time column of each table a run fills: retention prunes by it, oldest first.
+TIME_COLUMNS: dict[str, str] = {
+    "traffic": "second",
+    "protocols": "window_start",
+    "hosts": "window_start",
+    "flows": "last_ts",
+    "alerts": "end",
+    "health": "at",
+    "dns_queries": "window_start",
+}
