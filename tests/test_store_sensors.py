@@ -10,6 +10,8 @@ import sys
 import pytest
 from conftest import CLI
 from postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
+from selenium.webdriver.common.by import By
+from test_dashboard_browser import _act, _text, _wait, browser, console, serve  # noqa: F401 (fixtures)
 
 from traffic_analyzer.dashboard.app import create_app
 from traffic_analyzer.store.database import ResultReader
@@ -51,7 +53,7 @@ def test_two_sensors_share_one_postgresql_and_the_reader_tells_them_apart(two_se
     reader.close()
 
 
-def test_one_dashboard_shows_both_sensors_and_filters_by_sensor(two_sensors, postgres_url):  # noqa: F811
+def test_one_dashboard_shows_both_sensors_and_filters_by_sensor(two_sensors, postgres_url, browser, serve, console):  # noqa: F811
     app = create_app(postgres_url)
     pages = {name: sys.modules[f"traffic_analyzer.dashboard.pages.{name}"] for name in ("overview", "hosts", "flows")}
     with app.server.test_request_context():
@@ -90,3 +92,14 @@ def test_one_dashboard_shows_both_sensors_and_filters_by_sensor(two_sensors, pos
         assert [r["qname"] for r in dns_rows] == names["qname"].tolist()
         assert all(isinstance(r["qname"], str) for r in dns_rows)
     data.detach_stores(app.server)
+
+    # the same in real Chromium: both sensors, then the header's sensor filter picks one
+    browser.get(serve(postgres_url).url)
+    _wait(browser, lambda d: _text(d, "overview-run-sensors").startswith("Sensors: "), "both sensors")
+    assert {"alpha (finished)", "beta (finished)"} <= set(_text(browser, "overview-run-sensors")[9:].split(", "))
+    _act(browser, ".app-sensor-filter", lambda el: el.click())
+    _act(browser, ".dash-dropdown-option", lambda _el: next(
+        o for o in browser.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option") if o.text.strip() == "alpha"
+    ).click())  # fmt: skip
+    _wait(browser, lambda d: _text(d, "overview-run-sensors") == "Sensor: alpha (finished)", "the alpha sensor alone")
+    browser.get("about:blank")
