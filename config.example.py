@@ -138,6 +138,10 @@ CONFIG = {
     # Also sample flows whenever live traffic passes this many packets per second; 0 samples only
     # when the analysis falls behind. (command line: --sample-max-pps)
     "sample_max_pps": 0.0,
+    # Memory for analysis windows the result store cannot take (disk full, database locked or
+    # unreachable): they are written when it recovers; beyond this the oldest are dropped and
+    # counted as lost. (command line: --store-backlog-mb)
+    "store_backlog_mb": 100.0,
 }
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import inspect
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
@@ -101,6 +102,7 @@ class NetworkTrafficAnalyzer:
         syslog_per_hour: int = 600,
         sampling: bool = True,
         sample_max_pps: float = 0.0,
+        store_backlog_mb: float = 100.0,
     ) -> None:
         self.interface = interface
         self.capture_duration = capture_duration
@@ -153,6 +155,7 @@ class NetworkTrafficAnalyzer:
         self.syslog_per_hour = syslog_per_hour
         self.sampling = sampling
         self.sample_max_pps = sample_max_pps
+        self.store_backlog_mb = store_backlog_mb
         self._runner: Runner | None = None
 
     def get_params(self) -> dict:
@@ -160,11 +163,14 @@ class NetworkTrafficAnalyzer:
         names = [name for name in inspect.signature(type(self).__init__).parameters if name != "self"]
         return {name: getattr(self, name) for name in names}
 
-    def analyze(self) -> dict:
-        """Capture or read until the end, analysing window by window; returns the summary."""
+    def analyze(self, reload: Callable[[], dict] | None = None) -> dict:
+        """Capture or read until the end, analysing window by window; returns the summary.
+
+        ``reload`` returns fresh, validated settings when SIGHUP asks (the command line re-reads --config).
+        """
         params = self.get_params()
         validate(params)
-        self._runner = Runner(Config(**params))
+        self._runner = Runner(Config(**params), reload_settings=reload)
         try:
             return self._runner.run()
         except BaseException:

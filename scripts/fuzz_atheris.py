@@ -39,7 +39,7 @@ def frames_from(data: bytes) -> tuple[Frames, np.ndarray]:
         size = int.from_bytes(data[off : off + 2], "big")
         parts.append(data[off + 2 : off + 2 + size])
         off += 2 + size
-    starts = np.cumsum([0] + [len(p) for p in parts[:-1]]).astype(np.int64)
+    starts = np.cumsum([0] + [len(p) for p in parts])[: len(parts)].astype(np.int64)
     caplen = np.array([len(p) for p in parts], dtype=np.int64)
     frames = Frames(
         buf=np.frombuffer(b"".join(parts) + bytes(PAD), dtype=np.uint8).copy(),
@@ -68,7 +68,7 @@ def make_corpus(folder: Path) -> int:
         linktype = int.from_bytes(seed.data[20:24], "little" if seed.data[0] == 0xD4 or seed.data[0] == 0x4D else "big")
         if linktype not in LINKTYPES:
             continue
-        frames = [seed.data[frame : frame + caplen] for _, frame, caplen in seed.records]
+        frames = [seed.data[frame : frame + min(caplen, 0xFFFF)] for _, frame, caplen in seed.records]
         for i in range(0, min(len(frames), 64), 4):
             (folder / f"{seed.name}-{i}").write_bytes(corpus_input(linktype, frames[i : i + 4]))
             count += 1

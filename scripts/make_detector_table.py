@@ -1,4 +1,4 @@
-"""Rewrites the README's detector-threshold table from the detector classes (traffic_analyzer/detection/catalogue.py)."""
+"""Rewrites the README's detector-threshold table from the detector classes (detection/catalogue.py)."""
 
 import re
 import sys

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import DATA, ROOT
@@ -21,7 +22,15 @@ import fuzz_cases  # noqa: E402
 
 from traffic_analyzer.capture.fast_pcap import FastPcapSource  # noqa: E402
 from traffic_analyzer.capture.pcap_file import PcapFileSource  # noqa: E402
-from traffic_analyzer.packets.schema import PACKET_SCHEMA, TSHARK_FIELDS, fit_integers, packets_from_fields  # noqa: E402
+from traffic_analyzer.packets.decode_batch import FrameDecoder  # noqa: E402
+from traffic_analyzer.packets.decode_layers import HEADER_BYTES, Frames  # noqa: E402
+from traffic_analyzer.packets.schema import (  # noqa: E402
+    PACKET_SCHEMA,
+    TSHARK_FIELDS,
+    empty_packets,
+    fit_integers,
+    packets_from_fields,
+)
 
 REGRESSIONS = DATA / "fuzz_regressions"
 REGRESSION_NAMES = sorted(p.name for p in REGRESSIONS.glob("*.pcap*"))
@@ -67,6 +76,13 @@ def test_both_readers_null_an_out_of_range_arp_opcode_and_http_numbers(tmp_path)
     pd.testing.assert_frame_equal(got, ref)
     assert got.loc[0, "transport"] == "arp" and pd.isna(got.loc[0, "arp_op"])
     assert got["http_content_length"].isna().all() and got["http_status"].isna().all()
+
+
+def test_decoder_given_no_frames_gives_the_empty_table():
+    """Found by scripts/fuzz_atheris.py: zero frames failed in the concatenation of slices."""
+    none = np.zeros(0, dtype=np.int64)
+    frames = Frames(buf=np.zeros(HEADER_BYTES + 8, dtype=np.uint8), start=none, caplen=none, length=none, linktype=none)
+    pd.testing.assert_frame_equal(FrameDecoder().table(frames, np.zeros(0)), empty_packets())
 
 
 # --------------------------------------------------------------------------- the fuzz cases

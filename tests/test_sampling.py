@@ -74,6 +74,14 @@ def test_controller_samples_under_load_and_recovers():
     assert quiet.update(busy_s=9.0, window_s=5.0, captured_pps=100) == 1.0  # a slow but nearly empty window
 
 
+def test_controller_budget_follows_the_measured_analysis_speed():
+    c = SamplingController()
+    c.update(busy_s=2.0, window_s=5.0, captured_pps=2_000, analysed=10_000)  # 5,000 packets/s analysed
+    assert c.budget(5.0) == pytest.approx(12_500)  # half a window's worth
+    assert c.tighten() == 0.5 and c.tighten() == 0.25  # a flood within the window halves it at once
+    assert SamplingController(enabled=False).budget(5.0) is None
+
+
 def test_controller_caps_the_packet_rate_and_can_be_off():
     capped = SamplingController(max_pps=20_000)
     assert capped.update(busy_s=0.1, window_s=5.0, captured_pps=10_000) == 1.0

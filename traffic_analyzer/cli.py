@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import runpy
@@ -105,15 +106,11 @@ def main(argv: list[str], analyzer_class: type) -> int:
             return 0
         config_file = args.pop("config")
         as_json = args.pop("json")
-        settings = load_config_file(config_file) if config_file else {}
-        if "detector_thresholds" in args:  # command-line thresholds add to (and win over) the config file's
-            options = parse_threshold_options(args["detector_thresholds"])
-            args["detector_thresholds"] = merge_thresholds(settings.get("detector_thresholds"), options)
-        settings.update(args)
-        validate(settings)
+        settings = run_settings(config_file, args)
         analyzer = analyzer_class(**settings)
+        reload = functools.partial(run_settings, config_file, args) if config_file else None  # on SIGHUP
         try:
-            summary = analyzer.analyze()
+            summary = analyzer.analyze(reload=reload)
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
         if as_json:
@@ -130,6 +127,18 @@ def main(argv: list[str], analyzer_class: type) -> int:
     except AnalyzerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def run_settings(config_file: str | None, args: dict[str, Any]) -> dict[str, Any]:
+    """The config file's settings with the command line's over them, validated (at start and on SIGHUP)."""
+    settings = load_config_file(config_file) if config_file else {}
+    args = dict(args)
+    if "detector_thresholds" in args:  # command-line thresholds add to (and win over) the config file's
+        options = parse_threshold_options(args["detector_thresholds"])
+        args["detector_thresholds"] = merge_thresholds(settings.get("detector_thresholds"), options)
+    settings.update(args)
+    validate(settings)
+    return settings
 
 
 def _human_summary(summary: dict) -> str:

@@ -138,7 +138,8 @@ def score(labels: pd.DataFrame, runs: dict[str, FileRun]) -> tuple[pd.DataFrame,
                 "time_to_alert_s": None if first is None else round(max(0.0, first - start), 1),
             }
         )
-    per_attack = pd.DataFrame(rows)
+    columns = ["file", "kind", "detected", "alert_kinds", "named", "time_to_alert_s"]
+    per_attack = pd.DataFrame(rows, columns=columns)  # no rows when every file is benign
     for name, run in runs.items():
         file_labels = labels[(labels["file"] == name) & (labels["kind"] != "benign")]
         false = [a for a in run.alerts if not any(matches(a, lab, run) for _, lab in file_labels.iterrows())]

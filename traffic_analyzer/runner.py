@@ -9,7 +9,9 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -28,19 +30,26 @@ from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
 from .features.host_windows import HOST_FEATURES
 from .pipeline import Analysis, default_detectors, file_windows
 from .privileges import drop_to, hand_over, readable_by, target_account
+from .reload import plan_reload, swapped_detectors
 from .secrets_file import load_secrets
 from .settings import Config
 from .store.annotations import AllowList, AnnotationStore
 from .store.database import ResultWriter
 from .store.engine import display_url, resolve_store
+from .store.resilient import ResilientWriter
 from .store.retention import Retention
 
 
 class Runner:
-    """Runs one capture or file analysis to its end and returns the summary."""
+    """Runs one capture or file analysis to its end and returns the summary.
 
-    def __init__(self, config: Config) -> None:
+    ``reload_settings`` re-reads the settings (the command line's --config file) when SIGHUP asks.
+    """
+
+    def __init__(self, config: Config, reload_settings: Callable[[], dict[str, Any]] | None = None) -> None:
         self.config = config
+        self.reload_settings = reload_settings
+        self.reload_requested = threading.Event()  # set by SIGHUP, handled between two windows
         self.data_dir = Path(config.data_dir)
         self.model_path = Path(config.model_path) if config.model_path else self.data_dir / "model.joblib"
         self.store = resolve_store(config.store, self.data_dir)  # SQLAlchemy URL of the result store
@@ -68,7 +77,8 @@ class Runner:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise AnalyzerError(f"data_dir {str(self.data_dir)!r} cannot be created: {exc.strerror}") from exc
-        self.writer = ResultWriter(self.store, c.sensor_name, Retention(c.retention_days, c.retention_max_mb))
+        writer = ResultWriter(self.store, c.sensor_name, Retention(c.retention_days, c.retention_max_mb))
+        self.writer = ResilientWriter(writer, c.store_backlog_mb, self.logger)
         self.alerts = dispatcher_from_config(c, self.logger, self.run_id)
         if c.train_file:
             self.train(c.train_file)
@@ -150,6 +160,7 @@ class Runner:
         started = time.time()
         failure: AnalyzerError | None = None
         previous = signal.getsignal(signal.SIGTERM)
+        previous_hup = signal.getsignal(signal.SIGHUP)
 
         def stop(*_) -> None:
             self.stop_requested.set()
@@ -157,14 +168,18 @@ class Runner:
 
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, stop)
+            signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
         try:
             windows = source.batches() if live else file_windows(source.batches(), self.config.window_s)
             for packets in windows:
                 result, window = analysis.process(packets, live=live)
-                self.allow_list = annotations.allow_list()  # entries added on the dashboard apply from now on
+                self._refresh_allow_list(annotations)
                 result.alerts = [a for a in result.alerts if not self.allow_list.allows(a.kind, a.attacker, a.victims)]
                 scale_counts(result, source.stats.sample_rate)  # a flow sample stands for all traffic
-                result.health = analysis.health(source.stats, status + sampling_status(source.stats), live)
+                health_status = self._status(
+                    (source.stats.down or source.stats.link_down or status) + sampling_status(source.stats)
+                )
+                result.health = analysis.health(source.stats, health_status, live)
                 if self.evidence is not None:
                     self.evidence.feed(result.alerts)
                 alerts.send(result.alerts, now=window.end)
@@ -186,6 +201,8 @@ class Runner:
                     baseline_rows.append(window.host_features)
                     if time.time() - started >= self.config.baseline_s:
                         self._fit_live_baseline(analysis, baseline_rows)
+                if self.reload_requested.is_set():
+                    self._reload(analysis, alerts)
         except KeyboardInterrupt:
             stop()
         except TruncatedCaptureError as exc:
@@ -194,16 +211,20 @@ class Runner:
             if self.evidence is not None:
                 self.evidence.stop()
             alerts.close()
-            self.writer.finish_run(self.run_id, "failed", self.model_meta)
+            try:
+                self.writer.finish_run(self.run_id, "failed", self.model_meta)
+            except AnalyzerError as store_exc:
+                self.logger.warning("%s", store_exc)  # the run's own error is the one to report
             raise exc
         finally:
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, previous)
+                signal.signal(signal.SIGHUP, previous_hup)
             stop_keeper()
         last = analysis.finish()
         if self.evidence is not None:
             self.evidence.finish(list(analysis.book.alerts.values()))  # the last cuts, bounded wait
-        last.health = analysis.health(source.stats, "finished" if not failure else str(failure), live)
+        last.health = analysis.health(source.stats, self._status("finished" if not failure else str(failure)), live)
         last.alerts = [a for a in last.alerts if not self.allow_list.allows(a.kind, a.attacker, a.victims)]
         alerts.send(last.alerts, now=analysis.last_ts or time.time())
         alerts.close()  # open alerts end, held ones go out as a digest; bounded wait
@@ -221,6 +242,36 @@ class Runner:
             len(summary["alerts"]),
         )
         return summary
+
+    def _status(self, status: str) -> str:
+        """The health status line, with the result store's state when it is or was out."""
+        store = self.writer.status()
+        return f"{status}; {store}" if store else status
+
+    def _refresh_allow_list(self, annotations: AnnotationStore) -> None:
+        """Entries added on the dashboard apply from the next window; while the store is out, the last read stays."""
+        try:
+            self.allow_list = annotations.allow_list()
+        except AnalyzerError:
+            pass  # the writer reports the outage once, in its own words
+
+    def _reload(self, analysis: Analysis, alerts: AlertDispatcher) -> None:
+        """SIGHUP: re-read the settings; apply what can change while running, name what needs a restart."""
+        self.reload_requested.clear()
+        if self.reload_settings is None:
+            self.logger.warning("SIGHUP: there is no --config file to re-read; the running configuration stays")
+            return
+        try:
+            plan = plan_reload(self.config, Config(**self.reload_settings()))
+            detectors = swapped_detectors(analysis.detectors, self.config, plan.config)
+            alerts.reconfigure(plan.config, set(plan.applied))  # the last step: it raises before changing anything
+        except AnalyzerError as exc:
+            self.logger.warning("config reload failed: %s; the running configuration stays", exc)
+            return
+        analysis.detectors = detectors
+        self.writer.set_retention(Retention(plan.config.retention_days, plan.config.retention_max_mb))
+        self.logger.log(logging.WARNING if plan.restart else logging.INFO, "%s", plan.describe(self.config))
+        self.config = plan.config
 
     def drop_privileges(self, read_file: str | None = None) -> None:
         """Hand data_dir and the log to the unprivileged account, become it, then serve the dashboard."""
@@ -272,6 +323,7 @@ class Runner:
             if self.model is None
             else model_info(self.model, self.model_meta["trained_on"], self.model_meta.get("trained_at")),
             "store": display_url(self.store),
+            "store_state": self.writer.health(),
             "sensor": self.writer.sensor,
             "alerts": [a.as_dict() for a in alerts],
         }

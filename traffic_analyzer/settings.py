@@ -231,6 +231,14 @@ SETTINGS: tuple[Setting, ...] = (
         "--sample-max-pps",
         float,
     ),
+    Setting(
+        "store_backlog_mb",
+        100.0,
+        "Memory for analysis windows the result store cannot take (disk full, database locked or unreachable): "
+        "they are written when it recovers; beyond this the oldest are dropped and counted as lost.",
+        "--store-backlog-mb",
+        float,
+    ),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
@@ -292,6 +300,8 @@ def _check_ranges(v: dict[str, Any]) -> None:
             raise ConfigError(f"{name} must be 0 (no limit) or more, not {v[name]}")
     if v["sample_max_pps"] < 0:
         raise ConfigError(f"sample_max_pps must be 0 (no limit) or more packets per second, not {v['sample_max_pps']}")
+    if v["store_backlog_mb"] < 0:
+        raise ConfigError(f"store_backlog_mb must be 0 (keep no window) or more, not {v['store_backlog_mb']}")
     if v["read_file"] and v["capture_filter"]:
         raise ConfigError("capture_filter applies to live capture only; filter a file with tcpdump -r FILE -w OUT")
     check_thresholds(v["detector_thresholds"])

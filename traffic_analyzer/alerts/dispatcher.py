@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from dataclasses import dataclass
 
@@ -24,6 +25,15 @@ from .webhook_channel import WebhookSink
 from .worker import DeliveryWorker, Sink, error_text
 
 CLOSE_TIMEOUT_S = 10.0  # at the end of the run, how long the channels may take to send what is queued
+CHANNEL_SETTINGS: dict[str, tuple[str, ...]] = {  # channel name -> the settings it is built from
+    "log": ("log_min_severity",),
+    "email": (
+        "email_to", "email_from", "smtp_host", "smtp_port", "smtp_security", "smtp_user", "smtp_password_env",
+        "email_min_severity", "email_per_hour",
+    ),
+    "webhook": ("webhook_url", "webhook_min_severity", "webhook_per_hour"),
+    "syslog": ("syslog_target", "syslog_min_severity", "syslog_per_hour"),
+}  # fmt: skip
 
 
 class InlineDelivery:
@@ -108,6 +118,35 @@ class AlertDispatcher:
             for c in self.channels
         ]
 
+    def reconfigure(self, config: Config, changed: set[str]) -> list[str]:
+        """Apply changed settings while running (SIGHUP); returns the names of the channels rebuilt.
+
+        Only channels whose settings changed are rebuilt (the others keep their deduplication and
+        rate-limit state); open alerts carry over. A bad setting raises ConfigError before anything
+        changes. Retired channels send what they queued, in the background.
+        """
+        rebuilt = [name for name, names in CHANNEL_SETTINGS.items() if changed & set(names)]
+        fresh = channels_from_config(config, self.logger, self.run_id, set(rebuilt))
+        retired = [c for c in self.channels if c.name in rebuilt]
+        kept = [c for c in self.channels if c.name not in rebuilt]
+        order = list(CHANNEL_SETTINGS)
+        self.channels = sorted(kept + fresh, key=lambda c: order.index(c.name) if c.name in order else len(order))
+        self.quiet_s = config.alert_quiet_s
+        if retired:
+            threading.Thread(target=self._retire, args=(retired,), name="alert-channels-retired", daemon=True).start()
+        return rebuilt
+
+    def _retire(self, channels: list[Channel]) -> None:
+        for channel in channels:
+            digest = channel.policy.flush()
+            if digest:
+                channel.delivery.submit(digest)
+            channel.delivery.stop()
+        deadline = time.monotonic() + CLOSE_TIMEOUT_S
+        for channel in channels:
+            for notice in channel.delivery.join(deadline):
+                self.logger.warning("alert channel %s: not delivered before reload: %s", channel.name, notice.subject())
+
     def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
         """End of the run: open alerts end, held ones go out as a digest, queues drain within ``timeout_s``."""
         if self._closed:
@@ -130,26 +169,34 @@ class AlertDispatcher:
 
 def dispatcher_from_config(config: Config, logger: logging.Logger, run_id: str) -> AlertDispatcher:
     """The channels the settings ask for; a bad channel setting fails here, before capture starts."""
+    return AlertDispatcher(channels_from_config(config, logger, run_id), run_id, config.alert_quiet_s, logger)
+
+
+def channels_from_config(
+    config: Config, logger: logging.Logger, run_id: str, only: set[str] | None = None
+) -> list[Channel]:
+    """The channels the settings ask for (of those named in ``only``, when given); raises ConfigError for a bad one."""
     c = config
     sensor = c.sensor_name or socket.gethostname()
+    wanted = set(CHANNEL_SETTINGS) if only is None else only
 
     def policy(min_severity: str, per_hour: int) -> ChannelPolicy:
         return ChannelPolicy(min_severity, int(per_hour), sensor=sensor, run_id=run_id)
 
-    channels = [Channel(policy(c.log_min_severity, 0), InlineDelivery(LogSink(logger)))]
+    channels = [Channel(policy(c.log_min_severity, 0), InlineDelivery(LogSink(logger)))] if "log" in wanted else []
     sinks: list[tuple[Sink, str, int]] = []
-    if c.email_to:
+    if c.email_to and "email" in wanted:
         recipients = [addr.strip() for addr in c.email_to.split(",") if addr.strip()]
         sender = c.email_from or f"network-traffic-analyzer@{socket.gethostname()}"
         email = EmailSink(
             recipients, sender, c.smtp_host, c.smtp_port, c.smtp_security, c.smtp_user, c.smtp_password_env
         )
         sinks.append((email, c.email_min_severity, c.email_per_hour))
-    if c.webhook_url:
+    if c.webhook_url and "webhook" in wanted:
         sinks.append((WebhookSink(c.webhook_url), c.webhook_min_severity, c.webhook_per_hour))
-    if c.syslog_target:
+    if c.syslog_target and "syslog" in wanted:
         sinks.append((SyslogSink(c.syslog_target, sensor), c.syslog_min_severity, c.syslog_per_hour))
     for sink, min_severity, per_hour in sinks:
         channels.append(Channel(policy(min_severity, per_hour), DeliveryWorker(sink, logger)))
         logger.info("alert channel %s: %s (min severity %s, %d/h)", sink.name, sink.target, min_severity, per_hour)
-    return AlertDispatcher(channels, run_id, c.alert_quiet_s, logger)
+    return channels

@@ -34,7 +34,7 @@ EVIDENCE_KEY = "evidence_pcap"  # the alert evidence key holding the pcap's path
 SLACK_S = 2.0  # packets this long before an alert's start and after its end are evidence too
 REFRESH_S = 10.0  # a growing alert's pcap is cut again at most this often
 MAX_FILTER_HOSTS = 64  # victims named in one display filter; an alert with more keeps only its attacker
-FINISH_TIMEOUT_S = 120.0  # how long the end of a run waits for the last pcaps
+FINISH_TIMEOUT_S = 30.0  # how long the end of a run waits for the last pcaps
 ALERT_ID = re.compile(r"^[0-9a-f]{16}$")  # Alert.alert_id: 8 bytes of blake2b, in hex
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 

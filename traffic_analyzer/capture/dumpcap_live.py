@@ -4,7 +4,7 @@ dumpcap (Wireshark's capture engine, C) only copies packets from the kernel to t
 frames are decoded with the same numpy decoder as files (:class:`~.fast_pcap.FastPcapSource`),
 a quarter-second or a few MiB at a time, on a reader thread, with no tshark dissection and no
 Python object per packet. Under load the reader keeps a flow sample (:mod:`.sampling`) whose
-rate is set once per window from how long the analysis took. If even that does not keep up
+rate follows how long the analysis took and how many packets wait for it. If even that does not keep up
 (the decoded backlog passes :data:`MAX_BACKLOG_PACKETS`), the reader stops reading: the pipe
 fills, dumpcap blocks, and the kernel drops packets, which are counted
 (:class:`~.kernel_drops.KernelDropCounter`) and shown as ``dropped``.
@@ -33,7 +33,7 @@ from .fast_pcap import _PCAP_MAGICS, LINKTYPE_MASK, MAX_FRAME_BYTES, NANOSECONDS
 from .kernel_drops import KernelDropCounter, dumpcap_final_drops
 from .live import LiveSource
 from .processes import terminate_capture_processes
-from .sampling import SamplingController, keep_mask
+from .sampling import MIN_KEEP_RATE, SamplingController, keep_mask
 from .tshark import explain_tshark_error
 
 KERNEL_BUFFER_MB = 64  # dumpcap -B: the kernel ring that absorbs bursts while we are busy
@@ -78,6 +78,7 @@ class DumpcapLiveSource(LiveSource):
         self._window_captured = 0  # packets captured since the last window was taken
         self._window_captured_last = 0  # ... and in the window taken last
         self._taken = threading.Event()
+        self._dropped_before = 0
 
     def command(self) -> list[str]:
         dumpcap = shutil.which("dumpcap")
@@ -92,7 +93,7 @@ class DumpcapLiveSource(LiveSource):
             captured, window_s = self._window_captured_last, self.window_s
             yield packets
             busy_s = time.monotonic() - handed_at  # the analysis of this window
-            rate = self.sampling.update(busy_s, window_s, captured / window_s)
+            rate = self.sampling.update(busy_s, window_s, captured / window_s, analysed=len(packets))
             with self._lock:
                 self._keep_rate = rate  # from the next packet read on
 
@@ -135,7 +136,8 @@ class DumpcapLiveSource(LiveSource):
             if header is not None:
                 stream.start(header)
                 self._drops = KernelDropCounter.attach(proc.pid)
-                self.stats.dropped = 0 if self._drops is not None else None
+                self._dropped_before = self.stats.dropped or 0  # drops of earlier (restarted) captures
+                self.stats.dropped = self._dropped_before if self._drops is not None else None
                 self._pump(fd, stream)
         finally:
             self._finish(proc, drain)
@@ -162,7 +164,7 @@ class DumpcapLiveSource(LiveSource):
     def _decode(self, stream: _PcapStream, decoder: FrameDecoder) -> None:
         frames, ts = stream.take_frames()
         if self._drops is not None:
-            self.stats.dropped = self._drops.read()
+            self.stats.dropped = self._dropped_before + self._drops.read()
         if frames is None:
             return
         packets = decoder.table(frames, ts)
@@ -171,6 +173,10 @@ class DumpcapLiveSource(LiveSource):
             kept = packets[keep].reset_index(drop=True) if not keep.all() else packets
             self._rows.append((self._keep_rate, kept))
             self._backlog += len(kept)
+            budget = self.sampling.budget(self.window_s)
+            while budget is not None and self._backlog > budget and self._keep_rate > MIN_KEEP_RATE:
+                self._keep_rate = self.sampling.tighten()  # the waiting packets come down with it at take
+                self._backlog //= 2
             self._window_captured += len(packets)
             self.stats.packets += len(packets)
             self.stats.bytes += int(frames.length.sum())
@@ -188,10 +194,11 @@ class DumpcapLiveSource(LiveSource):
         stderr = "".join(self._stderr)
         final = dumpcap_final_drops(stderr)
         if self._drops is not None:
-            self.stats.dropped = self._drops.read() + (final or 0)
+            self.stats.dropped = self._dropped_before + self._drops.read() + (final or 0)
             self._drops.close()
+            self._drops = None
         elif final is not None:
-            self.stats.dropped = final
+            self.stats.dropped = (self.stats.dropped or 0) + final
         if proc.returncode not in (0, -15) and not self._stop.is_set():
             self.stats.error = explain_tshark_error(stderr, self.interface)
 

@@ -10,9 +10,11 @@ by their MAC pair. A port scan's probes are separate flows: at 1/N the scan dete
 1/N of the probed ports (nmap's default 1,000 ports stay above the 25-port threshold down to
 1/32; the rate never goes below :data:`MIN_KEEP_RATE`).
 
-:class:`SamplingController` picks the rate, once per analysis window, from how long the
-analysis of the last window took (``load`` = analysis seconds per window second) and, when
-``max_pps`` is set, from the packet rate.
+:class:`SamplingController` picks the rate once per analysis window from how long the analysis
+of the last window took (``load`` = analysis seconds per window second) and, when ``max_pps`` is
+set, from the packet rate; within a window, the capture lowers it as soon as the packets waiting
+pass what the analysis can take in half a window (:meth:`SamplingController.budget`), so a
+sudden flood is sampled from its first second rather than from the next window on.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ HIGH_LOAD = 0.8  # analysis busier than this share of the window: sample more
 TARGET_LOAD = 0.5  # ... aiming at this share
 LOW_LOAD = 0.2  # this calm for CALM_WINDOWS windows in a row: keep twice as many flows
 CALM_WINDOWS = 3
+INITIAL_ANALYSIS_PPS = 20_000  # assumed analysis speed until the first busy window measures it
 MIN_LOAD_PACKETS = 1000  # a window with fewer packets counts as calm, however long its analysis took
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64 finaliser constants
 _MIX2 = np.uint64(0x94D049BB133111EB)
@@ -99,16 +102,29 @@ class SamplingController:
         self.max_pps = max_pps
         self.enabled = enabled
         self.shift = 0  # keep rate 2**-shift
+        self.analysis_pps = float(INITIAL_ANALYSIS_PPS)  # packets/s the analysis got through, last measured
         self._calm = 0
 
     @property
     def keep_rate(self) -> float:
         return 2.0**-self.shift
 
-    def update(self, busy_s: float, window_s: float, captured_pps: float) -> float:
-        """Take the last window's analysis time and packet rate; return the keep rate for the next one."""
+    def budget(self, window_s: float) -> float | None:
+        """Packets a window may hand the analysis (to keep it about TARGET_LOAD busy); None: no limit."""
+        return self.analysis_pps * window_s * TARGET_LOAD if self.enabled else None
+
+    def tighten(self) -> float:
+        """Halve the keep rate now (the capture's backlog passed the budget); returns the new rate."""
+        self.shift = min(MAX_SHIFT, self.shift + 1)
+        self._calm = 0
+        return self.keep_rate
+
+    def update(self, busy_s: float, window_s: float, captured_pps: float, analysed: int = 0) -> float:
+        """Take the last window's analysis time, packet rate and packets analysed; return the next keep rate."""
         if not self.enabled:
             return 1.0
+        if analysed >= MIN_LOAD_PACKETS and busy_s > 0:
+            self.analysis_pps = analysed / busy_s
         load = busy_s / window_s if window_s > 0 else 0.0
         if captured_pps * window_s < MIN_LOAD_PACKETS:
             load = 0.0  # a quiet window: its time is fixed overhead that sampling cannot cut

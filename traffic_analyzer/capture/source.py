@@ -23,6 +23,9 @@ class CaptureStats:
     started_at: float = field(default_factory=time.time)
     finished: bool = False
     error: str | None = None
+    down: str | None = None  # why the capture is down while it is being restarted
+    restarts: int = 0  # captures restarted after ending by themselves
+    link_down: str | None = None  # "interface eth0 is down" while the kernel says so
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -19,6 +19,7 @@ from .decode_app import AppDecoder
 from .decode_fields import FieldSet, packet_table
 from .decode_layers import Frames, Transport, decode_layers
 from .decode_tcp import TcpAnalysis
+from .schema import empty_packets
 
 SLICE_FRAMES = 65_536  # frames decoded together: their header bytes stay in the CPU cache
 MAX_NESTING = 3  # packets inside packets inside packets (an ICMP error quoting a tunnelled datagram)
@@ -35,6 +36,8 @@ class FrameDecoder:
     def table(self, frames: Frames, ts: np.ndarray) -> pd.DataFrame:
         """The packet table of a chunk of frames (``ts``: their capture times)."""
         n = len(frames.start)
+        if n == 0:
+            return empty_packets()
         parts: list[tuple[FieldSet, np.ndarray]] = []
         transports: list[Transport] = []
         for lo in range(0, n, self.slice_frames):

@@ -1,0 +1,81 @@
+"""SIGHUP re-reads the config file: what can change while running is applied, the rest waits for a restart.
+
+Detector thresholds, alert channels and retention change between two windows; the capture, the
+store, the model and the dashboard were set up at the start and keep their running values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .alerts.dispatcher import CHANNEL_SETTINGS
+from .detection.base import Detector
+from .pipeline import default_detectors
+from .settings import Config
+
+DETECTION_SETTINGS = ("detector_thresholds", "scan_min_ports", "scan_window_s")
+LIVE_SETTINGS = frozenset(
+    DETECTION_SETTINGS
+    + ("alert_quiet_s", "retention_days", "retention_max_mb")
+    + tuple(name for names in CHANNEL_SETTINGS.values() for name in names)
+)  # the settings a reload applies at once
+
+
+@dataclass(frozen=True)
+class ReloadPlan:
+    """What a re-read config changes: applied now, or only after a restart."""
+
+    config: Config  # the running configuration with the live settings replaced
+    applied: list[str]
+    restart: list[str]
+
+    def describe(self, old: Config) -> str:
+        """One line: which settings changed, to what, and which need a restart."""
+        if not self.applied and not self.restart:
+            return "config reloaded: no setting changed"
+        parts = []
+        if self.applied:
+            parts.append("applied " + ", ".join(_change(name, old, self.config) for name in self.applied))
+        if self.restart:
+            parts.append("need a restart to apply (they keep their running values): " + ", ".join(self.restart))
+        return "config reloaded: " + "; ".join(parts)
+
+
+def plan_reload(running: Config, new: Config) -> ReloadPlan:
+    """Sort the settings that differ into those applied at once and those that need a restart."""
+    changed = [f.name for f in fields(running) if getattr(running, f.name) != getattr(new, f.name)]
+    applied = [name for name in changed if name in LIVE_SETTINGS]
+    restart = [name for name in changed if name not in LIVE_SETTINGS]
+    config = replace(running, **{name: getattr(new, name) for name in applied})
+    return ReloadPlan(config, applied, restart)
+
+
+def detector_thresholds(config: Config) -> dict[str, dict[str, Any]]:
+    """Each detector's thresholds set by the configuration, as :func:`~.pipeline.default_detectors` applies them."""
+    chosen: dict[str, dict[str, Any]] = {
+        "port_scan": {"min_ports": config.scan_min_ports, "window_s": config.scan_window_s}
+    }
+    for detector, values in (config.detector_thresholds or {}).items():
+        chosen[detector] = {**chosen.get(detector, {}), **values}
+    return chosen
+
+
+def swapped_detectors(detectors: list[Detector], old: Config, new: Config) -> list[Detector]:
+    """The running detectors with those whose thresholds changed built anew; the others keep their state."""
+    before, after = detector_thresholds(old), detector_thresholds(new)
+    changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
+    if not changed:
+        return detectors
+    fresh = {d.name: d for d in default_detectors(new.scan_min_ports, new.scan_window_s, new.detector_thresholds)}
+    return [fresh.get(d.name, d) if d.name in changed else d for d in detectors]
+
+
+def _change(name: str, old: Config, new: Config) -> str:
+    """``name old -> new`` for numbers and severities; only the name for text that may hold a secret (URLs)."""
+    before, after = getattr(old, name), getattr(new, name)
+    if isinstance(after, int | float) or name.endswith("_severity"):
+        return f"{name} {before} -> {after}"
+    if name == "detector_thresholds":
+        return f"{name} {before or {}} -> {after or {}}"
+    return name
