@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from ..detection.alert import Alert
 from ..errors import AnalyzerError
 from .engine import default_sensor_name, display_url, open_engine, store_error, store_url
-from .migrations import migrate
+from .migrations import migrate, stored_version
 from .retention import Retention
 from .schema import SCHEMA_VERSION, alerts, dns_queries, flows, health, hosts, protocols, runs, traffic
 
@@ -215,8 +215,11 @@ class ResultReader:
         """True once the store has its tables at the current version (migrating an older one)."""
         if not self._current:
             try:
-                with self.engine.begin() as conn:
-                    self._current = migrate(conn, default_sensor_name(), create=False) == SCHEMA_VERSION
+                with self.engine.connect() as conn:  # read-only: a current store needs no write lock
+                    self._current = stored_version(conn) == SCHEMA_VERSION
+                if not self._current:
+                    with self.engine.begin() as conn:
+                        self._current = migrate(conn, default_sensor_name(), create=False) == SCHEMA_VERSION
             except sa.exc.DBAPIError as exc:
                 raise store_error("read", self.url, exc) from exc
         return self._current

@@ -53,6 +53,8 @@ def migrate(conn: sa.Connection, sensor: str, *, create: bool) -> int:
             f"the result store has schema version {version}, newer than this analyzer's {SCHEMA_VERSION}: "
             "update the analyzer"
         )
+    if version == SCHEMA_VERSION:
+        return version  # nothing to write: a reader must not need the write lock
     for target, step in STEPS:
         if version < target:
             step(conn, sensor)
