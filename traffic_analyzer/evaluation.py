@@ -138,7 +138,7 @@ def score(labels: pd.DataFrame, runs: dict[str, FileRun]) -> tuple[pd.DataFrame,
                 "time_to_alert_s": None if first is None else round(max(0.0, first - start), 1),
             }
         )
-    columns = ["file", "kind", "detected", "alert_kinds", "named", "time_to_alert_s"]
+    columns = ["file", "kind", "detected", "alert_kinds", "named", "time_to_alert_s", "false_alerts"]
     per_attack = pd.DataFrame(rows, columns=columns)  # no rows when every file is benign
     for name, run in runs.items():
         file_labels = labels[(labels["file"] == name) & (labels["kind"] != "benign")]
@@ -182,7 +182,7 @@ def markdown(per_attack: pd.DataFrame, per_kind: pd.DataFrame, benign: dict) -> 
         lines.append(f"| {kind} | {int(r['attacks'])} | {int(r['detected'])} | {r['recall']:.2f} |")
     total = per_kind["attacks"].sum()
     found = int(per_kind["detected"].sum())
-    lines.append(f"| **all** | {int(total)} | {found} | {found / total:.2f} |")
+    lines.append(f"| **all** | {int(total)} | {found} | {found / total if total else 0:.2f} |")
     lines += [
         "",
         f"Benign: {benign['files']} files, {benign['hours'] * 3600:.0f} s of traffic, {benign['alerts']} alerts "

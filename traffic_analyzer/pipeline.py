@@ -52,7 +52,7 @@ class Analysis:
         self.book = AlertBook()
         self.packets = 0
         self.bytes = 0
-        self.flow_uids: set[str] = set()
+        self.flows_finished = 0  # each flow finishes once (at the latest in finish()): a count, not a set of uids
         self.first_ts: float | None = None
         self.last_ts: float | None = None
         self._process = psutil.Process()
@@ -71,13 +71,14 @@ class Analysis:
             start=start, end=end, packets=packets, flows=touched, host_features=host_window_features(packets, touched)
         )
         alerts = self._detect(window)
-        self._count(packets, touched)
+        self.flows_finished += len(update.finished)
+        self._count(packets)
         return self._result(window, touched, alerts), window
 
     def finish(self) -> WindowResult:
         """End every open flow: the last window of a file or a capture."""
         finished = self.flows.flush()
-        self.flow_uids.update(finished["uid"])
+        self.flows_finished += len(finished)
         end = self.last_ts or time.time()
         window = WindowData(
             start=end,
@@ -96,10 +97,14 @@ class Analysis:
             found += anomaly_alerts(self.model, window.host_features, window.flows, window.start, window.end)
         return self.book.add(found)
 
-    def _count(self, packets: pd.DataFrame, flows: pd.DataFrame) -> None:
+    @property
+    def flow_count(self) -> int:
+        """Flows seen so far: the finished ones and those still open."""
+        return self.flows_finished + self.flows.open_flows
+
+    def _count(self, packets: pd.DataFrame) -> None:
         self.packets += len(packets)
         self.bytes += int(packets["length"].sum())
-        self.flow_uids.update(flows["uid"])
         if len(packets):
             lo, hi = float(packets["ts"].min()), float(packets["ts"].max())
             self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)

@@ -313,7 +313,7 @@ class Runner:
             "source": source.stats.source,
             "packets": analysis.packets,
             "bytes": analysis.bytes,
-            "flows": len(analysis.flow_uids),
+            "flows": analysis.flow_count,
             "first_packet_ts": analysis.first_ts,
             "last_packet_ts": analysis.last_ts,
             "dropped": source.stats.dropped,
