@@ -197,3 +197,25 @@ def test_after_dropping_root_a_lost_capture_ends_the_run_in_one_line(host_pair):
         shutil.rmtree(folder, ignore_errors=True)
     assert analyzer.returncode == 1
     assert "cannot be reopened without root" in err.strip().splitlines()[-1], err
+
+
+@pytest.mark.live
+def test_no_capture_outlives_an_analyzer_killed_without_warning(host_pair, tmp_path):  # noqa: F811
+    """SIGKILL runs no clean-up code: the kernel ends the live dumpcap and the evidence ring's dumpcap."""
+    analyzer = host_pair.popen_in(
+        host_pair.ns_a, sys.executable, str(CLI), "--interface", host_pair.if_a, "--duration", "60",
+        "--no-dashboard", "--data-dir", str(tmp_path / "d"), "--log-file", str(tmp_path / "log"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        captures = _wait_for(
+            lambda: len(found := _capture_procs(analyzer, "dumpcap")) >= 2 and found, START_TIMEOUT_S, "both dumpcaps"
+        )
+        analyzer.kill()
+        analyzer.wait(timeout=10)
+        _, alive = psutil.wait_procs(captures, timeout=10)
+        assert not alive, f"captures left running: {[p.cmdline() for p in alive]}"
+    finally:
+        if analyzer.poll() is None:
+            analyzer.kill()
+            analyzer.wait(timeout=10)

@@ -32,7 +32,7 @@ from ..packets.schema import empty_packets
 from .fast_pcap import _PCAP_MAGICS, LINKTYPE_MASK, MAX_FRAME_BYTES, NANOSECONDS, PCAP_HEADER_BYTES, _epoch
 from .kernel_drops import KernelDropCounter, dumpcap_final_drops
 from .live import LiveSource
-from .processes import terminate_capture_processes
+from .processes import die_with_parent, terminate_capture_processes
 from .sampling import MIN_KEEP_RATE, SamplingController, keep_mask
 from .tshark import explain_tshark_error
 
@@ -119,7 +119,13 @@ class DumpcapLiveSource(LiveSource):
         return packets
 
     def _read(self) -> None:
-        proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        proc = subprocess.Popen(
+            self.command(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+            preexec_fn=die_with_parent,  # this reader thread lives as long as the capture
+        )
         self._proc = proc
         drain = threading.Thread(
             target=lambda: self._stderr.extend(line.decode(errors="replace") for line in proc.stderr), daemon=True

@@ -8,7 +8,9 @@ so no root capture is left behind.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -18,6 +20,17 @@ import psutil
 
 CAPTURE_PROCESS_NAMES = ("tshark", "dumpcap")
 _keeper: subprocess.Popen | None = None
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the kernel sends the child SIGTERM when the thread that started it ends.
+
+    For captures that write files rather than into our pipe (the evidence ring): without it a
+    crashed or SIGKILLed analyzer would leave a root dumpcap capturing forever.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def capture_processes(pid: int | None = None) -> list[psutil.Process]:

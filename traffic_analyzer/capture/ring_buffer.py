@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import CaptureError
 from ..privileges import Account
-from .processes import terminate_capture_processes
+from .processes import die_with_parent, terminate_capture_processes
 
 RING_FILES = 8  # files in the ring; the oldest is dropped when a new one starts
 SNAPLEN = 65_535  # bytes kept of each packet
@@ -92,7 +92,12 @@ class RingBuffer:
         log = (self.folder / "dumpcap.log").open("w")
         with log:
             self._proc = subprocess.Popen(
-                self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, close_fds=True
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                close_fds=True,
+                preexec_fn=die_with_parent,  # started from the run's main thread, which lives as long as the run
             )
         # reap dumpcap the moment it ends (the live capture's stop ends it too): a zombie child would
         # keep the root keeper waiting for it
