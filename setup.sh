@@ -14,6 +14,7 @@ if [[ "${1:-}" == "--dev" ]]; then
   APT_PACKAGES+=(curl openssh-server openssh-client dnsmasq-base iperf3 ethtool)
   APT_PACKAGES+=(openssl)  # a self-signed certificate for the SMTP TLS tests (tests/test_alert_channels.py)
   APT_PACKAGES+=(tcpreplay)  # the live benchmark's traffic (bench/live_bench.py)
+  APT_PACKAGES+=(hydra)  # password guessing against sshd in test namespaces (tests/test_detect_brute_force_live.py)
   REQUIREMENTS=requirements-dev.txt
 fi
 
