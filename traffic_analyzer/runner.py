@@ -28,6 +28,7 @@ from .capture.tshark import default_interface, tshark_path
 from .detection.anomaly import HostAnomalyModel, load_model, make_model, model_info, save_model
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
 from .features.host_windows import HOST_FEATURES
+from .memory import MemoryTrimmer
 from .pipeline import Analysis, default_detectors, file_windows
 from .privileges import drop_to, hand_over, readable_by, target_account
 from .reload import plan_reload, swapped_detectors
@@ -171,8 +172,10 @@ class Runner:
             signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
         try:
             windows = source.batches() if live else file_windows(source.batches(), self.config.window_s)
+            trimmer = MemoryTrimmer()
             for packets in windows:
                 result, window = analysis.process(packets, live=live)
+                trimmer.maybe_trim()  # keeps a long run's memory flat (see memory.py)
                 self._refresh_allow_list(annotations)
                 result.alerts = [a for a in result.alerts if not self.allow_list.allows(a.kind, a.attacker, a.victims)]
                 scale_counts(result, source.stats.sample_rate)  # a flow sample stands for all traffic

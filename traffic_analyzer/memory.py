@@ -1,0 +1,46 @@
+"""Give freed memory back to the system during long runs.
+
+Each analysis window allocates and frees many pandas/numpy buffers of varying sizes; glibc's
+allocator keeps the freed pages in its heaps, so a live run's resident memory creeps up by megabytes
+a minute although nothing is leaked (a one-hour soak showed it; with a trim every few windows the
+same windows stay flat). ``malloc_trim`` returns those pages. Elsewhere (not glibc) this is a no-op.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import time
+
+TRIM_EVERY_S = 30.0  # how often a long run trims; a trim takes a few milliseconds
+
+_libc = None
+try:
+    _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    _malloc_trim = _libc.malloc_trim
+except (OSError, AttributeError):
+    _malloc_trim = None
+
+
+def release_free_memory() -> bool:
+    """Collect garbage and hand free heap pages back to the system; False where there is no malloc_trim."""
+    gc.collect()
+    if _malloc_trim is None:
+        return False
+    _malloc_trim(0)
+    return True
+
+
+class MemoryTrimmer:
+    """Calls :func:`release_free_memory` at most every ``every_s`` seconds (ask it once per window)."""
+
+    def __init__(self, every_s: float = TRIM_EVERY_S) -> None:
+        self.every_s = every_s
+        self._last = time.monotonic()
+
+    def maybe_trim(self) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.every_s:
+            self._last = now
+            release_free_memory()
