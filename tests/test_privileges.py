@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import CLI, DATA, ROOT, run_cli
+from conftest import CLI, DATA, ROOT, run_cli, wait_until
 
 from traffic_analyzer.errors import ConfigError
 from traffic_analyzer.privileges import readable_by, target_account
@@ -89,16 +89,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _start_live(shared_dir: Path, duration: str) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     cmd = [
@@ -122,7 +112,7 @@ def _analyzer(proc: subprocess.Popen) -> psutil.Process | None:
 def test_sudo_live_run_analyses_and_serves_unprivileged(shared_dir: Path):
     proc, port = _start_live(shared_dir, "40")
     try:
-        analyzer = _wait(
+        analyzer = wait_until(
             lambda: (a := _analyzer(proc)) and a.uids().real == NOBODY.pw_uid and a, 30, "the analyzer to drop root"
         )
         uids = analyzer.uids()
@@ -135,7 +125,7 @@ def test_sudo_live_run_analyses_and_serves_unprivileged(shared_dir: Path):
         # the evidence ring buffer's dumpcap runs as the user, with only the capture capabilities
         assert all(c.uids().effective == NOBODY.pw_uid for c in rings)
         # the dashboard answers, served by the unprivileged process
-        page = _wait(lambda: _get(f"http://127.0.0.1:{port}/"), 30, "the dashboard")
+        page = wait_until(lambda: _get(f"http://127.0.0.1:{port}/"), 30, "the dashboard")
         assert b"<html" in page.lower()
         listeners = [c for c in analyzer.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN]
         assert port in {c.laddr.port for c in listeners}
@@ -151,7 +141,7 @@ def test_sudo_live_run_analyses_and_serves_unprivileged(shared_dir: Path):
 def test_root_captures_end_when_the_unprivileged_analyzer_is_killed(shared_dir: Path):
     proc, _ = _start_live(shared_dir, "60")
     try:
-        analyzer = _wait(lambda: (a := _analyzer(proc)) and a.uids().real == NOBODY.pw_uid and a, 30, "the drop")
+        analyzer = wait_until(lambda: (a := _analyzer(proc)) and a.uids().real == NOBODY.pw_uid and a, 30, "the drop")
         captures = [c for c in analyzer.children(recursive=True) if c.name() in ("tshark", "dumpcap")]
         assert captures
         time.sleep(1.0)  # let the keeper see the capture processes
