@@ -15,6 +15,8 @@ multi-segment binary protocol (SMB, Kerberos, LDAP...) turn into, and dissectors
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from . import decode_protocols as P
@@ -192,6 +194,21 @@ class _Direction:
         self.msp_seq, self.chunks, self.filled, self.waiting, self.message, self.parser = -1, {}, 0, [], None, None
 
 
+MAX_CONNECTIONS_KEPT = 50_000  # per-connection reassembly states kept; a live run sees millions of connections
+
+
+def _forget_oldest(states: dict) -> None:
+    """Bound per-connection state: past MAX_CONNECTIONS_KEPT, drop the oldest quarter.
+
+    Connections end without telling the decoder (FIN and RST are not seen in order, or not at all),
+    so without a bound every connection of a long live run stays in memory. The oldest are almost
+    always over; one that is not loses its half-reassembled message, as in tshark under memory limits.
+    """
+    if len(states) > MAX_CONNECTIONS_KEPT:
+        for key in list(itertools.islice(states, MAX_CONNECTIONS_KEPT // 4)):
+            del states[key]
+
+
 class AppDecoder:
     """Protocol names and application fields of TCP/UDP payloads; keeps per-connection state."""
 
@@ -328,6 +345,7 @@ class AppDecoder:
             if not k:
                 return [AppMessage("DATA")]
             self._conversations[conn] = k
+            _forget_oldest(self._conversations)
         if k not in (TLS, HTTP, DNS_TCP):
             if ooo or not data:
                 return None
@@ -338,6 +356,7 @@ class AppDecoder:
         stream = self._streams.get(key)
         if stream is None:
             stream = self._streams[key] = _Direction()
+            _forget_oldest(self._streams)
         seq = int(t.seq[i])
         fin = bool(t.flags[i] & TH_FIN)
         if stream.msp_seq >= 0:
@@ -411,6 +430,7 @@ class AppDecoder:
                 http = self._http.get(conn)
                 if http is None:
                     http = self._http[conn] = HttpConversation()
+                    _forget_oldest(self._http)
                 result = http_message(buffer, offset, can_desegment, fin, http)
             if result is None or isinstance(result, int):
                 stream.start((base + offset) & 0xFFFFFFFF, buffer[offset:], ONE_MORE if result is None else result)

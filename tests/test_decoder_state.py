@@ -1,0 +1,30 @@
+"""The fast decoder's per-connection state is bounded: a live run sees millions of connections."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import SHARED_PCAPS
+
+from traffic_analyzer.capture.fast_pcap import FastPcapSource
+from traffic_analyzer.packets import decode_app
+
+
+def test_past_the_bound_the_oldest_connections_are_forgotten():
+    states = {conn: object() for conn in range(decode_app.MAX_CONNECTIONS_KEPT + 1)}
+    decode_app._forget_oldest(states)
+    assert len(states) == decode_app.MAX_CONNECTIONS_KEPT + 1 - decode_app.MAX_CONNECTIONS_KEPT // 4
+    assert min(states) == decode_app.MAX_CONNECTIONS_KEPT // 4  # the oldest went, the newest stayed
+    assert decode_app.MAX_CONNECTIONS_KEPT in states
+
+
+def test_a_tiny_bound_still_decodes_http(monkeypatch):
+    capture = SHARED_PCAPS / "http-sqli-dvwa.pcapng"
+    if not capture.exists():
+        pytest.skip(f"the public captures are not here: {capture} is missing")
+    full = [p for p in FastPcapSource(capture, progress=False).batches()]
+    monkeypatch.setattr(decode_app, "MAX_CONNECTIONS_KEPT", 4)  # forget all but the newest few connections
+    small = [p for p in FastPcapSource(capture, progress=False).batches()]
+    uris = {u for p in full for u in p["http_uri"].dropna()}
+    uris_small = {u for p in small for u in p["http_uri"].dropna()}
+    assert sum(map(len, small)) == sum(map(len, full))
+    assert len(uris_small) >= 0.9 * len(uris) > 0  # requests fit one segment: little is lost
