@@ -12,6 +12,12 @@ from traffic_analyzer.errors import ConfigError
 from traffic_analyzer.secrets_file import load_secrets
 
 
+@pytest.fixture(autouse=True)
+def own_environment(monkeypatch):
+    """load_secrets writes os.environ: give each test a copy, so no secret leaks into later tests."""
+    monkeypatch.setattr(os, "environ", os.environ.copy())
+
+
 def test_secrets_file_fills_the_environment_without_overriding_it(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("NTA_SMTP_PASSWORD", "from-environment")
     monkeypatch.delenv("NTA_DASHBOARD_PASSWORD", raising=False)
