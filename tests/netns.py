@@ -32,6 +32,11 @@ class HostPair:
     def popen_in(self, ns: str, *cmd: str, **kw) -> subprocess.Popen:
         return subprocess.Popen(["ip", "netns", "exec", ns, *cmd], **kw)
 
+    def syn_scan(self, ports: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """nmap SYN-scans ``ports`` of host A from host B, once per port (no retries), fast timing."""
+        cmd = ["nmap", "-n", "-Pn", "-sS", "-p", ports, "--max-retries", "0", "-T4", self.ip_a]
+        return self.run_in(self.ns_b, *cmd, timeout=timeout)
+
 
 def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=30)

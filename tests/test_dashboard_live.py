@@ -164,10 +164,7 @@ def test_a_live_scan_fills_the_alerts_hosts_and_flows_pages(browser, host_pair, 
         browser.get(pages["alerts"])
         _wait(browser, lambda d: _text(d, "alerts-summary") not in ("", "Loading…"), "the alerts page")
         time.sleep(2)  # tshark opens the interface after the run starts
-        scan = host_pair.run_in(
-            host_pair.ns_b, "nmap", "-n", "-Pn", "-sS", "-p", "1-300", "--max-retries", "0", "-T4", host_pair.ip_a,
-            timeout=60,
-        )  # fmt: skip
+        scan = host_pair.syn_scan("1-300")
         assert scan.returncode == 0, scan.stderr
 
         def scan_row(d):

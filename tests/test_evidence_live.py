@@ -96,20 +96,7 @@ def test_ring_buffer_is_bounded_and_the_scan_pcap_holds_the_syns(host_pair, tmp_
             sizes.append(ring_bytes(ring))
             time.sleep(0.1)
         time.sleep(2.5)  # the scan alert's 2 s of slack before its start holds no bulk packets
-        scan = host_pair.run_in(
-            host_pair.ns_b,
-            "nmap",
-            "-n",
-            "-Pn",
-            "-sS",
-            "-p",
-            f"1-{SCAN_PORTS}",
-            "--max-retries",
-            "0",
-            "-T4",
-            host_pair.ip_a,
-            timeout=60,
-        )
+        scan = host_pair.syn_scan(f"1-{SCAN_PORTS}")
         assert scan.returncode == 0, scan.stderr
         sizes.append(ring_bytes(ring))
         out, err = analyzer.communicate(timeout=180)

@@ -63,20 +63,7 @@ def test_live_capture_sees_traffic_and_the_scan(host_pair, tmp_path, backend):  
             host_pair.ns_b, sys.executable, str(HERE / "send_traffic.py"), host_pair.ip_a, str(DATAGRAMS), "0.02"
         )
         assert sent.returncode == 0, sent.stderr
-        scan = host_pair.run_in(
-            host_pair.ns_b,
-            "nmap",
-            "-n",
-            "-Pn",
-            "-sS",
-            "-p",
-            "1-200",
-            "--max-retries",
-            "0",
-            "-T4",
-            host_pair.ip_a,
-            timeout=60,
-        )
+        scan = host_pair.syn_scan("1-200")
         assert scan.returncode == 0, scan.stderr
         out, err = analyzer.communicate(timeout=60)
     finally:

@@ -83,20 +83,7 @@ def test_sampling_under_load_keeps_the_scan(host_pair, tmp_path):  # noqa: F811
             stderr=subprocess.DEVNULL,
         )
         wait_for(lambda: "analysing 1 in" in " ".join(statuses(data)), 40, "flow sampling to start")
-        scan = host_pair.run_in(
-            host_pair.ns_b,
-            "nmap",
-            "-n",
-            "-Pn",
-            "-sS",
-            "-p",
-            f"1-{SCAN_PORTS}",
-            "--max-retries",
-            "0",
-            "-T4",
-            host_pair.ip_a,
-            timeout=60,
-        )
+        scan = host_pair.syn_scan(f"1-{SCAN_PORTS}")
         assert scan.returncode == 0, scan.stderr
         out, err = analyzer.communicate(timeout=90)
     finally:

@@ -21,4 +21,3 @@ def test_a_trim_returns_freed_heap_pages():
     after_trim = process.memory_info().rss
     assert before_trim > held - 50 * 2**20, "the allocator already returned the memory without a trim"
     assert after_trim < before_trim - 100 * 2**20
-
