@@ -59,24 +59,29 @@ def _capture_procs(analyzer: subprocess.Popen, name: str) -> list[psutil.Process
     return [p for p in tree if p.name() == name]
 
 
-def _stored_packets(data: Path) -> int:
+def _from_latest_run(data: Path, read, empty):
+    """``read(reader, run_id)`` on the analyzer's store for its latest run; ``empty`` before there is one."""
+    if not (data / "d" / "analyzer.db").exists():
+        return empty
     reader = ResultReader(store_url(data / "d"))
     try:
         runs = reader.latest_runs()
-        return int(reader.traffic(runs[0]["run_id"])["packets"].sum()) if runs else 0
+        return read(reader, runs[0]["run_id"]) if runs else empty
     finally:
         reader.close()
+
+
+def _stored_packets(data: Path) -> int:
+    return _from_latest_run(data, lambda r, run: int(r.traffic(run)["packets"].sum()), 0)
 
 
 def _windows_with_packets(data: Path) -> int:
-    if not (data / "d" / "analyzer.db").exists():
-        return 0
-    reader = ResultReader(store_url(data / "d"))
-    try:
-        runs = reader.latest_runs()
-        return int((reader.traffic(runs[0]["run_id"])["packets"] > 0).sum()) if runs else 0
-    finally:
-        reader.close()
+    return _from_latest_run(data, lambda r, run: int((r.traffic(run)["packets"] > 0).sum()), 0)
+
+
+def _stored_status(data: Path) -> str:
+    """The capture status of the latest stored health sample: what the dashboard's health panel shows."""
+    return _from_latest_run(data, lambda r, run: str((r.health(run) or {}).get("status", "")), "")
 
 
 @pytest.mark.live
@@ -107,18 +112,6 @@ def test_a_killed_capture_process_is_restarted_and_reported(host_pair, tmp_path,
     summary = json.loads(out)
     assert summary["packets"] > before_kill > 0  # traffic before the kill, and more after the restart
     assert "capture on" in _log(tmp_path) and "stopped:" in _log(tmp_path)
-
-
-def _stored_status(data: Path) -> str:
-    """The capture status of the latest stored health sample: what the dashboard's health panel shows."""
-    if not (data / "d" / "analyzer.db").exists():
-        return ""
-    reader = ResultReader(store_url(data / "d"))
-    try:
-        runs = reader.latest_runs()
-        return str((reader.health(runs[0]["run_id"]) or {}).get("status", "")) if runs else ""
-    finally:
-        reader.close()
 
 
 def _captured_again(pair: HostPair, data: Path, timeout_s: float = 45) -> None:
