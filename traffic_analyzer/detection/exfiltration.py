@@ -46,15 +46,16 @@ class ExfiltrationDetector(Detector):
         if self._flows.empty or self._flows["orig_bytes"].sum() < self.min_bytes:  # no pair can reach it
             return []
         totals = self._flows.groupby(["orig_h", "resp_h"]).agg(
-            sent=("orig_bytes", "sum"),
-            received=("resp_bytes", "sum"),
-            start=("ts", "min"),
-            ports=("resp_p", lambda p: sorted({int(x) for x in p})[:5]),
+            sent=("orig_bytes", "sum"), received=("resp_bytes", "sum"), start=("ts", "min")
         )
         big = totals[
             (totals["sent"] >= self.min_bytes)
             & (totals["sent"] >= self.min_upload_ratio * totals["received"].clip(lower=1))
         ]
+        if big.empty:
+            return []
+        pairs = self._flows.set_index(["orig_h", "resp_h"])["resp_p"]
+        big = big.assign(ports=[sorted({int(x) for x in pairs.loc[[pair]]})[:5] for pair in big.index])
         return [self._alert(src, dst, row, window.end) for (src, dst), row in big.iterrows()]
 
     def _alert(self, src: str, dst: str, row: pd.Series, end: float) -> Alert:

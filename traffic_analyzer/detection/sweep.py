@@ -225,7 +225,8 @@ def _flow_probes(flows: pd.DataFrame) -> pd.DataFrame:
     keep = (((proto.isin(["tcp", "udp"]) & silent) | icmp) & (flows["orig_h"] != flows["resp_h"])).fillna(False)
     if not keep.any():
         return _empty()
-    f = flows[keep & ~_is_group_ip(flows["resp_h"])]
+    f = flows[keep]
+    f = f[~_is_group_ip(f["resp_h"])]
     port_method = f["proto"].str.upper() + "/" + f["resp_p"].astype(str)
     icmp_method = f["orig_p"].map(ICMP_REQUESTS)
     return pd.DataFrame(
@@ -243,7 +244,12 @@ def _flow_probes(flows: pd.DataFrame) -> pd.DataFrame:
 
 def _is_group_ip(addresses: pd.Series) -> np.ndarray:
     """Multicast or broadcast addresses (one packet there reaches many hosts; it is not a probe of one)."""
-    text = addresses.astype(str).str.lower()
+    codes, uniques = pd.factorize(addresses.astype(str))  # few distinct addresses behind many flows
+    return _is_group_text(pd.Series(uniques, dtype=object))[codes] if len(codes) else np.zeros(0, dtype=bool)
+
+
+def _is_group_text(addresses: pd.Series) -> np.ndarray:
+    text = addresses.str.lower()
     last_octet = text.str.rsplit(".", n=1).str[-1]
     first_octet = pd.to_numeric(text.str.split(".", n=1).str[0], errors="coerce")
     v4 = first_octet.between(224, 239) | ((last_octet == "255") & text.str.contains(".", regex=False))
