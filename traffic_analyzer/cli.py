@@ -82,9 +82,7 @@ def _refuse_writable_by_others(path: str) -> None:
     except OSError:
         return  # runpy reports the missing file in its own words
     if os.geteuid() == 0 and st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise ConfigError(
-            f"config file {path} is writable by other users and would run as root: run chmod go-w {path}"
-        )
+        raise ConfigError(f"config file {path} is writable by other users and would run as root: run chmod go-w {path}")
 
 
 def main(argv: list[str], analyzer_class: type) -> int:

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..distinct import per_distinct
 from .alert import Alert
 from .base import Detector, WindowData
 
@@ -183,4 +184,6 @@ def _sightings(packets: pd.DataFrame) -> pd.DataFrame:
 
 def _has_bit(macs: pd.Series, digits: str) -> np.ndarray:
     """Whether each MAC's first octet has the bit the second hex digit ``digits`` encode."""
-    return macs.astype(str).str.slice(1, 2).str.lower().isin(list(digits)).to_numpy(dtype=bool)
+    return per_distinct(
+        macs.astype(str), lambda m: m.str.slice(1, 2).str.lower().isin(list(digits)).to_numpy(dtype=bool)
+    )

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..distinct import per_distinct
 from .alert import Alert
 from .base import Detector, WindowData
 
@@ -245,9 +246,10 @@ class ReflectionDetector(Detector):
         answered = (udp_rows["resp_h"].astype(str) + "|" + udp_rows["orig_p"].astype(str)).isin(asked.index)
         udp_rows = udp_rows[~answered.to_numpy()]
         # TCP: a SYN-ACK makes its receiver the originator; with no SYN from it, nobody asked.
-        synack = flows[tcp & history.str.contains("h", regex=False) & ~history.str.contains("S", regex=False)]
+        unasked = per_distinct(history, lambda h: h.str.contains("h", regex=False) & ~h.str.contains("S", regex=False))
+        synack = flows[tcp & unasked]
         # TCP: a lone RST (or RST-ACK) the host never answered, on a connection it never opened.
-        rst = flows[tcp & history.str.fullmatch("R") & (flows["resp_pkts"] == 0)]
+        rst = flows[tcp & per_distinct(history, lambda h: h.str.fullmatch("R")) & (flows["resp_pkts"] == 0)]
         if udp_rows.empty and synack.empty and rst.empty:
             return _empty()
         parts = [
@@ -307,11 +309,17 @@ def _empty() -> pd.DataFrame:
 
 def _is_group_mac(macs: pd.Series) -> np.ndarray:
     """MACs with the group bit (the low bit of the first octet) set: broadcast or multicast."""
-    return macs.str.slice(1, 2).str.lower().isin(list(GROUP_BIT_DIGITS)).fillna(False).to_numpy(dtype=bool)
+    return per_distinct(
+        macs, lambda m: m.str.slice(1, 2).str.lower().isin(list(GROUP_BIT_DIGITS)).fillna(False).to_numpy(dtype=bool)
+    )
 
 
 def _is_group_ip(addresses: pd.Series) -> np.ndarray:
     """Multicast or limited-broadcast addresses, which no reflection is aimed at; missing counts as group."""
+    return per_distinct(addresses, _is_group_text)
+
+
+def _is_group_text(addresses: pd.Series) -> np.ndarray:
     text = addresses.astype(str).str.lower()
     first_octet = pd.to_numeric(text.str.split(".", n=1).str[0], errors="coerce")
     v4 = first_octet.between(224, 239) | (text == "255.255.255.255")

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..distinct import per_distinct
 from .alert import Alert
 from .base import Detector, WindowData
 
@@ -218,9 +219,9 @@ def _flow_probes(flows: pd.DataFrame) -> pd.DataFrame:
     history = flows["history"].fillna("")
     # A SYN-ACK's receiver becomes the originator although it asked nothing (reflection, not probing);
     # an established connection still open may send its data later.
-    unasked = history.str.contains("h", regex=False) & ~history.str.contains("S", regex=False)
+    unasked = per_distinct(history, lambda h: h.str.contains("h", regex=False) & ~h.str.contains("S", regex=False))
     said_nothing = (flows["orig_bytes"] == 0) & (flows["orig_pkts"] > 0)
-    silent = said_nothing & ~unasked & ~history.str.contains(OPEN_CONNECTION)
+    silent = said_nothing & ~unasked & ~per_distinct(history, lambda h: h.str.contains(OPEN_CONNECTION))
     icmp = (proto == "icmp") & flows["orig_p"].isin(list(ICMP_REQUESTS))
     keep = (((proto.isin(["tcp", "udp"]) & silent) | icmp) & (flows["orig_h"] != flows["resp_h"])).fillna(False)
     if not keep.any():
@@ -244,8 +245,7 @@ def _flow_probes(flows: pd.DataFrame) -> pd.DataFrame:
 
 def _is_group_ip(addresses: pd.Series) -> np.ndarray:
     """Multicast or broadcast addresses (one packet there reaches many hosts; it is not a probe of one)."""
-    codes, uniques = pd.factorize(addresses.astype(str))  # few distinct addresses behind many flows
-    return _is_group_text(pd.Series(uniques, dtype=object))[codes] if len(codes) else np.zeros(0, dtype=bool)
+    return per_distinct(addresses.astype(str), _is_group_text)
 
 
 def _is_group_text(addresses: pd.Series) -> np.ndarray:

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..distinct import per_distinct
 from ..packets.schema import TCP_ACK, TCP_SYN
 from .alert import Alert
 from .base import Detector, WindowData
@@ -208,9 +209,10 @@ def _attempts(flows: pd.DataFrame) -> pd.DataFrame:
     if flows.empty:
         return _empty(_ATTEMPT_COLUMNS)
     history = flows["history"].fillna("")
-    opened = (flows["proto"] == "tcp").fillna(False) & history.str.contains("S", regex=False)
+    opened = (flows["proto"] == "tcp").fillna(False) & per_distinct(history, lambda h: h.str.contains("S", regex=False))
     tried = flows.loc[opened, ["uid", "ts", "resp_h"]]
-    return tried.assign(completed=history[opened].str.contains(COMPLETED_LETTERS)).astype(_ATTEMPT_COLUMNS)
+    completed = per_distinct(history[opened], lambda h: h.str.contains(COMPLETED_LETTERS))
+    return tried.assign(completed=completed).astype(_ATTEMPT_COLUMNS)
 
 
 def _empty(dtypes: dict[str, object]) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..distinct import per_distinct
 from ..packets.schema import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TEXT
 
 # Zeek's default inactivity timeouts; a closed TCP connection ends sooner.
@@ -385,7 +386,9 @@ def _dedupe_letters(history: str) -> str:
 
 
 def _service(svc: pd.Series) -> pd.Series:
-    return svc.map(lambda s: s if pd.isna(s) else _SERVICE_NAMES.get(s, s.lower()))
+    return pd.Series(
+        per_distinct(svc, lambda v: v.map(lambda s: s if pd.isna(s) else _SERVICE_NAMES.get(s, s.lower())))
+    )
 
 
 def _merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
@@ -463,7 +466,7 @@ def conn_records(state: pd.DataFrame) -> pd.DataFrame:
         ep[f"{role}_fin"] = pick(f"{side_o}_fin", f"{side_r}_fin").astype(bool)
         ep[f"{role}_rst"] = pick(f"{side_o}_rst", f"{side_r}_rst").astype(bool)
     history = s["history"].fillna("").astype(str)
-    out["history"] = history.where(s["orig_is_a"].astype(bool), history.str.swapcase())
+    out["history"] = history.where(s["orig_is_a"].astype(bool), per_distinct(history, lambda h: h.str.swapcase()))
     out["conn_state"] = _conn_state(out, ep)
     out["last_ts"] = s["last_ts"].astype(float)
     return out.reset_index(drop=True)[list(FLOW_COLUMNS)].astype(FLOW_COLUMNS)
@@ -486,7 +489,7 @@ def _conn_state(c: pd.DataFrame, ep: dict[str, np.ndarray]) -> np.ndarray:
     o_inactive = np.isin(os_, ["INACTIVE", "PARTIAL"])
     r_inactive = np.isin(rs, ["INACTIVE", "PARTIAL"])
     no_payload = (c["orig_bytes"].to_numpy() == 0) & (c["resp_bytes"].to_numpy() == 0)
-    rstos0 = c["history"].str.fullmatch(r"\^?S[^HAFGIQ]*R.*").fillna(False).to_numpy()
+    rstos0 = per_distinct(c["history"], lambda h: h.str.fullmatch(r"\^?S[^HAFGIQ]*R.*").fillna(False).to_numpy())
     tcp = np.select(
         [
             (rs == "RESET") & (np.isin(os_, ["SYN_SENT", "SYN_ACK_SENT"]) | ((os_ == "RESET") & no_payload)),
