@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from .alert import Alert
@@ -52,12 +53,11 @@ class PortScanDetector(Detector):
         if self._probes.empty:
             return []
         by_pair = self._probes.groupby(["orig_h", "resp_h"])
-        ports = by_pair["resp_p"].nunique()
-        alerts = []
-        for orig_h, resp_h in ports[ports >= self.min_ports].index:
-            pair = by_pair.get_group((orig_h, resp_h))
-            alerts.append(self._alert(orig_h, resp_h, pair))
-        return alerts
+        scanned = np.flatnonzero(by_pair["resp_p"].nunique().to_numpy() >= self.min_ports)
+        if len(scanned) == 0:
+            return []
+        rows = self._probes[np.isin(by_pair.ngroup().to_numpy(), scanned)]  # one pass, not a lookup per pair
+        return [self._alert(orig_h, resp_h, pair) for (orig_h, resp_h), pair in rows.groupby(["orig_h", "resp_h"])]
 
     def _alert(self, orig_h: str, resp_h: str, pair: pd.DataFrame) -> Alert:
         n_ports = int(pair["resp_p"].nunique())

@@ -180,8 +180,13 @@ def _conversations(flows: pd.DataFrame) -> pd.Series:
 
 def _without_talk(probes: pd.DataFrame, talked: pd.Series) -> pd.DataFrame:
     """Probes to hosts the source never exchanged payload with."""
-    pairs = probes["src"].astype(str) + "|" + probes["dst"].astype(str)
-    return probes[~pairs.isin(talked.index).to_numpy()]
+    if probes.empty:
+        return probes
+    pair = probes.groupby(["src", "dst"], sort=False).ngroup().to_numpy()  # the text only once per pair
+    first = np.unique(pair, return_index=True)[1]
+    text = (probes["src"].iloc[first].astype(str) + "|" + probes["dst"].iloc[first].astype(str)).to_numpy(dtype=object)
+    talked_pairs = pd.Index(text).isin(talked.index.to_numpy(dtype=object))  # object hash table: fast
+    return probes[~talked_pairs[pair]]
 
 
 def _arp_probes(packets: pd.DataFrame) -> pd.DataFrame:

@@ -114,9 +114,11 @@ class SynFloodDetector(Detector):
         rate = by_victim["size"] / np.maximum(by_victim["max"] - by_victim["min"], RATE_FLOOR_S)
         busy = by_victim[(by_victim["size"] >= self.min_syns) & (rate >= self.min_rate_pps)].index
         alerts = []
+        syns_of = dict(tuple(self._syns[self._syns["dst_ip"].isin(busy)].groupby("dst_ip", sort=False)))
+        tried_of = dict(tuple(self._attempts[self._attempts["resp_h"].isin(busy)].groupby("resp_h", sort=False)))
         for victim in busy:
-            syns = self._syns[self._syns["dst_ip"] == victim]
-            tried = self._attempts[self._attempts["resp_h"] == victim]
+            syns = syns_of[victim]
+            tried = tried_of.get(victim, self._attempts.iloc[:0])
             completed = float(tried["completed"].mean()) if len(tried) else 0.0
             if completed > self.max_completed_share or not self._is_flood_shaped(syns):
                 continue
