@@ -4,7 +4,9 @@ Builds a replay of the public captures (bench/make_capture.py; 1M packets by def
 ``--packets 10000000`` for 10M) and runs each tool in its own process, so each peak RSS is
 its own: FastPcapSource alone; PcapFileSource (tshark -T fields -> pandas); tshark -T fields
 alone; the seed-style pyshark loop; dpkt; scapy; NFStream (if installed); this project end to
-end (file -> packet table -> flows -> host windows -> alerts); and the IsolationForest's fit
+end (file -> packet table -> flows -> host windows -> alerts), once on the replay's own sparse
+timing (per-window cost dominates) and once on the same packets spaced as a busy link
+(``pipeline_busy``: per-packet cost dominates); and the IsolationForest's fit
 and scoring time per 100k host windows. The slow tools read a slice (a prefix of the same
 replay) so that the whole run takes minutes. Prints a markdown table.
 
@@ -28,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from make_capture import OUT, build  # noqa: E402
+from make_capture import OUT, at_rate, build  # noqa: E402
 
 # Tool -> (packets it reads, description). None means the whole capture.
 SLICES: dict[str, int | None] = {
@@ -40,6 +42,7 @@ SLICES: dict[str, int | None] = {
     "pyshark": 5_000,
     "nfstream": None,
     "pipeline": 20_000,
+    "pipeline_busy": None,
 }
 LABELS = {
     "fast": "FastPcapSource (numpy decode -> packet table)",
@@ -50,7 +53,9 @@ LABELS = {
     "pyshark": "pyshark.FileCapture loop (the seed's way)",
     "nfstream": "NFStream flows (default settings)",
     "pipeline": "this project end to end (--read: fast reader, Analysis, 5 s windows)",
+    "pipeline_busy": "this project end to end, the same packets as a busy link (100,000 packets/s)",
 }
+BUSY_PPS = 100_000.0  # pipeline_busy: the replay's packets spaced evenly at this rate
 WINDOW_S = 5.0
 FOREST_ROWS = 100_000
 
@@ -147,6 +152,10 @@ def work_pipeline(path: Path) -> dict:
     return {"packets": packets, "windows": windows, "alerts": alerts}
 
 
+def work_pipeline_busy(path: Path) -> dict:
+    return work_pipeline(path)
+
+
 def work_forest(path: Path) -> dict:
     """IsolationForest fit and score on 100k host windows resampled from real ones."""
     import numpy as np
@@ -185,6 +194,7 @@ PRELOAD = {
     "pyshark": ["pyshark"],
     "nfstream": ["nfstream"],
     "pipeline": ["traffic_analyzer.pipeline", "traffic_analyzer.capture.file_reader"],
+    "pipeline_busy": ["traffic_analyzer.pipeline", "traffic_analyzer.capture.file_reader"],
     "forest": ["traffic_analyzer.pipeline", "traffic_analyzer.capture.fast_pcap", "traffic_analyzer.detection.anomaly"],
 }
 
@@ -285,6 +295,8 @@ def main() -> None:
         size = SLICES.get(name, SLICES["pipeline"])
         size = args.packets if size is None else min(size, args.packets)
         path = full if size == args.packets else build(size, OUT / f"replay-{size}.pcap")
+        if name == "pipeline_busy":
+            path = at_rate(full, BUSY_PPS, OUT / f"replay-{args.packets}-at-{BUSY_PPS:.0f}pps.pcap")
         reason = available(name)
         print(f"{name}: {size:,} packets ...", file=sys.stderr, flush=True)
         results[name] = {"error": reason} if reason else measure(name, path, args.timeout)
