@@ -22,24 +22,35 @@ from .store.database import WindowResult, dns_counts
 
 
 def file_windows(batches: Iterator[pd.DataFrame], window_s: float) -> Iterator[pd.DataFrame]:
-    """Regroup a file's chunks into windows of ``window_s`` seconds of packet time."""
-    pending = empty_packets()
+    """Regroup a file's chunks into windows of ``window_s`` seconds of packet time.
+
+    A window's pieces are joined once, when it is complete: a busy window spans dozens of chunks.
+    """
+    pieces: list[pd.DataFrame] = []  # the open (latest) window's packets, oldest first
+    open_id: float | None = None
     try:
         for batch in batches:
-            pending = pd.concat([pending, batch], ignore_index=True) if len(pending) else batch
-            if pending.empty:
+            if batch.empty:
                 continue
-            window_id = np.floor(pending["ts"].to_numpy() / window_s)
-            last = window_id.max()
-            for wid in np.unique(window_id[window_id < last]):
-                yield pending[window_id == wid].reset_index(drop=True)
-            pending = pending[window_id == last].reset_index(drop=True)
+            window_id = np.floor(batch["ts"].to_numpy() / window_s)
+            ids = np.unique(window_id)
+            ready: dict[float, list[pd.DataFrame]] = {} if open_id is None else {open_id: pieces}
+            for wid in ids:
+                ready.setdefault(wid, []).append(batch if len(ids) == 1 else batch[window_id == wid])
+            open_id = max(ready)
+            for wid in sorted(ready)[:-1]:  # every window before the latest is complete (late packets too)
+                yield _joined(ready[wid])
+            pieces = ready[open_id]
     except TruncatedCaptureError:
-        if len(pending):  # the packets before the damage are good: analyse them, then report
-            yield pending
+        if pieces:  # the packets before the damage are good: analyse them, then report
+            yield _joined(pieces)
         raise
-    if len(pending):
-        yield pending
+    if pieces:
+        yield _joined(pieces)
+
+
+def _joined(pieces: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0].reset_index(drop=True)
 
 
 class Analysis:

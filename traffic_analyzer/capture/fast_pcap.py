@@ -26,7 +26,7 @@ from .progress import file_progress_bar
 from .source import CaptureStats
 
 CHUNK_BYTES = 16 * 2**20  # file bytes read at a time
-BATCH_FRAMES = 100_000  # frames decoded together (and yielded as one packet table) at most
+BATCH_FRAMES = 16_384  # frames decoded together (one packet table) at most: smaller is leaner and, cache-warm, faster
 MAX_FRAME_BYTES = 262_144  # wiretap's WTAP_MAX_PACKET_SIZE_STANDARD: a bigger record means a damaged file
 MAX_BLOCK_BYTES = 16 * 2**20  # a pcapng block claiming more than this is taken as damage
 PCAP_HEADER_BYTES = 24
@@ -120,12 +120,16 @@ class FastPcapSource:
                 reader = _open_reader(fh, self.path)
                 for chunk, records, consumed in reader.chunks(self.chunk_bytes):
                     bar.update(consumed)
-                    # Decoding memory grows with frames, not bytes: small frames are decoded in parts.
+                    # Decoding memory grows with frames, not bytes: small frames are decoded in parts,
+                    # and a chunk's parts go on as one table (late packets stay with their window).
+                    parts = []
                     for lo in range(0, len(records.start), BATCH_FRAMES):
                         part = records.slice(lo, lo + BATCH_FRAMES)
-                        packets = decoder.table(_frames(chunk, part), part.ts)
+                        parts.append(decoder.table(_frames(chunk, part), part.ts))
+                    if parts:
+                        packets = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
                         self.stats.packets += len(packets)
-                        self.stats.bytes += int(part.length.sum())
+                        self.stats.bytes += int(records.length.sum())
                         yield packets
                     if self._stopped:
                         break
