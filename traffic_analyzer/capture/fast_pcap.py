@@ -25,7 +25,7 @@ from .pcap_file import check_capture_file
 from .progress import file_progress_bar
 from .source import CaptureStats
 
-CHUNK_BYTES = 16 * 2**20  # file bytes read at a time
+CHUNK_BYTES = 4 * 2**20  # file bytes read at a time
 BATCH_FRAMES = 16_384  # frames decoded together (one packet table) at most: smaller is leaner and, cache-warm, faster
 MAX_FRAME_BYTES = 262_144  # wiretap's WTAP_MAX_PACKET_SIZE_STANDARD: a bigger record means a damaged file
 MAX_BLOCK_BYTES = 16 * 2**20  # a pcapng block claiming more than this is taken as damage
