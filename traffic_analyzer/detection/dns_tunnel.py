@@ -315,12 +315,14 @@ class DnsTunnelDetector(Detector):
     def _observe(self, window: WindowData) -> pd.DataFrame:
         """Fold the window's queries into the remembered ones; statistics of the groups this window touched."""
         new = self._new_rows(window.packets)
+        if new.empty:  # the remembered rows are already capped and in time order: only age them
+            if len(self._rows):
+                self._rows = self._rows[self._rows["ts"] >= window.end - self.horizon_s].reset_index(drop=True)
+            return pd.DataFrame()
         rows = pd.concat([self._rows, new], ignore_index=True) if len(self._rows) else new
         rows = rows[rows["ts"] >= window.end - self.horizon_s]
         rows = rows.groupby(["client", "domain"], sort=False).tail(self.max_queries_per_domain)
         self._rows = rows.sort_values("ts", kind="stable").tail(self.max_tracked_queries).reset_index(drop=True)
-        if new.empty:
-            return pd.DataFrame()
         touched = pd.MultiIndex.from_frame(new[["client", "domain"]].drop_duplicates())
         rows = self._rows[pd.MultiIndex.from_frame(self._rows[["client", "domain"]]).isin(touched)]
         return self._group_stats(rows)
