@@ -442,41 +442,41 @@ def conn_records(state: pd.DataFrame) -> pd.DataFrame:
     def pick(a_col: str, b_col: str) -> np.ndarray:
         return np.where(a, s[a_col].to_numpy(), s[b_col].to_numpy())
 
-    out = pd.DataFrame(index=s.index)
-    out["ts"] = s["ts"].astype(float)
-    out["uid"] = s["uid"]
-    out["orig_h"], out["resp_h"] = pick("a_h", "b_h"), pick("b_h", "a_h")
-    is_icmp = (s["proto"] == "icmp").to_numpy()
-    out["orig_p"] = np.where(is_icmp, s["a_p"], pick("a_p", "b_p"))
-    out["resp_p"] = np.where(is_icmp, s["icmp_resp_p"], pick("b_p", "a_p"))
-    out["proto"] = s["proto"]
-    out["service"] = s["service"]
-    out["duration"] = s["last_ts"].astype(float) - s["ts"].astype(float)
+    # Plain arrays, one DataFrame at the end: column-by-column assignment is most of a small window's cost.
+    cols: dict[str, object] = {"ts": s["ts"].to_numpy(dtype=np.float64), "uid": s["uid"].to_numpy(dtype=object)}
+    cols["orig_h"], cols["resp_h"] = pick("a_h", "b_h"), pick("b_h", "a_h")
+    is_icmp = (s["proto"] == "icmp").to_numpy(dtype=bool)
+    cols["orig_p"] = np.where(is_icmp, s["a_p"].to_numpy(), pick("a_p", "b_p"))
+    cols["resp_p"] = np.where(is_icmp, s["icmp_resp_p"].to_numpy(), pick("b_p", "a_p"))
+    cols["proto"] = s["proto"].to_numpy(dtype=object)
+    cols["service"] = s["service"].to_numpy(dtype=object)
+    last_ts = s["last_ts"].to_numpy(dtype=np.float64)
+    cols["duration"] = last_ts - cols["ts"]
     for zeek, side_o, side_r in (
         ("bytes", "a_bytes", "b_bytes"),
         ("pkts", "a_pkts", "b_pkts"),
         ("ip_bytes", "a_ip_bytes", "b_ip_bytes"),
     ):
-        out[f"orig_{zeek}"] = pick(side_o, side_r)
-        out[f"resp_{zeek}"] = pick(side_r, side_o)
+        cols[f"orig_{zeek}"] = pick(side_o, side_r)
+        cols[f"resp_{zeek}"] = pick(side_r, side_o)
     ep = {}
     for role, side_o, side_r in (("o", "a", "b"), ("r", "b", "a")):
         ep[f"{role}_syn"] = pick(f"{side_o}_syn", f"{side_r}_syn").astype(bool)
         ep[f"{role}_synack"] = pick(f"{side_o}_synack", f"{side_r}_synack").astype(bool)
         ep[f"{role}_fin"] = pick(f"{side_o}_fin", f"{side_r}_fin").astype(bool)
         ep[f"{role}_rst"] = pick(f"{side_o}_rst", f"{side_r}_rst").astype(bool)
-    history = s["history"].fillna("").astype(str)
-    out["history"] = history.where(s["orig_is_a"].astype(bool), per_distinct(history, lambda h: h.str.swapcase()))
-    out["conn_state"] = _conn_state(out, ep)
-    out["last_ts"] = s["last_ts"].astype(float)
-    return out.reset_index(drop=True)[list(FLOW_COLUMNS)].astype(FLOW_COLUMNS)
+    history = pd.Series(s["history"].fillna("").astype(str).to_numpy(dtype=object), dtype=object)
+    cols["history"] = np.where(a, history.to_numpy(), per_distinct(history, lambda h: h.str.swapcase()))
+    cols["conn_state"] = _conn_state(cols, ep)
+    cols["last_ts"] = last_ts
+    return pd.DataFrame(cols)[list(FLOW_COLUMNS)].astype(FLOW_COLUMNS)
 
 
-def _conn_state(c: pd.DataFrame, ep: dict[str, np.ndarray]) -> np.ndarray:
+def _conn_state(c: dict, ep: dict[str, np.ndarray]) -> np.ndarray:
     """Zeek's conn_state() from each endpoint's final TCP state (main.zeek)."""
     established = ep["o_syn"] & ep["r_synack"]
-    o_pk = c["orig_pkts"].to_numpy() > 0
-    r_pk = c["resp_pkts"].to_numpy() > 0
+    o_pk = np.asarray(c["orig_pkts"]) > 0
+    r_pk = np.asarray(c["resp_pkts"]) > 0
 
     def state(role: str, pk: np.ndarray) -> np.ndarray:
         return np.select(
@@ -488,8 +488,10 @@ def _conn_state(c: pd.DataFrame, ep: dict[str, np.ndarray]) -> np.ndarray:
     os_, rs = state("o", o_pk), state("r", r_pk)
     o_inactive = np.isin(os_, ["INACTIVE", "PARTIAL"])
     r_inactive = np.isin(rs, ["INACTIVE", "PARTIAL"])
-    no_payload = (c["orig_bytes"].to_numpy() == 0) & (c["resp_bytes"].to_numpy() == 0)
-    rstos0 = per_distinct(c["history"], lambda h: h.str.fullmatch(r"\^?S[^HAFGIQ]*R.*").fillna(False).to_numpy())
+    no_payload = (np.asarray(c["orig_bytes"]) == 0) & (np.asarray(c["resp_bytes"]) == 0)
+    rstos0 = per_distinct(
+        pd.Series(c["history"], dtype=object), lambda h: h.str.fullmatch(r"\^?S[^HAFGIQ]*R.*").fillna(False).to_numpy()
+    )
     tcp = np.select(
         [
             (rs == "RESET") & (np.isin(os_, ["SYN_SENT", "SYN_ACK_SENT"]) | ((os_ == "RESET") & no_payload)),
@@ -510,5 +512,5 @@ def _conn_state(c: pd.DataFrame, ep: dict[str, np.ndarray]) -> np.ndarray:
         default="OTH",
     )
     udp = np.select([o_pk & r_pk, o_pk, r_pk], ["SF", "S0", "SHR"], default="OTH")
-    proto = c["proto"].to_numpy()
+    proto = np.asarray(c["proto"])
     return np.where(proto == "tcp", tcp, np.where(proto == "udp", udp, "OTH"))
