@@ -30,10 +30,11 @@ from ..packets.decode_batch import FrameDecoder
 from ..packets.decode_layers import HEADER_BYTES, LINK_TYPE_NAMES, Frames
 from ..packets.schema import empty_packets
 from .fast_pcap import _PCAP_MAGICS, LINKTYPE_MASK, MAX_FRAME_BYTES, NANOSECONDS, PCAP_HEADER_BYTES, _epoch
+from .frame_hash import frame_flow_hash
 from .kernel_drops import KernelDropCounter, dumpcap_final_drops
 from .live import LiveSource
 from .processes import die_with_parent, terminate_capture_processes
-from .sampling import MIN_KEEP_RATE, SamplingController, keep_mask
+from .sampling import MIN_KEEP_RATE, SamplingController, flow_hash, kept_by_hash
 from .tshark import explain_tshark_error
 
 KERNEL_BUFFER_MB = 64  # dumpcap -B: the kernel ring that absorbs bursts while we are busy
@@ -111,10 +112,10 @@ class DumpcapLiveSource(LiveSource):
         Kept hash ranges nest, so packets kept at a higher rate are brought down to the lowest
         exactly as if it had applied all along; a rate rise starts with the next batch.
         """
-        rate = min([r for r, _ in rows], default=self._keep_rate)
-        tables = [p if r == rate else p[keep_mask(p, rate)] for r, p in rows]
+        rate = min([r for r, _, _ in rows], default=self._keep_rate)
+        tables = [p if r == rate else p[kept_by_hash(h, rate)] for r, p, h in rows]
         packets = pd.concat(tables, ignore_index=True) if tables else empty_packets()
-        self.stats.sampled_out += sum(len(p) for _, p in rows) - len(packets)
+        self.stats.sampled_out += sum(len(p) for _, p, _ in rows) - len(packets)
         self.stats.sample_rate = rate
         return packets
 
@@ -173,20 +174,29 @@ class DumpcapLiveSource(LiveSource):
             self.stats.dropped = self._dropped_before + self._drops.read()
         if frames is None:
             return
-        packets = decoder.table(frames, ts)
         with self._lock:
-            keep = keep_mask(packets, self._keep_rate)
+            rate = self._keep_rate
+        n = len(frames.start)
+        hashes = frame_flow_hash(frames)  # from the frame bytes: only the kept frames get decoded
+        if hashes is None:  # not Ethernet: decode everything, hash the table
+            packets = decoder.table(frames, ts)
+            hashes = flow_hash(packets)
+            keep = kept_by_hash(hashes, rate)
             kept = packets[keep].reset_index(drop=True) if not keep.all() else packets
-            self._rows.append((self._keep_rate, kept))
+        else:
+            keep = kept_by_hash(hashes, rate)
+            kept = decoder.table(frames if keep.all() else _subset(frames, keep), ts[keep])
+        with self._lock:
+            self._rows.append((rate, kept, hashes[keep]))
             self._backlog += len(kept)
             budget = self.sampling.budget(self.window_s)
             while budget is not None and self._backlog > budget and self._keep_rate > MIN_KEEP_RATE:
                 self._keep_rate = self.sampling.tighten()  # the waiting packets come down with it at take
                 self._backlog //= 2
-            self._window_captured += len(packets)
-            self.stats.packets += len(packets)
+            self._window_captured += n
+            self.stats.packets += n
             self.stats.bytes += int(frames.length.sum())
-            self.stats.sampled_out += len(packets) - len(kept)
+            self.stats.sampled_out += n - len(kept)
 
     def _finish(self, proc: subprocess.Popen, drain: threading.Thread) -> None:
         if proc.poll() is None:
@@ -217,6 +227,16 @@ class DumpcapLiveSource(LiveSource):
             proc.terminate()
         except PermissionError:
             terminate_capture_processes()
+
+
+def _subset(frames: Frames, keep: np.ndarray) -> Frames:
+    return Frames(
+        buf=frames.buf,
+        start=frames.start[keep],
+        caplen=frames.caplen[keep],
+        length=frames.length[keep],
+        linktype=frames.linktype[keep],
+    )
 
 
 def _read_exactly(fd: int, n: int, timeout_s: float) -> bytes | None:

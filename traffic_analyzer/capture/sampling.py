@@ -44,7 +44,8 @@ _COUNT_COLUMNS = {
 }
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
+def mix_hash(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: every input bit moves every output bit."""
     with np.errstate(over="ignore"):
         x = (x ^ (x >> np.uint64(30))) * _MIX1
         x = (x ^ (x >> np.uint64(27))) * _MIX2
@@ -55,7 +56,7 @@ def _endpoint(address: pd.Series, port: pd.Series) -> np.ndarray:
     hashed = hash_array(address.fillna("").to_numpy(dtype=object))
     ports = port.fillna(0).to_numpy(dtype=np.int64).astype(np.uint64)
     with np.errstate(over="ignore"):
-        return _mix(hashed + ports * _GOLDEN)
+        return mix_hash(hashed + ports * _GOLDEN)
 
 
 def flow_hash(packets: pd.DataFrame) -> np.ndarray:
@@ -65,15 +66,22 @@ def flow_hash(packets: pd.DataFrame) -> np.ndarray:
     proto = packets["ip_proto"].fillna(-1).to_numpy(dtype=np.int64).astype(np.uint64)
     lo, hi = np.minimum(src, dst), np.maximum(src, dst)
     with np.errstate(over="ignore"):
-        return _mix(_mix(lo ^ proto) + hi * _GOLDEN)
+        return mix_hash(mix_hash(lo ^ proto) + hi * _GOLDEN)
 
 
 def keep_mask(packets: pd.DataFrame, keep_rate: float) -> np.ndarray:
     """Which packets a flow sample at ``keep_rate`` (a power of two, at most 1) keeps."""
     if keep_rate >= 1.0 or packets.empty:
         return np.ones(len(packets), dtype=bool)
+    return kept_by_hash(flow_hash(packets), keep_rate)
+
+
+def kept_by_hash(hashes: np.ndarray, keep_rate: float) -> np.ndarray:
+    """Which flow hashes a sample at ``keep_rate`` keeps: the lowest share of the hash space (nested)."""
+    if keep_rate >= 1.0:
+        return np.ones(len(hashes), dtype=bool)
     shift = round(-math.log2(keep_rate))
-    return (flow_hash(packets) >> np.uint64(64 - shift)) == 0
+    return (hashes >> np.uint64(64 - shift)) == 0
 
 
 def scale_counts(result, keep_rate: float) -> None:
