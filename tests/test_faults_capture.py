@@ -56,7 +56,14 @@ def _capture_procs(analyzer: subprocess.Popen, name: str) -> list[psutil.Process
         tree = psutil.Process(analyzer.pid).children(recursive=True)
     except psutil.Error:
         return []
-    return [p for p in tree if p.name() == name]
+    found = []
+    for p in tree:
+        try:
+            if p.name() == name and "-d" not in p.cmdline():  # not the short "dumpcap -d" interface checks
+                found.append(p)
+        except psutil.Error:
+            pass  # ended meanwhile
+    return found
 
 
 def _from_latest_run(data: Path, read, empty):

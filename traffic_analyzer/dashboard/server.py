@@ -143,8 +143,10 @@ class DashboardServer:
         """Stop serving, wait for the thread and close the store connection; safe to call twice."""
         server, thread, app = self._server, self._thread, self._app
         self._server = self._thread = self._app = None
-        if server is not None:
-            server.shutdown()
+        if server is not None:  # shutdown() waits for the serving loop: bounded, so Ctrl-C always ends
+            stopper = threading.Thread(target=server.shutdown, name="dashboard-stop", daemon=True)
+            stopper.start()
+            stopper.join(timeout=STOP_TIMEOUT_S)
         if thread is not None:
             thread.join(timeout=STOP_TIMEOUT_S)
         if server is not None:
