@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,6 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 SHARED_PCAPS = ROOT.parent / "shared" / "pcaps"
 CLI = ROOT / "network_traffic_analyzer.py"
+
+# A suite started in the background by a non-interactive shell (`./run-tests.sh &`, CI runners) inherits
+# SIGINT ignored, and so would every analyzer and dashboard the tests start: their Ctrl-C tests would
+# hang. Give the suite, and through it its children, a terminal's default Ctrl-C.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
