@@ -13,12 +13,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..packets.decode_layers import Frames
-from .sampling import mix_hash
+from .sampling import endpoint_hash, flow_of_endpoints, mix_hash
 
 LINKTYPE_ETHERNET = 1
 _VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
 _PORT_PROTOCOLS = (6, 17, 132)  # TCP, UDP, SCTP
-_WORD = np.uint64(0x9E3779B97F4A7C15)
 
 
 def frame_flow_hash(frames: Frames) -> np.ndarray | None:
@@ -61,8 +60,4 @@ def frame_flow_hash(frames: Frames) -> np.ndarray | None:
     dst6 = mix_hash(number(l3 + 24, 8)) ^ number(l3 + 32, 8)
     src = np.where(ipv4, number(l3 + 12, 4), np.where(ipv6, src6, number(zero + 6, 6)))
     dst = np.where(ipv4, number(l3 + 16, 4), np.where(ipv6, dst6, number(zero, 6)))
-    with np.errstate(over="ignore"):
-        a = mix_hash(src * _WORD + sport)
-        b = mix_hash(dst * _WORD + dport)
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        return mix_hash(mix_hash(lo ^ proto) + hi * _WORD)
+    return flow_of_endpoints(endpoint_hash(src, sport), endpoint_hash(dst, dport), proto)

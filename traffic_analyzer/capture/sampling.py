@@ -55,8 +55,7 @@ def mix_hash(x: np.ndarray) -> np.ndarray:
 def _endpoint(address: pd.Series, port: pd.Series) -> np.ndarray:
     hashed = hash_array(address.fillna("").to_numpy(dtype=object))
     ports = port.fillna(0).to_numpy(dtype=np.int64).astype(np.uint64)
-    with np.errstate(over="ignore"):
-        return mix_hash(hashed + ports * _GOLDEN)
+    return endpoint_hash(hashed, ports)
 
 
 def flow_hash(packets: pd.DataFrame) -> np.ndarray:
@@ -64,6 +63,17 @@ def flow_hash(packets: pd.DataFrame) -> np.ndarray:
     src = _endpoint(packets["src_ip"].fillna(packets["src_mac"]), packets["src_port"])
     dst = _endpoint(packets["dst_ip"].fillna(packets["dst_mac"]), packets["dst_port"])
     proto = packets["ip_proto"].fillna(-1).to_numpy(dtype=np.int64).astype(np.uint64)
+    return flow_of_endpoints(src, dst, proto)
+
+
+def endpoint_hash(address: np.ndarray, port: np.ndarray) -> np.ndarray:
+    """One side of a flow: a 64-bit address value (or its hash) and a port."""
+    with np.errstate(over="ignore"):
+        return mix_hash(address + port * _GOLDEN)
+
+
+def flow_of_endpoints(src: np.ndarray, dst: np.ndarray, proto: np.ndarray) -> np.ndarray:
+    """The flow hash of two endpoint hashes and the protocol: the same in both directions."""
     lo, hi = np.minimum(src, dst), np.maximum(src, dst)
     with np.errstate(over="ignore"):
         return mix_hash(mix_hash(lo ^ proto) + hi * _GOLDEN)

@@ -250,11 +250,11 @@ def _flow_probes(flows: pd.DataFrame) -> pd.DataFrame:
 
 def _is_group_ip(addresses: pd.Series) -> np.ndarray:
     """Multicast or broadcast addresses (one packet there reaches many hosts; it is not a probe of one)."""
-    return per_distinct(addresses.astype(str), _is_group_text)
+    return per_distinct(addresses, _is_group_text)
 
 
 def _is_group_text(addresses: pd.Series) -> np.ndarray:
-    text = addresses.str.lower()
+    text = addresses.astype(str).str.lower()
     last_octet = text.str.rsplit(".", n=1).str[-1]
     first_octet = pd.to_numeric(text.str.split(".", n=1).str[0], errors="coerce")
     v4 = first_octet.between(224, 239) | ((last_octet == "255") & text.str.contains(".", regex=False))
