@@ -44,8 +44,8 @@ from traffic_analyzer.capture.fast_pcap import FastPcapSource  # noqa: E402
 from traffic_analyzer.capture.pcap_file import PcapFileSource  # noqa: E402
 from traffic_analyzer.detection.anomaly import MIN_BASELINE_WINDOWS, HostAnomalyModel  # noqa: E402
 from traffic_analyzer.errors import AnalyzerError, TruncatedCaptureError  # noqa: E402
-from traffic_analyzer.packets.schema import PACKET_SCHEMA  # noqa: E402
 from traffic_analyzer.pipeline import Analysis, default_detectors, file_windows  # noqa: E402
+from traffic_analyzer.records.packets import PACKET_SCHEMA  # noqa: E402
 from traffic_analyzer.settings import DEFAULTS  # noqa: E402
 
 BAD = ("crash", "hang", "memory")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from traffic_analyzer.capture.pcap_file import PcapFileSource
-from traffic_analyzer.detection.alert import Alert
 from traffic_analyzer.detection.base import Detector
 from traffic_analyzer.pipeline import Analysis, default_detectors, file_windows
+from traffic_analyzer.records.alert import Alert
 from traffic_analyzer.settings import DEFAULTS
 
 BENIGN_GLOB = "benign-*"

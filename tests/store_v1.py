@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from traffic_analyzer.features.flows import FLOW_COLUMNS
+from traffic_analyzer.records.flows import FLOW_COLUMNS
 
 metadata = sa.MetaData()
 

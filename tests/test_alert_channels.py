@@ -28,8 +28,9 @@ from traffic_analyzer.alerts.syslog_channel import BOM, SyslogSink
 from traffic_analyzer.alerts.webhook_channel import WebhookSink
 from traffic_analyzer.alerts.worker import DeliveryWorker
 from traffic_analyzer.dashboard.formatting import channel_states
-from traffic_analyzer.detection.alert import Alert, AlertBook
+from traffic_analyzer.detection.alert_book import AlertBook
 from traffic_analyzer.errors import ConfigError
+from traffic_analyzer.records.alert import Alert
 from traffic_analyzer.settings import Config
 
 SENSOR, RUN = "sensor-7", "run0123456789"

@@ -27,9 +27,9 @@ from live_analyzer import (
 from test_store_kill import udp_traffic  # noqa: F401 (fixture)
 
 from traffic_analyzer.alerts.dispatcher import dispatcher_from_config
-from traffic_analyzer.detection.alert import Alert
 from traffic_analyzer.errors import ConfigError
 from traffic_analyzer.pipeline import default_detectors
+from traffic_analyzer.records.alert import Alert
 from traffic_analyzer.reload import plan_reload, swapped_detectors
 from traffic_analyzer.settings import Config
 

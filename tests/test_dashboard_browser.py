@@ -30,10 +30,11 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from traffic_analyzer.dashboard import formatting as fmt
 from traffic_analyzer.dashboard.server import DashboardServer
-from traffic_analyzer.detection.alert import Alert
 from traffic_analyzer.errors import AnalyzerError
-from traffic_analyzer.features.flows import empty_flows
-from traffic_analyzer.store.database import ResultWriter, WindowResult, store_url
+from traffic_analyzer.records.alert import Alert
+from traffic_analyzer.records.flows import empty_flows
+from traffic_analyzer.records.window import WindowResult
+from traffic_analyzer.store.database import ResultWriter, store_url
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = ROOT / "network_traffic_analyzer.py"

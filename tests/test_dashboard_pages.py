@@ -32,7 +32,7 @@ from test_dashboard_browser import (  # noqa: F401 (fixtures)
 )
 
 from traffic_analyzer.dashboard import formatting as fmt
-from traffic_analyzer.detection.alert import Alert
+from traffic_analyzer.records.alert import Alert
 from traffic_analyzer.store.annotations import AllowList
 from traffic_analyzer.store.database import ResultReader, ResultWriter, store_url
 

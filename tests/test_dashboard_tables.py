@@ -22,7 +22,7 @@ from traffic_analyzer.dashboard.tables import (
     host_rows,
     parse_time,
 )
-from traffic_analyzer.features.flows import empty_flows
+from traffic_analyzer.records.flows import empty_flows
 from traffic_analyzer.store.annotations import AllowEntry
 
 T0 = 1278275056.27487  # first packet of nmap-syn-scan.pcapng

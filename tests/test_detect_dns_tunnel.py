@@ -25,10 +25,10 @@ import pytest
 from netns import HostPair, host_pair  # noqa: F401 (fixture)
 
 from traffic_analyzer.capture.pcap_file import PcapFileSource
-from traffic_analyzer.detection.alert import Alert
 from traffic_analyzer.detection.base import Detector
 from traffic_analyzer.detection.dns_tunnel import DnsTunnelDetector, split_name
 from traffic_analyzer.pipeline import Analysis, file_windows
+from traffic_analyzer.records.alert import Alert
 
 HERE = Path(__file__).resolve()
 WINDOW_S = 5.0  # the analyzer's default window

@@ -25,8 +25,8 @@ from test_detect_sweep import recording
 
 from traffic_analyzer.capture.pcap_file import PcapFileSource
 from traffic_analyzer.detection.mac_flood import MacFloodDetector
-from traffic_analyzer.packets.schema import PACKET_SCHEMA, empty_packets
 from traffic_analyzer.pipeline import Analysis, file_windows
+from traffic_analyzer.records.packets import PACKET_SCHEMA, empty_packets
 
 HERE = Path(__file__).resolve()
 FLOOD_FILE = "flood-random-mac-ip-syn.pcap"

@@ -25,8 +25,8 @@ from test_detect_sweep import recording
 
 from traffic_analyzer.capture.pcap_file import PcapFileSource
 from traffic_analyzer.detection.reflection import ReflectionDetector
-from traffic_analyzer.packets.schema import TCP_ACK, TCP_SYN
 from traffic_analyzer.pipeline import Analysis, file_windows
+from traffic_analyzer.records.packets import TCP_ACK, TCP_SYN
 
 HERE = Path(__file__).resolve()
 ATTACKS = {"ddos-snmp-amplification.pcapng": "SNMP", "ddos-tcp-synack-reflection.pcap": "tcp/80"}

@@ -15,7 +15,7 @@ from traffic_analyzer.alerts.evidence import ALERT_ID, display_filter, evidence_
 from traffic_analyzer.capture.pcap_extract import extract_packets
 from traffic_analyzer.dashboard.app import create_app
 from traffic_analyzer.dashboard.evidence_route import evidence_href
-from traffic_analyzer.detection.alert import Alert
+from traffic_analyzer.records.alert import Alert
 from traffic_analyzer.store.database import store_url
 
 SCAN = "nmap-syn-scan.pcapng"

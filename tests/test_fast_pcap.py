@@ -22,7 +22,7 @@ from conftest import DATA, SHARED_PCAPS
 from traffic_analyzer.capture.fast_pcap import MAX_FRAME_BYTES, FastPcapSource, UnsupportedLinkTypeError
 from traffic_analyzer.capture.pcap_file import PcapFileSource
 from traffic_analyzer.errors import CaptureError, TruncatedCaptureError
-from traffic_analyzer.packets.schema import PACKET_SCHEMA
+from traffic_analyzer.records.packets import PACKET_SCHEMA
 
 # Column -> share of rows (over all public captures) that must agree with tshark, and why it is not 1.
 DIFFERING: dict[str, float] = {

@@ -8,7 +8,7 @@ from conftest import DATA
 
 from traffic_analyzer.capture.pcap_file import PcapFileSource
 from traffic_analyzer.capture.pyshark_fields import PysharkFileSource
-from traffic_analyzer.packets.schema import PACKET_SCHEMA
+from traffic_analyzer.records.packets import PACKET_SCHEMA
 
 
 def read_all(source) -> pd.DataFrame:

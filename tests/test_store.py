@@ -14,12 +14,13 @@ from conftest import DATA, run_cli
 from postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
 from traffic_analyzer.capture.pcap_file import PcapFileSource
-from traffic_analyzer.detection.alert import Alert
 from traffic_analyzer.errors import AnalyzerError
-from traffic_analyzer.features.flows import FLOW_COLUMNS, empty_flows
-from traffic_analyzer.packets.schema import empty_packets
 from traffic_analyzer.pipeline import Analysis
-from traffic_analyzer.store.database import ResultReader, ResultWriter, WindowResult, dns_counts, store_url
+from traffic_analyzer.records.alert import Alert
+from traffic_analyzer.records.flows import FLOW_COLUMNS, empty_flows
+from traffic_analyzer.records.packets import empty_packets
+from traffic_analyzer.records.window import WindowResult, dns_counts
+from traffic_analyzer.store.database import ResultReader, ResultWriter, store_url
 from traffic_analyzer.store.engine import open_engine
 from traffic_analyzer.store.migrations import stored_version
 from traffic_analyzer.store.retention import PRUNE_BATCH_TIMES, Retention, store_mb

@@ -18,13 +18,14 @@ import numpy as np
 import pandas as pd
 
 from .capture.file_reader import FILE_READERS, CaptureFileSource
-from .detection.alert import Alert, AlertBook
+from .detection.alert_book import AlertBook
 from .detection.anomaly import HostAnomalyModel, anomaly_alerts, load_model, make_model
 from .detection.catalogue import parse_threshold_options
 from .errors import AnalyzerError, CaptureError
-from .features.flows import empty_flows
 from .features.host_windows import HOST_FEATURES
 from .pipeline import Analysis, default_detectors, file_windows
+from .records.alert import Alert
+from .records.flows import empty_flows
 from .settings import DEFAULTS
 
 TIME_SLACK_S = 5.0  # an alert this close to a labelled range still counts as inside it

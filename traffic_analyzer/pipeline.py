@@ -10,15 +10,17 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from .detection.alert import Alert, AlertBook
+from .detection.alert_book import AlertBook
 from .detection.anomaly import HostAnomalyModel, anomaly_alerts
-from .detection.base import Detector, WindowData
+from .detection.base import Detector
 from .detection.catalogue import build_detectors
 from .errors import TruncatedCaptureError
-from .features.flows import FlowTracker, empty_flows
+from .features.flows import FlowTracker
 from .features.host_windows import host_window_features
-from .packets.schema import empty_packets
-from .store.database import WindowResult, dns_counts
+from .records.alert import Alert
+from .records.flows import empty_flows
+from .records.packets import empty_packets
+from .records.window import WindowData, WindowResult, dns_counts
 
 
 def file_windows(batches: Iterator[pd.DataFrame], window_s: float) -> Iterator[pd.DataFrame]:

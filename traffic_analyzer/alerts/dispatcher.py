@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ..detection.alert import Alert
+from ..records.alert import Alert
 from ..settings import Config
 from .email_channel import EmailSink
 from .log_channel import LogSink

@@ -26,9 +26,9 @@ from pathlib import Path
 from ..capture.pcap_extract import extract_packets
 from ..capture.ring_buffer import RingBuffer
 from ..capture.tshark import default_interface
-from ..detection.alert import Alert
 from ..errors import AnalyzerError
 from ..privileges import Account
+from ..records.alert import Alert
 
 EVIDENCE_KEY = "evidence_pcap"  # the alert evidence key holding the pcap's path
 SLACK_S = 2.0  # packets this long before an alert's start and after its end are evidence too

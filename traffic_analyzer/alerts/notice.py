@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ..detection.alert import Alert
+from ..records.alert import Alert
 
 NEW, UPDATE, ENDED, DIGEST = "new", "update", "ended", "digest"  # notice events
 SEVERITY_RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import CaptureError
-from ..packets.schema import TSHARK_FIELDS, packets_from_fields
+from ..records.packets import TSHARK_FIELDS, packets_from_fields
 from .processes import terminate_capture_processes
 from .pyshark_fields import packet_fields
 from .source import CaptureStats

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import CaptureError, TruncatedCaptureError
-from ..packets.schema import packets_from_fields
+from ..records.packets import packets_from_fields
 from .progress import file_progress_bar
 from .source import CaptureStats
 from .tshark import FIELD_ARGS, READ_FIELDS, explain_tshark_error, tshark_path

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..packets.schema import TSHARK_FIELDS, packets_from_fields
+from ..records.packets import TSHARK_FIELDS, packets_from_fields
 from .pcap_file import check_capture_file
 from .source import CaptureStats
 

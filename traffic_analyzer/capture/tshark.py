@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import CaptureError
-from ..packets.schema import TSHARK_FIELDS
+from ..records.packets import TSHARK_FIELDS
 
 FIELD_ARGS: tuple[str, ...] = (
     "-T",

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
-from ..detection.alert import severity_of
+from ..records.alert import severity_of
 from ..store.annotations import AllowEntry, allowed
 from . import formatting as fmt
 

@@ -21,7 +21,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import AnalyzerError
-from .alert import Alert
+from ..records.alert import Alert
 
 if TYPE_CHECKING:
     from .autoencoder import AutoencoderModel

@@ -6,8 +6,9 @@ from collections import defaultdict
 
 import pandas as pd
 
-from .alert import Alert
-from .base import Detector, WindowData
+from ..records.alert import Alert
+from ..records.window import WindowData
+from .base import Detector
 
 ARP_REQUEST, ARP_REPLY = 1, 2
 MAX_TRACKED = 50_000  # IP and MAC bindings remembered at most; the oldest are forgotten first

@@ -2,22 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import pandas as pd
-
-from .alert import Alert
-
-
-@dataclass(frozen=True)
-class WindowData:
-    """What detectors see of one analysis window."""
-
-    start: float  # epoch seconds of the window's first packet
-    end: float  # epoch seconds of its last packet
-    packets: pd.DataFrame  # the window's packet table
-    flows: pd.DataFrame  # conn records the window touched (current state)
-    host_features: pd.DataFrame  # per-host features (features.host_windows)
+from ..records.alert import Alert
+from ..records.window import WindowData
 
 
 class Detector:

@@ -13,8 +13,9 @@ from collections import Counter, deque
 
 import numpy as np
 
-from .alert import Alert
-from .base import Detector, WindowData
+from ..records.alert import Alert
+from ..records.window import WindowData
+from .base import Detector
 
 # Periodic by design, not C2: time, name resolution, discovery, DHCP; and interactive login services,
 # whose keep-alives and password-guessing runs are regular too (the brute-force detector owns those).

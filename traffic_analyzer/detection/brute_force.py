@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from .alert import Alert
-from .base import Detector, WindowData
+from ..records.alert import Alert
+from ..records.window import WindowData
+from .base import Detector
 
 # Services that take a password, by port. A browser's many HTTPS connections are not here.
 AUTH_PORTS: dict[int, str] = {

@@ -12,8 +12,9 @@ import math
 
 import pandas as pd
 
-from .alert import Alert
-from .base import Detector, WindowData
+from ..records.alert import Alert
+from ..records.window import WindowData
+from .base import Detector
 from .dns_tunnel import MULTICAST_DNS_PORTS, randomness, shannon_entropy, split_name
 
 RCODE_NOERROR = 0  # the name exists

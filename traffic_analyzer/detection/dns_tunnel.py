@@ -19,8 +19,9 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from .alert import Alert
-from .base import Detector, WindowData
+from ..records.alert import Alert
+from ..records.window import WindowData
+from .base import Detector
 
 MULTICAST_DNS_PORTS = (5353, 5355)  # mDNS and LLMNR: link-local name discovery, not queries to a server
 IGNORED_TLDS = ("arpa", "local")  # reverse lookups and mDNS names: machine-made but never a tunnel to the internet

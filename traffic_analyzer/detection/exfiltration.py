@@ -7,8 +7,9 @@ import math
 
 import pandas as pd
 
-from .alert import Alert
-from .base import Detector, WindowData
+from ..records.alert import Alert
+from ..records.window import WindowData
+from .base import Detector
 
 SCORE_FLOOR = 45.0
 SCORE_SPAN = 40.0

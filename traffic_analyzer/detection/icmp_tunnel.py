@@ -13,8 +13,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from .alert import Alert
-from .base import Detector, WindowData
+from ..records.alert import Alert
+from ..records.window import WindowData
+from .base import Detector
 
 ICMP_ECHO_REPLY = 0
 ICMP_ECHO_REQUEST = 8

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from ..distinct import per_distinct
-from .alert import Alert
-from .base import Detector, WindowData
+from ..records.alert import Alert
+from ..records.window import WindowData
+from .base import Detector
 
 GROUP_BIT_DIGITS = "13579bdf"  # second hex digit of a MAC whose first octet has the group (multicast) bit
 LOCAL_BIT_DIGITS = "2367abef"  # ... and of one with the locally-administered bit (also set by phones' private MACs)

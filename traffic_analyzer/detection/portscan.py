@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from .alert import Alert
-from .base import Detector, WindowData
+from ..records.alert import Alert
+from ..records.window import WindowData
+from .base import Detector
 
 ANSWERED_STATES = ("SF", "S1", "S2", "S3", "RSTO", "RSTR", "REJ")  # the target said something back
 SCORE_FLOOR = 45.0  # score at exactly min_ports

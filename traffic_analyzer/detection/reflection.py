@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from ..distinct import per_distinct
-from .alert import Alert
-from .base import Detector, WindowData
+from ..records.alert import Alert
+from ..records.window import WindowData
+from .base import Detector
 
 # UDP services abused as reflectors/amplifiers (US-CERT TA14-017A and later reports): port -> name.
 REFLECTOR_SERVICES: dict[int, str] = {

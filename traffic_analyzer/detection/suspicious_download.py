@@ -6,8 +6,9 @@ import ipaddress
 
 import pandas as pd
 
-from .alert import Alert
-from .base import Detector, WindowData
+from ..records.alert import Alert
+from ..records.window import WindowData
+from .base import Detector
 
 # Content types that run code: a program, a plug-in exploit (Flash, Java, Silverlight), a script host file.
 EXECUTABLE_TYPES = (

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from ..distinct import per_distinct
-from .alert import Alert
-from .base import Detector, WindowData
+from ..records.alert import Alert
+from ..records.window import WindowData
+from .base import Detector
 
 ICMP_REQUESTS = {8: "ICMP echo", 13: "ICMP timestamp", 17: "ICMP address mask", 128: "ICMPv6 echo"}  # type -> name
 ARP_REQUEST = 1  # ARP opcode: who-has

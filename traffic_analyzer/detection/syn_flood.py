@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 
 from ..distinct import per_distinct
-from ..packets.schema import TCP_ACK, TCP_SYN
-from .alert import Alert
-from .base import Detector, WindowData
+from ..records.alert import Alert
+from ..records.packets import TCP_ACK, TCP_SYN
+from ..records.window import WindowData
+from .base import Detector
 
 RATE_FLOOR_S = 1.0  # rates are measured over at least this long, so a burst of a few ms is not "100k/s"
 SCORE_FLOOR = 60.0  # score at exactly min_rate_pps: a flood is already an attack on availability

@@ -7,8 +7,9 @@ from urllib.parse import unquote_plus
 
 import pandas as pd
 
-from .alert import Alert
-from .base import Detector, WindowData
+from ..records.alert import Alert
+from ..records.window import WindowData
+from .base import Detector
 
 # (kind, pattern, what it means). Patterns run on the URL-decoded request target, case-insensitively.
 PATTERNS: tuple[tuple[str, re.Pattern, str], ...] = tuple(

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..distinct import per_distinct
-from ..packets.schema import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TEXT
+from ..records.flows import FLOW_COLUMNS, empty_flows
+from ..records.packets import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
 
 # Zeek's default inactivity timeouts; a closed TCP connection ends sooner.
 TCP_IDLE_TIMEOUT_S = 300.0
@@ -24,26 +25,6 @@ UDP_IDLE_TIMEOUT_S = 60.0
 ICMP_IDLE_TIMEOUT_S = 60.0
 CLOSED_TCP_LINGER_S = 5.0  # Zeek's tcp_close_delay
 
-FLOW_COLUMNS: dict[str, object] = {
-    "ts": "float64",  # first packet, epoch seconds
-    "uid": TEXT,
-    "orig_h": TEXT,
-    "orig_p": "Int32",  # for ICMP: the type, as Zeek does
-    "resp_h": TEXT,
-    "resp_p": "Int32",  # for ICMP: the counterpart type or the code
-    "proto": TEXT,  # tcp, udp, icmp
-    "service": TEXT,
-    "duration": "float64",
-    "orig_bytes": "int64",  # payload bytes from the originator
-    "resp_bytes": "int64",
-    "conn_state": TEXT,
-    "history": TEXT,
-    "orig_pkts": "int64",
-    "orig_ip_bytes": "int64",
-    "resp_pkts": "int64",
-    "resp_ip_bytes": "int64",
-    "last_ts": "float64",
-}
 
 # ICMP request type -> reply type, so both halves of an exchange form one flow.
 _ICMP_PAIRS = {8: 0, 13: 14, 15: 16, 17: 18}
@@ -106,11 +87,6 @@ def _empty_state() -> pd.DataFrame:
     types.update({c: "int64" for c in _STATE_COLUMNS if c.endswith(("pkts", "bytes", "_p"))})
     types.update({c: "bool" for c in _STATE_COLUMNS if c.endswith(_FLAG_NAMES) or c == "orig_is_a"})
     return pd.DataFrame({c: pd.Series(dtype=types[c]) for c in _STATE_COLUMNS}).set_index("key")
-
-
-def empty_flows() -> pd.DataFrame:
-    """An empty flow table with the conn.log columns."""
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in FLOW_COLUMNS.items()})
 
 
 @dataclass

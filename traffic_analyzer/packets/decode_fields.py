@@ -3,7 +3,7 @@
 The fast decoders do not build tshark's text output: they fill a :class:`FieldSet`, one typed
 numpy array and one presence mask per tshark field of ``TSHARK_FIELDS``, with tshark's
 "first occurrence" rule. :func:`packet_table` then applies the same combination rules as
-:func:`~traffic_analyzer.packets.schema.packets_from_fields`, so both paths agree column by column.
+:func:`~traffic_analyzer.records.packets.packets_from_fields`, so both paths agree column by column.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import socket
 import numpy as np
 import pandas as pd
 
-from .schema import (
+from ..records.packets import (
     ICMP_HEADER_LEN,
     IPPROTO_ICMP,
     IPPROTO_ICMPV6,

@@ -12,47 +12,20 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import pandas as pd
 import sqlalchemy as sa
 
-from ..detection.alert import Alert
 from ..errors import AnalyzerError
+from ..records.window import WindowResult
 from .engine import default_sensor_name, display_url, open_engine, store_error, store_url
 from .migrations import migrate, stored_version
 from .retention import Retention
 from .schema import SCHEMA_VERSION, alerts, dns_queries, flows, health, hosts, protocols, runs, traffic
 
-__all__ = ["ResultReader", "ResultWriter", "WindowResult", "dns_counts", "store_url"]
+__all__ = ["ResultReader", "ResultWriter", "store_url"]
 
 RunIds = str | Sequence[str]  # one run, or several (the latest run of each sensor)
-DNS_COLUMNS = ["host", "qname", "queries"]
-
-
-@dataclass
-class WindowResult:
-    """Everything one analysis window produced, in the shape the store keeps."""
-
-    window_start: float
-    window_end: float
-    traffic: pd.DataFrame  # second, packets, bytes
-    protocols: pd.DataFrame  # protocol, packets, bytes
-    hosts: pd.DataFrame  # host, packets_out, bytes_out, packets_in, bytes_in
-    flows: pd.DataFrame  # conn.log records touched or finished in the window
-    alerts: list[Alert] = field(default_factory=list)  # created or updated in the window
-    health: dict = field(default_factory=dict)
-    dns: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DNS_COLUMNS))  # host, qname, queries
-
-
-def dns_counts(packets: pd.DataFrame) -> pd.DataFrame:
-    """DNS names each host asked for in a window: host, qname, queries (responses are not counted)."""
-    asked = packets["dns_qname"].notna() & ~packets["dns_response"].fillna(False).astype(bool)
-    asked &= packets["src_ip"].notna()
-    q = packets.loc[asked, ["src_ip", "dns_qname"]]
-    counts = q.groupby(["src_ip", "dns_qname"], sort=True).size().reset_index()
-    counts.columns = DNS_COLUMNS
-    return counts
 
 
 def _of_runs(column: sa.ColumnElement, run_id: RunIds) -> sa.ColumnElement[bool]:

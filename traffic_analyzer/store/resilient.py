@@ -20,7 +20,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..errors import AnalyzerError
-from .database import ResultWriter, WindowResult
+from ..records.window import WindowResult
+from .database import ResultWriter
 from .engine import display_url, one_line
 from .retention import Retention
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..features.flows import FLOW_COLUMNS
+from ..records.flows import FLOW_COLUMNS
 
 SCHEMA_VERSION = 2  # 1: the first SQLite stores (no sensors, flows keyed by uid alone); 2: sensors, DNS names
 

@@ -1,0 +1,48 @@
+"""One analysis window: what detectors see of it (WindowData) and what it produced for the store (WindowResult)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .alert import Alert
+
+
+@dataclass(frozen=True)
+class WindowData:
+    """What detectors see of one analysis window."""
+
+    start: float  # epoch seconds of the window's first packet
+    end: float  # epoch seconds of its last packet
+    packets: pd.DataFrame  # the window's packet table
+    flows: pd.DataFrame  # conn records the window touched (current state)
+    host_features: pd.DataFrame  # per-host features (features.host_windows)
+
+
+DNS_COLUMNS = ["host", "qname", "queries"]
+
+
+@dataclass
+class WindowResult:
+    """Everything one analysis window produced, in the shape the store keeps."""
+
+    window_start: float
+    window_end: float
+    traffic: pd.DataFrame  # second, packets, bytes
+    protocols: pd.DataFrame  # protocol, packets, bytes
+    hosts: pd.DataFrame  # host, packets_out, bytes_out, packets_in, bytes_in
+    flows: pd.DataFrame  # conn.log records touched or finished in the window
+    alerts: list[Alert] = field(default_factory=list)  # created or updated in the window
+    health: dict = field(default_factory=dict)
+    dns: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DNS_COLUMNS))  # host, qname, queries
+
+
+def dns_counts(packets: pd.DataFrame) -> pd.DataFrame:
+    """DNS names each host asked for in a window: host, qname, queries (responses are not counted)."""
+    asked = packets["dns_qname"].notna() & ~packets["dns_response"].fillna(False).astype(bool)
+    asked &= packets["src_ip"].notna()
+    q = packets.loc[asked, ["src_ip", "dns_qname"]]
+    counts = q.groupby(["src_ip", "dns_qname"], sort=True).size().reset_index()
+    counts.columns = DNS_COLUMNS
+    return counts
