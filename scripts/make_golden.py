@@ -1,6 +1,7 @@
 """Write the per-window digests of the public captures that tests/test_parity.py checks.
 
-Usage: python3 scripts/make_golden.py. Run it only when a change of results is intended, and say in the commit which results changed and why.
+Usage: python3 scripts/make_golden.py. Run it only when a change of results is intended, and say in the
+commit which results changed and why.
 """
 
 from __future__ import annotations
