@@ -14,12 +14,14 @@ capture -> packets -> features -> detection -> store/alerts -> dashboard.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import os
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 _HERE = Path(__file__).resolve().parent
 
@@ -35,11 +37,14 @@ def _use_project_venv() -> None:
 if __name__ == "__main__":
     _use_project_venv()
 
-try:
+for _package in ("pandas", "sklearn", "sqlalchemy", "dash"):  # a fresh checkout without its packages
+    if importlib.util.find_spec(_package) is None:
+        sys.exit(f"error: {_package} is not installed: run ./setup.sh first (it installs tshark and Python packages)")
+
+from traffic_analyzer.settings import Config, validate  # noqa: E402 (after the checks above)
+
+if TYPE_CHECKING:
     from traffic_analyzer.runner import Runner
-    from traffic_analyzer.settings import Config, validate
-except ImportError as exc:  # a fresh checkout without its packages
-    sys.exit(f"error: {exc.name} is not installed: run ./setup.sh first (it installs tshark and the Python packages)")
 
 
 class NetworkTrafficAnalyzer:
@@ -170,6 +175,8 @@ class NetworkTrafficAnalyzer:
         """
         params = self.get_params()
         validate(params)
+        from traffic_analyzer.runner import Runner  # the whole pipeline: imported when a run starts (fast --help)
+
         self._runner = Runner(Config(**params), reload_settings=reload)
         try:
             return self._runner.run()

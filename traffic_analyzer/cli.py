@@ -11,8 +11,6 @@ import stat
 import sys
 from typing import Any
 
-from .capture.tshark import list_interfaces
-from .detection.catalogue import merge_thresholds, parse_threshold_options
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
 from .settings import SETTINGS, validate
 
@@ -97,6 +95,8 @@ def main(argv: list[str], analyzer_class: type) -> int:
     args = vars(build_parser().parse_args(argv))
     try:
         if args.pop("list_interfaces"):
+            from .capture.tshark import list_interfaces
+
             for iface in list_interfaces():
                 mark = "*" if iface.is_default else " "
                 print(f"{mark} {iface.name}" + (f"  ({iface.description})" if iface.description else ""))
@@ -132,6 +132,8 @@ def run_settings(config_file: str | None, args: dict[str, Any]) -> dict[str, Any
     settings = load_config_file(config_file) if config_file else {}
     args = dict(args)
     if "detector_thresholds" in args:  # command-line thresholds add to (and win over) the config file's
+        from .detection.catalogue import merge_thresholds, parse_threshold_options  # detectors load with a run
+
         options = parse_threshold_options(args["detector_thresholds"])
         args["detector_thresholds"] = merge_thresholds(settings.get("detector_thresholds"), options)
     settings.update(args)

@@ -23,3 +23,19 @@ def per_distinct(values: pd.Series, test: Callable[[pd.Series], pd.Series | np.n
         return np.asarray(test(values.iloc[:0]))
     out = test(pd.Series(uniques, dtype=values.dtype))
     return np.asarray(out)[codes]
+
+
+_PAIR_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: (a, b) and (b, a) hash apart
+
+
+def text_hashes(values: pd.Series) -> np.ndarray:
+    """A 64-bit hash of each value's text, computed once per distinct value (missing: the hash of "")."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    text = pd.Series(uniques, dtype=object).fillna("").astype(str).to_numpy(dtype=object)
+    return pd.util.hash_array(text)[codes] if len(codes) else np.zeros(0, dtype=np.uint64)
+
+
+def pair_hashes(first: pd.Series, second: pd.Series) -> np.ndarray:
+    """A 64-bit key per ordered pair of values, e.g. (source, destination): integer keys instead of "a|b" text."""
+    with np.errstate(over="ignore"):
+        return text_hashes(first) * _PAIR_MULTIPLIER + text_hashes(second)

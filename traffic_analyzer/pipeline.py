@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import psutil
 
 from .detection.alert_book import AlertBook
-from .detection.anomaly import HostAnomalyModel, anomaly_alerts
 from .detection.base import Detector
 from .detection.catalogue import build_detectors
 from .errors import TruncatedCaptureError
@@ -21,6 +20,9 @@ from .records.alert import Alert
 from .records.flows import empty_flows
 from .records.packets import empty_packets
 from .records.window import WindowData, WindowResult, dns_counts
+
+if TYPE_CHECKING:
+    from .detection.anomaly import HostAnomalyModel
 
 
 def file_windows(batches: Iterator[pd.DataFrame], window_s: float) -> Iterator[pd.DataFrame]:
@@ -107,6 +109,8 @@ class Analysis:
         for detector in self.detectors:
             found += detector.detect(window)
         if self.model is not None:
+            from .detection.anomaly import anomaly_alerts  # loaded already: the model is one of its classes
+
             found += anomaly_alerts(self.model, window.host_features, window.flows, window.start, window.end)
         return self.book.add(found)
 

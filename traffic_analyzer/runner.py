@@ -11,7 +11,8 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -25,7 +26,6 @@ from .capture.processes import start_keeper, stop_keeper
 from .capture.sampling import SamplingController, sampling_status, scale_counts
 from .capture.source import PacketSource
 from .capture.tshark import default_interface, tshark_path
-from .detection.anomaly import HostAnomalyModel, load_model, make_model, model_info, save_model
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
 from .features.host_windows import HOST_FEATURES
 from .memory import MemoryTrimmer
@@ -39,6 +39,16 @@ from .store.database import ResultWriter
 from .store.engine import display_url, resolve_store
 from .store.resilient import ResilientWriter
 from .store.retention import Retention
+
+if TYPE_CHECKING:
+    from .detection.anomaly import HostAnomalyModel
+
+
+def _models() -> ModuleType:
+    """The anomaly-model module: scikit-learn loads only for a run that has or trains a model (quick start)."""
+    from .detection import anomaly
+
+    return anomaly
 
 
 class Runner:
@@ -84,7 +94,7 @@ class Runner:
         if c.train_file:
             self.train(c.train_file)
         else:
-            loaded = load_model(self.model_path, HOST_FEATURES)
+            loaded = _models().load_model(self.model_path, HOST_FEATURES) if self.model_path.exists() else None
             if loaded is not None:
                 self.model, self.model_meta = loaded
                 self.logger.info(
@@ -115,9 +125,9 @@ class Runner:
                 _, window = analysis.process(packets, live=False)
                 rows.append(window.host_features)
         features = pd.concat(rows) if rows else pd.DataFrame(columns=list(HOST_FEATURES))
-        model = make_model(self.config.anomaly_model, self.config.false_alarm_rate).fit(features)
+        model = _models().make_model(self.config.anomaly_model, self.config.false_alarm_rate).fit(features)
         self.model = model
-        self.model_meta = save_model(model, self.model_path, trained_on=paths)
+        self.model_meta = _models().save_model(model, self.model_path, trained_on=paths)
         self.logger.info(
             "trained anomaly model on %s: %d host windows, saved to %s", paths, len(features), self.model_path
         )
@@ -296,13 +306,13 @@ class Runner:
     def _fit_live_baseline(self, analysis: Analysis, rows: list[pd.DataFrame]) -> None:
         features = pd.concat(rows)
         try:
-            model = make_model(self.config.anomaly_model, self.config.false_alarm_rate).fit(features)
+            model = _models().make_model(self.config.anomaly_model, self.config.false_alarm_rate).fit(features)
         except AnalyzerError as exc:
             self.model_meta = {"status": "too little baseline", "detail": str(exc)}
             self.logger.warning("%s; the anomaly model keeps learning", exc)
             return
         trained_on = f"first {self.config.baseline_s:.0f} s of live capture"
-        self.model_meta = save_model(model, self.model_path, trained_on=trained_on)
+        self.model_meta = _models().save_model(model, self.model_path, trained_on=trained_on)
         analysis.model = self.model = model
         rows.clear()
         self.writer.set_model(self.run_id, self.model_meta)
@@ -324,7 +334,7 @@ class Runner:
             "sample_rate": source.stats.sample_rate,
             "model": self.model_meta
             if self.model is None
-            else model_info(self.model, self.model_meta["trained_on"], self.model_meta.get("trained_at")),
+            else _models().model_info(self.model, self.model_meta["trained_on"], self.model_meta.get("trained_at")),
             "store": display_url(self.store),
             "store_state": self.writer.health(),
             "sensor": self.writer.sensor,

@@ -9,7 +9,6 @@ import textwrap
 from dataclasses import dataclass, field, make_dataclass
 from typing import Any
 
-from .detection.catalogue import check_thresholds
 from .errors import ConfigError
 
 
@@ -304,6 +303,8 @@ def _check_ranges(v: dict[str, Any]) -> None:
         raise ConfigError(f"store_backlog_mb must be 0 (keep no window) or more, not {v['store_backlog_mb']}")
     if v["read_file"] and v["capture_filter"]:
         raise ConfigError("capture_filter applies to live capture only; filter a file with tcpdump -r FILE -w OUT")
+    from .detection.catalogue import check_thresholds  # the detectors: imported when settings are checked
+
     check_thresholds(v["detector_thresholds"])
 
 

@@ -12,10 +12,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..distinct import per_distinct
+from ..distinct import pair_hashes, per_distinct
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .sliding import SlidingTable
 
 ICMP_REQUESTS = {8: "ICMP echo", 13: "ICMP timestamp", 17: "ICMP address mask", 128: "ICMPv6 echo"}  # type -> name
 ARP_REQUEST = 1  # ARP opcode: who-has
@@ -28,6 +29,7 @@ SCORE_SPAN = 40.0  # added as the target count grows to SCORE_FULL_RATIO x min_h
 SCORE_FULL_RATIO = 20.0
 SAMPLE_TARGETS = 20  # target addresses listed in the evidence
 
+_TALK_EMPTY = pd.DataFrame({"pair": pd.Series(dtype="uint64"), "ts": pd.Series(dtype="float64")})
 _ROW_COLUMNS = {"key": object, "ts": "float64", "src": object, "dst": object, "method": object, "answered": bool}
 
 
@@ -61,8 +63,11 @@ class HostSweepDetector(Detector):
         self.min_hosts = min_hosts
         self.window_s = window_s
         self.max_tracked = max_tracked
-        self._probes = _empty()
-        self._talked = pd.Series(dtype="float64")  # "src|dst" of host pairs that exchanged payload -> last time
+        self._probes = SlidingTable(
+            _empty(), window_s, max_tracked, key="key", merge={"ts": "max", "answered": "max"}, by_time=True
+        )
+        # host pairs that exchanged payload, as pair_hashes keys both ways -> last time
+        self._talked = SlidingTable(_TALK_EMPTY, window_s, max_tracked, key="pair", merge={"ts": "max"}, by_time=True)
         self._sweeps: dict[str, dict] = {}  # attacker -> start and peaks of the ongoing sweep
 
     def fit(self, windows: list[WindowData]) -> HostSweepDetector:
@@ -78,24 +83,9 @@ class HostSweepDetector(Detector):
 
     def detect(self, window: WindowData) -> list[Alert]:
         self._check_params()
-        horizon = window.end - self.window_s
-        probes = pd.concat([self._probes, _probes(window.packets, window.flows)], ignore_index=True)
-        probes = (
-            probes[probes["ts"].astype(float) >= horizon]
-            .groupby("key", sort=False)
-            .agg(
-                ts=("ts", "max"),
-                src=("src", "first"),
-                dst=("dst", "first"),
-                method=("method", "first"),
-                answered=("answered", "max"),
-            )
-        )
-        self._probes = probes.reset_index().sort_values("ts", kind="stable").iloc[-self.max_tracked :]
-        talked = pd.concat([self._talked, _conversations(window.flows)]).groupby(level=0).max()
-        talked = talked[talked >= horizon]
-        self._talked = talked.nlargest(self.max_tracked) if len(talked) > self.max_tracked else talked
-        probes = _without_talk(self._probes, self._talked)
+        probes = self._probes.add(_probes(window.packets, window.flows), now=window.end)
+        talked = self._talked.add(_conversations(window.flows), now=window.end)
+        probes = _without_talk(probes, talked)
         active = set(probes["src"].unique())
         self._sweeps = {a: s for a, s in self._sweeps.items() if a in active}  # a sweep ends with its probes
         if len(probes) < self.min_hosts:
@@ -166,28 +156,26 @@ def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _ROW_COLUMNS.items()})
 
 
-def _conversations(flows: pd.DataFrame) -> pd.Series:
-    """TCP/UDP host pairs that exchanged payload, keyed both ways ("a|b" and "b|a") -> last time.
+def _conversations(flows: pd.DataFrame) -> pd.DataFrame:
+    """TCP/UDP host pairs that exchanged payload, keyed both ways (pair_hashes of a, b and of b, a) -> last time.
 
     A host that resolves a neighbour and then talks to it was not probing it, however many it
     talks to (a client querying forty local servers ARPs for all forty).
     """
     talk = flows[flows["proto"].isin(["tcp", "udp"]) & ((flows["orig_bytes"] + flows["resp_bytes"]) > 0)]
-    orig, resp = talk["orig_h"].astype(str), talk["resp_h"].astype(str)
-    keys = np.concatenate([(orig + "|" + resp).to_numpy(), (resp + "|" + orig).to_numpy()])
+    if talk.empty:
+        return _TALK_EMPTY
+    keys = np.concatenate([pair_hashes(talk["orig_h"], talk["resp_h"]), pair_hashes(talk["resp_h"], talk["orig_h"])])
     times = np.concatenate([talk["last_ts"].to_numpy(float), talk["last_ts"].to_numpy(float)])
-    return pd.Series(times, index=keys, dtype="float64").groupby(level=0).max()
+    return pd.DataFrame({"pair": keys, "ts": times}).groupby("pair", sort=True)["ts"].max().reset_index()
 
 
-def _without_talk(probes: pd.DataFrame, talked: pd.Series) -> pd.DataFrame:
+def _without_talk(probes: pd.DataFrame, talked: pd.DataFrame) -> pd.DataFrame:
     """Probes to hosts the source never exchanged payload with."""
-    if probes.empty:
+    if probes.empty or talked.empty:
         return probes
-    pair = probes.groupby(["src", "dst"], sort=False).ngroup().to_numpy()  # the text only once per pair
-    first = np.unique(pair, return_index=True)[1]
-    text = (probes["src"].iloc[first].astype(str) + "|" + probes["dst"].iloc[first].astype(str)).to_numpy(dtype=object)
-    talked_pairs = pd.Index(text).isin(talked.index.to_numpy(dtype=object))  # object hash table: fast
-    return probes[~talked_pairs[pair]]
+    talked_pairs = np.isin(pair_hashes(probes["src"], probes["dst"]), talked["pair"].to_numpy())
+    return probes[~talked_pairs]
 
 
 def _arp_probes(packets: pd.DataFrame) -> pd.DataFrame:

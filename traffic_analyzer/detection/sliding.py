@@ -1,0 +1,136 @@
+"""Rows a detector remembers across windows: the one "add, age out, merge, cap" mechanism (Zeek's SumStats epochs).
+
+Slow attacks span many windows, so detectors keep recent evidence; without a bound that state is a
+memory leak on a busy link. :class:`SlidingTable` keeps rows at most ``horizon_s`` old and at most
+``max_rows`` of them (the newest), optionally one row per key merged by a rule per column, and counts
+what it let go so that a detector can say its view was cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+MERGES = ("first", "last", "min", "max", "sum")  # how a column of one key's rows becomes one value
+
+
+class SlidingTable:
+    """Recent rows of one kind, bounded in age and count.
+
+    Parameters
+    ----------
+    empty : DataFrame
+        An empty frame with the table's columns and dtypes.
+    horizon_s : float
+        Rows whose ``time`` column is older than ``now - horizon_s`` are aged out.
+    max_rows : int
+        At most this many rows are kept: the last ones in the table's order.
+    time : str
+        The column holding each row's time (epoch seconds).
+    key : str, optional
+        With a key, rows of one key are merged into one by ``merge`` ({column: one of MERGES};
+        unnamed columns keep their first value), the remembered row before the new ones.
+    by_time : bool
+        Order rows by time (stable) before the cap, instead of by arrival.
+    """
+
+    def __init__(
+        self,
+        empty: pd.DataFrame,
+        horizon_s: float,
+        max_rows: int,
+        time: str = "ts",
+        key: str | None = None,
+        merge: Mapping[str, str] | None = None,
+        by_time: bool = False,
+    ) -> None:
+        bad = {c: m for c, m in (merge or {}).items() if m not in MERGES or c not in empty.columns}
+        if bad:
+            raise ValueError(f"merge rules must name columns of the table and one of {MERGES}: {bad}")
+        self.horizon_s = horizon_s
+        self.max_rows = max_rows
+        self.time = time
+        self.key = key
+        self.merge = dict(merge or {})
+        self.by_time = by_time
+        self.rows = empty.reset_index(drop=True)
+        self.aged_out = 0  # rows dropped for age, over the table's life
+        self.capped = 0  # rows dropped by the cap: evidence the detector no longer sees
+
+    def add(self, new: pd.DataFrame, now: float) -> pd.DataFrame:
+        """Fold ``new`` rows in at time ``now``; returns the rows kept."""
+        horizon = now - self.horizon_s
+        old = self._recent(self.rows, horizon)
+        new = self._recent(new, horizon, count=False)
+        if self.key is not None and len(new):
+            both = self._merged(old, new)
+        elif len(new):
+            both = pd.concat([old, new], ignore_index=True) if len(old) else new.reset_index(drop=True)
+        else:
+            both = old
+        if self.by_time and len(both):
+            both = both.sort_values(self.time, kind="stable")
+        if len(both) > self.max_rows:
+            self.capped += len(both) - self.max_rows
+            both = both.iloc[-self.max_rows :]
+        self.rows = both.reset_index(drop=True)
+        return self.rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def clear(self) -> None:
+        self.rows = self.rows.iloc[:0]
+
+    def _recent(self, frame: pd.DataFrame, horizon: float, count: bool = True) -> pd.DataFrame:
+        keep = frame[self.time].to_numpy(dtype=float) >= horizon
+        if keep.all():
+            return frame
+        if count:
+            self.aged_out += int((~keep).sum())
+        return frame[keep]
+
+    def _merged(self, old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+        """One row per key: ``new`` grouped, then merged into the matching ``old`` rows; fresh keys appended."""
+        assert self.key is not None
+        grouped = self._group(new)
+        if old.empty:
+            return grouped
+        at = pd.Index(old[self.key]).get_indexer(grouped[self.key])
+        seen = at >= 0
+        old = old.reset_index(drop=True)
+        if seen.any():
+            old = old.copy()
+            rows, updates = at[seen], grouped[seen]
+            for column, rule in self.merge.items():
+                if rule == "first":
+                    continue
+                before = old[column].to_numpy()[rows]
+                after = updates[column].to_numpy()
+                combined = _combine(rule, before, after)
+                old[column] = _put(old[column], rows, combined)
+        fresh = grouped[~seen]
+        return pd.concat([old, fresh], ignore_index=True) if len(fresh) else old
+
+    def _group(self, new: pd.DataFrame) -> pd.DataFrame:
+        assert self.key is not None
+        if not new[self.key].duplicated().any():
+            return new.reset_index(drop=True)
+        spec = {c: (c, self.merge.get(c, "first")) for c in new.columns if c != self.key}
+        return new.groupby(self.key, sort=False).agg(**spec).reset_index()[list(new.columns)]
+
+
+def _combine(rule: str, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    if rule == "last":
+        return after
+    if rule == "sum":
+        return before + after
+    return np.minimum(before, after) if rule == "min" else np.maximum(before, after)
+
+
+def _put(column: pd.Series, rows: np.ndarray, values: np.ndarray) -> pd.Series:
+    out = column.to_numpy(copy=True)
+    out[rows] = values
+    return pd.Series(out, index=column.index, dtype=column.dtype)
