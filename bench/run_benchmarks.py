@@ -162,7 +162,7 @@ def work_forest(path: Path) -> dict:
     import pandas as pd
 
     from traffic_analyzer.capture.fast_pcap import FastPcapSource
-    from traffic_analyzer.detection.anomaly import HostAnomalyModel
+    from traffic_analyzer.detection.anomaly.iforest import HostAnomalyModel
     from traffic_analyzer.pipeline import Analysis, file_windows
 
     analysis = Analysis(detectors=[])
@@ -195,7 +195,11 @@ PRELOAD = {
     "nfstream": ["nfstream"],
     "pipeline": ["traffic_analyzer.pipeline", "traffic_analyzer.capture.file_reader"],
     "pipeline_busy": ["traffic_analyzer.pipeline", "traffic_analyzer.capture.file_reader"],
-    "forest": ["traffic_analyzer.pipeline", "traffic_analyzer.capture.fast_pcap", "traffic_analyzer.detection.anomaly"],
+    "forest": [
+        "traffic_analyzer.pipeline",
+        "traffic_analyzer.capture.fast_pcap",
+        "traffic_analyzer.detection.anomaly.iforest",
+    ],
 }
 
 

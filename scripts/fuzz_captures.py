@@ -42,7 +42,8 @@ from fuzz_cases import SHARED_PCAPS, TINY_PCAPS, Case, load_seeds, make_case  # 
 
 from traffic_analyzer.capture.fast_pcap import FastPcapSource  # noqa: E402
 from traffic_analyzer.capture.pcap_file import PcapFileSource  # noqa: E402
-from traffic_analyzer.detection.anomaly import MIN_BASELINE_WINDOWS, HostAnomalyModel  # noqa: E402
+from traffic_analyzer.detection.anomaly.base import MIN_BASELINE_WINDOWS  # noqa: E402
+from traffic_analyzer.detection.anomaly.iforest import HostAnomalyModel  # noqa: E402
 from traffic_analyzer.errors import AnalyzerError, TruncatedCaptureError  # noqa: E402
 from traffic_analyzer.pipeline import Analysis, default_detectors, file_windows  # noqa: E402
 from traffic_analyzer.records.packets import PACKET_SCHEMA  # noqa: E402

@@ -10,8 +10,9 @@ import pytest
 from conftest import read_json
 
 from traffic_analyzer.capture.pcap_file import PcapFileSource
-from traffic_analyzer.detection.anomaly import HostAnomalyModel, load_model
-from traffic_analyzer.detection.autoencoder import AutoencoderModel
+from traffic_analyzer.detection.anomaly.autoencoder import AutoencoderModel
+from traffic_analyzer.detection.anomaly.iforest import HostAnomalyModel
+from traffic_analyzer.detection.anomaly.persist import load_model
 from traffic_analyzer.errors import AnalyzerError
 from traffic_analyzer.features.host_windows import HOST_FEATURES
 from traffic_analyzer.pipeline import Analysis, file_windows

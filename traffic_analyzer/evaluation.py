@@ -19,7 +19,9 @@ import pandas as pd
 
 from .capture.file_reader import FILE_READERS, CaptureFileSource
 from .detection.alert_book import AlertBook
-from .detection.anomaly import HostAnomalyModel, anomaly_alerts, load_model, make_model
+from .detection.anomaly.base import BaselineModel
+from .detection.anomaly.detector import anomaly_alerts
+from .detection.anomaly.persist import load_model, make_model
 from .detection.catalogue import parse_threshold_options
 from .errors import AnalyzerError, CaptureError
 from .features.host_windows import HOST_FEATURES
@@ -57,7 +59,7 @@ class FileRun:
 
 
 def analyse_file(
-    path: Path, model: HostAnomalyModel | None, window_s: float, reader: str = "auto", thresholds: dict | None = None
+    path: Path, model: BaselineModel | None, window_s: float, reader: str = "auto", thresholds: dict | None = None
 ) -> FileRun:
     """Run the real pipeline over one capture, window by window."""
     detectors = default_detectors(DEFAULTS["scan_min_ports"], DEFAULTS["scan_window_s"], thresholds)

@@ -11,6 +11,7 @@ import pandas as pd
 import psutil
 
 from .detection.alert_book import AlertBook
+from .detection.anomaly.detector import AnomalyDetector
 from .detection.base import Detector
 from .detection.catalogue import build_detectors
 from .errors import TruncatedCaptureError
@@ -22,7 +23,7 @@ from .records.packets import empty_packets
 from .records.window import WindowData, WindowResult, dns_counts
 
 if TYPE_CHECKING:
-    from .detection.anomaly import HostAnomalyModel
+    from .detection.anomaly.base import BaselineModel
 
 
 def file_windows(batches: Iterator[pd.DataFrame], window_s: float) -> Iterator[pd.DataFrame]:
@@ -60,8 +61,9 @@ def _joined(pieces: list[pd.DataFrame]) -> pd.DataFrame:
 class Analysis:
     """Stateful analysis of consecutive windows (flows and detectors carry over between them)."""
 
-    def __init__(self, detectors: list[Detector], model: HostAnomalyModel | None = None) -> None:
-        self.detectors = detectors
+    def __init__(self, detectors: list[Detector], model: BaselineModel | None = None) -> None:
+        self.detectors = detectors  # the known-attack detectors (swapped on reload)
+        self._anomaly: AnomalyDetector | None = None
         self.model = model
         self.flows = FlowTracker()
         self.book = AlertBook()
@@ -104,14 +106,19 @@ class Analysis:
         )
         return self._result(window, finished, [])
 
+    @property
+    def model(self) -> BaselineModel | None:
+        """The fitted anomaly model, run as the last detector; None until there is one."""
+        return self._anomaly.model if self._anomaly is not None else None
+
+    @model.setter
+    def model(self, model: BaselineModel | None) -> None:
+        self._anomaly = AnomalyDetector(model) if model is not None else None
+
     def _detect(self, window: WindowData) -> list[Alert]:
         found: list[Alert] = []
-        for detector in self.detectors:
+        for detector in [*self.detectors, *([self._anomaly] if self._anomaly is not None else [])]:
             found += detector.detect(window)
-        if self.model is not None:
-            from .detection.anomaly import anomaly_alerts  # loaded already: the model is one of its classes
-
-            found += anomaly_alerts(self.model, window.host_features, window.flows, window.start, window.end)
         return self.book.add(found)
 
     @property

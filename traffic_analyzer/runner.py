@@ -41,14 +41,14 @@ from .store.resilient import ResilientWriter
 from .store.retention import Retention
 
 if TYPE_CHECKING:
-    from .detection.anomaly import HostAnomalyModel
+    from .detection.anomaly.base import BaselineModel
 
 
 def _models() -> ModuleType:
-    """The anomaly-model module: scikit-learn loads only for a run that has or trains a model (quick start)."""
-    from .detection import anomaly
+    """Making, saving, loading anomaly models: scikit-learn loads only for a run with a model (quick start)."""
+    from .detection.anomaly import persist
 
-    return anomaly
+    return persist
 
 
 class Runner:
@@ -68,7 +68,7 @@ class Runner:
         self.stop_requested = threading.Event()
         self.logger: logging.Logger = logging.getLogger("traffic_analyzer")
         self.dashboard = None
-        self.model: HostAnomalyModel | None = None
+        self.model: BaselineModel | None = None
         self.model_meta: dict = {"status": "none"}
         self.allow_list = AllowList()
         self.account = None  # the unprivileged account to become, when started as root

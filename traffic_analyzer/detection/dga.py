@@ -16,6 +16,7 @@ from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
 from .dns_tunnel import MULTICAST_DNS_PORTS, randomness, shannon_entropy, split_name
+from .sliding import SlidingTable
 
 RCODE_NOERROR = 0  # the name exists
 RCODE_NXDOMAIN = 3  # the name does not exist
@@ -105,6 +106,16 @@ class DgaDetector(Detector):
         self.max_names_per_client = max_names_per_client
         self.max_tracked_names = max_tracked_names
         self._rows = _empty_rows()
+        self._memory = self._new_memory()
+
+    def _new_memory(self) -> SlidingTable:
+        return SlidingTable(
+            _empty_rows(),
+            max(self.memory_s, self.window_s),
+            self.max_tracked_names,
+            by_time=True,
+            per_group=(["client"], self.max_names_per_client),
+        )
 
     def fit(self, windows: list[WindowData]) -> DgaDetector:
         """Learn the most NXDOMAIN answers, and generated-looking ones, any baseline client got within window_s."""
@@ -118,6 +129,7 @@ class DgaDetector(Detector):
         self.baseline_max_nxdomain_ = most_nx
         self.baseline_max_generated_ = most_generated
         self._rows = _empty_rows()
+        self._memory = self._new_memory()
         return self
 
     def detect(self, window: WindowData) -> list[Alert]:
@@ -140,10 +152,7 @@ class DgaDetector(Detector):
     def _observe(self, window: WindowData) -> pd.DataFrame:
         """Fold the window's NXDOMAIN answers into memory; per-client figures for the clients that got new ones."""
         new = self._new_rows(window.packets)
-        rows = pd.concat([self._rows, new], ignore_index=True) if len(self._rows) else new
-        rows = rows[rows["ts"] >= window.end - max(self.memory_s, self.window_s)]
-        rows = rows.groupby("client", sort=False).tail(self.max_names_per_client)
-        self._rows = rows.sort_values("ts", kind="stable").tail(self.max_tracked_names).reset_index(drop=True)
+        self._rows = self._memory.add(new, now=window.end)
         if new.empty:
             return pd.DataFrame()
         rows = self._rows[self._rows["client"].isin(new.loc[new["nx"], "client"]) & self._rows["nx"]]

@@ -22,6 +22,7 @@ import pandas as pd
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .sliding import SlidingTable
 
 MULTICAST_DNS_PORTS = (5353, 5355)  # mDNS and LLMNR: link-local name discovery, not queries to a server
 IGNORED_TLDS = ("arpa", "local")  # reverse lookups and mDNS names: machine-made but never a tunnel to the internet
@@ -273,6 +274,16 @@ class DnsTunnelDetector(Detector):
         self.max_queries_per_domain = max_queries_per_domain
         self.max_tracked_queries = max_tracked_queries
         self._rows = _empty_rows()
+        self._memory = self._new_memory()
+
+    def _new_memory(self) -> SlidingTable:
+        return SlidingTable(
+            _empty_rows(),
+            self.horizon_s,
+            self.max_tracked_queries,
+            by_time=True,
+            per_group=(["client", "domain"], self.max_queries_per_domain),
+        )
 
     def fit(self, windows: list[WindowData]) -> DnsTunnelDetector:
         """Learn the most distinct subdomains and long encoded names any baseline client sent one domain."""
@@ -286,6 +297,7 @@ class DnsTunnelDetector(Detector):
         self.baseline_max_subdomains_ = most_names
         self.baseline_max_long_names_ = most_long
         self._rows = _empty_rows()
+        self._memory = self._new_memory()
         return self
 
     def detect(self, window: WindowData) -> list[Alert]:
@@ -316,14 +328,9 @@ class DnsTunnelDetector(Detector):
     def _observe(self, window: WindowData) -> pd.DataFrame:
         """Fold the window's queries into the remembered ones; statistics of the groups this window touched."""
         new = self._new_rows(window.packets)
-        if new.empty:  # the remembered rows are already capped and in time order: only age them
-            if len(self._rows):
-                self._rows = self._rows[self._rows["ts"] >= window.end - self.horizon_s].reset_index(drop=True)
+        self._rows = self._memory.add(new, now=window.end)
+        if new.empty:
             return pd.DataFrame()
-        rows = pd.concat([self._rows, new], ignore_index=True) if len(self._rows) else new
-        rows = rows[rows["ts"] >= window.end - self.horizon_s]
-        rows = rows.groupby(["client", "domain"], sort=False).tail(self.max_queries_per_domain)
-        self._rows = rows.sort_values("ts", kind="stable").tail(self.max_tracked_queries).reset_index(drop=True)
         touched = pd.MultiIndex.from_frame(new[["client", "domain"]].drop_duplicates())
         rows = self._rows[pd.MultiIndex.from_frame(self._rows[["client", "domain"]]).isin(touched)]
         return self._group_stats(rows)

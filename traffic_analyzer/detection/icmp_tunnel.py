@@ -16,6 +16,7 @@ import pandas as pd
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .sliding import SlidingTable
 
 ICMP_ECHO_REPLY = 0
 ICMP_ECHO_REQUEST = 8
@@ -114,6 +115,16 @@ class IcmpTunnelDetector(Detector):
         self.max_packets_per_pair = max_packets_per_pair
         self.max_tracked_packets = max_tracked_packets
         self._rows = _empty_rows()
+        self._memory = self._new_memory()
+
+    def _new_memory(self) -> SlidingTable:
+        return SlidingTable(
+            _empty_rows(),
+            self.horizon_s,
+            self.max_tracked_packets,
+            by_time=True,
+            per_group=(["requester", "peer"], self.max_packets_per_pair),
+        )
 
     def fit(self, windows: list[WindowData]) -> IcmpTunnelDetector:
         """Learn the most distinct echo payload sizes any baseline pair used, to quote in alerts."""
@@ -125,6 +136,7 @@ class IcmpTunnelDetector(Detector):
                 most = max(most, int(stats["sizes"].max()))
         self.baseline_max_sizes_ = most
         self._rows = _empty_rows()
+        self._memory = self._new_memory()
         return self
 
     def detect(self, window: WindowData) -> list[Alert]:
@@ -153,10 +165,7 @@ class IcmpTunnelDetector(Detector):
     def _observe(self, window: WindowData) -> pd.DataFrame:
         """Fold the window's echo packets into memory; figures of the pairs this window touched."""
         new = echo_packets(window.packets)
-        rows = pd.concat([self._rows, new], ignore_index=True) if len(self._rows) else new
-        rows = rows[rows["ts"] >= window.end - self.horizon_s]
-        rows = rows.groupby(["requester", "peer"], sort=False).tail(self.max_packets_per_pair)
-        self._rows = rows.sort_values("ts", kind="stable").tail(self.max_tracked_packets).reset_index(drop=True)
+        self._rows = self._memory.add(new, now=window.end)
         if new.empty:
             return pd.DataFrame()
         keys = ["requester", "peer"]

@@ -10,11 +10,13 @@ import pandas as pd
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .sliding import SlidingTable
 
 ANSWERED_STATES = ("SF", "S1", "S2", "S3", "RSTO", "RSTR", "REJ")  # the target said something back
 SCORE_FLOOR = 45.0  # score at exactly min_ports
 SCORE_SPAN = 40.0  # added as the port count grows to SCORE_FULL_RATIO x min_ports
 SCORE_FULL_RATIO = 40.0
+MAX_TRACKED_PROBES = 500_000  # probes remembered at most (the newest): a bound on a busy link, not a threshold
 
 
 class PortScanDetector(Detector):
@@ -34,7 +36,10 @@ class PortScanDetector(Detector):
     def __init__(self, min_ports: int = 25, window_s: float = 60.0) -> None:
         self.min_ports = min_ports
         self.window_s = window_s
-        self._probes = _probes(pd.DataFrame())
+        empty = _probes(pd.DataFrame())
+        self._probes = SlidingTable(
+            empty, window_s, MAX_TRACKED_PROBES, key="uid", merge=dict.fromkeys(empty.columns.drop("uid"), "last")
+        )
 
     def fit(self, windows: list[WindowData]) -> PortScanDetector:
         """Remember the most ports any baseline host touched on one target, to quote in alerts."""
@@ -47,17 +52,14 @@ class PortScanDetector(Detector):
         return self
 
     def detect(self, window: WindowData) -> list[Alert]:
-        new = _probes(window.flows)
-        probes = pd.concat([self._probes, new], ignore_index=True) if len(self._probes) else new
-        probes = probes[probes["ts"] >= window.end - self.window_s]
-        self._probes = probes.drop_duplicates("uid", keep="last")
-        if self._probes.empty:
+        probes = self._probes.add(_probes(window.flows), now=window.end)
+        if probes.empty:
             return []
-        by_pair = self._probes.groupby(["orig_h", "resp_h"])
+        by_pair = probes.groupby(["orig_h", "resp_h"])
         scanned = np.flatnonzero(by_pair["resp_p"].nunique().to_numpy() >= self.min_ports)
         if len(scanned) == 0:
             return []
-        rows = self._probes[np.isin(by_pair.ngroup().to_numpy(), scanned)]  # one pass, not a lookup per pair
+        rows = probes[np.isin(by_pair.ngroup().to_numpy(), scanned)]  # one pass, not a lookup per pair
         return [self._alert(orig_h, resp_h, pair) for (orig_h, resp_h), pair in rows.groupby(["orig_h", "resp_h"])]
 
     def _alert(self, orig_h: str, resp_h: str, pair: pd.DataFrame) -> Alert:

@@ -34,6 +34,8 @@ class SlidingTable:
         unnamed columns keep their first value), the remembered row before the new ones.
     by_time : bool
         Order rows by time (stable) before the cap, instead of by arrival.
+    per_group : (columns, int), optional
+        At most this many rows (the last) of each group of these columns, e.g. queries per (client, domain).
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class SlidingTable:
         key: str | None = None,
         merge: Mapping[str, str] | None = None,
         by_time: bool = False,
+        per_group: tuple[list[str], int] | None = None,
     ) -> None:
         bad = {c: m for c, m in (merge or {}).items() if m not in MERGES or c not in empty.columns}
         if bad:
@@ -55,6 +58,7 @@ class SlidingTable:
         self.key = key
         self.merge = dict(merge or {})
         self.by_time = by_time
+        self.per_group = per_group
         self.rows = empty.reset_index(drop=True)
         self.aged_out = 0  # rows dropped for age, over the table's life
         self.capped = 0  # rows dropped by the cap: evidence the detector no longer sees
@@ -63,6 +67,9 @@ class SlidingTable:
         """Fold ``new`` rows in at time ``now``; returns the rows kept."""
         horizon = now - self.horizon_s
         old = self._recent(self.rows, horizon)
+        if new.empty:  # the remembered rows are merged, capped and in order already: only age them
+            self.rows = old.reset_index(drop=True)
+            return self.rows
         new = self._recent(new, horizon, count=False)
         if self.key is not None and len(new):
             both = self._merged(old, new)
@@ -70,6 +77,11 @@ class SlidingTable:
             both = pd.concat([old, new], ignore_index=True) if len(old) else new.reset_index(drop=True)
         else:
             both = old
+        if self.per_group is not None and len(both):
+            columns, most = self.per_group
+            kept = both.groupby(columns, sort=False).tail(most)
+            self.capped += len(both) - len(kept)
+            both = kept
         if self.by_time and len(both):
             both = both.sort_values(self.time, kind="stable")
         if len(both) > self.max_rows:

@@ -12,6 +12,7 @@ from ..records.alert import Alert
 from ..records.packets import TCP_ACK, TCP_SYN
 from ..records.window import WindowData
 from .base import Detector
+from .sliding import SlidingTable
 
 RATE_FLOOR_S = 1.0  # rates are measured over at least this long, so a burst of a few ms is not "100k/s"
 SCORE_FLOOR = 60.0  # score at exactly min_rate_pps: a flood is already an attack on availability
@@ -86,8 +87,9 @@ class SynFloodDetector(Detector):
         self.dominant_share = dominant_share
         self.window_s = window_s
         self.max_tracked = max_tracked
-        self._syns = _empty(_SYN_COLUMNS)
-        self._attempts = _empty(_ATTEMPT_COLUMNS)
+        self._syns = SlidingTable(_empty(_SYN_COLUMNS), window_s, max_tracked)
+        last = {c: "last" for c in _ATTEMPT_COLUMNS if c != "uid"}
+        self._attempts = SlidingTable(_empty(_ATTEMPT_COLUMNS), window_s, max_tracked, key="uid", merge=last)
         self._floods: dict[str, dict] = {}  # victim -> running totals and peaks of the ongoing flood
 
     def fit(self, windows: list[WindowData]) -> SynFloodDetector:
@@ -104,22 +106,20 @@ class SynFloodDetector(Detector):
 
     def detect(self, window: WindowData) -> list[Alert]:
         self._check_params()
-        horizon = window.end - self.window_s
-        self._syns = _recent(self._syns, _bare_syns(window.packets), horizon, self.max_tracked)
-        attempts = _recent(self._attempts, _attempts(window.flows), horizon, self.max_tracked)
-        self._attempts = attempts.drop_duplicates("uid", keep="last")
+        syns_now = self._syns.add(_bare_syns(window.packets), now=window.end)
+        attempts = self._attempts.add(_attempts(window.flows), now=window.end)
         self._floods = {v: f for v, f in self._floods.items() if f["end"] >= window.end - FLOOD_GAP_S}
-        if len(self._syns) < self.min_syns:
+        if len(syns_now) < self.min_syns:
             return []
-        by_victim = self._syns.groupby("dst_ip")["ts"].agg(["size", "min", "max"])
+        by_victim = syns_now.groupby("dst_ip")["ts"].agg(["size", "min", "max"])
         rate = by_victim["size"] / np.maximum(by_victim["max"] - by_victim["min"], RATE_FLOOR_S)
         busy = by_victim[(by_victim["size"] >= self.min_syns) & (rate >= self.min_rate_pps)].index
         alerts = []
-        syns_of = dict(tuple(self._syns[self._syns["dst_ip"].isin(busy)].groupby("dst_ip", sort=False)))
-        tried_of = dict(tuple(self._attempts[self._attempts["resp_h"].isin(busy)].groupby("resp_h", sort=False)))
+        syns_of = dict(tuple(syns_now[syns_now["dst_ip"].isin(busy)].groupby("dst_ip", sort=False)))
+        tried_of = dict(tuple(attempts[attempts["resp_h"].isin(busy)].groupby("resp_h", sort=False)))
         for victim in busy:
             syns = syns_of[victim]
-            tried = tried_of.get(victim, self._attempts.iloc[:0])
+            tried = tried_of.get(victim, attempts.iloc[:0])
             completed = float(tried["completed"].mean()) if len(tried) else 0.0
             if completed > self.max_completed_share or not self._is_flood_shaped(syns):
                 continue
@@ -220,10 +220,3 @@ def _attempts(flows: pd.DataFrame) -> pd.DataFrame:
 
 def _empty(dtypes: dict[str, object]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
-
-
-def _recent(old: pd.DataFrame, new: pd.DataFrame, since: float, cap: int) -> pd.DataFrame:
-    """Old and new records from ``since`` on, at most ``cap`` of them (the newest)."""
-    both = pd.concat([old, new], ignore_index=True) if len(old) else new.reset_index(drop=True)
-    both = both[both["ts"].astype(float) >= since]
-    return both.iloc[-cap:] if len(both) > cap else both

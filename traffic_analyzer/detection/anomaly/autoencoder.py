@@ -12,14 +12,11 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import check_is_fitted
 
-from ..errors import AnalyzerError
-from .anomaly import MIN_BASELINE_WINDOWS, SCORE_FLOOR, SCORE_SPAN, TOP_FEATURES, _log_scale
+from .base import SCORE_FLOOR, SCORE_SPAN, TOP_FEATURES, BaselineModel, log_scale
 
 # Feature groups, one autoencoder each (Kitsune clusters correlated features; these are the natural ones).
 FEATURE_GROUPS: tuple[tuple[str, ...], ...] = (
@@ -31,7 +28,7 @@ HIDDEN_RATIO = 0.75  # each autoencoder's bottleneck has this share of its group
 SCORE_FULL_FACTOR = 10.0  # an error this many times the threshold gets the full score span
 
 
-class AutoencoderModel(OutlierMixin, BaseEstimator):
+class AutoencoderModel(BaselineModel):
     """Ensemble of per-feature-group autoencoders with a baseline-calibrated threshold.
 
     Parameters
@@ -51,15 +48,10 @@ class AutoencoderModel(OutlierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.random_state = random_state
 
-    def fit(self, X: pd.DataFrame, y=None) -> AutoencoderModel:
-        if len(X) < MIN_BASELINE_WINDOWS:
-            raise AnalyzerError(
-                f"the baseline has {len(X)} host windows; the anomaly model needs at least {MIN_BASELINE_WINDOWS}"
-            )
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+    def _fit(self, X: pd.DataFrame) -> np.ndarray:
         self.groups_ = [[list(X.columns).index(f) for f in group if f in X.columns] for group in FEATURE_GROUPS]
-        self.scaler_ = StandardScaler().fit(_log_scale(X))
-        Z = self.scaler_.transform(_log_scale(X))
+        self.scaler_ = StandardScaler().fit(log_scale(X))
+        Z = self.scaler_.transform(log_scale(X))
         self.autoencoders_ = []
         for i, cols in enumerate(self.groups_):
             hidden = max(1, round(HIDDEN_RATIO * len(cols)))
@@ -74,12 +66,7 @@ class AutoencoderModel(OutlierMixin, BaseEstimator):
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 ae.fit(Z[:, cols], Z[:, cols])
             self.autoencoders_.append(ae)
-        errors = self._errors(Z)
-        self.offset_ = float(np.quantile(-errors.mean(axis=1), self.false_alarm_rate, method="lower"))
-        self.baseline_median_ = X.median()
-        self.baseline_max_ = X.max()
-        self.n_baseline_windows_ = len(X)
-        return self
+        return -self._errors(Z).mean(axis=1)
 
     def _errors(self, Z: np.ndarray) -> np.ndarray:
         """Per-feature squared reconstruction error, shape (windows, features)."""
@@ -88,17 +75,9 @@ class AutoencoderModel(OutlierMixin, BaseEstimator):
             out[:, cols] = (ae.predict(Z[:, cols]).reshape(len(Z), -1) - Z[:, cols]) ** 2
         return out
 
-    def score_samples(self, X: pd.DataFrame) -> np.ndarray:
-        """Higher is more normal: minus the mean reconstruction error."""
-        check_is_fitted(self)
-        Z = self.scaler_.transform(_log_scale(X[list(self.feature_names_in_)]))
-        return -self._errors(Z).mean(axis=1)
-
-    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return np.where(self.decision_function(X) < 0, -1, 1)
+    def _scores(self, X: pd.DataFrame) -> np.ndarray:
+        """Minus the mean reconstruction error."""
+        return -self._errors(self.scaler_.transform(log_scale(X))).mean(axis=1)
 
     def threat_score(self, decision: np.ndarray) -> np.ndarray:
         excess = -decision / max(-self.offset_, 1e-9)  # how many thresholds beyond the threshold
@@ -106,7 +85,7 @@ class AutoencoderModel(OutlierMixin, BaseEstimator):
 
     def explain(self, row: pd.Series) -> list[tuple[str, float, float, float]]:
         """The features reconstructed worst: (name, value, baseline median, baseline max)."""
-        Z = self.scaler_.transform(_log_scale(row[list(self.feature_names_in_)].to_frame().T))
+        Z = self.scaler_.transform(log_scale(row[list(self.feature_names_in_)].to_frame().T))
         errors = self._errors(Z)[0]
         order = np.argsort(errors)[::-1][:TOP_FEATURES]
         med, top = self.baseline_median_, self.baseline_max_

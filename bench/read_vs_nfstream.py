@@ -1,0 +1,91 @@
+"""A default ``--read`` against NFStream on the same file, in the same run: packets per second, peak memory, ratio.
+
+    .venv/bin/python bench/read_vs_nfstream.py CAPTURE [--train BENIGN] [--repeat 3]
+
+Each tool runs as its own process (start-up included) ``--repeat`` times; the best time counts, and peak RSS
+is the process's maximum resident set (its ``wait4`` rusage). The analyzer runs as a user runs it:
+``--read CAPTURE --no-dashboard --json`` with the store, the evidence pcaps and, with ``--train``, an anomaly
+model trained on BENIGN beforehand (not timed); once more with ``--no-evidence``. NFStream runs with its
+defaults (``NFStreamer(source=CAPTURE)``, DPI on). Needs ``pip install nfstream`` in the venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = ROOT / "network_traffic_analyzer.py"
+NFSTREAM = "import nfstream,sys; print(sum(f.bidirectional_packets for f in nfstream.NFStreamer(source=sys.argv[1])))"
+
+
+def timed(cmd: list[str]) -> tuple[float, float, str]:
+    """(seconds, peak RSS in MB, stdout) of one child process (its own rusage, from wait4)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd[:4])} failed: {(err.read().strip().splitlines() or ['?'])[-1]}")
+        return seconds, usage.ru_maxrss / 1024, out.read()
+
+
+def analyzer(capture: Path, data: Path, *extra: str) -> list[str]:
+    args = ["--no-dashboard", "--json", "--no-progress", "--data-dir", str(data), "--log-file", str(data / "a.log")]
+    return [sys.executable, str(CLI), "--read", str(capture), *args, *extra]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("capture", type=Path)
+    parser.add_argument("--train", type=Path, help="benign capture to train the anomaly model on first")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="read-bench-"))
+    try:
+        model = work / "model.joblib"
+        if args.train:
+            subprocess.run(
+                [sys.executable, str(CLI), "--train", str(args.train), "--read", str(args.train), "--no-dashboard"]
+                + ["--no-progress", "--no-evidence"]
+                + ["--data-dir", str(work / "train"), "--model", str(model), "--log-file", str(work / "t.log")],
+                check=True,
+                capture_output=True,
+            )
+        extra = ["--model", str(model)] if args.train else []
+        runs = {
+            "nfstream": lambda i: [sys.executable, "-c", NFSTREAM, str(args.capture)],
+            "analyzer --read (default)": lambda i: analyzer(args.capture, work / f"d{i}", *extra),
+            "analyzer --read --no-evidence": lambda i: analyzer(args.capture, work / f"n{i}", "--no-evidence", *extra),
+        }
+        best: dict[str, tuple[float, float]] = {}
+        packets = 0
+        for i in range(args.repeat):
+            for name, command in runs.items():  # interleaved, so that a busy moment hurts every tool alike
+                seconds, peak, out = timed(command(i))
+                if name.startswith("analyzer"):
+                    packets = json.loads(out)["packets"]
+                if name not in best or seconds < best[name][0]:
+                    best[name] = (seconds, peak)
+        nf = best["nfstream"][0]
+        print(f"{args.capture.name}: {packets:,} packets, best of {args.repeat}")
+        print("| tool | seconds | packets/s | peak RSS MB | speed vs NFStream |")
+        print("|---|---:|---:|---:|---:|")
+        for name, (seconds, peak) in best.items():
+            print(f"| {name} | {seconds:.2f} | {packets / seconds:,.0f} | {peak:.0f} | {nf / seconds:.2f} |")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""What every anomaly model shares: the baseline guard, the calibrated threshold, and scikit-learn's outlier API.
+
+The threshold is not a share of whatever arrives (``contamination=0.1`` flags a tenth of all traffic by
+construction): it is the score below which only ``false_alarm_rate`` of the *baseline* windows fell, so on
+traffic like the baseline a model raises about that many alerts and no more.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ...errors import AnalyzerError
+
+MIN_BASELINE_WINDOWS = 20  # fewer host windows than this say too little about "normal"
+SCORE_FLOOR = 40.0  # threat score of a window just past the threshold
+SCORE_SPAN = 50.0  # added as a window falls further below the threshold
+TOP_FEATURES = 3  # features quoted in an explanation
+
+
+def log_scale(X: pd.DataFrame) -> np.ndarray:
+    """Counts span orders of magnitude; log1p keeps one busy server from defining 'normal'."""
+    return np.log1p(X.to_numpy(dtype=float).clip(min=0))
+
+
+class BaselineModel(OutlierMixin, BaseEstimator, ABC):
+    """A model of normal host windows: subclasses learn scores in ``_fit`` and give them in ``_scores``.
+
+    ``fit`` checks the baseline, remembers its medians and maxima (quoted in explanations) and sets the
+    threshold ``offset_`` so that ``false_alarm_rate`` of the baseline windows fall below it.
+    """
+
+    name = "baseline_model"
+    false_alarm_rate: float
+
+    def fit(self, X: pd.DataFrame, y: object = None) -> BaselineModel:
+        if len(X) < MIN_BASELINE_WINDOWS:
+            raise AnalyzerError(
+                f"the baseline has {len(X)} host windows; the anomaly model needs at least {MIN_BASELINE_WINDOWS} "
+                "(train on a longer capture)"
+            )
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        baseline_scores = self._fit(X)
+        self.offset_ = float(np.quantile(baseline_scores, self.false_alarm_rate, method="lower"))
+        self.baseline_median_ = X.median()
+        self.baseline_max_ = X.max()
+        self.n_baseline_windows_ = len(X)
+        return self
+
+    @abstractmethod
+    def _fit(self, X: pd.DataFrame) -> np.ndarray:
+        """Learn from the baseline; returns the baseline windows' scores (higher is more normal)."""
+
+    @abstractmethod
+    def _scores(self, X: pd.DataFrame) -> np.ndarray:
+        """Scores of windows with the training columns, higher is more normal."""
+
+    def score_samples(self, X: pd.DataFrame) -> np.ndarray:
+        """Higher is more normal (scikit-learn's convention)."""
+        check_is_fitted(self)
+        return self._scores(X[list(self.feature_names_in_)])
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """Negative below the calibrated threshold."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """-1 for anomalous windows, 1 for normal ones."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    @abstractmethod
+    def threat_score(self, decision: np.ndarray) -> np.ndarray:
+        """0-100 threat score for flagged windows from how far they fall below the threshold."""
+
+    @abstractmethod
+    def explain(self, row: pd.Series) -> list[tuple[str, float, float, float]]:
+        """The features that stand out most: (name, value, baseline median, baseline max)."""

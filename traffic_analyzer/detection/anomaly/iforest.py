@@ -1,0 +1,51 @@
+"""IsolationForest over log-scaled host-window features, with the baseline-calibrated threshold of ``base``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import IsolationForest
+
+from .base import SCORE_FLOOR, SCORE_SPAN, TOP_FEATURES, BaselineModel, log_scale
+
+SCORE_FULL_DISTANCE = 0.25  # IsolationForest scores live in about [-1, 0]: this far below the threshold scores 90
+
+
+class HostAnomalyModel(BaselineModel):
+    """Isolation forest on log-scaled host-window features with a baseline-calibrated threshold.
+
+    Parameters
+    ----------
+    n_estimators : int
+        Trees in the forest.
+    false_alarm_rate : float
+        Share of baseline windows allowed above the threshold (the false-alarm budget).
+    random_state : int
+        Seed, so the same baseline gives the same model.
+    """
+
+    name = "isolation_forest"
+
+    def __init__(self, n_estimators: int = 200, false_alarm_rate: float = 0.001, random_state: int = 0) -> None:
+        self.n_estimators = n_estimators
+        self.false_alarm_rate = false_alarm_rate
+        self.random_state = random_state
+
+    def _fit(self, X: pd.DataFrame) -> np.ndarray:
+        values = log_scale(X)
+        self.forest_ = IsolationForest(n_estimators=self.n_estimators, random_state=self.random_state)
+        self.forest_.fit(values)
+        return self.forest_.score_samples(values)
+
+    def _scores(self, X: pd.DataFrame) -> np.ndarray:
+        return self.forest_.score_samples(log_scale(X))
+
+    def threat_score(self, decision: np.ndarray) -> np.ndarray:
+        return SCORE_FLOOR + SCORE_SPAN * np.clip(-decision / SCORE_FULL_DISTANCE, 0.0, 1.0)
+
+    def explain(self, row: pd.Series) -> list[tuple[str, float, float, float]]:
+        """The features furthest above the baseline median, relative to the baseline's range."""
+        med, top = self.baseline_median_, self.baseline_max_
+        excess = (row - med) / (top - med + 1.0)
+        names = excess.sort_values(ascending=False).index[:TOP_FEATURES]
+        return [(n, float(row[n]), float(med[n]), float(top[n])) for n in names if excess[n] > 0]

@@ -1,0 +1,58 @@
+"""Making, saving and loading anomaly models (joblib files with what they were trained on)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import joblib
+import sklearn
+
+from ...errors import AnalyzerError
+from .autoencoder import AutoencoderModel
+from .base import BaselineModel
+from .iforest import HostAnomalyModel
+
+MODELS: dict[str, type[BaselineModel]] = {"isolation_forest": HostAnomalyModel, "autoencoder": AutoencoderModel}
+
+
+def make_model(kind: str, false_alarm_rate: float) -> BaselineModel:
+    """A fresh anomaly model of the configured kind (``anomaly_model``: isolation_forest or autoencoder)."""
+    return MODELS.get(kind, HostAnomalyModel)(false_alarm_rate=false_alarm_rate)
+
+
+def save_model(model: BaselineModel, path: str | Path, trained_on: str) -> dict:
+    """Save the model with what it was trained on; returns that metadata."""
+    meta = model_info(model, trained_on)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump({"model": model, "meta": meta}, path)
+    return meta
+
+
+def model_info(model: BaselineModel, trained_on: str, trained_at: float | None = None) -> dict:
+    return {
+        "status": "trained",
+        "model": model.name,
+        "trained_on": trained_on,
+        "trained_at": trained_at or time.time(),
+        "baseline_windows": int(model.n_baseline_windows_),
+        "threshold": model.offset_,
+        "false_alarm_rate": model.false_alarm_rate,
+        "features": list(model.feature_names_in_),
+        "sklearn": sklearn.__version__,
+    }
+
+
+def load_model(path: str | Path, features: tuple[str, ...]) -> tuple[BaselineModel, dict] | None:
+    """The saved model, or None when there is none; an error if it cannot be used."""
+    p = Path(path)
+    if not p.exists():
+        return None
+    try:
+        saved = joblib.load(p)
+        model, meta = saved["model"], saved["meta"]
+    except Exception as exc:
+        raise AnalyzerError(f"the saved model {p} cannot be read ({exc}); delete it or train again") from exc
+    if list(meta.get("features", [])) != list(features):
+        raise AnalyzerError(f"the saved model {p} was trained on other features; train again with --train")
+    return model, meta
