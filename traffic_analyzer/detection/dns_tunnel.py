@@ -302,9 +302,14 @@ class DnsTunnelDetector(Detector):
 
     def detect(self, window: WindowData) -> list[Alert]:
         self._check_params()
-        stats = self._observe(window)
+        stats = self._observe(window, candidates_only=True)
+        if stats.empty:
+            return []
+        could_alert = (stats["unique"] >= self.min_unique_subdomains) | (
+            (stats["recent_long"] >= self.exfil_min_queries) & (stats["long_share"] >= self.exfil_min_long_share)
+        )
         alerts = []
-        for (client, domain), s in stats.iterrows():
+        for (client, domain), s in stats[could_alert].iterrows():  # _verdict says None for every other group
             kind = self._verdict(s)
             if kind is not None:
                 group = self._rows[(self._rows["client"] == client) & (self._rows["domain"] == domain)]
@@ -325,14 +330,22 @@ class DnsTunnelDetector(Detector):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
 
-    def _observe(self, window: WindowData) -> pd.DataFrame:
-        """Fold the window's queries into the remembered ones; statistics of the groups this window touched."""
+    def _observe(self, window: WindowData, candidates_only: bool = False) -> pd.DataFrame:
+        """Fold the window's queries into the remembered ones; statistics of the groups this window touched.
+
+        ``candidates_only`` leaves out groups with fewer queries than any alert needs (most of a busy resolver's).
+        """
         new = self._new_rows(window.packets)
         self._rows = self._memory.add(new, now=window.end)
         if new.empty:
             return pd.DataFrame()
         touched = pd.MultiIndex.from_frame(new[["client", "domain"]].drop_duplicates())
         rows = self._rows[pd.MultiIndex.from_frame(self._rows[["client", "domain"]]).isin(touched)]
+        if candidates_only:
+            fewest = min(self.min_unique_subdomains, self.exfil_min_queries)  # distinct or long names <= queries
+            rows = rows[rows.groupby(["client", "domain"], sort=False)["ts"].transform("size").to_numpy() >= fewest]
+            if rows.empty:
+                return pd.DataFrame()
         return self._group_stats(rows)
 
     def _new_rows(self, packets: pd.DataFrame) -> pd.DataFrame:
