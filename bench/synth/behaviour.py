@@ -7,6 +7,7 @@ behaviour for the sessions starting in the next window and can then flush everyt
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import numpy as np
@@ -30,18 +31,23 @@ def office_day(t_us: int) -> float:
     return OFFICE_DAY[(t_us // HOUR_US) % 24]
 
 
-class Behaviour:
-    """A source of sessions; ``emit`` writes every session that starts in ``[start_us, end_us)``."""
+class Behaviour(ABC):
+    """A source of sessions; ``emit`` writes every session that starts in ``[start_us, end_us)``.
+
+    The schedules below (Poisson, Periodic, Once) decide when sessions start and call ``session`` for
+    each; a behaviour only says what one session puts on the wire.
+    """
 
     def __init__(self, lab: Lab, rng: np.random.Generator) -> None:
         self.lab = lab
         self.rng = rng
 
-    def emit(self, start_us: int, end_us: int) -> None:  # pragma: no cover - every behaviour overrides it
-        raise NotImplementedError
+    @abstractmethod
+    def emit(self, start_us: int, end_us: int) -> None: ...
 
-    def session(self, t_us: int) -> None:  # pragma: no cover - overridden by Poisson and Periodic subclasses
-        raise NotImplementedError
+    @abstractmethod
+    def session(self, t_us: int) -> None:
+        """One session starting at ``t_us``."""
 
 
 class Poisson(Behaviour):

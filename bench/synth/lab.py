@@ -17,9 +17,11 @@ SNAP_LEN = 128  # bytes kept of a bulk segment in a snaplen-limited capture: hea
 
 @dataclass(frozen=True)
 class Profile:
-    """How much of each large transfer is written as packets: full segments, or GRO-sized ones cut at a snaplen."""
+    """How data is cut into packets: wire-size segments, or the offload-size (GRO) segments a host capture records,
+    with those of large transfers cut at a snaplen.
+    """
 
-    bulk_segment: int  # payload bytes per data segment of large transfers
+    bulk_segment: int  # payload bytes per data segment
     snap_len: int | None  # bulk segments are cut to this many bytes; None keeps full packets
     bulk_min: int  # bodies larger than this take the bulk path
 

@@ -15,6 +15,9 @@ from .network import Host
 from .tcp import PatternStream, TcpFlow
 
 OCTET_PATTERN = 44 * MSS  # period of the repeating byte stream behind large plain-HTTP bodies
+# CR, LF and ':' in opaque bodies become other bytes: when a snaplen cuts a body segment, tshark cannot
+# reassemble it and reads its first bytes as HTTP header lines, which random bytes would make "illegal".
+NO_LINE_BREAKS = bytes.maketrans(b"\r\n:", b"\x0e\x0f;")
 CERT_FLIGHT = (2600, 4800)  # bytes of the encrypted certificate flight (uniform)
 
 
@@ -25,7 +28,8 @@ class Web:
         self.lab = lab
         rng = lab.rng("web-streams")
         self.tls_stream = PatternStream(web.bulk_tls_pattern(rng, OCTET_PATTERN // web.BULK_RECORD), GRO_SEGMENT)
-        self.octet_stream = PatternStream(rng.bytes(OCTET_PATTERN), GRO_SEGMENT)
+        opaque = rng.bytes(OCTET_PATTERN).translate(NO_LINE_BREAKS)
+        self.octet_stream = PatternStream(opaque, GRO_SEGMENT)
 
     def connect(
         self, rng: np.random.Generator, client: Host, server: Host, port: int, t_us: int, rtt_us: int

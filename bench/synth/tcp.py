@@ -171,21 +171,24 @@ class TcpFlow:
         rate_bps: float = DEFAULT_RATE_BPS,
         reply_follows: bool = False,
     ) -> int:
-        """``data`` from one side in full segments, acknowledged every second segment.
+        """``data`` from one side in the profile's segments (wire-size, or offload-size in the corpus), acknowledged
+        every second wire-size segment or every offload segment.
 
         With ``reply_follows`` an odd last segment is left for the reply to acknowledge.
         Returns the time of the last data segment.
         """
         t = self._start(from_client, think_us)
-        gap = int(MSS * 8e6 / rate_bps)
+        seg = self.lab.profile.bulk_segment
+        gap = int(min(seg, len(data)) * 8e6 / rate_bps)
+        ack_every = 2 if seg <= MSS else 1
         count = 0
-        for off in range(0, len(data), MSS):
-            chunk = data[off : off + MSS]
-            last = off + MSS >= len(data)
+        for off in range(0, len(data), seg):
+            chunk = data[off : off + seg]
+            last = off + seg >= len(data)
             self.emit(t, from_client, pk.TCP_ACK | (pk.TCP_PSH if last else 0), chunk)
             self._advance(from_client, len(chunk))
             count += 1
-            if count % 2 == 0 or (last and not reply_follows and count > 0):
+            if (not last and count % ack_every == 0) or (last and not reply_follows):
                 self.emit(t + self._ack_turn(not from_client), not from_client, pk.TCP_ACK)
             self.t = t
             t += gap + int(self.rng.integers(0, 1 + gap // 4))
