@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import dns
-from .network import stable_hash
+from .network import external_address, stable_hash
 
 IPV6_DOC_PREFIX = bytes.fromhex("20010db8")  # 2001:db8::/32, the IPv6 documentation prefix
 COMMON_ASSETS = (  # script, font and analytics hosts most pages pull in
@@ -116,7 +116,7 @@ class Catalogue:
             target = self.cname[name]
             chain.append((name, dns.TYPE_CNAME, ttl, target))
         if qtype == dns.TYPE_A:
-            return [*chain, (target, dns.TYPE_A, min(ttl, 60) if chain else ttl, address_of(target))], 0
+            return [*chain, (target, dns.TYPE_A, min(ttl, 60) if chain else ttl, external_address(target))], 0
         if qtype == dns.TYPE_AAAA and name not in self.no_aaaa:
             return [*chain, (target, dns.TYPE_AAAA, ttl, ipv6_of(target))], 0
         if qtype == dns.TYPE_PTR and name.endswith(".in-addr.arpa"):
@@ -125,12 +125,6 @@ class Catalogue:
             octets = name.split(".")[3::-1]
             return [(name, dns.TYPE_PTR, 3600, f"host-{'-'.join(octets)}.static.example-isp.net")], 0
         return chain, 0
-
-
-def address_of(name: str) -> bytes:
-    """The IPv4 address a name resolves to (same mapping as ``Network.external``)."""
-    h = stable_hash(name)
-    return bytes((198, 18 + (h & 1), (h >> 1) % 256, 1 + (h >> 9) % 254))
 
 
 def ipv6_of(name: str) -> bytes:

@@ -17,7 +17,6 @@ LINUX_TTL = 64  # initial IPv4 TTL of Linux/macOS hosts
 WINDOWS_TTL = 128  # initial IPv4 TTL of Windows hosts
 EPHEMERAL_LINUX = (32768, 60999)  # Linux ip_local_port_range
 EPHEMERAL_WINDOWS = (49152, 65535)  # Windows dynamic port range
-EXTERNAL_NETS = ((198, 18), (198, 19))  # 198.18.0.0/15, the benchmarking range: "Internet" servers
 LOCAL_MAC_OUI = b"\x52\x54\x00"  # locally administered prefix (QEMU's): LAN hosts get MACs under it
 VENDOR_OUIS = (b"\x3c\x52\x82", b"\xf0\x1f\xaf", b"\x00\x1b\x21", b"\xa4\xbb\x6d", b"\x8c\x16\x45")  # PC NIC vendors
 
@@ -53,6 +52,12 @@ class Host:
 def stable_hash(text: str) -> int:
     """A hash that is the same in every run (Python's ``hash`` is salted)."""
     return zlib.crc32(text.encode())
+
+
+def external_address(name: str) -> bytes:
+    """The address in 198.18.0.0/15 that an Internet name resolves to, derived from the name."""
+    h = stable_hash(name)
+    return bytes((198, 18 + (h & 1), (h >> 1) % 256, 1 + (h >> 9) % 254))
 
 
 class Network:
@@ -91,10 +96,7 @@ class Network:
         key = ip or name
         host = self.externals.get(key)
         if host is None:
-            if ip is None:
-                h = stable_hash(name)
-                net = EXTERNAL_NETS[h & 1]
-                ip = f"{net[0]}.{net[1]}.{(h >> 1) % 256}.{1 + (h >> 9) % 254}"
+            ip = ip or ".".join(map(str, external_address(name)))
             initial = LINUX_TTL if stable_hash(ip) % 3 else WINDOWS_TTL
             ttl = initial - 8 - stable_hash(ip + "hops") % 12
             host = Host(name, ip, self.gateway.mac, ttl, False)
