@@ -93,16 +93,16 @@ class Browsing(Poisson):
         rng, office = self.rng, self.office
         site = office.catalogue.pick(rng)
         t, server = office.lookup(t_us, self.host, site.name)
-        t_html = self._connection(t, server, site.name, site.https, [int(rng.lognormal(*HTML_LOG_BYTES))])
+        t_html = self._connection(t, server, site.name, site.https, [int(rng.lognormal(*HTML_LOG_BYTES))], page=True)
         pool = list(site.assets) + list(rng.choice(COMMON_ASSETS, int(rng.integers(1, 4)), replace=False))
         for i, name in enumerate(pool[: int(rng.integers(1, len(pool) + 1))]):
             start = t_html + int(rng.integers(2_000, 40_000)) * (i + 1)
             t_dns, asset_host = office.lookup(start, self.host, name)
             sizes = [int(min(MAX_OBJECT, rng.lognormal(*OBJECT_LOG_BYTES))) for _ in range(int(rng.integers(1, 5)))]
-            self._connection(t_dns, asset_host, name, site.https, sizes)
+            self._connection(t_dns, asset_host, name, site.https, sizes, page=False)
 
-    def _connection(self, t_us: int, server: Host, name: str, https: bool, sizes: list[int]) -> int:
-        """One keep-alive connection fetching ``sizes``; returns when the first response ended."""
+    def _connection(self, t_us: int, server: Host, name: str, https: bool, sizes: list[int], *, page: bool) -> int:
+        """One keep-alive connection fetching ``sizes`` (the page first if ``page``); returns when the first ended."""
         rng, office = self.rng, self.office
         rtt = office.rtt(rng, server)
         first_done = t_us
@@ -117,8 +117,8 @@ class Browsing(Poisson):
             flow = office.web.connect(rng, self.host, server, 80, t_us, rtt)
             ua = web.USER_AGENTS[int(rng.integers(len(web.USER_AGENTS)))]
             for i, size in enumerate(sizes):
-                path = "/" if i == 0 else f"/static/{int(rng.integers(1, 10**6)):x}.{ASSET_TYPES[i % 4][0]}"
-                kind = "text/html" if i == 0 else ASSET_TYPES[i % 4][1]
+                ext, kind = ("", "text/html") if page and i == 0 else ASSET_TYPES[int(rng.integers(len(ASSET_TYPES)))]
+                path = f"/static/{int(rng.integers(1, 10**6)):x}.{ext}" if ext else "/"
                 req = web.request(
                     "GET", name, path, (("User-Agent", ua), ("Accept", "*/*"), ("Connection", "keep-alive"))
                 )
