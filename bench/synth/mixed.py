@@ -13,6 +13,8 @@ from pathlib import Path
 from . import attacks as atk
 from . import background as bg
 from . import benign as bn
+from . import intrusions as ins
+from . import probes as pr
 from .behaviour import Behaviour
 from .lab import FULL_PACKETS, Lab
 from .labels import Label
@@ -160,7 +162,7 @@ def _attacks(office: Office, lab: Lab, start_us: int, config: MixedConfig) -> li
     c2 = net.external("c2", "203.0.113.66")
     drop = net.external("drop", "203.0.113.99")
     return [
-        atk.SynPortScan(
+        pr.SynPortScan(
             office,
             lab.rng("scan"),
             at["port_scan"],
@@ -169,9 +171,9 @@ def _attacks(office: Office, lab: Lab, start_us: int, config: MixedConfig) -> li
             servers["files"],
             (22, 80, 139, 445),
         ),
-        atk.PingSweep(office, lab.rng("sweep"), at["ping_sweep"], span["ping_sweep"], spare[1], LAB_VLAN, 14),
-        atk.UdpScan(office, lab.rng("udpscan"), at["udp_scan"], span["udp_scan"], spare[2], servers["printer"]),
-        atk.SshBruteForce(
+        pr.PingSweep(office, lab.rng("sweep"), at["ping_sweep"], span["ping_sweep"], spare[1], LAB_VLAN, 14),
+        pr.UdpScan(office, lab.rng("udpscan"), at["udp_scan"], span["udp_scan"], spare[2], servers["printer"]),
+        ins.SshBruteForce(
             office,
             lab.rng("sshbrute"),
             at["ssh_brute"],
@@ -180,7 +182,7 @@ def _attacks(office: Office, lab: Lab, start_us: int, config: MixedConfig) -> li
             servers["ssh"],
             max(8, int(40 * scale)),
         ),
-        atk.HttpBruteForce(
+        ins.HttpBruteForce(
             office,
             lab.rng("httpbrute"),
             at["http_brute"],
@@ -189,9 +191,9 @@ def _attacks(office: Office, lab: Lab, start_us: int, config: MixedConfig) -> li
             servers["intranet"],
             max(20, int(200 * scale)),
         ),
-        atk.SynFlood(office, lab.rng("flood"), at["syn_flood"], span["syn_flood"], servers["intranet"], 80, 1000.0),
-        atk.C2Beacon(office, lab.rng("c2"), frac(0.03, 0.06), 0.88 * seconds, infected[0], c2, 5.0),
-        atk.DnsTunnel(
+        pr.SynFlood(office, lab.rng("flood"), at["syn_flood"], span["syn_flood"], servers["intranet"], 80, 1000.0),
+        ins.C2Beacon(office, lab.rng("c2"), frac(0.03, 0.06), 0.88 * seconds, infected[0], c2, 5.0),
+        ins.DnsTunnel(
             office,
             lab.rng("tunnel"),
             frac(0.12, 0.16),
@@ -200,7 +202,7 @@ def _attacks(office: Office, lab: Lab, start_us: int, config: MixedConfig) -> li
             "t.cdn-sync-updates.net",
             4.0,
         ),
-        atk.HttpExfiltration(
+        ins.HttpExfiltration(
             office,
             lab.rng("exfil"),
             frac(0.62, 0.65),
@@ -209,5 +211,5 @@ def _attacks(office: Office, lab: Lab, start_us: int, config: MixedConfig) -> li
             drop,
             max(1, int(20e6 * scale)),
         ),
-        atk.ArpSpoof(office, lab.rng("arp"), frac(0.25, 0.3), 0.3 * seconds, spare[5], arp_victims),
+        ins.ArpSpoof(office, lab.rng("arp"), frac(0.25, 0.3), 0.3 * seconds, spare[5], arp_victims),
     ]
