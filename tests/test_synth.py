@@ -146,6 +146,12 @@ def test_tunnel_goes_through_the_local_resolver(mixed: Path) -> None:
     assert len(client) == 1 and row["victim"] in relayed
 
 
+def test_benign_corpus_same_seed_same_bytes(corpus: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again.pcap"
+    _run(CORPUS, "--seed", "3", "--hours", "0.1", "--hosts", "5", "--out", str(again))
+    assert again.read_bytes() == corpus.read_bytes()
+
+
 def test_benign_corpus_writes_a_benign_label(corpus: Path) -> None:
     (row,) = _labels(corpus)
     assert row["file"] == corpus.name and row["kind"] == "benign" and row["attacker"] == ""
