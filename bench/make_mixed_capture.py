@@ -1,0 +1,46 @@
+"""Write a labelled lab capture: a small office's benign traffic with ten attacks injected at labelled times.
+
+    .venv/bin/python bench/make_mixed_capture.py --seed 1 --out bench/out/mixed-1.pcap [--seconds 184] [--hosts 40]
+
+Writes OUT (classic pcap, Ethernet, microsecond timestamps, full packets) and OUT.labels.csv (labels.csv
+format). The same seed gives a byte-identical capture; nothing is sent on any network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from synth.mixed import NOMINAL_S, MixedConfig, write_mixed_capture  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, required=True, help="randomness seed: the same seed writes the same file")
+    parser.add_argument("--out", type=Path, required=True, help="pcap to write; labels go to OUT.labels.csv")
+    parser.add_argument(
+        "--seconds", type=float, default=NOMINAL_S, help="capture length in seconds (default %(default)s)"
+    )
+    parser.add_argument("--hosts", type=int, default=40, help="office workstations (default %(default)s)")
+    args = parser.parse_args(argv)
+    config = MixedConfig(seed=args.seed, seconds=args.seconds, hosts=args.hosts)
+    try:
+        config.validate()
+    except ValueError as exc:
+        parser.error(str(exc))
+    began = time.perf_counter()
+    summary = write_mixed_capture(config, args.out)
+    took = time.perf_counter() - began
+    print(
+        f"wrote {summary.path}: {summary.packets} packets, {summary.wire_bytes / 1e6:.1f} MB on the wire, "
+        f"{len(summary.labels)} labelled attacks in {took:.1f} s; labels in {summary.labels_path}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""Attacks on services and from inside: SSH and HTTP password guessing, a C2 beacon, a DNS tunnel, HTTP
+exfiltration and ARP spoofing with relaying.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+
+from . import dns, ssh, web
+from . import packets as pk
+from .attacks import Attack
+from .network import Host
+from .office import Office
+from .tcp import TcpFlow
+
+HYDRA_BANNER = b"SSH-2.0-libssh_0.9.6\r\n"
+BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+class SshBruteForce(Attack):
+    """hydra against SSH: short sessions, four at a time, each with banners, key exchange and failed password tries."""
+
+    kind = "brute_force"
+
+    def __init__(
+        self,
+        office: Office,
+        rng: np.random.Generator,
+        at_us: int,
+        seconds: float,
+        attacker: Host,
+        target: Host,
+        sessions: int,
+    ) -> None:
+        super().__init__(office, rng, at_us, seconds)
+        self.src, self.target, self.sessions = attacker, target, sessions
+        self.attacker, self.victim = attacker.ip, target.ip
+        self.notes = (
+            f"hydra -t 4 SSH password guessing: {sessions} sessions to tcp/22 (client banner libssh_0.9.6), all failing"
+        )
+
+    def session(self, t_us: int) -> None:
+        rng = self.rng
+        per_thread = -(-self.sessions // 4)
+        step = self.seconds * 1e6 / per_thread
+        for i in range(self.sessions):
+            t = t_us + int((i // 4) * step + (i % 4) * rng.uniform(1_000, 50_000))
+            flow = TcpFlow(self.lab, rng, self.src, self.target, 22, t, 0)
+            flow.open()
+            flow.send(True, HYDRA_BANNER, reply_follows=True)
+            flow.send(False, ssh.SERVER_BANNER, think_us=2000)
+            flow.send(True, ssh.kexinit(rng), reply_follows=True)
+            flow.send(False, ssh.kexinit(rng), think_us=300)
+            flow.send(True, ssh.ecdh_init(rng), reply_follows=True)
+            flow.send(False, ssh.ecdh_reply_and_newkeys(rng), think_us=1500)
+            flow.send(True, ssh.newkeys(rng) + ssh.encrypted(rng, 28), reply_follows=True)
+            flow.send(False, ssh.encrypted(rng, 28), think_us=200)
+            for _ in range(int(rng.integers(1, 4))):  # password attempts, each refused after PAM's delay
+                flow.send(True, ssh.encrypted(rng, 80), think_us=int(rng.integers(500, 3000)), reply_follows=True)
+                flow.send(
+                    False, ssh.encrypted(rng, 40), think_us=int(rng.integers(int(step * 0.2), int(step * 0.4) + 1))
+                )
+            flow.close(True, after_us=int(rng.integers(200, 2000)))
+
+
+class HttpBruteForce(Attack):
+    """A login form attacked with a password list: one connection per POST /login, 401 until the last one."""
+
+    kind = "brute_force"
+
+    def __init__(
+        self,
+        office: Office,
+        rng: np.random.Generator,
+        at_us: int,
+        seconds: float,
+        attacker: Host,
+        target: Host,
+        attempts: int,
+    ) -> None:
+        super().__init__(office, rng, at_us, seconds)
+        self.src, self.target, self.attempts = attacker, target, attempts
+        self.attacker, self.victim = attacker.ip, target.ip
+        self.notes = (
+            f"HTTP form brute force: {attempts} POST /login (user admin) each on a new connection; "
+            "401 except the last (200)"
+        )
+
+    def session(self, t_us: int) -> None:
+        rng = self.rng
+        host = "intranet.office.lan"
+        gap = self.seconds * 1e6 / self.attempts
+        headers = (("User-Agent", "Mozilla/5.0 (Hydra)"), ("Content-Type", "application/x-www-form-urlencoded"))
+        for i in range(self.attempts):
+            password = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz0123456789"), int(rng.integers(6, 12))))
+            body = f"username=admin&password={password}".encode()
+            flow = self.office.web.connect(rng, self.src, self.target, 80, t_us + int(i * gap), 0)
+            ok = i == self.attempts - 1
+            page = b'{"status":"ok"}' if ok else b'{"error":"invalid credentials"}'
+            head = web.response_head(200 if ok else 401, "OK" if ok else "Unauthorized", "application/json", len(page))
+            self.office.web.http_exchange(
+                flow, web.request("POST", host, "/login", headers, body), head, len(page), body=page
+            )
+            flow.close(False, after_us=int(rng.integers(100, 1000)))
+
+
+class C2Beacon(Attack):
+    """Implant polling its controller: the same HTTP GET every ~5 s with 20% jitter, a new connection each time."""
+
+    kind = "c2_beacon"
+
+    def __init__(
+        self,
+        office: Office,
+        rng: np.random.Generator,
+        at_us: int,
+        seconds: float,
+        infected: Host,
+        server: Host,
+        period_s: float,
+    ) -> None:
+        super().__init__(office, rng, at_us, seconds)
+        self.infected, self.server, self.period_s = infected, server, period_s
+        self.attacker, self.victim = server.ip, infected.ip
+        self.notes = (
+            f"HTTP C2 beacon: GET /api/v1/status every {period_s:g} s +-20% (same request and response sizes), "
+            f"a new connection each time, from the infected host to {server.ip}:80"
+        )
+
+    def session(self, t_us: int) -> None:
+        rng = self.rng
+        session = rng.bytes(8).hex()
+        request = web.request(
+            "GET",
+            self.server.ip,
+            f"/api/v1/status?sid={session}",
+            (
+                ("User-Agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64)"),
+                ("Accept", "*/*"),
+                ("Cache-Control", "no-cache"),
+            ),
+        )
+        body = b'{"cmd":"none","sleep":5}'
+        head = web.response_head(200, "OK", "application/json", len(body))
+        t = t_us
+        end = t_us + int(self.seconds * 1e6)
+        while t < end:
+            flow = self.office.web.connect(rng, self.infected, self.server, 80, t, self.office.rtt(rng, self.server))
+            self.office.web.http_exchange(flow, request, head, len(body), body=body, server_us=800)
+            flow.close(True, after_us=1_000)
+            t += int(self.period_s * 1e6 * rng.uniform(0.8, 1.2))
+
+
+class DnsTunnel(Attack):
+    """A TXT-record tunnel: data as long base32 labels under one domain, through the local resolver, which relays."""
+
+    kind = "dns_tunnel"
+
+    def __init__(
+        self,
+        office: Office,
+        rng: np.random.Generator,
+        at_us: int,
+        seconds: float,
+        client: Host,
+        domain: str,
+        per_s: float,
+    ) -> None:
+        super().__init__(office, rng, at_us, seconds)
+        self.client, self.domain, self.per_s = client, domain, per_s
+        resolver, upstream = office.resolver.host, office.resolver.upstream
+        self.attacker, self.victim = client.ip, upstream.ip
+        self.notes = (
+            f"DNS TXT tunnel under {domain}: base32 labels (3 x 56 chars) at ~{per_s:g} queries/s; "
+            f"the local resolver {resolver.ip} relays every query to upstream {upstream.ip} and the TXT answers back"
+        )
+
+    def session(self, t_us: int) -> None:
+        rng = self.rng
+        t = t_us
+        end = t_us + int(self.seconds * 1e6)
+        seq = int(rng.integers(0, 4096))
+        letters = np.array(list(BASE32))
+        while t < end:
+            labels = ["".join(rng.choice(letters, 56)) for _ in range(3)]
+            name = ".".join([*labels, f"{seq:04x}", self.domain])
+            answer = base64.b64encode(rng.bytes(int(rng.integers(100, 180)))).decode()
+            self.office.resolver.lookup(
+                t, self.client, name, dns.TYPE_TXT, [(name, dns.TYPE_TXT, 0, dns.txt_rdata(answer))]
+            )
+            seq = (seq + 1) & 0xFFFF
+            t += int(rng.exponential(1e6 / self.per_s))
+
+
+class HttpExfiltration(Attack):
+    """Stolen data leaving by HTTP POST: several multi-megabyte uploads of octet-stream to one external host."""
+
+    kind = "data_exfiltration"
+
+    def __init__(
+        self,
+        office: Office,
+        rng: np.random.Generator,
+        at_us: int,
+        seconds: float,
+        client: Host,
+        server: Host,
+        total_bytes: int,
+    ) -> None:
+        super().__init__(office, rng, at_us, seconds)
+        self.client, self.server, self.total_bytes = client, server, total_bytes
+        self.attacker, self.victim = client.ip, server.ip
+        self.notes = (
+            f"HTTP POST exfiltration: {total_bytes / 1e6:.0f} MB of application/octet-stream "
+            f"in 4 POST /upload to {server.ip}:80"
+        )
+
+    def session(self, t_us: int) -> None:
+        rng = self.rng
+        part = -(-self.total_bytes // 4)
+        rate = self.total_bytes * 8 / self.seconds * 1.15
+        flow = self.office.web.connect(rng, self.client, self.server, 80, t_us, self.office.rtt(rng, self.server))
+        reply = b'{"ok":true}'
+        response = web.response_head(200, "OK", "application/json", len(reply)) + reply
+        for i in range(4):
+            size = min(part, self.total_bytes - i * part)
+            head = web.request(
+                "POST",
+                self.server.ip,
+                f"/upload?part={i}",
+                (("User-Agent", "curl/7.81.0"), ("Content-Type", "application/octet-stream")),
+            )
+            head = head.replace(b"Content-Length: 0", f"Content-Length: {size}".encode())
+            self.office.web.http_upload(flow, head, size, response, rate_bps=rate)
+        flow.close(True, after_us=5_000)
+
+
+class ArpSpoof(Attack):
+    """arpspoof: the attacker's MAC claims the gateway's address to two victims every 2 s; their traffic passes it."""
+
+    kind = "arp_spoof"
+
+    def __init__(
+        self, office: Office, rng: np.random.Generator, at_us: int, seconds: float, attacker: Host, victims: list[Host]
+    ) -> None:
+        super().__init__(office, rng, at_us, seconds)
+        self.src, self.victims = attacker, victims
+        gateway = office.net.gateway
+        self.attacker, self.victim = attacker.ip, ";".join(v.ip for v in victims)
+        self.notes = (
+            f"ARP spoofing by MAC {pk.mac_text(attacker.mac)}: unsolicited replies claiming gateway {gateway.ip} "
+            f"(real MAC {pk.mac_text(gateway.mac)}) to both victims every 2 s; "
+            "the victims' Internet traffic is relayed through the attacker"
+        )
+
+    def session(self, t_us: int) -> None:
+        rng, lab, gateway = self.rng, self.lab, self.office.net.gateway
+        for i, host in enumerate([*self.victims, gateway]):  # arpspoof first learns the real MACs
+            lab.arp_request(t_us + i * 5_000, self.src, host.ip4)
+            lab.arp_reply(t_us + i * 5_000 + int(rng.integers(100, 800)), host.mac, host.ip4, self.src)
+        end = t_us + int(self.seconds * 1e6)
+        t = t_us + 50_000
+        while t < end:
+            for victim in self.victims:
+                lab.arp_reply(t, self.src.mac, gateway.ip4, victim)
+            t += 2_000_000
+        for victim in self.victims:  # the victims browse meanwhile; their frames to the gateway reach the attacker
+            at = t_us + 500_000
+            while at < end:
+                name = self.office.catalogue.pick(rng).name
+                done, server = self.office.lookup(at, victim, name)
+                flow = TcpFlow(lab, rng, victim, server, 443, done, self.office.rtt(rng, server))
+                flow.via = self.src.mac
+                flow.open()
+                hello = web.client_hello(rng, name)
+                flow.send(True, hello, reply_follows=True)
+                flow.send(False, web.server_flight(rng, hello, 3000), think_us=300)
+                flow.send(True, web.client_finished(rng) + web.app_records(rng, 500), reply_follows=True)
+                flow.send(False, web.app_records(rng, int(rng.integers(2_000, 40_000))), think_us=3000)
+                flow.close(True, after_us=int(rng.integers(100_000, 2_000_000)))
+                at = flow.t + int(rng.exponential(4e6))

@@ -1,0 +1,215 @@
+"""The labelled lab capture: a busy small office on a weekday morning with ten attacks injected at labelled times.
+
+Benign load scales with the number of workstations; each attack comes from its own address (a spare
+laptop on the LAN, an infected workstation, or an external controller), and its label covers its packets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import attacks as atk
+from . import background as bg
+from . import benign as bn
+from . import intrusions as ins
+from . import probes as pr
+from .behaviour import Behaviour
+from .lab import FULL_PACKETS, Lab
+from .labels import Label
+from .network import LINUX_TTL
+from .office import Office, build_office
+from .scenario import Plan, Summary, run
+
+MIXED_START_S = 1_717_408_800  # Monday 2024-06-03 10:00:00 UTC: mid-morning at the office
+SITE = 20  # the LAN is 10.20.0.0/16
+WARMUP_S = 30  # sessions start this long before the capture so that some are already under way
+NOMINAL_S = 184.0  # the attack plan below is laid out for a capture this long; shorter ones shrink it
+PER_HOST = {  # sessions per second per workstation at full activity
+    "browse": 1 / 11,
+    "apps": 1 / 3.5,
+    "background_dns": 1 / 2,
+    "mdns": 1 / 90,
+    "ssdp": 1 / 240,
+    "names": 1 / 300,
+    "garp": 1 / 900,
+}
+ATTACKER_NET = "5"  # third octet of the spare machines attacks come from (10.20.5.x)
+LAB_VLAN = "10.20.10"  # the routed lab VLAN the ping sweep walks
+SHORT_ATTACKS = ("port_scan", "ping_sweep", "udp_scan", "ssh_brute", "http_brute", "syn_flood")
+SHORT_SECONDS = {
+    "port_scan": 4.0,
+    "ping_sweep": 3.0,
+    "udp_scan": 12.0,
+    "ssh_brute": 25.0,
+    "http_brute": 20.0,
+    "syn_flood": 6.0,
+}
+
+
+@dataclass(frozen=True)
+class MixedConfig:
+    """A lab capture: ``seconds`` long, ``hosts`` workstations, everything drawn from ``seed``."""
+
+    seed: int
+    seconds: float = NOMINAL_S
+    hosts: int = 40
+
+    def validate(self) -> None:
+        if self.seconds < 10:
+            raise ValueError("seconds must be at least 10")
+        if not 4 <= self.hosts <= 230:
+            raise ValueError("hosts must be between 4 and 230")
+
+
+def write_mixed_capture(config: MixedConfig, out: Path) -> Summary:
+    config.validate()
+    start = MIXED_START_S * 1_000_000
+    end = start + int(config.seconds * 1e6)
+    compose = _composer(config, start)
+    return run(Plan(config.seed, start, end, WARMUP_S * 1_000_000, FULL_PACKETS, SITE), out, compose)
+
+
+def _composer(config: MixedConfig, start_us: int) -> Callable[[Lab], tuple[list[Behaviour], Callable[[], list[Label]]]]:
+    def compose(lab: Lab) -> tuple[list[Behaviour], Callable[[], list[Label]]]:
+        office = build_office(lab, SITE, config.hosts, extra_sites=40)
+        behaviours = _office_day(office, lab, start_us, config)
+        attacks = _attacks(office, lab, start_us, config)
+
+        def labels() -> list[Label]:
+            rows = [a.label() for a in attacks]
+            return sorted((r for r in rows if r is not None), key=lambda r: (r.start_us, r.kind))
+
+        return behaviours + list(attacks), labels
+
+    return compose
+
+
+def _office_day(office: Office, lab: Lab, start_us: int, config: MixedConfig) -> list[Behaviour]:
+    """Benign behaviours of every workstation and server, plus the site's few heavy or odd flows."""
+    first = start_us - WARMUP_S * 1_000_000
+    out: list[Behaviour] = []
+    gateway = office.net.gateway
+    for i, host in enumerate(office.clients):
+        windows = host.ttl > LINUX_TTL
+        out += [
+            bn.Browsing(office, host, lab.rng("browse", host.ip), PER_HOST["browse"], first),
+            bn.AppChatter(office, host, lab.rng("apps", host.ip), PER_HOST["apps"], first),
+            bn.BackgroundDns(office, host, lab.rng("dns", host.ip), PER_HOST["background_dns"], first),
+            bn.Ntp(office, host, lab.rng("ntp", host.ip), 3600.0 if windows else float(2 ** (6 + i % 5)), first),
+            bg.ArpRefresh(office, host, gateway, lab.rng("arp", host.ip), 120.0, first),
+            bg.ArpRefresh(office, gateway, host, lab.rng("arp-gw", host.ip), 300.0, first),
+            bg.GratuitousArp(office, host, lab.rng("garp", host.ip), PER_HOST["garp"], first),
+        ]
+        if windows:
+            out += [
+                bg.Ssdp(office, host, lab.rng("ssdp", host.ip), PER_HOST["ssdp"], first),
+                bg.NameBroadcasts(office, host, lab.rng("names", host.ip), PER_HOST["names"], first),
+            ]
+        else:
+            out.append(bg.Mdns(office, host, lab.rng("mdns", host.ip), PER_HOST["mdns"], first))
+    for role in ("resolver", "intranet", "nas", "ssh", "files", "printer"):
+        server = office.servers[role]
+        out.append(bg.ArpRefresh(office, server, gateway, lab.rng("arp", role), 240.0, first))
+    rng = lab.rng("site")
+    clients = office.clients
+    seconds = config.seconds
+    bastion = office.net.external("bastion.example-hosting.net")
+    for i in range(3):
+        target = office.servers["ssh"] if i < 2 else bastion
+        at = start_us + int(rng.uniform(0.0, 0.3) * seconds * 1e6)
+        out.append(bn.SshSession(office, clients[(3 * i + 1) % len(clients)], target, lab.rng("ssh", i), at, seconds))
+    scale = seconds / NOMINAL_S
+    apt_at = start_us + int(rng.uniform(0.04, 0.08) * seconds * 1e6)
+    out.append(bn.AptFetch(office, clients[2 % len(clients)], lab.rng("apt"), apt_at, int(10e6 * scale), 1.5e6))
+    backup_at = start_us + int(rng.uniform(0.33, 0.36) * seconds * 1e6)
+    backup_host = clients[5 % len(clients)]
+    out.append(
+        bn.CloudBackup(
+            office, backup_host, lab.rng("backup"), backup_at, int(12e6 * scale), 1.6e6, "s3.eu-central-1.amazonaws.com"
+        )
+    )
+    out.append(
+        bn.UpdatePoller(office, clients[7 % len(clients)], lab.rng("poller"), 20.0, first, "updates.endpoint-agent.com")
+    )
+    return out
+
+
+def _attacks(office: Office, lab: Lab, start_us: int, config: MixedConfig) -> list[atk.Attack]:
+    """Ten attacks: six short ones in shuffled slots, four long ones overlapping the rest of the morning."""
+    rng = lab.rng("attack-plan")
+    seconds = config.seconds
+    scale = min(1.0, seconds / NOMINAL_S)
+    net = office.net
+    spare = [net.local(f"spare{i}", f"10.{SITE}.{ATTACKER_NET}.{10 + i}", LINUX_TTL) for i in range(6)]
+    clients = office.clients
+    infected = [clients[-1], clients[-2], clients[-3]]  # c2 implant, DNS tunnel client, exfiltrating host
+    arp_victims = [clients[len(clients) // 2], clients[len(clients) // 2 - 1]]
+    slot = 0.88 * seconds / len(SHORT_ATTACKS)
+    order = rng.permutation(len(SHORT_ATTACKS))
+    at: dict[str, int] = {}
+    span: dict[str, float] = {}
+    for position, index in enumerate(order):
+        name = SHORT_ATTACKS[int(index)]
+        span[name] = min(SHORT_SECONDS[name], 0.7 * slot)
+        at[name] = start_us + int((0.05 * seconds + position * slot + rng.uniform(0, slot - span[name])) * 1e6)
+    servers = office.servers
+
+    def frac(low: float, high: float) -> int:
+        return start_us + int(rng.uniform(low, high) * seconds * 1e6)
+
+    c2 = net.external("c2", "203.0.113.66")
+    drop = net.external("drop", "203.0.113.99")
+    return [
+        pr.SynPortScan(
+            office,
+            lab.rng("scan"),
+            at["port_scan"],
+            span["port_scan"],
+            spare[0],
+            servers["files"],
+            (22, 80, 139, 445),
+        ),
+        pr.PingSweep(office, lab.rng("sweep"), at["ping_sweep"], span["ping_sweep"], spare[1], LAB_VLAN, 14),
+        pr.UdpScan(office, lab.rng("udpscan"), at["udp_scan"], span["udp_scan"], spare[2], servers["printer"]),
+        ins.SshBruteForce(
+            office,
+            lab.rng("sshbrute"),
+            at["ssh_brute"],
+            span["ssh_brute"],
+            spare[3],
+            servers["ssh"],
+            max(8, int(40 * scale)),
+        ),
+        ins.HttpBruteForce(
+            office,
+            lab.rng("httpbrute"),
+            at["http_brute"],
+            span["http_brute"],
+            spare[4],
+            servers["intranet"],
+            max(20, int(200 * scale)),
+        ),
+        pr.SynFlood(office, lab.rng("flood"), at["syn_flood"], span["syn_flood"], servers["intranet"], 80, 1000.0),
+        ins.C2Beacon(office, lab.rng("c2"), frac(0.03, 0.06), 0.88 * seconds, infected[0], c2, 5.0),
+        ins.DnsTunnel(
+            office,
+            lab.rng("tunnel"),
+            frac(0.12, 0.16),
+            0.3 * seconds,
+            infected[1],
+            "t.cdn-sync-updates.net",
+            4.0,
+        ),
+        ins.HttpExfiltration(
+            office,
+            lab.rng("exfil"),
+            frac(0.62, 0.65),
+            0.3 * seconds,
+            infected[2],
+            drop,
+            max(1, int(20e6 * scale)),
+        ),
+        ins.ArpSpoof(office, lab.rng("arp"), frac(0.25, 0.3), 0.3 * seconds, spare[5], arp_victims),
+    ]
