@@ -115,11 +115,11 @@ def test_display_filter_names_only_real_addresses():
     alert = Alert("port_scan", "10.0.0.1", ["10.0.0.2", "fe80::1"], 100.0, 110.0, 50.0, "x")
     text = display_filter(alert)
     assert "frame.time_epoch >= 98.000000" in text and "frame.time_epoch <= 112.000000" in text
-    assert "ip.addr == 10.0.0.1" in text and "(ip.addr == 10.0.0.2 || ipv6.addr == fe80::1)" in text
+    assert "ip.addr#1 == 10.0.0.1" in text and "(ip.addr#1 == 10.0.0.2 || ipv6.addr#1 == fe80::1)" in text
     hostile = Alert("x", "1.2.3.4) || (1", ['" || frame', "many"], 1.0, 2.0, 1.0, "x")
     assert display_filter(hostile) == "frame.time_epoch >= -1.000000 && frame.time_epoch <= 4.000000"
     spoofed = Alert("syn_flood", "*", ["10.0.0.9"], 1.0, 2.0, 1.0, "x")
-    assert display_filter(spoofed).endswith("&& (ip.addr == 10.0.0.9)")
+    assert display_filter(spoofed).endswith("&& (ip.addr#1 == 10.0.0.9)")
     assert evidence_path(Path("/x"), "../etc/passwd") is None
     assert evidence_path(Path("/x"), "0123456789abcdef") == Path("/x/0123456789abcdef.pcap")
 
