@@ -17,6 +17,7 @@ import pytest
 from conftest import read_json
 
 from traffic_analyzer.alerts.evidence import display_filter
+from traffic_analyzer.capture import fast_pcap
 from traffic_analyzer.capture.fast_pcap import _open_reader
 from traffic_analyzer.records.alert import Alert
 
@@ -197,3 +198,23 @@ def test_vlan_ipv6_tunnels_and_quoted_errors_match_the_display_filter(tmp_path, 
             if (found["kind"], found["attacker"]) == ("port_scan", ATTACKER6):
                 assert not any(socket.inet_pton(socket.AF_INET6, ROUTER6) in data for _, data in kept)
                 assert any(socket.inet_aton(TUNNEL4[0]) in data for _, data in kept)
+
+
+LINKTYPE_IEEE802_11 = 105  # a link type only tshark decodes
+
+
+def test_frames_the_fast_decoders_cannot_read_are_cut_by_tshark_to_the_same_rule(tmp_path, monkeypatch):
+    records = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, LINKTYPE_IEEE802_11)]
+    for i, port in enumerate(range(1, 31)):
+        for sender, packet in ((ATTACKER4, tcp(40000, port, SYN)), (VICTIM4, tcp(port, 40000, RST_ACK))):
+            receiver = VICTIM4 if sender == ATTACKER4 else ATTACKER4
+            header = struct.pack("<HH", 0x0208, 0) + MAC_B + MAC_A + MAC_B + b"\0\0"
+            frame = header + bytes.fromhex("aaaa03000000") + b"\x08\x00" + ipv4(sender, receiver, 6, packet)
+            records.append(struct.pack("<IIII", T0, 1000 * i + (sender == VICTIM4), len(frame), len(frame)) + frame)
+    capture = tmp_path / "wifi.pcap"
+    capture.write_bytes(b"".join(records))
+    monkeypatch.setattr(fast_pcap, "_check_linktypes", lambda *_: None)  # frames() only walks the records
+    summary = read_json(tmp_path, capture, "--scan-min-ports", "20", "--evidence-max-packets", "50")
+    assert [(a["kind"], a["attacker"]) for a in summary["alerts"]] == [("port_scan", ATTACKER4)]
+    assert_pcaps_exact(capture, summary, tmp_path, 50, 10_000_000)
+    assert "tshark cuts the alert pcaps instead" in (tmp_path / "analysis.log").read_text()
