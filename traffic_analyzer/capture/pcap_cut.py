@@ -18,6 +18,7 @@ included; it is written under a temporary name and renamed once complete.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import struct
@@ -65,12 +66,17 @@ class Address:
 
     def value(self) -> int | tuple[int, int]:
         """The address as the decoders hold it: a 48-bit MAC, an IPv4 uint32, or an IPv6's two native words."""
-        if self.layer == "eth":
-            return int(self.text.replace(":", ""), 16)
-        if self.layer == "ip":
-            return int(ipaddress.IPv4Address(self.text))
-        hi, lo = np.frombuffer(ipaddress.IPv6Address(self.text).packed, dtype=np.uint64)
-        return int(hi), int(lo)
+        return _address_value(self.layer, self.text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _address_value(layer: str, text: str) -> int | tuple[int, int]:
+    if layer == "eth":
+        return int(text.replace(":", ""), 16)
+    if layer == "ip":
+        return int(ipaddress.IPv4Address(text))
+    hi, lo = np.frombuffer(ipaddress.IPv6Address(text).packed, dtype=np.uint64)
+    return int(hi), int(lo)
 
 
 @dataclass(frozen=True)
