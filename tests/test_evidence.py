@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli, wait_until
 
-from traffic_analyzer.alerts.evidence import ALERT_ID, display_filter, evidence_path
+from traffic_analyzer.alerts.evidence import ALERT_ID, EvidenceRecorder, display_filter, evidence_path
 from traffic_analyzer.capture.pcap_extract import extract_packets
 from traffic_analyzer.dashboard.app import create_app
 from traffic_analyzer.dashboard.evidence_route import evidence_href
@@ -115,11 +116,11 @@ def test_display_filter_names_only_real_addresses():
     alert = Alert("port_scan", "10.0.0.1", ["10.0.0.2", "fe80::1"], 100.0, 110.0, 50.0, "x")
     text = display_filter(alert)
     assert "frame.time_epoch >= 98.000000" in text and "frame.time_epoch <= 112.000000" in text
-    assert "ip.addr == 10.0.0.1" in text and "(ip.addr == 10.0.0.2 || ipv6.addr == fe80::1)" in text
+    assert "ip.addr#1 == 10.0.0.1" in text and "(ip.addr#1 == 10.0.0.2 || ipv6.addr#1 == fe80::1)" in text
     hostile = Alert("x", "1.2.3.4) || (1", ['" || frame', "many"], 1.0, 2.0, 1.0, "x")
     assert display_filter(hostile) == "frame.time_epoch >= -1.000000 && frame.time_epoch <= 4.000000"
     spoofed = Alert("syn_flood", "*", ["10.0.0.9"], 1.0, 2.0, 1.0, "x")
-    assert display_filter(spoofed).endswith("&& (ip.addr == 10.0.0.9)")
+    assert display_filter(spoofed).endswith("&& (ip.addr#1 == 10.0.0.9)")
     assert evidence_path(Path("/x"), "../etc/passwd") is None
     assert evidence_path(Path("/x"), "0123456789abcdef") == Path("/x/0123456789abcdef.pcap")
 
@@ -145,3 +146,34 @@ def test_the_alert_details_offer_the_download_once_the_pcap_exists(scan_run):
         finally:
             hidden_pcap.with_suffix(".bak").rename(hidden_pcap)
         assert hidden[href_at] == "" and hidden[style_at] == {"display": "none"}
+
+
+class _StoppedRing:
+    """Stands in for the live ring buffer: the recorder only stops it."""
+
+    def stop(self) -> None:
+        pass
+
+
+def test_live_cuts_keep_what_the_ring_has_dropped_since(pcaps, tmp_path):
+    # the scan split into three files of 700 packets, as a ring rotating through them would hold them
+    subprocess.run(["editcap", "-c", "700", str(pcaps / SCAN), str(tmp_path / "ring.pcapng")], check=True)
+    ring = sorted(tmp_path.glob("ring_*.pcapng"))
+    assert len(ring) == 3
+    times = [float(t) for (t,) in packets_of(pcaps / SCAN, "frame.time_epoch")]
+    alert = Alert("port_scan", SCANNER, [SCANNED], times[0], times[-1], 80.0, "x")
+    held = ring[:2]
+    (tmp_path / "evidence").mkdir()
+    recorder = EvidenceRecorder(
+        tmp_path / "evidence", "run1", lambda: list(held), 10_000, 10**7, logging.getLogger("test"), ring=_StoppedRing()
+    )
+    recorder.feed([alert])
+    pcap = Path(alert.evidence["evidence_pcap"])
+    wait_until(pcap.exists, 30, "the first live cut")  # a new alert is cut at once
+    fields = ("frame.time_epoch", "ip.src", "ip.dst", "tcp.srcport", "tcp.dstport", "tcp.flags")
+    assert 0 < len(packets_of(pcap, *fields)) < 2005
+    held[:] = ring[1:]  # the ring drops the oldest file and fills a new one
+    recorder.finish([alert])
+    expected = tmp_path / "expected.pcapng"
+    subprocess.run(["tshark", "-r", str(pcaps / SCAN), "-Y", display_filter(alert), "-w", str(expected)], check=True)
+    assert packets_of(pcap, *fields) == packets_of(expected, *fields)  # the first file's frames are still there

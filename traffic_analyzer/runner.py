@@ -72,7 +72,7 @@ class Runner:
         self.model_meta: dict = {"status": "none"}
         self.allow_list = AllowList()
         self.account = None  # the unprivileged account to become, when started as root
-        self.evidence: EvidenceRecorder | None = None  # cuts alert pcaps in the background
+        self.evidence: EvidenceRecorder | None = None  # cuts the alert pcaps
         self.alerts: AlertDispatcher | None = None  # log, e-mail, webhook, syslog
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -236,7 +236,7 @@ class Runner:
             stop_keeper()
         last = analysis.finish()
         if self.evidence is not None:
-            self.evidence.finish(list(analysis.book.alerts.values()))  # the last cuts, bounded wait
+            self.evidence.finish(list(analysis.book.alerts.values()))  # every alert's final pcap
         last.health = analysis.health(source.stats, self._status("finished" if not failure else str(failure)), live)
         last.alerts = [a for a in last.alerts if not self.allow_list.allows(a.kind, a.attacker, a.victims)]
         alerts.send(last.alerts, now=analysis.last_ts or time.time())

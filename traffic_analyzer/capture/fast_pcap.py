@@ -35,6 +35,8 @@ LINKTYPE_MASK = 0x03FFFFFF  # the upper bits of a pcap link type carry FCS infor
 PCAPNG_SHB, PCAPNG_IDB, PCAPNG_PB, PCAPNG_SPB, PCAPNG_EPB = 0x0A0D0D0A, 1, 2, 3, 6
 PCAPNG_BYTE_ORDER_MAGIC = 0x1A2B3C4D
 IDB_OPT_TSRESOL, IDB_OPT_TSOFFSET = 9, 14
+PCAPNG_PACKET_HEADER_BYTES = 28  # block type, length, interface, timestamp (2 words), captured and wire length
+PCAPNG_SIMPLE_HEADER_BYTES = 12  # block type, length, wire length
 NANOSECONDS = 1_000_000_000
 
 # pcap magic (as read little-endian) -> (byte order of the file, timestamp fraction units per second)
@@ -55,14 +57,24 @@ class _Records:
     length: np.ndarray
     ts: np.ndarray
     linktype: np.ndarray
+    block: np.ndarray  # where each frame's pcap record header or pcapng block starts in the chunk
+    ns: np.ndarray  # capture time in integer epoch nanoseconds (exact, unlike ts)
 
     @classmethod
     def empty(cls) -> _Records:
         z = np.zeros(0, dtype=np.int64)
-        return cls(z, z, z, np.zeros(0), z)
+        return cls(z, z, z, np.zeros(0), z, z, z)
 
     def slice(self, lo: int, hi: int) -> _Records:
-        return _Records(self.start[lo:hi], self.caplen[lo:hi], self.length[lo:hi], self.ts[lo:hi], self.linktype[lo:hi])
+        return _Records(
+            self.start[lo:hi],
+            self.caplen[lo:hi],
+            self.length[lo:hi],
+            self.ts[lo:hi],
+            self.linktype[lo:hi],
+            self.block[lo:hi],
+            self.ns[lo:hi],
+        )
 
 
 class UnsupportedLinkTypeError(CaptureError):
@@ -270,12 +282,15 @@ class _PcapReader:
             return _Records.empty()
         words = np.ndarray(shape=(len(buf) - 3,), dtype=np.dtype(self.order + "u4"), buffer=buf, strides=(1,))
         sec, frac, caplen, length = (words[offsets + 4 * k].astype(np.int64) for k in range(4))
+        nsec = frac * (NANOSECONDS // self.units)
         return _Records(
             start=offsets + PCAP_RECORD_BYTES,
             caplen=caplen,
             length=length,
-            ts=_epoch(sec, frac * (NANOSECONDS // self.units)),
+            ts=_epoch(sec, nsec),
             linktype=np.full(len(offsets), self.linktype, dtype=np.int64),
+            block=offsets,
+            ns=sec * NANOSECONDS + nsec,
         )
 
 
@@ -313,6 +328,10 @@ class _PcapngReader:
         self.path = path
         self.order = "<"
         self.interfaces: list[_Interface] = []
+        # Section header and interface blocks of the last chunk, for copying packet blocks out
+        # (traffic_analyzer.capture.pcap_cut): (offset in the chunk, length, packet records before it).
+        self.meta: list[tuple[int, int, int]] = []
+        self._simple: list[int] = []  # starts of the last chunk's simple packet blocks (their header is shorter)
 
     def chunks(self, chunk_bytes: int):
         while True:
@@ -336,6 +355,7 @@ class _PcapngReader:
         off = 0
         u32 = struct.Struct(self.order + "I").unpack_from
         epb = struct.Struct(self.order + "IIIII").unpack_from
+        self.meta, self._simple = [], []
         while off + 12 <= n:
             block_type = u32(buf, off)[0]
             if block_type == PCAPNG_SHB:
@@ -379,17 +399,20 @@ class _PcapngReader:
                 if caplen > MAX_FRAME_BYTES or 16 + caplen + (-caplen % 4) != total:
                     return (starts, caplens, lengths, iface_ids, stamps), off, True
                 starts.append(body + 4)
+                self._simple.append(body + 4)
                 caplens.append(caplen)
                 lengths.append(length)
                 iface_ids.append(0)
                 stamps.append(0)
             elif block_type == PCAPNG_SHB:
                 self.interfaces = []
+                self.meta.append((off, total, len(starts)))
             elif block_type == PCAPNG_IDB:
                 interface = self._interface(buf, body, off + total - 4) if total >= 20 else None
                 if interface is None:
                     return (starts, caplens, lengths, iface_ids, stamps), off, True
                 self.interfaces.append(interface)
+                self.meta.append((off, total, len(starts)))
             off += total
         return (starts, caplens, lengths, iface_ids, stamps), off, False
 
@@ -429,12 +452,19 @@ class _PcapngReader:
             sec[sel], nsec[sel] = _split_units(stamp[sel], iface.units_per_second)
             sec[sel] += iface.offset_s
             linktype[sel] = iface.linktype
+        start = np.array(starts, dtype=np.int64)
+        block = start - PCAPNG_PACKET_HEADER_BYTES
+        if self._simple:
+            simple = np.isin(start, self._simple)
+            block[simple] = start[simple] - PCAPNG_SIMPLE_HEADER_BYTES
         return _Records(
-            start=np.array(starts, dtype=np.int64),
+            start=start,
             caplen=np.array(caplens, dtype=np.int64),
             length=np.array(lengths, dtype=np.int64),
             ts=_epoch(sec, nsec),
             linktype=linktype,
+            block=block,
+            ns=sec * NANOSECONDS + nsec,
         )
 
 

@@ -1,9 +1,10 @@
-"""Cut the packets matching a Wireshark display filter out of capture files into one capped pcap.
+"""Cut the packets matching a Wireshark display filter out of capture files into one capped pcap, with tshark.
 
-tshark does the filtering (``tshark -r FILE -Y FILTER -w PART -F pcap``) and mergecap puts the
-parts of several ring-buffer files back in time order. The cap is applied to the classic pcap
-records afterwards: tshark's ``-c`` counts packets read, not packets kept, so it cannot cap a
-filtered output.
+This is the evidence cut for frames the fast decoders cannot read (link types only tshark knows);
+everything else is cut in-process, many alerts in one pass (:mod:`.pcap_cut`). tshark does the
+filtering (``tshark -r FILE -Y FILTER -w PART -F pcap``) and mergecap puts the parts of several
+ring-buffer files back in time order. The cap is applied to the classic pcap records afterwards:
+tshark's ``-c`` counts packets read, not packets kept, so it cannot cap a filtered output.
 """
 
 from __future__ import annotations
