@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from conftest import run_cli, wait_until
 
-from traffic_analyzer.alerts.evidence import ALERT_ID, EvidenceRecorder, display_filter, evidence_path
+from traffic_analyzer.alerts.evidence import EvidenceRecorder, display_filter
 from traffic_analyzer.capture.pcap_extract import extract_packets
 from traffic_analyzer.dashboard.app import create_app
 from traffic_analyzer.dashboard.evidence_route import evidence_href
-from traffic_analyzer.records.alert import Alert
+from traffic_analyzer.records.alert import ALERT_ID, Alert, evidence_path
 from traffic_analyzer.store.database import store_url
 
 SCAN = "nmap-syn-scan.pcapng"

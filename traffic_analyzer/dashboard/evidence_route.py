@@ -12,7 +12,7 @@ from pathlib import Path
 import flask
 import sqlalchemy as sa
 
-from ..alerts.evidence import evidence_path
+from ..records.alert import evidence_path
 
 _FOLDER_KEY = "traffic_analyzer.evidence_dir"  # where the folder lives in Flask's app.extensions
 PCAP_MIMETYPE = "application/vnd.tcpdump.pcap"

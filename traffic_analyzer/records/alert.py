@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 SEVERITY_LEVELS: tuple[tuple[float, str], ...] = (
     (90.0, "critical"),
@@ -11,6 +13,9 @@ SEVERITY_LEVELS: tuple[tuple[float, str], ...] = (
     (40.0, "medium"),
     (0.0, "low"),
 )  # minimum score -> severity
+
+
+ALERT_ID = re.compile(r"^[0-9a-f]{16}$")  # Alert.alert_id: 8 bytes of blake2b, in hex
 
 
 def severity_of(score: float) -> str:
@@ -52,3 +57,8 @@ class Alert:
         d = asdict(self)
         d["severity"] = self.severity
         return d
+
+
+def evidence_path(folder: Path, alert_id: str) -> Path | None:
+    """Where an alert's evidence pcap lives, or None for anything that is not an alert id (no path tricks)."""
+    return Path(folder) / f"{alert_id}.pcap" if ALERT_ID.match(alert_id) else None

@@ -13,17 +13,15 @@ pass when the run ends; for live runs out of a bounded ring buffer of recent raw
 """
 
 from .recorder import REFRESH_S, EvidenceRecorder, evidence_recorder
-from .selection import ALERT_ID, EVIDENCE_KEY, MAX_FILTER_HOSTS, SLACK_S, display_filter, evidence_path, frame_selection
+from .selection import EVIDENCE_KEY, MAX_FILTER_HOSTS, SLACK_S, display_filter, frame_selection
 
 __all__ = [
-    "ALERT_ID",
     "EVIDENCE_KEY",
     "MAX_FILTER_HOSTS",
     "REFRESH_S",
     "SLACK_S",
     "EvidenceRecorder",
     "display_filter",
-    "evidence_path",
     "evidence_recorder",
     "frame_selection",
 ]

@@ -21,14 +21,8 @@ from ...records.alert import Alert
 EVIDENCE_KEY = "evidence_pcap"  # the alert evidence key holding the pcap's path
 SLACK_S = 2.0  # packets this long before an alert's start and after its end are evidence too
 MAX_FILTER_HOSTS = 64  # victims named in one display filter; an alert with more keeps only its attacker
-ALERT_ID = re.compile(r"^[0-9a-f]{16}$")  # Alert.alert_id: 8 bytes of blake2b, in hex
 NANOSECONDS = 10**9
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-
-
-def evidence_path(folder: Path, alert_id: str) -> Path | None:
-    """Where an alert's pcap lives, or None for anything that is not an alert id (no path tricks)."""
-    return Path(folder) / f"{alert_id}.pcap" if ALERT_ID.match(alert_id) else None
 
 
 def _address(text: str) -> Address | None:
