@@ -75,3 +75,32 @@ def wait_until(predicate, timeout_s: float, what: str, every_s: float = 0.2):
             return value
         time.sleep(every_s)
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+# Test tiers. A test's markers follow from what it uses, so that none can be forgotten: the fixtures it
+# asks for and the helpers its module imports. `pytest -m unit` is the fast tier (hand-built data only).
+TIER_OF_NAME = {
+    "host_pair": "netns",  # network namespaces (root, iproute2)
+    "namespace_pair": "netns",
+    "postgres_server": "postgres",  # a private PostgreSQL cluster
+    "postgres_url": "postgres",
+    "pcaps": "captures",  # the public captures in ../shared/pcaps
+    "labels": "captures",
+    "run_cli": "process",  # the real command line in a child process
+    "read_json": "process",
+    "start_analyzer": "process",
+    "subprocess": "process",
+    "webdriver": "browser",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ())) | set(vars(item.module)) if item.module else set()
+        for marker in sorted({TIER_OF_NAME[n] for n in names & TIER_OF_NAME.keys()}):
+            item.add_marker(marker)
+        if "netns" in item.keywords:
+            item.add_marker("root")
+        heavy = {"netns", "postgres", "captures", "process", "browser", "live"} & set(item.keywords)
+        if "unit" in item.keywords and heavy:
+            raise pytest.UsageError(f"{item.nodeid} is marked unit but uses {', '.join(sorted(heavy))}")

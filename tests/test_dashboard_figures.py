@@ -12,6 +12,8 @@ from traffic_analyzer.dashboard.figures import (
     traffic_rates,
 )
 
+pytestmark = pytest.mark.unit
+
 T0 = 1278275056  # first second of nmap-syn-scan.pcapng
 
 

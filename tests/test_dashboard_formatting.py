@@ -8,6 +8,8 @@ import pytest
 
 from traffic_analyzer.dashboard import formatting as fmt
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("missing", [None, math.nan, float("nan")])
 def test_nulls_read_through_pandas_show_as_unknown(missing):

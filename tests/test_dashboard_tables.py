@@ -25,6 +25,8 @@ from traffic_analyzer.dashboard.tables import (
 from traffic_analyzer.records.flows import empty_flows
 from traffic_analyzer.store.annotations import AllowEntry
 
+pytestmark = pytest.mark.unit
+
 T0 = 1278275056.27487  # first packet of nmap-syn-scan.pcapng
 SCANNER, TARGET, CLIENT = "172.16.0.8", "64.13.134.52", "10.0.0.9"
 

@@ -8,6 +8,8 @@ from conftest import SHARED_PCAPS
 from traffic_analyzer.capture.fast_pcap import FastPcapSource
 from traffic_analyzer.packets import decode_app
 
+pytestmark = pytest.mark.unit
+
 
 def test_past_the_bound_the_oldest_connections_are_forgotten():
     states = {conn: object() for conn in range(decode_app.MAX_CONNECTIONS_KEPT + 1)}

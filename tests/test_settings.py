@@ -12,6 +12,8 @@ from traffic_analyzer.cli import build_parser
 from traffic_analyzer.errors import ConfigError
 from traffic_analyzer.settings import SETTINGS, config_example_text, readme_table
 
+pytestmark = pytest.mark.unit
+
 
 def test_constructor_parameters_are_the_catalogue():
     params = inspect.signature(NetworkTrafficAnalyzer.__init__).parameters

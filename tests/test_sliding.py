@@ -7,6 +7,8 @@ import pytest
 
 from traffic_analyzer.detection.sliding import SlidingTable
 
+pytestmark = pytest.mark.unit
+
 EMPTY = pd.DataFrame({"key": pd.Series(dtype=object), "ts": pd.Series(dtype=float), "n": pd.Series(dtype="int64")})
 
 
