@@ -20,11 +20,12 @@ from traffic_analyzer.records.alert import Alert
 from traffic_analyzer.records.flows import FLOW_COLUMNS, empty_flows
 from traffic_analyzer.records.packets import empty_packets
 from traffic_analyzer.records.window import WindowResult, dns_counts
-from traffic_analyzer.store.database import ResultReader, ResultWriter, store_url
-from traffic_analyzer.store.engine import open_engine
+from traffic_analyzer.store.engine import open_engine, store_url
 from traffic_analyzer.store.migrations import stored_version
+from traffic_analyzer.store.reader import ResultReader
 from traffic_analyzer.store.retention import PRUNE_BATCH_TIMES, Retention, store_mb
 from traffic_analyzer.store.schema import SCHEMA_VERSION
+from traffic_analyzer.store.writer import ResultWriter
 
 T0 = 1_700_000_000  # packet time of the hand-made windows
 DAY_S = 86400.0
@@ -213,13 +214,41 @@ def test_a_version_1_store_is_migrated_in_place_without_losing_rows(tmp_path):
     engine.dispose()
 
 
-def test_the_dashboard_reader_upgrades_a_version_1_store_and_never_creates_one(tmp_path):
+def test_the_dashboard_reader_reads_a_version_1_store_as_it_is_and_never_creates_one(tmp_path, caplog):
     reader = ResultReader(store_url(tmp_path))
     assert reader.latest_run() is None and reader.sensors() == []
     assert not (tmp_path / "analyzer.db").exists() or _tables(tmp_path) == set()
     _make_v1_store(tmp_path / "analyzer.db")
+    before, tables = _counts(tmp_path / "analyzer.db"), _tables(tmp_path)
     assert ResultReader(store_url(tmp_path)).latest_run()["run_id"] == "old2"
-    assert "store_schema" in _tables(tmp_path) and "dns_queries" in _tables(tmp_path)
+    # readers never write: the store stays at version 1 until the analyzer (its writer) opens it
+    assert "store_schema" not in _tables(tmp_path) and _tables(tmp_path) == tables
+    assert _counts(tmp_path / "analyzer.db") == before
+    assert reader.sensors() == [""] and reader.traffic("old1")["packets"].tolist() == [0, 1, 2, 3, 4]
+    assert reader.host_dns("old2", "10.0.0.1").empty and reader.latest_run()["live"] is None
+    told = [r.getMessage() for r in caplog.records if "schema version 1, older than" in r.getMessage()]
+    assert len(told) == 2 and "upgrades it when it next starts" in told[0]  # once per reader
+    ResultWriter(store_url(tmp_path), sensor="old-box").close()
+    assert reader.sensors() == ["old-box"] and reader.latest_run()["live"] is True  # the same reader, upgraded
+    reader.close()
+
+
+def test_a_reader_cannot_write(url):
+    ResultWriter(url, sensor="s").close()
+    reader = ResultReader(url)
+    assert reader.sensors() == []
+    with pytest.raises(sa.exc.DBAPIError, match="read-?only"):
+        with reader.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM runs"))
+    reader.close()
+
+
+def test_a_store_newer_than_the_reader_is_refused_with_one_line(tmp_path):
+    ResultWriter(store_url(tmp_path)).close()
+    with sqlite3.connect(tmp_path / "analyzer.db") as conn:
+        conn.execute("UPDATE store_schema SET version = 99")
+    with pytest.raises(AnalyzerError, match=f"schema version 99, newer than this analyzer's {SCHEMA_VERSION}"):
+        ResultReader(store_url(tmp_path)).latest_run()
 
 
 def _tables(tmp_path) -> set[str]:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from ..errors import AnalyzerError
 from ..settings import DEFAULTS
-from ..store.database import store_url
+from ..store.engine import store_url
 from .records import RecordReader, Selection
 from .tables import CsvWriter, JsonLinesWriter, ParquetWriter, arrow_schema
 from .zeek import ConnJsonWriter, ConnLogWriter
