@@ -4,7 +4,8 @@ One :class:`ResultWriter` per analyzer owns the writing connection (the analysis
 brings the schema up to date when it opens the store, records runs, commits each window in one
 transaction and prunes old results between windows. Readers (the dashboard, the export) use
 :mod:`.reader` and never write. Tables are in :mod:`.schema`, schema versions in
-:mod:`.migrations`, pruning in :mod:`.retention`, connection set-up in :mod:`.engine`.
+:mod:`.migrations`, pruning in :mod:`.retention`, bulk rows in :mod:`.bulk`, connection set-up
+in :mod:`.engine`.
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ import json
 import logging
 import time
 
-import pandas as pd
 import sqlalchemy as sa
 
 from ..errors import AnalyzerError
+from ..records.alert import Alert
 from ..records.window import WindowResult
+from .bulk import bulk_rows, frame_rows
 from .engine import default_sensor_name, display_url, open_engine, store_error
 from .migrations import migrate
 from .retention import Retention
 from .schema import alerts, dns_queries, flows, health, hosts, protocols, runs, traffic
 
 __all__ = ["ResultWriter"]
+
+FLOW_KEY = ("run_id", "uid")  # a run's flow: its upsert key
 
 
 class ResultWriter:
@@ -45,6 +49,7 @@ class ResultWriter:
         self.retention = retention or Retention()
         self.logger = logging.getLogger("traffic_analyzer")
         self.engine = open_engine(url, immediate=True)
+        self._rows = bulk_rows(self.engine.dialect)
         try:
             with self.engine.begin() as conn:
                 migrate(conn, self.sensor, create=True)
@@ -101,6 +106,7 @@ class ResultWriter:
         self.prune()
 
     def _insert_window(self, conn: sa.Connection, run_id: str, result: WindowResult) -> None:
+        constants = {"run_id": run_id, "window_start": float(result.window_start)}
         for table, frame in (
             (traffic, result.traffic),
             (protocols, result.protocols),
@@ -108,35 +114,16 @@ class ResultWriter:
             (dns_queries, result.dns),
         ):
             if len(frame):
-                rows = frame.assign(run_id=run_id)
-                if "window_start" in table.c:
-                    rows = rows.assign(window_start=result.window_start)
-                conn.execute(table.insert(), _records(rows))
+                columns = [c.name for c in table.columns]
+                self._rows.append(conn, table, columns, frame_rows(frame, columns, constants))
         if len(result.flows):
-            uids = result.flows["uid"].tolist()
-            conn.execute(flows.delete().where(flows.c.run_id == run_id, flows.c.uid.in_(uids)))
-            conn.execute(flows.insert(), _records(result.flows.assign(run_id=run_id)))
-        for alert in result.alerts:
-            alert_id = alert.alert_id(run_id)
-            conn.execute(alerts.delete().where(alerts.c.alert_id == alert_id))
-            conn.execute(
-                alerts.insert().values(
-                    alert_id=alert_id,
-                    run_id=run_id,
-                    kind=alert.kind,
-                    attacker=alert.attacker,
-                    victims=",".join(alert.victims),
-                    start=alert.start,
-                    end=alert.end,
-                    score=alert.score,
-                    severity=alert.severity,
-                    explanation=alert.explanation,
-                    evidence=json.dumps(alert.evidence, default=str),
-                    detector=alert.detector,
-                    updates=alert.updates,
-                    updated_at=time.time(),
-                )
-            )
+            columns = [c.name for c in flows.columns]
+            self._rows.upsert(conn, flows, columns, FLOW_KEY, frame_rows(result.flows, columns, constants))
+        if result.alerts:
+            now = time.time()
+            rows = {alert.alert_id(run_id): _alert_row(alert, run_id, now) for alert in result.alerts}
+            conn.execute(alerts.delete().where(alerts.c.alert_id.in_(list(rows))))
+            conn.execute(alerts.insert(), list(rows.values()))
         if result.health:
             conn.execute(health.insert().values(run_id=run_id, **result.health))
 
@@ -158,7 +145,21 @@ class ResultWriter:
         self.engine.dispose()
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """DataFrame rows as dicts with plain Python values and None for nulls."""
-    clean = frame.astype(object).where(frame.notna(), None)
-    return clean.to_dict("records")
+def _alert_row(alert: Alert, run_id: str, now: float) -> dict:
+    """An alert as its row: created or updated now (the same id replaces the stored row)."""
+    return {
+        "alert_id": alert.alert_id(run_id),
+        "run_id": run_id,
+        "kind": alert.kind,
+        "attacker": alert.attacker,
+        "victims": ",".join(alert.victims),
+        "start": alert.start,
+        "end": alert.end,
+        "score": alert.score,
+        "severity": alert.severity,
+        "explanation": alert.explanation,
+        "evidence": json.dumps(alert.evidence, default=str),
+        "detector": alert.detector,
+        "updates": alert.updates,
+        "updated_at": now,
+    }
