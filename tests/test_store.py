@@ -13,9 +13,10 @@ import store_v1
 from conftest import DATA, run_cli
 from postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
+from traffic_analyzer.capture.file_reader import CaptureFileSource
 from traffic_analyzer.capture.pcap_file import PcapFileSource
 from traffic_analyzer.errors import AnalyzerError
-from traffic_analyzer.pipeline import Analysis
+from traffic_analyzer.pipeline import Analysis, file_windows
 from traffic_analyzer.records.alert import Alert
 from traffic_analyzer.records.flows import FLOW_COLUMNS, empty_flows
 from traffic_analyzer.records.packets import empty_packets
@@ -25,7 +26,7 @@ from traffic_analyzer.store.migrations import stored_version
 from traffic_analyzer.store.reader import ResultReader
 from traffic_analyzer.store.retention import PRUNE_BATCH_TIMES, Retention, store_mb
 from traffic_analyzer.store.schema import SCHEMA_VERSION
-from traffic_analyzer.store.writer import ResultWriter
+from traffic_analyzer.store.writer import FLOW_DIGEST_ROTATE_S, ResultWriter, StoredFlows
 
 T0 = 1_700_000_000  # packet time of the hand-made windows
 DAY_S = 86400.0
@@ -129,6 +130,58 @@ def test_a_file_run_stores_the_dns_names_each_host_asked_for(tmp_path):
     stored = pd.concat(reader.host_dns("r", h).assign(host=h) for h in asked["src_ip"].unique())
     assert len(asked) > 0 and stored["queries"].sum() == len(asked)
     assert set(stored["qname"]) == set(asked["dns_qname"])
+
+
+def _plain(frame: pd.DataFrame) -> list[list]:
+    return frame[list(FLOW_COLUMNS)].astype(object).where(frame.notna(), None).values.tolist()
+
+
+def test_the_store_holds_the_last_version_of_every_flow_a_run_handed_over(url, pcaps):
+    analysis = Analysis(detectors=[])
+    source = CaptureFileSource(str(pcaps / "http-sqli-dvwa.pcapng"), progress=False)
+    results = [analysis.process(packets, live=False)[0] for packets in file_windows(source.batches(), 5.0)]
+    results.append(analysis.finish())
+    handed = pd.concat([r.flows for r in results], ignore_index=True)
+    last = handed.drop_duplicates("uid", keep="last").sort_values("uid")
+    assert len(handed) > len(last) + 1  # flows come again: while they grow, once idle, at the end
+    writer = ResultWriter(url, sensor="t")
+    writer.start_run("r", "file http-sqli-dvwa.pcapng", {"status": "none"})
+    for result in results:
+        writer.write_window("r", result)
+    reader = ResultReader(url)
+    assert _plain(reader.search_flows("r", limit=10_000).sort_values("uid")) == _plain(last)
+    reader.close()
+    writer.close()
+
+
+def test_a_flow_that_comes_again_unchanged_is_not_written_again():
+    c1, c2 = _flow("C1", "10.0.0.1", "10.0.0.53", T0), _flow("C2", "10.0.0.1", "10.0.0.9", T0)
+    grown = c1.assign(orig_pkts=2, last_ts=T0 + 3)
+
+    def written(seen: StoredFlows, frame: pd.DataFrame, at: float | None, run: str = "r") -> list[str]:
+        rows, pending = seen.changed(run, frame)
+        if at is not None:  # the window was committed
+            seen.committed(pending, at)
+        return rows["uid"].tolist()
+
+    seen = StoredFlows()
+    assert written(seen, c1, T0) == ["C1"]
+    assert written(seen, pd.concat([c1, c2]), T0 + 5) == ["C2"]  # C1 as stored: not again
+    assert written(seen, c1, T0 + 10) == ["C1"]  # a flow that repeated was forgotten: at worst written once more
+    assert written(seen, grown, T0 + 15) == ["C1"]  # a new version
+    c3 = _flow("C3", "10.0.0.1", "10.0.0.7", T0)
+    assert written(seen, c3, None) == ["C3"]
+    assert written(seen, c3, None) == ["C3"]  # its window was not committed: nothing was learnt
+
+    seen = StoredFlows()
+    written(seen, c1, T0)
+    written(seen, c2, T0 + FLOW_DIGEST_ROTATE_S)  # a new generation: C1 is one generation back
+    assert written(seen, c1, T0 + FLOW_DIGEST_ROTATE_S) == []
+    written(seen, grown, T0 + FLOW_DIGEST_ROTATE_S)
+    written(seen, pd.DataFrame(columns=c1.columns), T0 + 2 * FLOW_DIGEST_ROTATE_S)
+    written(seen, pd.DataFrame(columns=c1.columns), T0 + 3 * FLOW_DIGEST_ROTATE_S)
+    assert written(seen, grown, None) == ["C1"]  # two generations back: forgotten
+    assert written(seen, c2, None, run="next") == ["C2"]  # a new run starts afresh
 
 
 def _make_v1_store(path) -> None:

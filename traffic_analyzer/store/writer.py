@@ -14,10 +14,13 @@ import json
 import logging
 import time
 
+import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 
 from ..errors import AnalyzerError
 from ..records.alert import Alert
+from ..records.flows import FLOW_COLUMNS
 from ..records.window import WindowResult
 from .bulk import bulk_rows, frame_rows
 from .engine import default_sensor_name, display_url, open_engine, store_error
@@ -28,6 +31,53 @@ from .schema import alerts, dns_queries, flows, health, hosts, protocols, runs, 
 __all__ = ["ResultWriter"]
 
 FLOW_KEY = ("run_id", "uid")  # a run's flow: its upsert key
+FLOW_DIGEST_ROTATE_S = 600.0  # packet seconds per generation of flow digests: over the tracker's idle timeouts
+# A flow record is a function of the flow's packets (features.flows.conn_records of the tracker's state), and
+# every packet adds to its counts: a digest of the numeric columns tells one version of a flow from the next.
+FLOW_VERSION_COLUMNS = [name for name, dtype in FLOW_COLUMNS.items() if str(dtype) in ("float64", "int64", "Int32")]
+
+
+class StoredFlows:
+    """Which flow rows of a window differ from what the run already committed for those flows.
+
+    A window hands over every flow it touched *or finished*: a flow ended by its idle timeout,
+    or by the end of the run, comes again exactly as it was last stored (half the flow rows of
+    a typical ``--read``). Rows equal to the committed version are not written again. The
+    digests of committed versions are kept per uid for two generations of
+    :data:`FLOW_DIGEST_ROTATE_S` packet seconds; a flow that repeats is forgotten at once (a
+    finished flow never comes back), and one forgotten too early is at worst written once more.
+    """
+
+    def __init__(self) -> None:
+        self.run_id: str | None = None
+        self._current: dict[str, int] = {}
+        self._previous: dict[str, int] = {}
+        self._rotated_at: float | None = None
+
+    def changed(self, run_id: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+        """The rows of ``frame`` to write, and their digests for :meth:`committed`."""
+        if not len(frame):
+            return frame, {}
+        if run_id != self.run_id:
+            self.run_id, self._current, self._previous, self._rotated_at = run_id, {}, {}, None
+        digests = pd.util.hash_pandas_object(frame[FLOW_VERSION_COLUMNS], index=False).to_numpy().tolist()
+        uids = frame["uid"].to_numpy(dtype=object).tolist()
+        keep = np.ones(len(uids), dtype=bool)
+        for i, (uid, digest) in enumerate(zip(uids, digests, strict=True)):
+            stored, older = self._current.pop(uid, None), self._previous.pop(uid, None)
+            keep[i] = (older if stored is None else stored) != digest
+        if keep.all():
+            return frame, dict(zip(uids, digests, strict=True))
+        pending = {uid: digest for uid, digest, new in zip(uids, digests, keep.tolist(), strict=True) if new}
+        return frame[keep], pending
+
+    def committed(self, pending: dict[str, int], packet_time: float) -> None:
+        """Remember the versions a committed window wrote; a new generation every FLOW_DIGEST_ROTATE_S."""
+        if self._rotated_at is None:
+            self._rotated_at = packet_time
+        elif packet_time - self._rotated_at >= FLOW_DIGEST_ROTATE_S:
+            self._previous, self._current, self._rotated_at = self._current, {}, packet_time
+        self._current.update(pending)
 
 
 class ResultWriter:
@@ -50,6 +100,7 @@ class ResultWriter:
         self.logger = logging.getLogger("traffic_analyzer")
         self.engine = open_engine(url, immediate=True)
         self._rows = bulk_rows(self.engine.dialect)
+        self._flows = StoredFlows()
         try:
             with self.engine.begin() as conn:
                 migrate(conn, self.sensor, create=True)
@@ -98,14 +149,18 @@ class ResultWriter:
 
     def write_window(self, run_id: str, result: WindowResult) -> None:
         """One transaction per window: after a crash, every committed window is whole. Then maybe prune."""
+        changed_flows, digests = self._flows.changed(run_id, result.flows)
         try:
             with self.engine.begin() as conn:
-                self._insert_window(conn, run_id, result)
+                self._insert_window(conn, run_id, result, changed_flows)
         except sa.exc.DBAPIError as exc:
             raise store_error("write to", self.url, exc) from exc
+        self._flows.committed(digests, float(result.window_start))
         self.prune()
 
-    def _insert_window(self, conn: sa.Connection, run_id: str, result: WindowResult) -> None:
+    def _insert_window(
+        self, conn: sa.Connection, run_id: str, result: WindowResult, changed_flows: pd.DataFrame
+    ) -> None:
         constants = {"run_id": run_id, "window_start": float(result.window_start)}
         for table, frame in (
             (traffic, result.traffic),
@@ -116,9 +171,9 @@ class ResultWriter:
             if len(frame):
                 columns = [c.name for c in table.columns]
                 self._rows.append(conn, table, columns, frame_rows(frame, columns, constants))
-        if len(result.flows):
+        if len(changed_flows):
             columns = [c.name for c in flows.columns]
-            self._rows.upsert(conn, flows, columns, FLOW_KEY, frame_rows(result.flows, columns, constants))
+            self._rows.upsert(conn, flows, columns, FLOW_KEY, frame_rows(changed_flows, columns, constants))
         if result.alerts:
             now = time.time()
             rows = {alert.alert_id(run_id): _alert_row(alert, run_id, now) for alert in result.alerts}
