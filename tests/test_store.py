@@ -267,6 +267,42 @@ def test_a_version_1_store_is_migrated_in_place_without_losing_rows(tmp_path):
     engine.dispose()
 
 
+def _run_id_indexes(url: str) -> set[str]:
+    engine = open_engine(url)
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        found = {
+            f"{table}.{index['name']}"
+            for table in inspector.get_table_names()
+            for index in inspector.get_indexes(table)
+            if index["column_names"] == ["run_id"]
+        }
+    engine.dispose()
+    return found
+
+
+def test_a_version_2_store_loses_its_run_id_indexes_and_nothing_else(url):
+    writer = ResultWriter(url, sensor="s")
+    writer.start_run("r", "file a.pcap", {})
+    writer.write_window("r", _window(T0))
+    writer.close()
+    assert _run_id_indexes(url) == {"alerts.ix_alerts_run_id"}  # alerts have no (run_id, time) index
+    engine = open_engine(url)
+    with engine.begin() as conn:  # back to version 2, as the previous release made it
+        for table in ("traffic", "protocols", "hosts", "flows", "health"):
+            conn.exec_driver_sql(f"CREATE INDEX ix_{table}_run_id ON {table} (run_id)")
+        conn.exec_driver_sql("UPDATE store_schema SET version = 2")
+    reader = ResultReader(url)
+    assert reader.latest_run()["run_id"] == "r" and len(_run_id_indexes(url)) == 6  # read as it is
+    ResultWriter(url, sensor="s").close()
+    with engine.connect() as conn:
+        assert stored_version(conn) == SCHEMA_VERSION == 3
+    assert _run_id_indexes(url) == {"alerts.ix_alerts_run_id"}
+    assert reader.traffic("r")["packets"].tolist() == [3] and reader.count_flows("r") == 1
+    reader.close()
+    engine.dispose()
+
+
 def test_the_dashboard_reader_reads_a_version_1_store_as_it_is_and_never_creates_one(tmp_path, caplog):
     reader = ResultReader(store_url(tmp_path))
     assert reader.latest_run() is None and reader.sensors() == []
@@ -313,7 +349,7 @@ def test_a_newer_store_is_refused_with_one_line(tmp_path):
     ResultWriter(store_url(tmp_path)).close()
     with sqlite3.connect(tmp_path / "analyzer.db") as conn:
         conn.execute("UPDATE store_schema SET version = 99")
-    with pytest.raises(AnalyzerError, match="schema version 99, newer than this analyzer's 2"):
+    with pytest.raises(AnalyzerError, match=f"schema version 99, newer than this analyzer's {SCHEMA_VERSION}"):
         ResultWriter(store_url(tmp_path))
 
 
