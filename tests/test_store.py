@@ -159,19 +159,19 @@ def test_a_flow_that_comes_again_unchanged_is_not_written_again():
     grown = c1.assign(orig_pkts=2, last_ts=T0 + 3)
 
     def written(seen: StoredFlows, frame: pd.DataFrame, at: float | None, run: str = "r") -> list[str]:
-        rows, pending = seen.changed(run, frame)
+        changes = seen.changed(run, frame)
         if at is not None:  # the window was committed
-            seen.committed(pending, at)
-        return rows["uid"].tolist()
+            seen.committed(changes, at)
+        return [f"new {uid}" for uid in changes.new["uid"]] + [f"grown {uid}" for uid in changes.grown["uid"]]
 
     seen = StoredFlows()
-    assert written(seen, c1, T0) == ["C1"]
-    assert written(seen, pd.concat([c1, c2]), T0 + 5) == ["C2"]  # C1 as stored: not again
-    assert written(seen, c1, T0 + 10) == ["C1"]  # a flow that repeated was forgotten: at worst written once more
-    assert written(seen, grown, T0 + 15) == ["C1"]  # a new version
+    assert written(seen, c1, T0) == ["new C1"]
+    assert written(seen, pd.concat([c1, c2]), T0 + 5) == ["new C2"]  # C1 as stored: not again
+    assert written(seen, c1, T0 + 10) == ["new C1"]  # a flow that repeated was forgotten: at worst written again
+    assert written(seen, grown, T0 + 15) == ["grown C1"]  # a new version
     c3 = _flow("C3", "10.0.0.1", "10.0.0.7", T0)
-    assert written(seen, c3, None) == ["C3"]
-    assert written(seen, c3, None) == ["C3"]  # its window was not committed: nothing was learnt
+    assert written(seen, c3, None) == ["new C3"]
+    assert written(seen, c3, None) == ["new C3"]  # its window was not committed: nothing was learnt
 
     seen = StoredFlows()
     written(seen, c1, T0)
@@ -180,8 +180,25 @@ def test_a_flow_that_comes_again_unchanged_is_not_written_again():
     written(seen, grown, T0 + FLOW_DIGEST_ROTATE_S)
     written(seen, pd.DataFrame(columns=c1.columns), T0 + 2 * FLOW_DIGEST_ROTATE_S)
     written(seen, pd.DataFrame(columns=c1.columns), T0 + 3 * FLOW_DIGEST_ROTATE_S)
-    assert written(seen, grown, None) == ["C1"]  # two generations back: forgotten
-    assert written(seen, c2, None, run="next") == ["C2"]  # a new run starts afresh
+    assert written(seen, grown, None) == ["new C1"]  # two generations back: forgotten
+    assert written(seen, c2, None, run="next") == ["new C2"]  # a new run starts afresh
+
+
+def test_a_flow_the_writer_forgot_replaces_its_stored_version(url):
+    writer = ResultWriter(url, sensor="s")
+    writer.start_run("r", "live eth0 (tshark)", {})
+    writer.write_window("r", _window(T0, uid="C1"))
+    for generation in (1, 2):  # windows without C1 until the writer forgets it
+        writer.write_window("r", _window(T0 + generation * FLOW_DIGEST_ROTATE_S, uid=f"G{generation}"))
+    later = _window(T0 + 2 * FLOW_DIGEST_ROTATE_S + 5, uid="C1")
+    later.flows = pd.concat([later.flows.assign(orig_pkts=7), _flow("C9", "10.0.0.1", "10.0.0.53", T0)])
+    writer.write_window("r", later)  # C1 and C9 look new to the writer; C1 is stored: both are upserted
+    reader = ResultReader(url)
+    stored = reader.search_flows("r").set_index("uid")
+    assert sorted(stored.index) == ["C1", "C9", "G1", "G2"] and stored.loc["C1", "orig_pkts"] == 7
+    assert reader.windows("r") == 4
+    reader.close()
+    writer.close()
 
 
 def _make_v1_store(path) -> None:

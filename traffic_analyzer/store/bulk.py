@@ -6,7 +6,8 @@ the lists are zipped into tuples, the shape both drivers take in bulk. On SQLite
 ``executemany`` (a prepared statement stepped once per row inside the window's transaction); on
 PostgreSQL they are streamed with psycopg's ``COPY ... FROM STDIN``. Upserts (flows, keyed by
 run and uid) COPY into a temporary table first, then ``INSERT ... SELECT ... ON CONFLICT DO
-UPDATE`` from it; on SQLite the executemany statement is the upsert itself.
+UPDATE`` from it, while rows of flows the run never stored are COPYed straight into the table;
+on SQLite the executemany statement is the upsert itself.
 """
 
 from __future__ import annotations
@@ -50,9 +51,18 @@ class BulkRows:
         raise NotImplementedError
 
     def upsert(
-        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], key: Sequence[str], rows: list[tuple]
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        rows: list[tuple],
+        new: list[tuple],
     ) -> None:
-        """Insert ``rows``; a row whose ``key`` is already stored replaces the stored one's other columns."""
+        """Insert ``rows`` and ``new``; a row whose ``key`` is stored replaces the stored one's other columns.
+
+        ``new`` rows are expected not to be stored yet, which may make them cheaper to insert.
+        """
         raise NotImplementedError
 
     def _updates(self, columns: Sequence[str], key: Sequence[str], excluded: str) -> str:
@@ -67,8 +77,15 @@ class SqliteRows(BulkRows):
             conn.exec_driver_sql(self._insert(table, columns), rows)
 
     def upsert(
-        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], key: Sequence[str], rows: list[tuple]
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        rows: list[tuple],
+        new: list[tuple],
     ) -> None:
+        rows = rows + new
         if rows:
             conflict = f" ON CONFLICT ({self.names(key)}) DO UPDATE SET {self._updates(columns, key, 'excluded')}"
             conn.exec_driver_sql(self._insert(table, columns) + conflict, rows)
@@ -86,8 +103,23 @@ class PostgresRows(BulkRows):
             self._copy(conn, self.quote(table.name), columns, rows)
 
     def upsert(
-        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], key: Sequence[str], rows: list[tuple]
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        rows: list[tuple],
+        new: list[tuple],
     ) -> None:
+        if new:
+            savepoint = conn.begin_nested()
+            try:
+                self._copy(conn, self.quote(table.name), columns, new)
+            except sa.exc.IntegrityError:  # one was stored after all: the whole lot takes the upsert
+                savepoint.rollback()
+                rows = rows + new
+            else:
+                savepoint.commit()
         if not rows:
             return
         name, staging = self.quote(table.name), self.quote(f"{table.name}_window")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -37,15 +38,25 @@ FLOW_DIGEST_ROTATE_S = 600.0  # packet seconds per generation of flow digests: o
 FLOW_VERSION_COLUMNS = [name for name, dtype in FLOW_COLUMNS.items() if str(dtype) in ("float64", "int64", "Int32")]
 
 
+@dataclass
+class FlowChanges:
+    """A window's flows to write: flows the run never stored, new versions of stored ones, and their digests."""
+
+    new: pd.DataFrame
+    grown: pd.DataFrame
+    digests: dict[str, int]  # uid -> digest of the version written, for StoredFlows.committed
+
+
 class StoredFlows:
     """Which flow rows of a window differ from what the run already committed for those flows.
 
     A window hands over every flow it touched *or finished*: a flow ended by its idle timeout,
     or by the end of the run, comes again exactly as it was last stored (half the flow rows of
-    a typical ``--read``). Rows equal to the committed version are not written again. The
-    digests of committed versions are kept per uid for two generations of
-    :data:`FLOW_DIGEST_ROTATE_S` packet seconds; a flow that repeats is forgotten at once (a
-    finished flow never comes back), and one forgotten too early is at worst written once more.
+    a typical ``--read``). Rows equal to the committed version are not written again; rows of
+    flows never committed can be appended rather than upserted. The digests of committed
+    versions are kept per uid for two generations of :data:`FLOW_DIGEST_ROTATE_S` packet
+    seconds; a flow that repeats is forgotten at once (a finished flow never comes back), and one
+    forgotten too early is at worst written once more, by the upsert.
     """
 
     def __init__(self) -> None:
@@ -54,30 +65,34 @@ class StoredFlows:
         self._previous: dict[str, int] = {}
         self._rotated_at: float | None = None
 
-    def changed(self, run_id: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-        """The rows of ``frame`` to write, and their digests for :meth:`committed`."""
-        if not len(frame):
-            return frame, {}
+    def changed(self, run_id: str, frame: pd.DataFrame) -> FlowChanges:
+        """The rows of ``frame`` to write: new flows, and flows whose stored version they change."""
         if run_id != self.run_id:
             self.run_id, self._current, self._previous, self._rotated_at = run_id, {}, {}, None
+        if not len(frame):
+            return FlowChanges(frame, frame, {})
         digests = pd.util.hash_pandas_object(frame[FLOW_VERSION_COLUMNS], index=False).to_numpy().tolist()
         uids = frame["uid"].to_numpy(dtype=object).tolist()
-        keep = np.ones(len(uids), dtype=bool)
+        stored = np.zeros(len(uids), dtype=bool)  # the run committed a version of this flow
+        same = np.zeros(len(uids), dtype=bool)  # ... and it is this one
         for i, (uid, digest) in enumerate(zip(uids, digests, strict=True)):
-            stored, older = self._current.pop(uid, None), self._previous.pop(uid, None)
-            keep[i] = (older if stored is None else stored) != digest
-        if keep.all():
-            return frame, dict(zip(uids, digests, strict=True))
-        pending = {uid: digest for uid, digest, new in zip(uids, digests, keep.tolist(), strict=True) if new}
-        return frame[keep], pending
+            current, older = self._current.pop(uid, None), self._previous.pop(uid, None)
+            known = older if current is None else current
+            if known is not None:
+                stored[i], same[i] = True, known == digest
+        if not stored.any():
+            return FlowChanges(frame, frame.iloc[:0], dict(zip(uids, digests, strict=True)))
+        written = (~same).tolist()
+        pending = {uid: digest for uid, digest, write in zip(uids, digests, written, strict=True) if write}
+        return FlowChanges(frame[~stored], frame[stored & ~same], pending)
 
-    def committed(self, pending: dict[str, int], packet_time: float) -> None:
+    def committed(self, changes: FlowChanges, packet_time: float) -> None:
         """Remember the versions a committed window wrote; a new generation every FLOW_DIGEST_ROTATE_S."""
         if self._rotated_at is None:
             self._rotated_at = packet_time
         elif packet_time - self._rotated_at >= FLOW_DIGEST_ROTATE_S:
             self._previous, self._current, self._rotated_at = self._current, {}, packet_time
-        self._current.update(pending)
+        self._current.update(changes.digests)
 
 
 class ResultWriter:
@@ -149,18 +164,16 @@ class ResultWriter:
 
     def write_window(self, run_id: str, result: WindowResult) -> None:
         """One transaction per window: after a crash, every committed window is whole. Then maybe prune."""
-        changed_flows, digests = self._flows.changed(run_id, result.flows)
+        changes = self._flows.changed(run_id, result.flows)
         try:
             with self.engine.begin() as conn:
-                self._insert_window(conn, run_id, result, changed_flows)
+                self._insert_window(conn, run_id, result, changes)
         except sa.exc.DBAPIError as exc:
             raise store_error("write to", self.url, exc) from exc
-        self._flows.committed(digests, float(result.window_start))
+        self._flows.committed(changes, float(result.window_start))
         self.prune()
 
-    def _insert_window(
-        self, conn: sa.Connection, run_id: str, result: WindowResult, changed_flows: pd.DataFrame
-    ) -> None:
+    def _insert_window(self, conn: sa.Connection, run_id: str, result: WindowResult, changes: FlowChanges) -> None:
         constants = {"run_id": run_id, "window_start": float(result.window_start)}
         for table, frame in (
             (traffic, result.traffic),
@@ -171,9 +184,10 @@ class ResultWriter:
             if len(frame):
                 columns = [c.name for c in table.columns]
                 self._rows.append(conn, table, columns, frame_rows(frame, columns, constants))
-        if len(changed_flows):
+        if len(changes.new) or len(changes.grown):
             columns = [c.name for c in flows.columns]
-            self._rows.upsert(conn, flows, columns, FLOW_KEY, frame_rows(changed_flows, columns, constants))
+            new, grown = (frame_rows(f, columns, constants) for f in (changes.new, changes.grown))
+            self._rows.upsert(conn, flows, columns, FLOW_KEY, grown, new=new)
         if result.alerts:
             now = time.time()
             rows = {alert.alert_id(run_id): _alert_row(alert, run_id, now) for alert in result.alerts}
