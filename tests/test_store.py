@@ -22,11 +22,12 @@ from traffic_analyzer.records.flows import FLOW_COLUMNS, empty_flows
 from traffic_analyzer.records.packets import empty_packets
 from traffic_analyzer.records.window import WindowResult, dns_counts
 from traffic_analyzer.store.engine import open_engine, store_url
+from traffic_analyzer.store.flow_versions import FLOW_DIGEST_ROTATE_S, StoredFlows
 from traffic_analyzer.store.migrations import stored_version
 from traffic_analyzer.store.reader import ResultReader
 from traffic_analyzer.store.retention import PRUNE_BATCH_TIMES, Retention, store_mb
 from traffic_analyzer.store.schema import SCHEMA_VERSION
-from traffic_analyzer.store.writer import FLOW_DIGEST_ROTATE_S, ResultWriter, StoredFlows
+from traffic_analyzer.store.writer import ResultWriter
 
 T0 = 1_700_000_000  # packet time of the hand-made windows
 DAY_S = 86400.0

@@ -13,18 +13,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
 import sqlalchemy as sa
 
 from ..errors import AnalyzerError
 from ..records.alert import Alert
-from ..records.flows import FLOW_COLUMNS
 from ..records.window import WindowResult
 from .bulk import bulk_rows, frame_rows
 from .engine import default_sensor_name, display_url, open_engine, store_error
+from .flow_versions import FlowChanges, StoredFlows
 from .migrations import migrate
 from .retention import Retention
 from .schema import alerts, dns_queries, flows, health, hosts, protocols, runs, traffic
@@ -32,67 +29,6 @@ from .schema import alerts, dns_queries, flows, health, hosts, protocols, runs, 
 __all__ = ["ResultWriter"]
 
 FLOW_KEY = ("run_id", "uid")  # a run's flow: its upsert key
-FLOW_DIGEST_ROTATE_S = 600.0  # packet seconds per generation of flow digests: over the tracker's idle timeouts
-# A flow record is a function of the flow's packets (features.flows.conn_records of the tracker's state), and
-# every packet adds to its counts: a digest of the numeric columns tells one version of a flow from the next.
-FLOW_VERSION_COLUMNS = [name for name, dtype in FLOW_COLUMNS.items() if str(dtype) in ("float64", "int64", "Int32")]
-
-
-@dataclass
-class FlowChanges:
-    """A window's flows to write: flows the run never stored, new versions of stored ones, and their digests."""
-
-    new: pd.DataFrame
-    grown: pd.DataFrame
-    digests: dict[str, int]  # uid -> digest of the version written, for StoredFlows.committed
-
-
-class StoredFlows:
-    """Which flow rows of a window differ from what the run already committed for those flows.
-
-    A window hands over every flow it touched *or finished*: a flow ended by its idle timeout,
-    or by the end of the run, comes again exactly as it was last stored (half the flow rows of
-    a typical ``--read``). Rows equal to the committed version are not written again; rows of
-    flows never committed can be appended rather than upserted. The digests of committed
-    versions are kept per uid for two generations of :data:`FLOW_DIGEST_ROTATE_S` packet
-    seconds; a flow that repeats is forgotten at once (a finished flow never comes back), and one
-    forgotten too early is at worst written once more, by the upsert.
-    """
-
-    def __init__(self) -> None:
-        self.run_id: str | None = None
-        self._current: dict[str, int] = {}
-        self._previous: dict[str, int] = {}
-        self._rotated_at: float | None = None
-
-    def changed(self, run_id: str, frame: pd.DataFrame) -> FlowChanges:
-        """The rows of ``frame`` to write: new flows, and flows whose stored version they change."""
-        if run_id != self.run_id:
-            self.run_id, self._current, self._previous, self._rotated_at = run_id, {}, {}, None
-        if not len(frame):
-            return FlowChanges(frame, frame, {})
-        digests = pd.util.hash_pandas_object(frame[FLOW_VERSION_COLUMNS], index=False).to_numpy().tolist()
-        uids = frame["uid"].to_numpy(dtype=object).tolist()
-        stored = np.zeros(len(uids), dtype=bool)  # the run committed a version of this flow
-        same = np.zeros(len(uids), dtype=bool)  # ... and it is this one
-        for i, (uid, digest) in enumerate(zip(uids, digests, strict=True)):
-            current, older = self._current.pop(uid, None), self._previous.pop(uid, None)
-            known = older if current is None else current
-            if known is not None:
-                stored[i], same[i] = True, known == digest
-        if not stored.any():
-            return FlowChanges(frame, frame.iloc[:0], dict(zip(uids, digests, strict=True)))
-        written = (~same).tolist()
-        pending = {uid: digest for uid, digest, write in zip(uids, digests, written, strict=True) if write}
-        return FlowChanges(frame[~stored], frame[stored & ~same], pending)
-
-    def committed(self, changes: FlowChanges, packet_time: float) -> None:
-        """Remember the versions a committed window wrote; a new generation every FLOW_DIGEST_ROTATE_S."""
-        if self._rotated_at is None:
-            self._rotated_at = packet_time
-        elif packet_time - self._rotated_at >= FLOW_DIGEST_ROTATE_S:
-            self._previous, self._current, self._rotated_at = self._current, {}, packet_time
-        self._current.update(changes.digests)
 
 
 class ResultWriter:
