@@ -24,7 +24,7 @@ from traffic_analyzer.records.window import WindowResult, dns_counts
 from traffic_analyzer.store.engine import open_engine, store_url
 from traffic_analyzer.store.flow_versions import FLOW_DIGEST_ROTATE_S, StoredFlows
 from traffic_analyzer.store.migrations import stored_version
-from traffic_analyzer.store.reader import ResultReader
+from traffic_analyzer.store.reader import RecordReader, ResultReader, Selection
 from traffic_analyzer.store.retention import PRUNE_BATCH_TIMES, Retention, store_mb
 from traffic_analyzer.store.schema import SCHEMA_VERSION
 from traffic_analyzer.store.writer import ResultWriter
@@ -340,14 +340,20 @@ def test_the_dashboard_reader_reads_a_version_1_store_as_it_is_and_never_creates
     reader.close()
 
 
-def test_a_reader_cannot_write(url):
-    ResultWriter(url, sensor="s").close()
-    reader = ResultReader(url)
-    assert reader.sensors() == []
-    with pytest.raises(sa.exc.DBAPIError, match="read-?only"):
-        with reader.engine.begin() as conn:
-            conn.execute(sa.text("DELETE FROM runs"))
+def test_readers_cannot_write(url):
+    writer = ResultWriter(url, sensor="s")
+    writer.start_run("r", "file a.pcap", {})
+    writer.write_window("r", _window(T0))
+    writer.close()
+    reader, export = ResultReader(url), RecordReader(url, "flows")
+    assert reader.sensors() == ["s"]
+    assert [chunk["uid"].tolist() for chunk in export.chunks(Selection("flows", run_id="r"))] == [["C1"]]
+    for engine in (reader.engine, export.engine):
+        with pytest.raises(sa.exc.DBAPIError, match="read-?only"):
+            with engine.begin() as conn:
+                conn.execute(sa.text("DELETE FROM runs"))
     reader.close()
+    export.close()
 
 
 def test_a_store_newer_than_the_reader_is_refused_with_one_line(tmp_path):

@@ -1,18 +1,19 @@
-"""Read-only queries of a result store, for the dashboard and the summary.
+"""Read-only queries of a result store: the dashboard's (:class:`ResultReader`), the export's (:class:`RecordReader`).
 
-A :class:`ResultReader` never writes: it opens the database read-only (SQLite ``mode=ro``,
-PostgreSQL read-only sessions), never creates a missing store and never migrates one. A store
-that does not exist yet, or has no tables yet, reads as empty ("no data yet"). A store of an
-older schema version is read as it is: a column or table it lacks reads as NULL or as nothing,
-and the reader says once, in the log, that the analyzer upgrades it the next time it starts
-on it. A store newer than the code is refused with a one-line error.
+Neither writes: both open the database read-only (SQLite ``mode=ro``, PostgreSQL read-only
+sessions), and never create a missing store or migrate an older one; the analyzer's
+:class:`~.writer.ResultWriter` alone does. For the dashboard, a store that does not exist yet, or
+has no tables yet, reads as empty ("no data yet"); one of an older schema version is read as it
+is (a column or table it lacks reads as NULL or as nothing), and the reader says once, in the
+log, that the analyzer upgrades it the next time it starts on it. A store newer than the code is
+refused with a one-line error.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -23,7 +24,7 @@ from .engine import display_url, open_engine, sqlite_file, store_error
 from .migrations import stored_version
 from .schema import SCHEMA_VERSION, alerts, dns_queries, flows, health, hosts, protocols, runs, traffic
 
-__all__ = ["ResultReader"]
+__all__ = ["RecordReader", "ResultReader", "Selection"]
 
 RunIds = str | Sequence[str]  # one run, or several (the latest run of each sensor)
 COLUMN_DEFAULTS = {("runs", "sensor"): ""}  # what a column an older store lacks reads as (else NULL)
@@ -415,3 +416,80 @@ def _columns(conn: sa.Connection) -> dict[str, frozenset[str]]:
         for t in (runs, traffic, protocols, hosts, flows, alerts, health, dns_queries)
         if t.name in present
     }
+
+
+# -- the export: one table's records of a time range, chunk by chunk ------------------------------
+
+CHUNK_ROWS = 50_000  # rows read and written at a time, so a large store exports in bounded memory
+START_COLUMN = {"flows": "ts", "alerts": "start"}  # the time a record is filed under
+ORDER = {"flows": ("ts", "uid"), "alerts": ("start", "alert_id")}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which records to export: records that started in [start, end), of one run and one sensor if given."""
+
+    what: str  # flows or alerts
+    start: float | None = None  # epoch seconds, inclusive
+    end: float | None = None  # epoch seconds, exclusive
+    run_id: str | None = None
+    sensor: str | None = None
+
+
+class RecordReader:
+    """Read-only access to one table of a result store, by reflection.
+
+    The table is reflected from the database rather than taken from :mod:`.schema`, so an export
+    reads whatever columns the store has (an optional ``sensor`` column included), of any version.
+    """
+
+    def __init__(self, url: str, what: str) -> None:
+        if what not in START_COLUMN:
+            raise AnalyzerError(f"can export flows or alerts, not {what!r}")
+        _refuse_missing_sqlite(url)
+        self.engine = open_engine(url, read_only=True)
+        try:
+            self.table = sa.Table(what, sa.MetaData(), autoload_with=self.engine)
+        except sa.exc.NoSuchTableError:
+            raise AnalyzerError(f"the store {url} has no {what} table: run the analyzer first") from None
+        except sa.exc.OperationalError as exc:
+            raise AnalyzerError(f"cannot open the result store {url}: {exc.orig}") from exc
+        self.what = what
+
+    @property
+    def columns(self) -> list[str]:
+        return [c.name for c in self.table.columns]
+
+    def query(self, selection: Selection) -> sa.Select:
+        t = self.table
+        start_col = t.c[START_COLUMN[self.what]]
+        terms = []
+        if selection.start is not None:
+            terms.append(start_col >= selection.start)
+        if selection.end is not None:
+            terms.append(start_col < selection.end)
+        if selection.run_id is not None:
+            terms.append(t.c.run_id == selection.run_id)
+        if selection.sensor is not None:
+            if "sensor" not in t.c:
+                raise AnalyzerError("this store has no sensor column: export without --sensor")
+            terms.append(t.c.sensor == selection.sensor)
+        return sa.select(t).where(*terms).order_by(*[t.c[name] for name in ORDER[self.what]])
+
+    def chunks(self, selection: Selection, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+        """The selected records, oldest first, ``chunk_rows`` at a time."""
+        with self.engine.connect() as conn:
+            yield from pd.read_sql(self.query(selection), conn, chunksize=chunk_rows)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _refuse_missing_sqlite(url: str) -> None:
+    """A SQLite file that does not exist is no store: say so, rather than fail to open it."""
+    try:
+        path = sqlite_file(url)
+    except sa.exc.ArgumentError as exc:
+        raise AnalyzerError(f"store URL {url!r} is not a database URL") from exc
+    if path is not None and not path.is_file():
+        raise AnalyzerError(f"no result store at {path}: run the analyzer first or check --data-dir / --store")
