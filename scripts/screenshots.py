@@ -30,7 +30,8 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from traffic_analyzer.dashboard.server import DashboardServer  # noqa: E402
 from traffic_analyzer.dashboard.tables import alert_link, host_link, host_rows  # noqa: E402
-from traffic_analyzer.store.database import ResultReader, store_url  # noqa: E402
+from traffic_analyzer.store.engine import store_url  # noqa: E402
+from traffic_analyzer.store.reader import ResultReader  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -1,7 +1,8 @@
 """The result store as the first release made it (schema version 1), to test migrating it in place.
 
-Copied from traffic_analyzer/store/database.py before versions existed: no store_schema table,
-no sensor on runs, flows keyed by uid alone, no DNS names. Do not change it to match the code.
+Copied from traffic_analyzer/store/database.py (since split into schema, writer and reader) before
+versions existed: no store_schema table, no sensor on runs, flows keyed by uid alone, no DNS names.
+Do not change it to match the code.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from conftest import run_cli
 from test_dashboard_browser import _wait_text, browser, console, serve  # noqa: F401 (fixtures)
 
 from traffic_analyzer.dashboard.formatting import channel_states
-from traffic_analyzer.store.database import store_url
+from traffic_analyzer.store.engine import store_url
 
 SCANNER, TARGET = "172.16.0.8", "64.13.134.52"  # nmap-syn-scan.pcapng, see MANIFEST.md
 

@@ -6,7 +6,9 @@ import pytest
 import sqlalchemy as sa
 
 from traffic_analyzer.store.annotations import AllowEntry, AllowList, AnnotationStore, allowed
-from traffic_analyzer.store.database import ResultReader, ResultWriter, store_url
+from traffic_analyzer.store.engine import store_url
+from traffic_analyzer.store.reader import ResultReader
+from traffic_analyzer.store.writer import ResultWriter
 
 SCANNER, TARGET, OTHER = "10.0.0.1", "10.0.0.2", "10.0.0.3"
 

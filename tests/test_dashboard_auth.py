@@ -15,7 +15,8 @@ from conftest import ROOT
 from traffic_analyzer.dashboard.auth import PASSWORD_ENV, USER_ENV, Credentials, credentials_from_env
 from traffic_analyzer.dashboard.server import DashboardServer
 from traffic_analyzer.errors import AnalyzerError
-from traffic_analyzer.store.database import ResultWriter, store_url
+from traffic_analyzer.store.engine import store_url
+from traffic_analyzer.store.writer import ResultWriter
 
 OTHER_LOOPBACK = "127.0.0.2"  # not 127.0.0.1, so it counts as "another address", yet stays on this machine
 USER, PASSWORD = "analyst", "correct horse battery staple"

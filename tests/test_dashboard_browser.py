@@ -34,7 +34,8 @@ from traffic_analyzer.errors import AnalyzerError
 from traffic_analyzer.records.alert import Alert
 from traffic_analyzer.records.flows import empty_flows
 from traffic_analyzer.records.window import WindowResult
-from traffic_analyzer.store.database import ResultWriter, store_url
+from traffic_analyzer.store.engine import store_url
+from traffic_analyzer.store.writer import ResultWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = ROOT / "network_traffic_analyzer.py"

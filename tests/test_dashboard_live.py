@@ -17,7 +17,7 @@ from netns import host_pair  # noqa: F401 (fixture)
 from test_dashboard_browser import _text, _wait, browser  # noqa: F401 (fixture)
 
 from traffic_analyzer.dashboard.server import DashboardServer
-from traffic_analyzer.store.database import store_url
+from traffic_analyzer.store.engine import store_url
 
 DATAGRAMS = 40
 HERE = Path(__file__).resolve().parent

@@ -34,7 +34,9 @@ from test_dashboard_browser import (  # noqa: F401 (fixtures)
 from traffic_analyzer.dashboard import formatting as fmt
 from traffic_analyzer.records.alert import Alert
 from traffic_analyzer.store.annotations import AllowList
-from traffic_analyzer.store.database import ResultReader, ResultWriter, store_url
+from traffic_analyzer.store.engine import store_url
+from traffic_analyzer.store.reader import ResultReader
+from traffic_analyzer.store.writer import ResultWriter
 
 FTP_CAPTURE = SHARED_PCAPS / "ftp-bruteforce.pcap"
 SCANNER, SCAN_TARGET = "172.16.0.8", "64.13.134.52"  # nmap-syn-scan.pcapng

@@ -33,7 +33,7 @@ from selenium.common.exceptions import NoAlertPresentException
 from test_dashboard_browser import _text, _wait, browser, console, serve  # noqa: F401 (fixtures)
 from test_dashboard_pages import _click_cell, _wait_rows, blank_page  # noqa: F401 (fixture)
 
-from traffic_analyzer.store.database import store_url
+from traffic_analyzer.store.engine import store_url
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"

@@ -17,7 +17,7 @@ from traffic_analyzer.capture.pcap_extract import extract_packets
 from traffic_analyzer.dashboard.app import create_app
 from traffic_analyzer.dashboard.evidence_route import evidence_href
 from traffic_analyzer.records.alert import ALERT_ID, Alert, evidence_path
-from traffic_analyzer.store.database import store_url
+from traffic_analyzer.store.engine import store_url
 
 SCAN = "nmap-syn-scan.pcapng"
 SCANNER, SCANNED = "172.16.0.8", "64.13.134.52"

@@ -19,7 +19,8 @@ import pytest
 from conftest import CLI, wait_until
 from netns import HostPair, host_pair  # noqa: F401 (fixture)
 
-from traffic_analyzer.store.database import ResultReader, store_url
+from traffic_analyzer.store.engine import store_url
+from traffic_analyzer.store.reader import ResultReader
 
 HERE = Path(__file__).resolve().parent
 DATAGRAMS = 30

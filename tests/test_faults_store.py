@@ -38,9 +38,10 @@ from test_store_kill import udp_traffic  # noqa: F401 (fixture)
 
 from traffic_analyzer.errors import AnalyzerError
 from traffic_analyzer.store import engine, resilient
-from traffic_analyzer.store.database import ResultReader, ResultWriter, store_url
-from traffic_analyzer.store.engine import SQLITE_BUSY_TIMEOUT_MS
+from traffic_analyzer.store.engine import SQLITE_BUSY_TIMEOUT_MS, store_url
+from traffic_analyzer.store.reader import ResultReader
 from traffic_analyzer.store.resilient import BYTES_PER_MB, ResilientWriter, window_bytes
+from traffic_analyzer.store.writer import ResultWriter
 
 TMPFS_SIZE = "2m"
 BALLAST_CHUNK = 64 * 1024

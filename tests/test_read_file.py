@@ -74,7 +74,8 @@ def test_config_file_sets_constructor_parameters(pcaps, tmp_path):
 
 def test_allow_listed_attacker_stops_alerting(pcaps, tmp_path):
     from traffic_analyzer.store.annotations import AllowEntry, AnnotationStore
-    from traffic_analyzer.store.database import ResultWriter, store_url
+    from traffic_analyzer.store.engine import store_url
+    from traffic_analyzer.store.writer import ResultWriter
 
     url = store_url(tmp_path / "data")
     (tmp_path / "data").mkdir()

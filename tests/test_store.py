@@ -13,18 +13,21 @@ import store_v1
 from conftest import DATA, run_cli
 from postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
+from traffic_analyzer.capture.file_reader import CaptureFileSource
 from traffic_analyzer.capture.pcap_file import PcapFileSource
 from traffic_analyzer.errors import AnalyzerError
-from traffic_analyzer.pipeline import Analysis
+from traffic_analyzer.pipeline import Analysis, file_windows
 from traffic_analyzer.records.alert import Alert
 from traffic_analyzer.records.flows import FLOW_COLUMNS, empty_flows
 from traffic_analyzer.records.packets import empty_packets
 from traffic_analyzer.records.window import WindowResult, dns_counts
-from traffic_analyzer.store.database import ResultReader, ResultWriter, store_url
-from traffic_analyzer.store.engine import open_engine
+from traffic_analyzer.store.engine import open_engine, store_url
+from traffic_analyzer.store.flow_versions import FLOW_DIGEST_ROTATE_S, StoredFlows
 from traffic_analyzer.store.migrations import stored_version
+from traffic_analyzer.store.reader import RecordReader, ResultReader, Selection
 from traffic_analyzer.store.retention import PRUNE_BATCH_TIMES, Retention, store_mb
 from traffic_analyzer.store.schema import SCHEMA_VERSION
+from traffic_analyzer.store.writer import ResultWriter
 
 T0 = 1_700_000_000  # packet time of the hand-made windows
 DAY_S = 86400.0
@@ -130,6 +133,75 @@ def test_a_file_run_stores_the_dns_names_each_host_asked_for(tmp_path):
     assert set(stored["qname"]) == set(asked["dns_qname"])
 
 
+def _plain(frame: pd.DataFrame) -> list[list]:
+    return frame[list(FLOW_COLUMNS)].astype(object).where(frame.notna(), None).values.tolist()
+
+
+def test_the_store_holds_the_last_version_of_every_flow_a_run_handed_over(url, pcaps):
+    analysis = Analysis(detectors=[])
+    source = CaptureFileSource(str(pcaps / "http-sqli-dvwa.pcapng"), progress=False)
+    results = [analysis.process(packets, live=False)[0] for packets in file_windows(source.batches(), 5.0)]
+    results.append(analysis.finish())
+    handed = pd.concat([r.flows for r in results], ignore_index=True)
+    last = handed.drop_duplicates("uid", keep="last").sort_values("uid")
+    assert len(handed) > len(last) + 1  # flows come again: while they grow, once idle, at the end
+    writer = ResultWriter(url, sensor="t")
+    writer.start_run("r", "file http-sqli-dvwa.pcapng", {"status": "none"})
+    for result in results:
+        writer.write_window("r", result)
+    reader = ResultReader(url)
+    assert _plain(reader.search_flows("r", limit=10_000).sort_values("uid")) == _plain(last)
+    reader.close()
+    writer.close()
+
+
+def test_a_flow_that_comes_again_unchanged_is_not_written_again():
+    c1, c2 = _flow("C1", "10.0.0.1", "10.0.0.53", T0), _flow("C2", "10.0.0.1", "10.0.0.9", T0)
+    grown = c1.assign(orig_pkts=2, last_ts=T0 + 3)
+
+    def written(seen: StoredFlows, frame: pd.DataFrame, at: float | None, run: str = "r") -> list[str]:
+        changes = seen.changed(run, frame)
+        if at is not None:  # the window was committed
+            seen.committed(changes, at)
+        return [f"new {uid}" for uid in changes.new["uid"]] + [f"grown {uid}" for uid in changes.grown["uid"]]
+
+    seen = StoredFlows()
+    assert written(seen, c1, T0) == ["new C1"]
+    assert written(seen, pd.concat([c1, c2]), T0 + 5) == ["new C2"]  # C1 as stored: not again
+    assert written(seen, c1, T0 + 10) == ["new C1"]  # a flow that repeated was forgotten: at worst written again
+    assert written(seen, grown, T0 + 15) == ["grown C1"]  # a new version
+    c3 = _flow("C3", "10.0.0.1", "10.0.0.7", T0)
+    assert written(seen, c3, None) == ["new C3"]
+    assert written(seen, c3, None) == ["new C3"]  # its window was not committed: nothing was learnt
+
+    seen = StoredFlows()
+    written(seen, c1, T0)
+    written(seen, c2, T0 + FLOW_DIGEST_ROTATE_S)  # a new generation: C1 is one generation back
+    assert written(seen, c1, T0 + FLOW_DIGEST_ROTATE_S) == []
+    written(seen, grown, T0 + FLOW_DIGEST_ROTATE_S)
+    written(seen, pd.DataFrame(columns=c1.columns), T0 + 2 * FLOW_DIGEST_ROTATE_S)
+    written(seen, pd.DataFrame(columns=c1.columns), T0 + 3 * FLOW_DIGEST_ROTATE_S)
+    assert written(seen, grown, None) == ["new C1"]  # two generations back: forgotten
+    assert written(seen, c2, None, run="next") == ["new C2"]  # a new run starts afresh
+
+
+def test_a_flow_the_writer_forgot_replaces_its_stored_version(url):
+    writer = ResultWriter(url, sensor="s")
+    writer.start_run("r", "live eth0 (tshark)", {})
+    writer.write_window("r", _window(T0, uid="C1"))
+    for generation in (1, 2):  # windows without C1 until the writer forgets it
+        writer.write_window("r", _window(T0 + generation * FLOW_DIGEST_ROTATE_S, uid=f"G{generation}"))
+    later = _window(T0 + 2 * FLOW_DIGEST_ROTATE_S + 5, uid="C1")
+    later.flows = pd.concat([later.flows.assign(orig_pkts=7), _flow("C9", "10.0.0.1", "10.0.0.53", T0)])
+    writer.write_window("r", later)  # C1 and C9 look new to the writer; C1 is stored: both are upserted
+    reader = ResultReader(url)
+    stored = reader.search_flows("r").set_index("uid")
+    assert sorted(stored.index) == ["C1", "C9", "G1", "G2"] and stored.loc["C1", "orig_pkts"] == 7
+    assert reader.windows("r") == 4
+    reader.close()
+    writer.close()
+
+
 def _make_v1_store(path) -> None:
     engine = sa.create_engine(f"sqlite:///{path}")
     store_v1.metadata.create_all(engine)
@@ -213,13 +285,83 @@ def test_a_version_1_store_is_migrated_in_place_without_losing_rows(tmp_path):
     engine.dispose()
 
 
-def test_the_dashboard_reader_upgrades_a_version_1_store_and_never_creates_one(tmp_path):
+def _run_id_indexes(url: str) -> set[str]:
+    engine = open_engine(url)
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        found = {
+            f"{table}.{index['name']}"
+            for table in inspector.get_table_names()
+            for index in inspector.get_indexes(table)
+            if index["column_names"] == ["run_id"]
+        }
+    engine.dispose()
+    return found
+
+
+def test_a_version_2_store_loses_its_run_id_indexes_and_nothing_else(url):
+    writer = ResultWriter(url, sensor="s")
+    writer.start_run("r", "file a.pcap", {})
+    writer.write_window("r", _window(T0))
+    writer.close()
+    assert _run_id_indexes(url) == {"alerts.ix_alerts_run_id"}  # alerts have no (run_id, time) index
+    engine = open_engine(url)
+    with engine.begin() as conn:  # back to version 2, as the previous release made it
+        for table in ("traffic", "protocols", "hosts", "flows", "health"):
+            conn.exec_driver_sql(f"CREATE INDEX ix_{table}_run_id ON {table} (run_id)")
+        conn.exec_driver_sql("UPDATE store_schema SET version = 2")
+    reader = ResultReader(url)
+    assert reader.latest_run()["run_id"] == "r" and len(_run_id_indexes(url)) == 6  # read as it is
+    ResultWriter(url, sensor="s").close()
+    with engine.connect() as conn:
+        assert stored_version(conn) == SCHEMA_VERSION == 3
+    assert _run_id_indexes(url) == {"alerts.ix_alerts_run_id"}
+    assert reader.traffic("r")["packets"].tolist() == [3] and reader.count_flows("r") == 1
+    reader.close()
+    engine.dispose()
+
+
+def test_the_dashboard_reader_reads_a_version_1_store_as_it_is_and_never_creates_one(tmp_path, caplog):
     reader = ResultReader(store_url(tmp_path))
     assert reader.latest_run() is None and reader.sensors() == []
     assert not (tmp_path / "analyzer.db").exists() or _tables(tmp_path) == set()
     _make_v1_store(tmp_path / "analyzer.db")
+    before, tables = _counts(tmp_path / "analyzer.db"), _tables(tmp_path)
     assert ResultReader(store_url(tmp_path)).latest_run()["run_id"] == "old2"
-    assert "store_schema" in _tables(tmp_path) and "dns_queries" in _tables(tmp_path)
+    # readers never write: the store stays at version 1 until the analyzer (its writer) opens it
+    assert "store_schema" not in _tables(tmp_path) and _tables(tmp_path) == tables
+    assert _counts(tmp_path / "analyzer.db") == before
+    assert reader.sensors() == [""] and reader.traffic("old1")["packets"].tolist() == [0, 1, 2, 3, 4]
+    assert reader.host_dns("old2", "10.0.0.1").empty and reader.latest_run()["live"] is None
+    told = [r.getMessage() for r in caplog.records if "schema version 1, older than" in r.getMessage()]
+    assert len(told) == 2 and "upgrades it when it next starts" in told[0]  # once per reader
+    ResultWriter(store_url(tmp_path), sensor="old-box").close()
+    assert reader.sensors() == ["old-box"] and reader.latest_run()["live"] is True  # the same reader, upgraded
+    reader.close()
+
+
+def test_readers_cannot_write(url):
+    writer = ResultWriter(url, sensor="s")
+    writer.start_run("r", "file a.pcap", {})
+    writer.write_window("r", _window(T0))
+    writer.close()
+    reader, export = ResultReader(url), RecordReader(url, "flows")
+    assert reader.sensors() == ["s"]
+    assert [chunk["uid"].tolist() for chunk in export.chunks(Selection("flows", run_id="r"))] == [["C1"]]
+    for engine in (reader.engine, export.engine):
+        with pytest.raises(sa.exc.DBAPIError, match="read-?only"):
+            with engine.begin() as conn:
+                conn.execute(sa.text("DELETE FROM runs"))
+    reader.close()
+    export.close()
+
+
+def test_a_store_newer_than_the_reader_is_refused_with_one_line(tmp_path):
+    ResultWriter(store_url(tmp_path)).close()
+    with sqlite3.connect(tmp_path / "analyzer.db") as conn:
+        conn.execute("UPDATE store_schema SET version = 99")
+    with pytest.raises(AnalyzerError, match=f"schema version 99, newer than this analyzer's {SCHEMA_VERSION}"):
+        ResultReader(store_url(tmp_path)).latest_run()
 
 
 def _tables(tmp_path) -> set[str]:
@@ -231,7 +373,7 @@ def test_a_newer_store_is_refused_with_one_line(tmp_path):
     ResultWriter(store_url(tmp_path)).close()
     with sqlite3.connect(tmp_path / "analyzer.db") as conn:
         conn.execute("UPDATE store_schema SET version = 99")
-    with pytest.raises(AnalyzerError, match="schema version 99, newer than this analyzer's 2"):
+    with pytest.raises(AnalyzerError, match=f"schema version 99, newer than this analyzer's {SCHEMA_VERSION}"):
         ResultWriter(store_url(tmp_path))
 
 

@@ -22,7 +22,8 @@ import pytest
 from conftest import CLI
 from postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
-from traffic_analyzer.store.database import ResultReader, store_url
+from traffic_analyzer.store.engine import store_url
+from traffic_analyzer.store.reader import ResultReader
 
 SENSOR = "kill-test"
 WINDOW_S = 1

@@ -14,7 +14,7 @@ from selenium.webdriver.common.by import By
 from test_dashboard_browser import _act, _text, _wait, browser, console, serve  # noqa: F401 (fixtures)
 
 from traffic_analyzer.dashboard.app import create_app
-from traffic_analyzer.store.database import ResultReader
+from traffic_analyzer.store.reader import ResultReader
 
 SENSORS = {"alpha": "dns-exfil-dnsexfiltrator.pcap", "beta": "http-sqli-dvwa.pcapng"}
 

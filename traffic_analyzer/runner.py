@@ -35,10 +35,10 @@ from .reload import plan_reload, swapped_detectors
 from .secrets_file import load_secrets
 from .settings import Config
 from .store.annotations import AllowList, AnnotationStore
-from .store.database import ResultWriter
 from .store.engine import display_url, resolve_store
 from .store.resilient import ResilientWriter
 from .store.retention import Retention
+from .store.writer import ResultWriter
 
 if TYPE_CHECKING:
     from .detection.anomaly.base import BaselineModel

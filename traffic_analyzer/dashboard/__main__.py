@@ -14,7 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from ..errors import AnalyzerError
-from ..store.database import store_url
+from ..store.engine import store_url
 from . import auth
 from .server import DashboardServer
 

@@ -13,7 +13,7 @@ import dash
 from dash import Input, Output, dcc, html
 
 from ..store.annotations import AnnotationStore
-from ..store.database import ResultReader
+from ..store.reader import ResultReader
 from . import data
 from .evidence_route import add_evidence_route, evidence_dir_of
 

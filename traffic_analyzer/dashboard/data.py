@@ -1,7 +1,7 @@
 """How pages reach the store and the refresh tick without importing the app.
 
 :func:`~traffic_analyzer.dashboard.app.create_app` attaches one
-:class:`~traffic_analyzer.store.database.ResultReader` and one
+:class:`~traffic_analyzer.store.reader.ResultReader` and one
 :class:`~traffic_analyzer.store.annotations.AnnotationStore` to the app's Flask server; page
 callbacks run inside that server's request context and fetch them with :func:`reader` and
 :func:`annotations`. Keeping them on the server rather than in module globals lets two
@@ -16,7 +16,7 @@ import json
 import flask
 
 from ..store.annotations import AnnotationStore
-from ..store.database import ResultReader
+from ..store.reader import ResultReader
 
 REFRESH_INTERVAL_ID = "app-refresh-interval"  # the dcc.Interval in the app shell that every page listens to
 REFRESH_MS = 2000  # how often pages re-read the store

@@ -1,6 +1,6 @@
 """Figure builders: pure functions from a store query result to a Plotly figure.
 
-They take the frames :class:`~traffic_analyzer.store.database.ResultReader` returns and
+They take the frames :class:`~traffic_analyzer.store.reader.ResultReader` returns and
 nothing else, so they are unit-tested without a browser or a store. An empty frame gives a
 figure that says why it is empty instead of a blank plot.
 """

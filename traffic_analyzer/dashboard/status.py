@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..store.database import ResultReader
+from ..store.reader import ResultReader
 
 NO_RUN_TEXT = "No analysis run in this store yet: start the analyzer and this page fills in by itself."
 

@@ -1,6 +1,6 @@
 """Store query results -> DataTable rows, and the flow search the flows page reads from its inputs.
 
-Pure functions of the frames :class:`~traffic_analyzer.store.database.ResultReader` returns
+Pure functions of the frames :class:`~traffic_analyzer.store.reader.ResultReader` returns
 (and of the acknowledgements and allow-list entries), unit-tested without a browser. Rows hold
 strings and numbers only; the tables show them as text.
 """

@@ -1,6 +1,6 @@
 """``network_traffic_analyzer.py export``: write stored flows or alerts of a time range to a file.
 
-Only maps options to a :class:`~traffic_analyzer.export.records.Selection` and a writer;
+Only maps options to a :class:`~traffic_analyzer.store.reader.Selection` and a writer;
 problems the user can fix end as one line on stderr with exit status 1.
 """
 
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 
 from ..errors import AnalyzerError
 from ..settings import DEFAULTS
-from ..store.database import store_url
-from .records import RecordReader, Selection
+from ..store.engine import store_url
+from ..store.reader import RecordReader, Selection
 from .tables import CsvWriter, JsonLinesWriter, ParquetWriter, arrow_schema
 from .zeek import ConnJsonWriter, ConnLogWriter
 

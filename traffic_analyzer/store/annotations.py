@@ -3,7 +3,7 @@
 The dashboard writes them when someone clicks "Acknowledge" or "Allow-list"; the analysis loop only
 reads the allow-list, to stop raising alerts that were declared harmless. They live in the result
 store's database (same engine URL) but in their own tables and their own :data:`metadata`:
-:class:`~traffic_analyzer.store.database.ResultWriter` never touches them, and only
+:class:`~traffic_analyzer.store.writer.ResultWriter` never touches them, and only
 :class:`AnnotationStore` creates them, on its first write, so a store nobody annotated has none.
 
 API for the analysis loop

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from urllib.parse import quote
 
 import sqlalchemy as sa
 
@@ -50,36 +51,55 @@ def one_line(exc: BaseException) -> str:
     return text[0] if text else type(detail).__name__
 
 
-def open_engine(url: str, *, immediate: bool = False) -> sa.Engine:
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for other databases and in-memory SQLite."""
+    parsed = sa.make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database.removeprefix("file:").split("?", 1)[0])
+
+
+def open_engine(url: str, *, immediate: bool = False, read_only: bool = False) -> sa.Engine:
     """An engine for ``url``; nothing is connected yet. Raises AnalyzerError for a URL no driver takes.
 
     ``immediate`` makes SQLite transactions take the write lock at BEGIN (the writers): a
     transaction that reads first and writes later could otherwise fail at once when another
-    writer got in between, instead of waiting ``busy_timeout``.
+    writer got in between, instead of waiting ``busy_timeout``. ``read_only`` is for readers:
+    the database refuses their writes (SQLite opened with ``mode=ro``, which also never creates
+    a missing file; PostgreSQL sessions with ``default_transaction_read_only``).
     """
     try:
         parsed = sa.make_url(url)
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername=PG_DRIVER)
         backend = parsed.get_backend_name()
-        connect_args = {"connect_timeout": CONNECT_TIMEOUT_S} if backend == "postgresql" else {}
+        connect_args: dict = {}
+        if backend == "postgresql":
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+            if read_only:
+                connect_args["options"] = "-c default_transaction_read_only=on"
+        path = sqlite_file(url)
+        if read_only and path is not None:
+            parsed = parsed.set(database=f"file:{quote(str(path.absolute()))}", query={"mode": "ro", "uri": "true"})
         engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=backend != "sqlite")
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError, ValueError) as exc:
         raise AnalyzerError(f"store URL {display_url(url)!r} is not usable: {one_line(exc)}") from exc
     if backend == "sqlite":
-        _sqlite_setup(engine, "BEGIN IMMEDIATE" if immediate else "BEGIN")
+        _sqlite_setup(engine, "BEGIN IMMEDIATE" if immediate else "BEGIN", read_only)
     return engine
 
 
-def _sqlite_setup(engine: sa.Engine, begin: str) -> None:
+def _sqlite_setup(engine: sa.Engine, begin: str, read_only: bool) -> None:
     """WAL and real transactions: pysqlite's own handling would commit DDL (migrations) on its own."""
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record) -> None:
         dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")  # in WAL mode a commit survives a crash of the process
+        if not read_only:  # a reader finds the journal mode its writer set
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")  # in WAL mode a commit survives a crash of the process
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.close()
 

@@ -96,5 +96,18 @@ def _v2_sensors_and_dns(conn: sa.Connection, sensor: str) -> None:
             index.create(conn, checkfirst=True)
 
 
+V2_RUN_ID_INDEXES = tuple(f"ix_{table}_run_id" for table in ("traffic", "protocols", "hosts", "flows", "health"))
+
+
+def _v3_one_run_index_per_table(conn: sa.Connection, _sensor: str) -> None:
+    """v2 -> v3: drop the run_id indexes that the (run_id, time) and (run_id, uid) indexes make redundant."""
+    quote = conn.dialect.identifier_preparer.quote
+    for name in V2_RUN_ID_INDEXES:
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {quote(name)}")
+
+
 # (version it leads to, step), in order.
-STEPS: tuple[tuple[int, Callable[[sa.Connection, str], None]], ...] = ((2, _v2_sensors_and_dns),)
+STEPS: tuple[tuple[int, Callable[[sa.Connection, str], None]], ...] = (
+    (2, _v2_sensors_and_dns),
+    (3, _v3_one_run_index_per_table),
+)

@@ -1,6 +1,6 @@
 """Keeping watch while the result store is out: a full disk, a locked database, a stopped server.
 
-:class:`ResilientWriter` stands between the analysis loop and the :class:`~.database.ResultWriter`.
+:class:`ResilientWriter` stands between the analysis loop and the :class:`~.writer.ResultWriter`.
 A window the store cannot take stays in a bounded in-memory backlog and the analysis goes on; the
 next windows retry, oldest first, and the backlog is written as soon as the store takes writes
 again. Each outage is reported once (log and stderr) with its cause, and once more when it ends.
@@ -21,9 +21,9 @@ import sqlalchemy as sa
 
 from ..errors import AnalyzerError
 from ..records.window import WindowResult
-from .database import ResultWriter
 from .engine import display_url, one_line
 from .retention import Retention
+from .writer import ResultWriter
 
 RETRY_INTERVAL_S = 2.0  # after a failed write, windows wait this long before the store is tried again
 ALERT_BYTES = 2048  # rough memory of one held alert (its evidence dict), for the backlog bound

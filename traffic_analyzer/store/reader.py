@@ -1,31 +1,33 @@
-"""Where results last: SQLite (WAL) in the data directory by default, or PostgreSQL for many sensors.
+"""Read-only queries of a result store: the dashboard's (:class:`ResultReader`), the export's (:class:`RecordReader`).
 
-One :class:`ResultWriter` per analyzer owns the writing connection (the analysis thread) and
-commits each window in one transaction; the dashboard opens its own :class:`ResultReader`.
-Tables are in :mod:`.schema`, schema versions in :mod:`.migrations`, pruning in :mod:`.retention`,
-connection set-up in :mod:`.engine`.
+Neither writes: both open the database read-only (SQLite ``mode=ro``, PostgreSQL read-only
+sessions), and never create a missing store or migrate an older one; the analyzer's
+:class:`~.writer.ResultWriter` alone does. For the dashboard, a store that does not exist yet, or
+has no tables yet, reads as empty ("no data yet"); one of an older schema version is read as it
+is (a column or table it lacks reads as NULL or as nothing), and the reader says once, in the
+log, that the analyzer upgrades it the next time it starts on it. A store newer than the code is
+refused with a one-line error.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 import sqlalchemy as sa
 
 from ..errors import AnalyzerError
-from ..records.window import WindowResult
-from .engine import default_sensor_name, display_url, open_engine, store_error, store_url
-from .migrations import migrate, stored_version
-from .retention import Retention
+from .engine import display_url, open_engine, sqlite_file, store_error
+from .migrations import stored_version
 from .schema import SCHEMA_VERSION, alerts, dns_queries, flows, health, hosts, protocols, runs, traffic
 
-__all__ = ["ResultReader", "ResultWriter", "store_url"]
+__all__ = ["RecordReader", "ResultReader", "Selection"]
 
 RunIds = str | Sequence[str]  # one run, or several (the latest run of each sensor)
+COLUMN_DEFAULTS = {("runs", "sensor"): ""}  # what a column an older store lacks reads as (else NULL)
 
 
 def _of_runs(column: sa.ColumnElement, run_id: RunIds) -> sa.ColumnElement[bool]:
@@ -33,169 +35,75 @@ def _of_runs(column: sa.ColumnElement, run_id: RunIds) -> sa.ColumnElement[bool]
     return column == run_id if isinstance(run_id, str) else column.in_(list(run_id))
 
 
-class ResultWriter:
-    """The single writer of one analyzer: the analysis loop calls it once per window.
+@dataclass(frozen=True)
+class _Layout:
+    """The store's schema version and, for an older one, the columns each of its tables has."""
 
-    Parameters
-    ----------
-    url : str
-        SQLAlchemy URL of the store; an older schema is migrated, an empty database gets the tables.
-    sensor : str, optional
-        Name of this sensor in a store shared by several; None means this machine's host name.
-    retention : Retention, optional
-        How long results are kept; old rows are pruned between windows. None keeps everything.
-    """
-
-    def __init__(self, url: str, sensor: str | None = None, retention: Retention | None = None) -> None:
-        self.url = url
-        self.sensor = sensor or default_sensor_name()
-        self.retention = retention or Retention()
-        self.logger = logging.getLogger("traffic_analyzer")
-        self.engine = open_engine(url, immediate=True)
-        try:
-            with self.engine.begin() as conn:
-                migrate(conn, self.sensor, create=True)
-        except sa.exc.DBAPIError as exc:
-            self.engine.dispose()
-            raise store_error("open", url, exc) from exc
-        except AnalyzerError:
-            self.engine.dispose()
-            raise
-
-    def _write(self, *statements: sa.Executable) -> None:
-        try:
-            with self.engine.begin() as conn:
-                for statement in statements:
-                    conn.execute(statement)
-        except sa.exc.DBAPIError as exc:
-            raise store_error("write to", self.url, exc) from exc
-
-    def start_run(self, run_id: str, source: str, model: dict, live: bool | None = None) -> None:
-        """Record a new run of this sensor; its earlier runs still marked running were cut off (kill -9, power)."""
-        last_sample = sa.select(sa.func.max(health.c.at)).where(health.c.run_id == runs.c.run_id).scalar_subquery()
-        interrupted = (
-            runs.update()
-            .where(runs.c.sensor == self.sensor, runs.c.status == "running")
-            .values(status="interrupted", finished_at=sa.func.coalesce(last_sample, runs.c.started_at))
-        )
-        insert = runs.insert().values(
-            run_id=run_id,
-            started_at=time.time(),
-            source=source,
-            status="running",
-            model=json.dumps(model),
-            sensor=self.sensor,
-            live=source.startswith("live") if live is None else live,
-        )
-        self._write(interrupted, insert)
-
-    def finish_run(self, run_id: str, status: str, model: dict | None = None) -> None:
-        values = {"status": status, "finished_at": time.time()}
-        if model is not None:
-            values["model"] = json.dumps(model)
-        self._write(runs.update().where(runs.c.run_id == run_id).values(**values))
-
-    def set_model(self, run_id: str, model: dict) -> None:
-        self._write(runs.update().where(runs.c.run_id == run_id).values(model=json.dumps(model)))
-
-    def write_window(self, run_id: str, result: WindowResult) -> None:
-        """One transaction per window: after a crash, every committed window is whole. Then maybe prune."""
-        try:
-            with self.engine.begin() as conn:
-                self._insert_window(conn, run_id, result)
-        except sa.exc.DBAPIError as exc:
-            raise store_error("write to", self.url, exc) from exc
-        self.prune()
-
-    def _insert_window(self, conn: sa.Connection, run_id: str, result: WindowResult) -> None:
-        for table, frame in (
-            (traffic, result.traffic),
-            (protocols, result.protocols),
-            (hosts, result.hosts),
-            (dns_queries, result.dns),
-        ):
-            if len(frame):
-                rows = frame.assign(run_id=run_id)
-                if "window_start" in table.c:
-                    rows = rows.assign(window_start=result.window_start)
-                conn.execute(table.insert(), _records(rows))
-        if len(result.flows):
-            uids = result.flows["uid"].tolist()
-            conn.execute(flows.delete().where(flows.c.run_id == run_id, flows.c.uid.in_(uids)))
-            conn.execute(flows.insert(), _records(result.flows.assign(run_id=run_id)))
-        for alert in result.alerts:
-            alert_id = alert.alert_id(run_id)
-            conn.execute(alerts.delete().where(alerts.c.alert_id == alert_id))
-            conn.execute(
-                alerts.insert().values(
-                    alert_id=alert_id,
-                    run_id=run_id,
-                    kind=alert.kind,
-                    attacker=alert.attacker,
-                    victims=",".join(alert.victims),
-                    start=alert.start,
-                    end=alert.end,
-                    score=alert.score,
-                    severity=alert.severity,
-                    explanation=alert.explanation,
-                    evidence=json.dumps(alert.evidence, default=str),
-                    detector=alert.detector,
-                    updates=alert.updates,
-                    updated_at=time.time(),
-                )
-            )
-        if result.health:
-            conn.execute(health.insert().values(run_id=run_id, **result.health))
-
-    def prune(self) -> int:
-        """One retention step when one is due; a failure is logged, never stops the analysis."""
-        if not self.retention.due():
-            return 0
-        try:
-            with self.engine.begin() as conn:
-                deleted = self.retention.step(conn)
-        except sa.exc.DBAPIError as exc:
-            self.logger.warning("pruning old results of %s failed: %s", display_url(self.url), exc.orig)
-            return 0
-        if deleted:
-            self.logger.info("retention: pruned %d old rows", deleted)
-        return deleted
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """DataFrame rows as dicts with plain Python values and None for nulls."""
-    clean = frame.astype(object).where(frame.notna(), None)
-    return clean.to_dict("records")
+    version: int
+    columns: dict[str, frozenset[str]] | None = None  # None: the current schema, every table and column
 
 
 class ResultReader:
     """Read-only queries for the dashboard and the summary.
 
-    Queries of a run take one ``run_id`` or several (the latest run of each sensor). A reader
-    never creates tables; it brings an older store up to the current schema the first time it
-    finds one (the dashboard started over a store of an earlier version), then only reads.
+    Queries of a run take one ``run_id`` or several (the latest run of each sensor). The store
+    is looked at lazily: until it exists with its tables, the run queries find nothing.
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = open_engine(url)
-        self._current = False  # the store was seen at the current schema version
+        self.engine = open_engine(url, read_only=True)
+        self.logger = logging.getLogger("traffic_analyzer")
+        self._layout: _Layout | None = None  # once current, never looked at again
+        self._told = 0  # the older version the log was told about
 
-    def _ready(self) -> bool:
-        """True once the store has its tables at the current version (migrating an older one)."""
-        if not self._current:
-            try:
-                with self.engine.connect() as conn:  # read-only: a current store needs no write lock
-                    self._current = stored_version(conn) == SCHEMA_VERSION
-                if not self._current:
-                    with self.engine.begin() as conn:
-                        self._current = migrate(conn, default_sensor_name(), create=False) == SCHEMA_VERSION
-            except sa.exc.DBAPIError as exc:
-                raise store_error("read", self.url, exc) from exc
-        return self._current
+    def _ready(self) -> _Layout | None:
+        """The store's layout; None while there is no store or no tables yet. Raises for a newer store."""
+        if self._layout is not None and self._layout.columns is None:
+            return self._layout
+        path = sqlite_file(self.url)
+        if path is not None and not path.exists():
+            return None  # read-only: never create the file the analyzer will make
+        try:
+            with self.engine.connect() as conn:
+                version = stored_version(conn)
+                if version == 0:
+                    return None
+                if version > SCHEMA_VERSION:
+                    raise AnalyzerError(
+                        f"the result store {display_url(self.url)} has schema version {version}, newer than this "
+                        f"analyzer's {SCHEMA_VERSION}: update the analyzer"
+                    )
+                if self._layout is None or self._layout.version != version:
+                    self._layout = _Layout(version, None if version == SCHEMA_VERSION else _columns(conn))
+        except sa.exc.DBAPIError as exc:
+            raise store_error("read", self.url, exc) from exc
+        if version < SCHEMA_VERSION and self._told != version:
+            self._told = version
+            self.logger.warning(
+                "the result store %s has schema version %d, older than this analyzer's %d: it is read as it is "
+                "(what it does not record shows as empty); the analyzer upgrades it when it next starts on it",
+                display_url(self.url),
+                version,
+                SCHEMA_VERSION,
+            )
+        return self._layout
+
+    def _column(self, table: sa.Table, name: str) -> sa.ColumnElement:
+        """``table.name``, or its stand-in when an older store lacks the column."""
+        columns = self._layout.columns if self._layout is not None else None
+        if columns is None or name in columns.get(table.name, ()):
+            return table.c[name]
+        return sa.literal(COLUMN_DEFAULTS.get((table.name, name))).label(name)
+
+    def _has(self, table: sa.Table) -> bool:
+        """Whether the store has ``table`` (an older one may not)."""
+        columns = self._layout.columns if self._layout is not None else None
+        return columns is None or table.name in columns
+
+    def _all(self, table: sa.Table) -> sa.Select:
+        """SELECT every column of ``table`` as the current schema has it."""
+        return sa.select(*(self._column(table, c.name) for c in table.columns)).select_from(table)
 
     def _frame(self, query) -> pd.DataFrame:
         with self.engine.connect() as conn:
@@ -203,10 +111,10 @@ class ResultReader:
 
     def _runs(self, sensor: str | None) -> list[dict]:
         """Runs newest first, of one sensor or of all; model metadata parsed."""
-        if not self._ready():
+        if self._ready() is None:
             return []
-        q = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id)
-        frame = self._frame(q if sensor is None else q.where(runs.c.sensor == sensor))
+        q = self._all(runs).order_by(runs.c.started_at.desc(), runs.c.run_id)
+        frame = self._frame(q if sensor is None else q.where(self._column(runs, "sensor") == sensor))
         rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
         for row in rows:
             row["model"] = json.loads(row["model"]) if row.get("model") else {}
@@ -229,10 +137,11 @@ class ResultReader:
 
     def sensors(self) -> list[str]:
         """Names of the sensors that wrote runs to this store, sorted."""
-        if not self._ready():
+        if self._ready() is None:
             return []
+        sensor = self._column(runs, "sensor")
         with self.engine.connect() as conn:
-            return list(conn.execute(sa.select(runs.c.sensor).distinct().order_by(runs.c.sensor)).scalars())
+            return list(conn.execute(sa.select(sensor).select_from(runs).distinct().order_by(sensor)).scalars())
 
     def windows(self, run_id: RunIds) -> int:
         """How many analysis windows of the run(s) were committed (one health sample each)."""
@@ -242,6 +151,8 @@ class ResultReader:
 
     def host_dns(self, run_id: RunIds, host: str, limit: int = 50) -> pd.DataFrame:
         """The DNS names ``host`` asked for: qname, queries, first and last window; most asked first."""
+        if self._ready() is None or not self._has(dns_queries):
+            return pd.DataFrame(columns=["qname", "queries", "first_window", "last_window"])
         q = (
             sa.select(
                 dns_queries.c.qname,
@@ -314,7 +225,8 @@ class ResultReader:
             ).scalar()
 
     def health(self, run_id: RunIds) -> dict | None:
-        q = sa.select(health).where(_of_runs(health.c.run_id, run_id)).order_by(health.c.at.desc()).limit(1)
+        self._ready()
+        q = self._all(health).where(_of_runs(health.c.run_id, run_id)).order_by(health.c.at.desc()).limit(1)
         frame = self._frame(q)
         return None if frame.empty else frame.iloc[0].to_dict()
 
@@ -493,3 +405,91 @@ class ResultReader:
         with self.engine.connect() as conn:
             first, last = conn.execute(q).one()
         return first, last
+
+
+def _columns(conn: sa.Connection) -> dict[str, frozenset[str]]:
+    """Table name -> its column names, for the result tables the store has."""
+    inspector = sa.inspect(conn)
+    present = set(inspector.get_table_names())
+    return {
+        t.name: frozenset(c["name"] for c in inspector.get_columns(t.name))
+        for t in (runs, traffic, protocols, hosts, flows, alerts, health, dns_queries)
+        if t.name in present
+    }
+
+
+# -- the export: one table's records of a time range, chunk by chunk ------------------------------
+
+CHUNK_ROWS = 50_000  # rows read and written at a time, so a large store exports in bounded memory
+START_COLUMN = {"flows": "ts", "alerts": "start"}  # the time a record is filed under
+ORDER = {"flows": ("ts", "uid"), "alerts": ("start", "alert_id")}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which records to export: records that started in [start, end), of one run and one sensor if given."""
+
+    what: str  # flows or alerts
+    start: float | None = None  # epoch seconds, inclusive
+    end: float | None = None  # epoch seconds, exclusive
+    run_id: str | None = None
+    sensor: str | None = None
+
+
+class RecordReader:
+    """Read-only access to one table of a result store, by reflection.
+
+    The table is reflected from the database rather than taken from :mod:`.schema`, so an export
+    reads whatever columns the store has (an optional ``sensor`` column included), of any version.
+    """
+
+    def __init__(self, url: str, what: str) -> None:
+        if what not in START_COLUMN:
+            raise AnalyzerError(f"can export flows or alerts, not {what!r}")
+        _refuse_missing_sqlite(url)
+        self.engine = open_engine(url, read_only=True)
+        try:
+            self.table = sa.Table(what, sa.MetaData(), autoload_with=self.engine)
+        except sa.exc.NoSuchTableError:
+            raise AnalyzerError(f"the store {url} has no {what} table: run the analyzer first") from None
+        except sa.exc.OperationalError as exc:
+            raise AnalyzerError(f"cannot open the result store {url}: {exc.orig}") from exc
+        self.what = what
+
+    @property
+    def columns(self) -> list[str]:
+        return [c.name for c in self.table.columns]
+
+    def query(self, selection: Selection) -> sa.Select:
+        t = self.table
+        start_col = t.c[START_COLUMN[self.what]]
+        terms = []
+        if selection.start is not None:
+            terms.append(start_col >= selection.start)
+        if selection.end is not None:
+            terms.append(start_col < selection.end)
+        if selection.run_id is not None:
+            terms.append(t.c.run_id == selection.run_id)
+        if selection.sensor is not None:
+            if "sensor" not in t.c:
+                raise AnalyzerError("this store has no sensor column: export without --sensor")
+            terms.append(t.c.sensor == selection.sensor)
+        return sa.select(t).where(*terms).order_by(*[t.c[name] for name in ORDER[self.what]])
+
+    def chunks(self, selection: Selection, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+        """The selected records, oldest first, ``chunk_rows`` at a time."""
+        with self.engine.connect() as conn:
+            yield from pd.read_sql(self.query(selection), conn, chunksize=chunk_rows)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _refuse_missing_sqlite(url: str) -> None:
+    """A SQLite file that does not exist is no store: say so, rather than fail to open it."""
+    try:
+        path = sqlite_file(url)
+    except sa.exc.ArgumentError as exc:
+        raise AnalyzerError(f"store URL {url!r} is not a database URL") from exc
+    if path is not None and not path.is_file():
+        raise AnalyzerError(f"no result store at {path}: run the analyzer first or check --data-dir / --store")

@@ -1,0 +1,155 @@
+"""How a window's table rows go in: one executemany per table on SQLite, COPY on PostgreSQL.
+
+A window can hold tens of thousands of flows and thousands of hosts, so rows never become one
+dict each: every column becomes a plain Python list once (``numpy.tolist``, nulls as None) and
+the lists are zipped into tuples, the shape both drivers take in bulk. On SQLite the tuples go to
+``executemany`` (a prepared statement stepped once per row inside the window's transaction); on
+PostgreSQL they are streamed with psycopg's ``COPY ... FROM STDIN``. Upserts (flows, keyed by
+run and uid) COPY into a temporary table first, then ``INSERT ... SELECT ... ON CONFLICT DO
+UPDATE`` from it, while rows of flows the run never stored are COPYed straight into the table;
+on SQLite the executemany statement is the upsert itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+
+def column_values(series: pd.Series) -> list:
+    """A column as Python scalars, None for nulls: what the drivers bind."""
+    if series.dtype.kind in "iub":
+        return series.to_numpy().tolist()
+    if series.dtype.kind == "f":
+        values = series.to_numpy()
+        if not np.isnan(values).any():
+            return values.tolist()
+    return series.to_numpy(dtype=object, na_value=None).tolist()
+
+
+def frame_rows(frame: pd.DataFrame, columns: Sequence[str], constants: dict[str, object]) -> list[tuple]:
+    """Rows of ``frame`` as tuples in ``columns`` order; a column named in ``constants`` has that one value."""
+    lists = [itertools.repeat(constants[c]) if c in constants else column_values(frame[c]) for c in columns]
+    return list(zip(*lists, strict=False)) if len(frame) else []  # constants repeat
+
+
+class BulkRows:
+    """Appends and upserts of many rows inside an open transaction; one subclass per database."""
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        self.quote = dialect.identifier_preparer.quote
+
+    def names(self, columns: Sequence[str]) -> str:
+        return ", ".join(self.quote(c) for c in columns)
+
+    def append(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> None:
+        """Insert ``rows`` (tuples in ``columns`` order) into ``table``."""
+        raise NotImplementedError
+
+    def upsert(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        rows: list[tuple],
+        new: list[tuple],
+    ) -> None:
+        """Insert ``rows`` and ``new``; a row whose ``key`` is stored replaces the stored one's other columns.
+
+        ``new`` rows are expected not to be stored yet, which may make them cheaper to insert.
+        """
+        raise NotImplementedError
+
+    def _updates(self, columns: Sequence[str], key: Sequence[str], excluded: str) -> str:
+        return ", ".join(f"{self.quote(c)} = {excluded}.{self.quote(c)}" for c in columns if c not in key)
+
+
+class SqliteRows(BulkRows):
+    """executemany of one prepared INSERT (an upsert with ON CONFLICT) per table."""
+
+    def append(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> None:
+        if rows:
+            conn.exec_driver_sql(self._insert(table, columns), rows)
+
+    def upsert(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        rows: list[tuple],
+        new: list[tuple],
+    ) -> None:
+        rows = rows + new
+        if rows:
+            conflict = f" ON CONFLICT ({self.names(key)}) DO UPDATE SET {self._updates(columns, key, 'excluded')}"
+            conn.exec_driver_sql(self._insert(table, columns) + conflict, rows)
+
+    def _insert(self, table: sa.Table, columns: Sequence[str]) -> str:
+        marks = ", ".join("?" * len(columns))
+        return f"INSERT INTO {self.quote(table.name)} ({self.names(columns)}) VALUES ({marks})"
+
+
+class PostgresRows(BulkRows):
+    """COPY FROM STDIN through psycopg, on the transaction's own connection."""
+
+    def append(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> None:
+        if rows:
+            self._copy(conn, self.quote(table.name), columns, rows)
+
+    def upsert(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        rows: list[tuple],
+        new: list[tuple],
+    ) -> None:
+        if new:
+            savepoint = conn.begin_nested()
+            try:
+                self._copy(conn, self.quote(table.name), columns, new)
+            except sa.exc.IntegrityError:  # one was stored after all: the whole lot takes the upsert
+                savepoint.rollback()
+                rows = rows + new
+            else:
+                savepoint.commit()
+        if not rows:
+            return
+        name, staging = self.quote(table.name), self.quote(f"{table.name}_window")
+        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {staging} (LIKE {name})")  # a rollback drops it too
+        self._copy(conn, staging, columns, rows)
+        conn.exec_driver_sql(
+            f"INSERT INTO {name} ({self.names(columns)}) SELECT {self.names(columns)} FROM {staging} "
+            f"ON CONFLICT ({self.names(key)}) DO UPDATE SET {self._updates(columns, key, 'EXCLUDED')}"
+        )
+        conn.exec_driver_sql(f"DROP TABLE {staging}")
+
+    def _copy(self, conn: sa.Connection, target: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        statement = f"COPY {target} ({self.names(columns)}) FROM STDIN"
+        raw = conn.connection.dbapi_connection
+        dbapi_error = conn.dialect.loaded_dbapi.Error
+        try:
+            with raw.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except dbapi_error as exc:  # raised by the driver itself: wrap it as SQLAlchemy would have
+            gone = conn.dialect.is_disconnect(exc, raw, None)
+            if gone:
+                conn.invalidate(exc)
+            raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi_error, connection_invalidated=gone) from exc
+
+
+def bulk_rows(dialect: sa.Dialect) -> BulkRows:
+    """The bulk writer for ``dialect``: SQLite or PostgreSQL."""
+    if dialect.name == "postgresql":
+        return PostgresRows(dialect)
+    if dialect.name == "sqlite":
+        return SqliteRows(dialect)
+    raise ValueError(f"the result store runs on SQLite or PostgreSQL, not {dialect.name}")
