@@ -7,13 +7,14 @@ one-line errors. The full run (10,000 cases) is the documented command in the RE
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, run_cli
 
 sys.path.insert(0, str(ROOT / "scripts"))
 
@@ -119,6 +120,19 @@ def test_regression_capture_is_read_up_to_its_damage_by_both_readers(name):
         tshark["message"],
         tshark["packets"],
     )
+
+
+@pytest.mark.parametrize("name", REGRESSION_NAMES)
+def test_regression_capture_ends_cleanly_through_the_command_line(name, tmp_path):
+    """The same captures through ``--read`` as a user runs it: a summary, or exit 2 with one error line."""
+    proc = run_cli(
+        "--read", str(REGRESSIONS / name), "--no-dashboard", "--json", "--no-progress",
+        "--data-dir", str(tmp_path / "data"), "--log-file", str(tmp_path / "analysis.log"),
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr and proc.returncode in (0, 2), proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == (proc.returncode == 2), proc.stderr
+    assert json.loads(proc.stdout)["source"]  # the summary of what was read before any damage
 
 
 # --------------------------------------------------------------------------- the harness finds what it should
