@@ -12,7 +12,8 @@ CONFIG = {
     "interface": None,
     # Seconds to capture; 0 captures until stopped (Ctrl-C). (command line: --duration)
     "capture_duration": 0.0,
-    # BPF capture filter for live capture, e.g. 'tcp or udp port 53'. (command line: --filter)
+    # BPF capture filter for live capture, e.g. 'tcp or udp port 53'; the dashboard's own traffic is
+    # always left out. (command line: --filter)
     "capture_filter": None,
     # Live capture backend: dumpcap (the default: dumpcap into the in-process decoder, with kernel
     # drop counts and flow sampling under load), pyshark, or tshark (tshark's field output);

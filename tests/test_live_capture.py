@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -114,3 +118,51 @@ def test_live_backends_agree(host_pair, tmp_path):  # noqa: F811
     pd.testing.assert_frame_equal(mine["dumpcap"], mine["pyshark"])
     assert stats["dumpcap"]["dropped"] == 0  # read from the kernel while capturing: a number, not unknown
     assert stats["dumpcap"]["sampled_out"] == 0 and stats["dumpcap"]["sample_rate"] == 1.0
+
+
+DASHBOARD_PORT = 8064  # the port of issue 15's report; free inside the test's namespace
+POLL_S, POLL_EVERY_S = 30, 0.5
+
+
+def test_the_dashboards_own_traffic_is_never_captured(host_pair, tmp_path):  # noqa: F811
+    """Issue 15 item 2: a browser polling the dashboard across the captured interface became a
+    c2_beacon alert against the analyzer itself. A client polls the dashboard (bound to every
+    address, a user capture filter given) every 0.5 s for 30 s while host B also scans host A:
+    the scan is found, and the dashboard's connections are in no flow and no alert."""
+    if shutil.which("nmap") is None:
+        pytest.skip("nmap is not installed; ./setup.sh --dev installs it")
+    log, data = tmp_path / "analysis.log", tmp_path / "data"
+    cmd = [sys.executable, str(CLI), "--interface", host_pair.if_a, "--filter", "tcp or udp", "--duration", "45"]
+    cmd += ["--window", "2", "--host", "0.0.0.0", "--no-auth", "--port", str(DASHBOARD_PORT), "--json"]
+    cmd += ["--no-progress", "--no-evidence", "--data-dir", str(data), "--log-file", str(log)]
+    env = {k: v for k, v in os.environ.items() if k != "SUDO_UID"}
+    analyzer = host_pair.popen_in(
+        host_pair.ns_a, *cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    said: list[str] = []
+    threading.Thread(target=lambda: said.extend(analyzer.stderr), daemon=True).start()
+    try:
+        wait_for(lambda: log.exists() and "capturing on" in log.read_text(), 60, "the capture to start")
+        time.sleep(3)  # dumpcap opens the interface after the run is logged
+        url = f"http://{host_pair.ip_a}:{DASHBOARD_PORT}/"
+        poller = host_pair.popen_in(
+            host_pair.ns_b, sys.executable, str(HERE / "poll_dashboard.py"), url, str(POLL_S), str(POLL_EVERY_S),
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        scan = host_pair.syn_scan("1-200")
+        assert scan.returncode == 0, scan.stderr
+        polled, _ = poller.communicate(timeout=POLL_S + 60)
+        wait_for(lambda: any("analysis finished" in line for line in said), 90, "the end of the capture")
+        analyzer.send_signal(signal.SIGINT)  # the dashboard stays up after the run until Ctrl-C
+        out, _ = analyzer.communicate(timeout=60)
+    finally:
+        analyzer.kill()
+    assert int(polled) >= POLL_S / POLL_EVERY_S / 2, f"the dashboard answered only {polled} polls"
+    summary = json.loads(out)
+    scans = [a for a in summary["alerts"] if a["kind"] == "port_scan"]
+    assert [(a["attacker"], a["victims"]) for a in scans] == [(host_pair.ip_b, [host_pair.ip_a])]
+    assert not [a for a in summary["alerts"] if str(DASHBOARD_PORT) in json.dumps(a)], summary["alerts"]
+    assert not [a for a in summary["alerts"] if a["kind"] == "c2_beacon"], summary["alerts"]
+    with sqlite3.connect(data / "analyzer.db") as db:
+        ports = db.execute("SELECT orig_p, resp_p FROM flows").fetchall()
+    assert len(ports) >= 200 and not [p for p in ports if DASHBOARD_PORT in p]

@@ -21,10 +21,11 @@ from .alerts.log_channel import log_window, setup_logging
 from .capture.dumpcap_live import DumpcapLiveSource
 from .capture.file_reader import CaptureFileSource
 from .capture.live import PysharkLiveSource, TsharkLiveSource
+from .capture.own_traffic import without_dashboard
 from .capture.processes import start_keeper, stop_keeper
 from .capture.sampling import SamplingController, sampling_status, scale_counts
 from .capture.source import PacketSource
-from .capture.tshark import default_interface, tshark_path
+from .capture.tshark import check_live_capture, default_interface, tshark_path
 from .detection.anomaly import HostAnomalyModel, load_model, make_model, model_info, save_model
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
 from .features.host_windows import HOST_FEATURES
@@ -128,12 +129,18 @@ class Runner:
             source = CaptureFileSource(c.read_file, reader=c.file_reader, progress=c.progress)
             return source, False, f"reading {c.read_file}"
         iface = c.interface or default_interface()
+        # The analyzer's own dashboard traffic is never captured (a polling browser looks like a beacon).
+        bpf = c.capture_filter
+        if c.dashboard:
+            if c.capture_filter:
+                check_live_capture(iface, c.capture_filter)  # a bad filter is reported as the user wrote it
+            bpf = without_dashboard(c.capture_filter, c.dashboard_host, c.dashboard_port)
         if c.capture_backend == "dumpcap":
             sampling = SamplingController(max_pps=c.sample_max_pps, enabled=c.sampling)
-            src = DumpcapLiveSource(iface, c.capture_filter, c.capture_duration, c.window_s, sampling=sampling)
+            src = DumpcapLiveSource(iface, bpf, c.capture_duration, c.window_s, sampling=sampling)
             return src, True, f"capturing on {iface}"
         backend = TsharkLiveSource if c.capture_backend == "tshark" else PysharkLiveSource
-        src = backend(iface, c.capture_filter, duration_s=c.capture_duration, window_s=c.window_s)
+        src = backend(iface, bpf, duration_s=c.capture_duration, window_s=c.window_s)
         return src, True, f"capturing on {iface}"
 
     # -- the run --------------------------------------------------------------------------------

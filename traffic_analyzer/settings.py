@@ -30,7 +30,13 @@ SEVERITIES = ("low", "medium", "high", "critical")  # alert severities, lowest f
 SETTINGS: tuple[Setting, ...] = (
     Setting("interface", None, "Interface to capture on; None picks the one holding the default route.", "--interface"),
     Setting("capture_duration", 0.0, "Seconds to capture; 0 captures until stopped (Ctrl-C).", "--duration", float),
-    Setting("capture_filter", None, "BPF capture filter for live capture, e.g. 'tcp or udp port 53'.", "--filter"),
+    Setting(
+        "capture_filter",
+        None,
+        "BPF capture filter for live capture, e.g. 'tcp or udp port 53'; the dashboard's own traffic is always "
+        "left out.",
+        "--filter",
+    ),
     Setting(
         "capture_backend",
         "dumpcap",
