@@ -58,6 +58,10 @@ CONFIG = {
     "dashboard_auth": True,
     # Show a progress bar on stderr while reading a file. (command line: --no-progress)
     "progress": True,
+    # Live capture says nothing on stderr but warnings and alerts: no 'capturing on' and dashboard
+    # lines at start, no status line (packets, alerts, drops, sampled-out) every minute. (command
+    # line: --quiet)
+    "quiet": False,
     # Started as root, become this user once the capture is open (files in data_dir are handed
     # over); None means the user who ran sudo, 'root' keeps root. (command line: --run-as)
     "run_as": None,

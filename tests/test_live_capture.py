@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -166,3 +168,48 @@ def test_the_dashboards_own_traffic_is_never_captured(host_pair, tmp_path):  # n
     with sqlite3.connect(data / "analyzer.db") as db:
         ports = db.execute("SELECT orig_p, resp_p FROM flows").fetchall()
     assert len(ports) >= 200 and not [p for p in ports if DASHBOARD_PORT in p]
+
+
+def _live_run_with_dashboard(host_pair, tmp_path, duration_s: int, *extra: str) -> tuple[list[str], int]:  # noqa: F811
+    """Capture on host A's veth with the dashboard on while host B sends datagrams: stderr's lines, dashboard port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free here, and so inside host A's fresh namespace
+    cmd = [sys.executable, str(CLI), "--interface", host_pair.if_a, "--duration", str(duration_s), "--window", "5"]
+    cmd += ["--port", str(port), "--no-progress", "--no-evidence", "--data-dir", str(tmp_path / "data")]
+    cmd += ["--log-file", str(tmp_path / "analysis.log"), *extra]
+    env = {k: v for k, v in os.environ.items() if k != "SUDO_UID"}
+    analyzer = host_pair.popen_in(
+        host_pair.ns_a, *cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
+    said: list[str] = []
+    threading.Thread(target=lambda: said.extend(analyzer.stderr), daemon=True).start()
+    try:
+        log = tmp_path / "analysis.log"
+        wait_for(lambda: log.exists() and "capturing on" in log.read_text(), 60, "the capture to start")
+        time.sleep(3)
+        sent = host_pair.run_in(
+            host_pair.ns_b, sys.executable, str(HERE / "send_traffic.py"), host_pair.ip_a, str(DATAGRAMS), "0.02"
+        )
+        assert sent.returncode == 0, sent.stderr
+        wait_for(lambda: any("analysis finished" in line for line in said), duration_s + 60, "the end of the run")
+        analyzer.send_signal(signal.SIGINT)  # the dashboard stays up after the run until Ctrl-C
+        analyzer.wait(timeout=60)
+    finally:
+        analyzer.kill()
+    return [line.rstrip("\n") for line in said], port
+
+
+def test_a_live_run_says_where_it_captures_its_dashboard_and_a_status_a_minute(host_pair, tmp_path):  # noqa: F811
+    """Issue 15 item 4: a live run was silent on the terminal."""
+    lines, port = _live_run_with_dashboard(host_pair, tmp_path, 70)
+    assert lines[0] == f"capturing on {host_pair.if_a} (for 70 s)", lines
+    assert lines[1] == f"dashboard at http://127.0.0.1:{port}/", lines
+    status = [re.fullmatch(r"status: ([\d,]+) packets, 0 alerts, 0 dropped, 0 sampled out", line) for line in lines]
+    [packets] = [int(m.group(1).replace(",", "")) for m in status if m]  # one a minute
+    assert packets >= DATAGRAMS, lines
+
+
+def test_quiet_keeps_a_live_run_silent(host_pair, tmp_path):  # noqa: F811
+    lines, _ = _live_run_with_dashboard(host_pair, tmp_path, 8, "--quiet")
+    assert not [line for line in lines if line.startswith(("capturing on", "dashboard at", "status: "))], lines

@@ -26,6 +26,7 @@ from .capture.processes import start_keeper, stop_keeper
 from .capture.sampling import SamplingController, sampling_status, scale_counts
 from .capture.source import PacketSource
 from .capture.tshark import check_live_capture, default_interface, tshark_path
+from .console import ConsoleStatus
 from .detection.anomaly import HostAnomalyModel, load_model, make_model, model_info, save_model
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
 from .features.host_windows import HOST_FEATURES
@@ -65,6 +66,7 @@ class Runner:
         self.account = None  # the unprivileged account to become, when started as root
         self.evidence: EvidenceRecorder | None = None  # cuts alert pcaps in the background
         self.alerts: AlertDispatcher | None = None  # log, e-mail, webhook, syslog
+        self.console = ConsoleStatus(enabled=False)  # a live run's start lines and status a minute on stderr
 
     # -- set-up ---------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -105,6 +107,7 @@ class Runner:
                 evidence_dir=self.data_dir / "evidence",
             )
             self.dashboard.start()
+            self.console.dashboard(self.dashboard.url)  # said here when it starts after the privilege drop
 
     def train(self, paths: str) -> None:
         """Fit the anomaly model on benign captures (comma-separated paths) and save it."""
@@ -157,6 +160,10 @@ class Runner:
             self.model_meta = {"status": "training", "baseline_s": self.config.baseline_s}
         self.writer.start_run(self.run_id, source.stats.source, self.model_meta)
         self.logger.info("run %s: %s", self.run_id, status)
+        self.console = ConsoleStatus(enabled=live and not self.config.quiet)
+        self.console.started(status, self.config.capture_duration)
+        if self.dashboard is not None:
+            self.console.dashboard(self.dashboard.url)
         detectors = default_detectors(
             self.config.scan_min_ports, self.config.scan_window_s, self.config.detector_thresholds
         )
@@ -195,6 +202,7 @@ class Runner:
                 alerts.send(result.alerts, now=window.end)
                 result.health["channels"] = json.dumps(alerts.health())
                 self.writer.write_window(self.run_id, result)
+                self.console.window(source.stats, analysis.packets, len(analysis.book.alerts))
                 if len(packets) or not live:
                     log_window(
                         self.logger,

@@ -97,6 +97,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("progress", True, "Show a progress bar on stderr while reading a file.", "--no-progress", bool),
     Setting(
+        "quiet",
+        False,
+        "Live capture says nothing on stderr but warnings and alerts: no 'capturing on' and dashboard lines at "
+        "start, no status line (packets, alerts, drops, sampled-out) every minute.",
+        "--quiet",
+        bool,
+    ),
+    Setting(
         "run_as",
         None,
         "Started as root, become this user once the capture is open (files in data_dir are handed over); "
