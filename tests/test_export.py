@@ -17,6 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import run_cli
 
+from traffic_analyzer.dashboard.status import run_state
+from traffic_analyzer.store.database import ResultReader, store_url
+
 CAPTURE = "nmap-syn-scan.pcapng"
 ZEEK_TYPE_PATTERNS = {
     "time": re.compile(r"^\d+\.\d{6}$"),
@@ -208,3 +211,41 @@ def test_bad_requests_end_in_one_line_and_write_nothing(store, tmp_path):
     proc = run_cli("export", "--data-dir", str(tmp_path / "nowhere"))
     assert proc.returncode == 1 and "no result store" in proc.stderr
     assert not (tmp_path / "nowhere").exists()
+
+
+def export_rows(data_dir: Path, out: Path, *args: str) -> pd.DataFrame:
+    export(data_dir, out, "--format", "csv", *args)
+    return pd.read_csv(out)
+
+
+@pytest.fixture(scope="module")
+def read_twice(pcaps: Path, tmp_path_factory) -> tuple[Path, list[str]]:
+    """A data folder holding two --read runs of the same capture and then one of another; run ids oldest first."""
+    tmp = tmp_path_factory.mktemp("export-runs")
+    for capture in (CAPTURE, CAPTURE, "c2-strrat-beacon.pcap"):
+        proc = run_cli(
+            "--read", str(pcaps / capture), "--no-dashboard", "--no-progress", "--no-evidence",
+            "--data-dir", str(tmp / "data"), "--log-file", str(tmp / "analysis.log"),
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    runs = stored(tmp / "data", "runs").sort_values("started_at")
+    return tmp / "data", runs["run_id"].tolist()
+
+
+def test_run_latest_is_what_the_dashboard_shows(read_twice, tmp_path):
+    data_dir, (_, _, other) = read_twice
+    latest = export_rows(data_dir, tmp_path / "latest.csv", "--run", "latest")
+    assert set(latest["run_id"]) == {other}
+    reader = ResultReader(store_url(data_dir))
+    try:
+        state = run_state(reader)
+        assert state.run_ids == (other,) and reader.flow_count(state.run_ids) == len(latest)
+    finally:
+        reader.close()
+
+
+def test_help_says_from_and_to_are_packet_times():
+    proc = run_cli("export", "--help")
+    text = " ".join(proc.stdout.split())
+    assert "packet time" in text and "not when the analyzer ran" in text
+    assert "--run latest|all|RUN_ID" in text
