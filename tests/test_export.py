@@ -15,10 +15,14 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 from conftest import run_cli
 
 from traffic_analyzer.dashboard.status import run_state
+from traffic_analyzer.errors import AnalyzerError
+from traffic_analyzer.export.runs import selected_runs
 from traffic_analyzer.store.database import ResultReader, store_url
+from traffic_analyzer.store.schema import metadata, runs
 
 CAPTURE = "nmap-syn-scan.pcapng"
 ZEEK_TYPE_PATTERNS = {
@@ -232,6 +236,30 @@ def read_twice(pcaps: Path, tmp_path_factory) -> tuple[Path, list[str]]:
     return tmp / "data", runs["run_id"].tolist()
 
 
+def test_a_file_read_twice_is_exported_once_unless_every_run_is_asked_for(read_twice, tmp_path):
+    """Issue 17 item 6: two --reads of one file listed every Zeek uid twice. Each run stays in the store;
+    exports take the latest run of each file (and every live run) unless --run all."""
+    data_dir, (first, second, other) = read_twice
+    flows = stored(data_dir, "flows")
+    once = flows[flows["run_id"] == second]
+    exported = export_rows(data_dir, tmp_path / "default.csv")
+    assert exported["uid"].is_unique and set(exported["run_id"]) == {second, other}
+    assert len(exported) == len(once) + (flows["run_id"] == other).sum()
+    _, rows = zeek_cut(_zeek(data_dir, tmp_path), ["uid"])
+    assert len(rows) == len(exported) and len({r[0] for r in rows}) == len(rows)
+    everything = export_rows(data_dir, tmp_path / "all.csv", "--run", "all")
+    assert len(everything) == len(flows)
+    assert (everything.loc[everything["run_id"] != other, "uid"].value_counts() == 2).all()  # each read's uids
+    alerts = export_rows(data_dir, tmp_path / "alerts.csv", "--what", "alerts")
+    assert (alerts.loc[alerts["kind"] == "port_scan", "run_id"] == second).all()
+    assert len(export_rows(data_dir, tmp_path / "first.csv", "--run", first)) == (flows["run_id"] == first).sum()
+
+
+def _zeek(data_dir: Path, tmp_path: Path) -> Path:
+    export(data_dir, tmp_path / "conn.log", "--format", "zeek")
+    return tmp_path / "conn.log"
+
+
 def test_run_latest_is_what_the_dashboard_shows(read_twice, tmp_path):
     data_dir, (_, _, other) = read_twice
     latest = export_rows(data_dir, tmp_path / "latest.csv", "--run", "latest")
@@ -249,3 +277,27 @@ def test_help_says_from_and_to_are_packet_times():
     text = " ".join(proc.stdout.split())
     assert "packet time" in text and "not when the analyzer ran" in text
     assert "--run latest|all|RUN_ID" in text
+
+
+def test_default_runs_are_each_files_latest_and_every_live_run(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'runs.db'}")
+    metadata.create_all(engine)
+    rows = [  # run_id, started_at, source, sensor, live
+        ("a1", 1, "file /c/a.pcap (fast)", "s1", False),
+        ("a2", 2, "file /c/a.pcap (tshark)", "s1", False),  # the same file again, another reader
+        ("b1", 3, "file /c/b.pcap (fast)", "s1", False),
+        ("l1", 4, "live eth0 (dumpcap)", "s1", True),
+        ("l2", 5, "live eth0 (dumpcap)", "s1", True),  # a restarted capture: new packets
+        ("a3", 6, "file /c/a.pcap (fast)", "s2", False),  # another sensor's read of a file of that name
+    ]
+    with engine.begin() as conn:
+        names = ("run_id", "started_at", "source", "sensor", "live")
+        conn.execute(runs.insert(), [{**dict(zip(names, r, strict=True)), "status": "finished"} for r in rows])
+    assert sorted(selected_runs(engine, None, None)) == ["a2", "a3", "b1", "l1", "l2"]
+    assert sorted(selected_runs(engine, None, "s1")) == ["a2", "b1", "l1", "l2"]
+    assert sorted(selected_runs(engine, "latest", None)) == ["a3", "l2"]
+    assert selected_runs(engine, "latest", "s1") == ("l2",)
+    assert selected_runs(engine, "all", None) is None and len(selected_runs(engine, "all", "s1")) == 5
+    assert selected_runs(engine, "a1", None) == ("a1",) and selected_runs(engine, "a1", "s2") == ()
+    with pytest.raises(AnalyzerError, match="no runs of sensor 'edge-1' in this store \\(its sensors: s1, s2\\)"):
+        selected_runs(engine, None, "edge-1")

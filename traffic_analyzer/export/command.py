@@ -72,8 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--run", metavar=f"{LATEST}|{ALL}|RUN_ID",
-        help=f"which runs: {LATEST} (the newest run of each sensor, what the dashboard shows), {ALL} (every run, "
-        "the default), or one run id",
+        help=f"which runs: {LATEST} (the newest run of each sensor, what the dashboard shows), {ALL} (every run: a "
+        "file read twice is listed twice), or one run id; default: the latest run of each file read and every "
+        "live run",
     )  # fmt: skip
     parser.add_argument("--sensor", help="only runs of this sensor")
     where = parser.add_mutually_exclusive_group()

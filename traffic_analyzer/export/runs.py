@@ -1,5 +1,10 @@
-"""Which runs an export reads: ``--run latest`` (what the dashboard shows, the newest run of each
-sensor), ``all`` (the default) or a run id, of ``--sensor``'s runs when given.
+"""Which runs an export reads: ``--run latest``, ``all``, a run id, or by default each source's latest run.
+
+Every run is kept apart in the store. A second ``--read`` of the same file is a new run with the
+same packets, so the same flows (the same Zeek uids) and alerts: exporting both would list each
+twice. By default an export therefore reads the latest run of each file a sensor read, and every
+live run of it (live captures never share packets, so each run is its own source). ``latest`` is
+what the dashboard shows, the newest run of each sensor; ``all`` is every run.
 
 The ``runs`` table is reflected, as the exported tables are, so stores of any schema version are
 read without being changed.
@@ -7,26 +12,43 @@ read without being changed.
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
 from ..errors import AnalyzerError
 
 LATEST, ALL = "latest", "all"
+_READER_SUFFIX = re.compile(r" \((fast|tshark)\)$")  # "file x.pcap (fast)": the reader is not the source
+
+
+def source_key(source: str) -> str:
+    """The file a run read, whichever reader decoded it."""
+    return _READER_SUFFIX.sub("", source)
 
 
 def selected_runs(engine: sa.Engine, run: str | None, sensor: str | None) -> tuple[str, ...] | None:
-    """Run ids to export (None: every run, no filter) for ``--run`` (None: every run) and ``--sensor``."""
-    if run in (ALL, None) and sensor is None:
+    """Run ids to export (None: every run, no filter) for ``--run`` (None: the default) and ``--sensor``."""
+    if run == ALL and sensor is None:
         return None
     rows = _runs(engine, sensor)
-    if run in (ALL, None):
+    if run == ALL:
         return tuple(r["run_id"] for r in rows)
     if run == LATEST:
         newest: dict[str, str] = {}
         for r in rows:  # newest first
             newest.setdefault(r["sensor"], r["run_id"])
         return tuple(newest.values())
-    return (run,) if sensor is None else tuple(r["run_id"] for r in rows if r["run_id"] == run)
+    if run is not None:
+        return (run,) if sensor is None else tuple(r["run_id"] for r in rows if r["run_id"] == run)
+    latest_of_file: dict[tuple[str, str], str] = {}
+    chosen = []
+    for r in rows:
+        if r["live"]:
+            chosen.append(r["run_id"])
+        elif latest_of_file.setdefault((r["sensor"], source_key(r["source"])), r["run_id"]) == r["run_id"]:
+            chosen.append(r["run_id"])
+    return tuple(chosen)
 
 
 def _runs(engine: sa.Engine, sensor: str | None) -> list[dict]:
