@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
-from conftest import run_cli
+from conftest import CLI, run_cli
 
 from traffic_analyzer.dashboard.status import run_state
 from traffic_analyzer.errors import AnalyzerError
@@ -197,6 +200,19 @@ def test_nothing_matched_gives_headers_only_and_says_so(store, tmp_path):
     export(store, tmp_path / "empty.parquet", "--format", "parquet", "--to", "1000")
     table = pq.read_table(tmp_path / "empty.parquet")
     assert table.num_rows == 0 and "uid" in table.schema.names
+
+
+@pytest.mark.parametrize(("fmt", "head"), [("zeek", ["head", "-n", "3"]), ("parquet", ["head", "-c", "100"])])
+def test_a_reader_that_stops_early_ends_the_export_quietly(store, fmt, head):
+    """Issue 17 item 7: `export --out - | head` ended in a BrokenPipeError traceback and exit status 1."""
+    cmd = [sys.executable, str(CLI), "export", "--data-dir", str(store), "--format", fmt, "--out", "-"]
+    exporter = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader = subprocess.Popen(head, stdin=exporter.stdout, stdout=subprocess.PIPE)
+    exporter.stdout.close()  # only head reads the pipe: when it exits, the exporter's next write fails
+    shown, _ = reader.communicate(timeout=120)
+    _, said = exporter.communicate(timeout=120)
+    assert len(shown.splitlines()) == 3 if fmt == "zeek" else len(shown) == 100
+    assert said == b"" and exporter.returncode == 128 + signal.SIGPIPE  # as a shell reports `yes | head`
 
 
 def test_bad_requests_end_in_one_line_and_write_nothing(store, tmp_path):

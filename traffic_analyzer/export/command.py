@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import math
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from .zeek import ConnJsonWriter, ConnLogWriter
 
 FORMATS = ("zeek", "jsonl", "csv", "parquet")
 TEXT_FORMATS = {"zeek", "jsonl", "csv"}
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for a tool that a closed pipe ended (`| head`)
 
 
 def parse_time(text: str, option: str) -> float:
@@ -150,6 +152,13 @@ def export(url: str, selection: Selection, fmt: str, out: IO) -> int:
         reader.close()
 
 
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's own flush at exit does not hit the closed pipe again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -160,6 +169,9 @@ def main(argv: list[str]) -> int:
     except AnalyzerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader of stdout went away (`export | head`): stop quietly, as Unix tools do
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
     where = "stdout" if args.out == "-" else args.out
     if written == 0:
         print(
