@@ -12,7 +12,8 @@ CONFIG = {
     "interface": None,
     # Seconds to capture; 0 captures until stopped (Ctrl-C). (command line: --duration)
     "capture_duration": 0.0,
-    # BPF capture filter for live capture, e.g. 'tcp or udp port 53'. (command line: --filter)
+    # BPF capture filter for live capture, e.g. 'tcp or udp port 53'; the dashboard's own traffic is
+    # always left out. (command line: --filter)
     "capture_filter": None,
     # Live capture backend: dumpcap (the default: dumpcap into the in-process decoder, with kernel
     # drop counts and flow sampling under load), pyshark, or tshark (tshark's field output);
@@ -57,6 +58,10 @@ CONFIG = {
     "dashboard_auth": True,
     # Show a progress bar on stderr while reading a file. (command line: --no-progress)
     "progress": True,
+    # Live capture says nothing on stderr but warnings and alerts: no 'capturing on' and dashboard
+    # lines at start, no status line (packets, alerts, drops, sampled-out) every minute. (command
+    # line: --quiet)
+    "quiet": False,
     # Started as root, become this user once the capture is open (files in data_dir are handed
     # over); None means the user who ran sudo, 'root' keeps root. (command line: --run-as)
     "run_as": None,

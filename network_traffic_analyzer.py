@@ -76,6 +76,7 @@ class NetworkTrafficAnalyzer:
         dashboard_port: int = 8050,
         dashboard_auth: bool = True,
         progress: bool = True,
+        quiet: bool = False,
         run_as: str | None = None,
         secrets_file: str | None = None,
         store: str | None = None,
@@ -129,6 +130,7 @@ class NetworkTrafficAnalyzer:
         self.dashboard_port = dashboard_port
         self.dashboard_auth = dashboard_auth
         self.progress = progress
+        self.quiet = quiet
         self.run_as = run_as
         self.secrets_file = secrets_file
         self.store = store

@@ -1,12 +1,19 @@
 """Fuzz the capture readers and the whole analysis with hostile capture files.
 
     .venv/bin/python scripts/fuzz_captures.py --cases 10000 --jobs 2 --seed 1
+    .venv/bin/python scripts/fuzz_captures.py --campaign protocol-flips --harness read --cases 2000 --jobs 2 --seed 1
 
 Each case (see ``fuzz_cases.py``: the public and tiny captures, mutated, and crafted hostile ones)
 is read by the fast reader (FastPcapSource) and, for a share of the cases, by the tshark reader
 (PcapFileSource); the packets of each go through the real pipeline (file_windows -> Analysis with
 every detector and an anomaly model -> finish). Cases run in worker processes with an address-space
 limit; a case that takes longer than ``--timeout-s`` is a hang and its worker is replaced.
+
+``--campaign protocol-flips`` makes every case from one public capture in turn with bit flips aimed
+at IP and TCP/UDP headers and DNS/TCP payloads (``fuzz_cases.flip_protocol_bits``). ``--harness
+read`` runs each case through the code of ``--read`` instead (``NetworkTrafficAnalyzer(read_file=...)
+.analyze()``: the auto file reader, the result store, alert channels and evidence pcaps, in a data_dir
+of the worker holding the baseline model), and the tshark share with ``file_reader="tshark"``.
 
 Outcomes: ``ok``; ``error`` (one of our AnalyzerError family with a one-line message, which is how
 an unreadable or damaged file must end); ``crash`` (any other exception, a broken invariant, or a
@@ -38,12 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
-from fuzz_cases import SHARED_PCAPS, TINY_PCAPS, Case, load_seeds, make_case  # noqa: E402
+from fuzz_cases import CAMPAIGNS, SHARED_PCAPS, TINY_PCAPS, Case, load_seeds  # noqa: E402
 
 from traffic_analyzer.capture.fast_pcap import FastPcapSource  # noqa: E402
 from traffic_analyzer.capture.pcap_file import PcapFileSource  # noqa: E402
 from traffic_analyzer.detection.anomaly.base import MIN_BASELINE_WINDOWS  # noqa: E402
 from traffic_analyzer.detection.anomaly.iforest import HostAnomalyModel  # noqa: E402
+from traffic_analyzer.detection.anomaly.persist import save_model  # noqa: E402
 from traffic_analyzer.errors import AnalyzerError, TruncatedCaptureError  # noqa: E402
 from traffic_analyzer.pipeline import Analysis, default_detectors, file_windows  # noqa: E402
 from traffic_analyzer.records.packets import PACKET_SCHEMA  # noqa: E402
@@ -57,6 +65,7 @@ TSHARK_SHARE = 0.1  # cases also read by tshark (a process start each: slower)
 WINDOW_S = 5.0  # the analyzer's default window
 BASELINE_CAPTURE = "benign-android-mixed.pcap"  # the anomaly model of the workers learns from this one
 WORKER_START_S = 300.0  # imports and the baseline model, on a busy machine
+HARNESSES = ("pipeline", "read")  # file_windows -> Analysis directly, or the whole --read run
 
 
 # --------------------------------------------------------------------------- one case, in a worker
@@ -100,22 +109,55 @@ def analyse(source, model) -> tuple[str, str, int]:
     analysis.finish()
     if error is None:
         return "ok", "", analysis.packets
-    message = str(error)
-    if not message or "\n" in message:
-        raise InvariantBroken(f"an error message that is not one line: {message!r}")
+    message = one_line(str(error))
     if isinstance(error, TruncatedCaptureError) and analysis.packets != source.stats.packets:
         raise InvariantBroken(f"read {source.stats.packets} packets before the damage but analysed {analysis.packets}")
     return "error", message, analysis.packets
 
 
-def run_case(path: Path, tshark: bool, model) -> dict:
-    """Outcome of one case: the worst over the readers (each followed by the analysis)."""
+def one_line(message: str) -> str:
+    if not message or "\n" in message:
+        raise InvariantBroken(f"an error message that is not one line: {message!r}")
+    return message
+
+
+def analyse_as_read(path: Path, file_reader: str, data_dir: Path) -> tuple[str, str, int]:
+    """(outcome, message, packets analysed) of the case through the code of ``--read`` (what cli.main runs)."""
+    from network_traffic_analyzer import NetworkTrafficAnalyzer
+
+    analyzer = NetworkTrafficAnalyzer(
+        read_file=str(path),
+        file_reader=file_reader,
+        dashboard=False,
+        progress=False,
+        data_dir=str(data_dir),
+        log_file=str(data_dir / "analysis.log"),
+    )
+    try:
+        summary = analyzer.analyze()
+    except AnalyzerError as exc:
+        return "error", one_line(str(exc)), 0
+    if "error" in summary:
+        return "error", one_line(summary["error"]), summary["packets"]
+    return "ok", "", summary["packets"]
+
+
+def run_case(path: Path, tshark: bool, model, data_dir: Path | None = None) -> dict:
+    """Outcome of one case: the worst over the readers (each followed by the analysis).
+
+    With ``data_dir``, each reader runs the whole ``--read`` code in it (the read harness).
+    """
     started = time.monotonic()
-    readers = [("fast", FastPcapSource)] + ([("tshark", PcapFileSource)] if tshark else [])
+    if data_dir is None:
+        readers = [("fast", lambda: analyse(FastPcapSource(path, progress=False), model))]
+        readers += [("tshark", lambda: analyse(PcapFileSource(path, progress=False), model))] if tshark else []
+    else:
+        readers = [("auto", lambda: analyse_as_read(path, "auto", data_dir))]
+        readers += [("tshark", lambda: analyse_as_read(path, "tshark", data_dir))] if tshark else []
     result = {"outcome": "ok", "readers": {}}
-    for name, reader in readers:
+    for name, read in readers:
         try:
-            outcome, message, packets = analyse(reader(path, progress=False), model)
+            outcome, message, packets = read()
         except MemoryError:
             outcome, message, packets = "memory", f"{name}: MemoryError\n{traceback.format_exc()}", 0
         except Exception:  # anything else is a bug to fix: keep its traceback
@@ -128,7 +170,7 @@ def run_case(path: Path, tshark: bool, model) -> dict:
     return result
 
 
-def worker_main(memory_mb: int) -> None:
+def worker_main(memory_mb: int, read_dir: Path | None = None) -> None:
     """Serve cases: a JSON job per stdin line, a JSON result per line on the real stdout."""
     limit = memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -138,11 +180,15 @@ def worker_main(memory_mb: int) -> None:
 
     warnings.simplefilter("ignore")  # RuntimeWarnings on absurd values are expected here
     model = baseline_model()
+    if read_dir is not None:  # the read harness: the data_dir of its --read runs, with the model they load
+        read_dir.mkdir(parents=True, exist_ok=True)
+        if model is not None:
+            save_model(model, read_dir / "model.joblib", trained_on=BASELINE_CAPTURE)
     out.write(json.dumps({"ready": True, "model": model is not None}) + "\n")
     out.flush()
     for line in sys.stdin:
         job = json.loads(line)
-        result = run_case(Path(job["path"]), job["tshark"], model)
+        result = run_case(Path(job["path"]), job["tshark"], model, read_dir)
         out.write(json.dumps(result) + "\n")
         out.flush()
         if result["outcome"] == "memory":
@@ -155,9 +201,10 @@ def worker_main(memory_mb: int) -> None:
 class Worker:
     """A worker process in its own process group (so a hung tshark is killed with it)."""
 
-    def __init__(self, memory_mb: int, log: Path) -> None:
+    def __init__(self, memory_mb: int, log: Path, read_dir: Path | None = None) -> None:
         self.memory_mb = memory_mb
         self.log = log
+        self.read_dir = read_dir  # the read harness: the data_dir of the worker's --read runs
         self.proc: subprocess.Popen | None = None
         self.start()
 
@@ -165,7 +212,8 @@ class Worker:
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, __file__, "--worker", "--memory-mb", str(self.memory_mb)],
+                [sys.executable, __file__, "--worker", "--memory-mb", str(self.memory_mb)]
+                + (["--read-dir", str(self.read_dir)] if self.read_dir else []),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -247,9 +295,12 @@ def run_cases(
     memory_mb: int = MEMORY_MB,
     workdir: Path | None = None,
     progress: bool = False,
+    campaign: str = "mixed",
+    harness: str = "pipeline",
 ) -> FuzzRun:
     """Run the given cases on ``jobs`` workers and collect every result (bad cases keep their bytes)."""
     seeds = load_seeds()
+    make_case = CAMPAIGNS[campaign]
     run = FuzzRun()
     started = time.monotonic()
     pending = list(numbers)
@@ -260,7 +311,8 @@ def run_cases(
 
         def work(slot: int) -> None:
             try:
-                worker = Worker(memory_mb, (workdir or tmp_path) / f"worker-{slot}.log")
+                read_dir = tmp_path / f"read-{slot}" if harness == "read" else None
+                worker = Worker(memory_mb, (workdir or tmp_path) / f"worker-{slot}.log", read_dir)
             except BaseException as exc:
                 failures.append(exc)
                 return
@@ -355,16 +407,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout-s", type=float, default=TIMEOUT_S, help="a case taking longer is a hang")
     parser.add_argument("--memory-mb", type=int, default=MEMORY_MB, help="address-space limit of a worker")
     parser.add_argument("--out", type=Path, default=Path("fuzz-results"), help="folder for reproducers and logs")
+    parser.add_argument(
+        "--campaign", choices=sorted(CAMPAIGNS), default="mixed",
+        help="mixed: every mutation over every seed; protocol-flips: bit flips in IP/TCP/UDP headers and "
+        "DNS/TCP payloads of each public capture in turn",
+    )  # fmt: skip
+    parser.add_argument(
+        "--harness", choices=HARNESSES, default="pipeline",
+        help="pipeline: each reader into the analysis; read: the whole --read run (store, alerts, evidence)",
+    )  # fmt: skip
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--read-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        worker_main(args.memory_mb)
+        worker_main(args.memory_mb, args.read_dir)
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     numbers = list(range(args.first, args.first + args.cases))
     run = run_cases(
-        args.seed, numbers, args.jobs, args.tshark_share, args.timeout_s, args.memory_mb, args.out, progress=True
-    )
+        args.seed, numbers, args.jobs, args.tshark_share, args.timeout_s, args.memory_mb, args.out,
+        progress=True, campaign=args.campaign, harness=args.harness,
+    )  # fmt: skip
     saved = save_reproducers(run, args.out)
     with (args.out / "results.jsonl").open("w") as fh:
         for number, result in sorted(run.results.items()):

@@ -568,6 +568,101 @@ def insert_bytes(rng, seed, data):
     return data[:at] + bytes(rng.randrange(256) for _ in range(rng.randint(1, 64))) + data[at:]
 
 
+# --------------------------------------------------------------------------- bit flips aimed at protocol fields
+
+ETHERTYPE_IPV4, ETHERTYPE_IPV6 = 0x0800, 0x86DD
+ETHERTYPE_VLAN = (0x8100, 0x88A8, 0x9100)  # 802.1Q, 802.1ad and the old QinQ tags
+IPPROTO_TCP, IPPROTO_UDP = 6, 17
+LINKTYPES_RAW_IP = (LINKTYPE_RAW, 12, 14, 228, 229)
+PROTOCOL_REGIONS = ("ip", "transport", "payload")  # IP header, TCP/UDP header, DNS or other TCP/UDP payload
+
+
+def linktype_of(data: bytes, pcapng: bool) -> int | None:
+    """Link type of a pcap file, or of the first interface of a pcapng file."""
+    if pcapng:
+        for off, block_type in _pcapng_blocks(data):
+            if block_type == PCAPNG_IDB and off + 10 <= len(data):
+                order = "<" if data[8:12] == struct.pack("<I", 0x1A2B3C4D) else ">"
+                return struct.unpack_from(order + "H", data, off + 8)[0]
+        return None
+    if len(data) < 24:
+        return None
+    order = "<" if struct.unpack_from("<I", data)[0] in (PCAP_MAGIC_US, PCAP_MAGIC_NS) else ">"
+    return struct.unpack_from(order + "I", data, 20)[0] & 0x0FFFFFFF
+
+
+def _ip_offset(frame: bytes, linktype: int) -> int | None:
+    """Where the IP header starts in a frame of this link type (None: not IP, or a link type not handled)."""
+
+    def after(ethertype_at: int, header: int) -> int | None:
+        ip = len(frame) >= header and struct.unpack_from("!H", frame, ethertype_at)[0] in (
+            ETHERTYPE_IPV4,
+            ETHERTYPE_IPV6,
+        )
+        return header if ip else None
+
+    if linktype == LINKTYPE_ETHERNET:
+        off = 14
+        while len(frame) >= off + 4 and struct.unpack_from("!H", frame, off - 2)[0] in ETHERTYPE_VLAN:
+            off += 4
+        return after(off - 2, off)
+    if linktype == LINKTYPE_SLL:
+        return after(14, 16)
+    if linktype == LINKTYPE_SLL2:
+        return after(0, 20)
+    if linktype == LINKTYPE_NULL:
+        return 4
+    return 0 if linktype in LINKTYPES_RAW_IP else None
+
+
+def protocol_regions(frame: bytes, linktype: int) -> dict[str, tuple[int, int]]:
+    """(start, end) in the frame of its IP header, TCP/UDP header and their payload (DNS, TCP data), where present."""
+    ip = _ip_offset(frame, linktype)
+    if ip is None or ip >= len(frame):
+        return {}
+    version = frame[ip] >> 4
+    if version == 4 and len(frame) >= ip + 20:
+        ip_end, proto = ip + (frame[ip] & 0x0F) * 4, frame[ip + 9]
+    elif version == 6 and len(frame) >= ip + 40:
+        ip_end, proto = ip + 40, frame[ip + 6]
+    else:
+        return {}
+    regions = {"ip": (ip, min(ip_end, len(frame)))}
+    if proto == IPPROTO_TCP and len(frame) >= ip_end + 20:
+        transport_end = ip_end + max(20, (frame[ip_end + 12] >> 4) * 4)
+    elif proto == IPPROTO_UDP and len(frame) >= ip_end + 8:
+        transport_end = ip_end + 8
+    else:
+        return regions
+    regions["transport"] = (ip_end, min(transport_end, len(frame)))
+    if transport_end < len(frame):
+        regions["payload"] = (transport_end, len(frame))
+    return regions
+
+
+def flip_protocol_bits(rng, seed, data):
+    """Flip 1-8 bits, each in the IP header, the TCP/UDP header or the payload (DNS, TCP data) of a packet.
+
+    Unlike ``flip_bits`` (the first bytes of any frame), each flip lands in a protocol field or in
+    application data anywhere in the packet: what corrupts a DNS name, a port, a flag or a fragment
+    offset while the file and the frame stay well formed.
+    """
+    linktype = linktype_of(bytes(data[:4096]), seed.pcapng) if seed.records else None
+    if linktype is None:
+        return flip_bits(rng, seed, data)
+    for _ in range(rng.randint(1, 8)):
+        _, frame, caplen = rng.choice(seed.records)
+        if frame + caplen > len(data):
+            continue  # an earlier mutation moved or cut the frames
+        regions = protocol_regions(bytes(data[frame : frame + caplen]), linktype)
+        if not regions:
+            continue
+        start, end = regions[rng.choice([name for name in PROTOCOL_REGIONS if name in regions])]
+        if end > start:
+            data[frame + rng.randrange(start, end)] ^= 1 << rng.randrange(8)
+    return data
+
+
 def _order(seed: Seed, data: bytearray) -> str:
     if seed.pcapng:
         return "<" if data[8:12] == struct.pack("<I", 0x1A2B3C4D) else ">"
@@ -592,6 +687,20 @@ MUTATIONS: dict[str, Callable] = {
 WEIGHTS = {"flip_bits": 4, "set_bytes": 4, "set_word": 4, "splice_frame": 2, "duplicate_records": 1}
 
 
+def make_flip_case(seeds: list[Seed], seed: int, number: int) -> Case:
+    """Case ``number`` of the protocol bit-flip campaign: public capture ``number`` modulo their count (so
+    every public capture gets its share), with 1-4 rounds of :func:`flip_protocol_bits`."""
+    public = [s for s in seeds if not s.crafted and not s.name.startswith("tiny-")]
+    public = public or [s for s in seeds if not s.crafted]  # without ../shared/pcaps: the tiny captures
+    base = public[number % len(public)]
+    rng = random.Random(f"flips:{seed}:{number}")
+    data = bytearray(base.data)
+    rounds = rng.randint(1, 4)
+    for _ in range(rounds):
+        data = flip_protocol_bits(rng, base, data)
+    return Case(number, base.name, ["flip_protocol_bits"] * rounds, bytes(data))
+
+
 def make_case(seeds: list[Seed], seed: int, number: int) -> Case:
     """Case ``number`` of fuzz seed ``seed``: a capture seed plus 0-4 mutations (0 for about 1 in 20)."""
     rng = random.Random(f"{seed}:{number}")
@@ -606,3 +715,8 @@ def make_case(seeds: list[Seed], seed: int, number: int) -> Case:
     for name in chosen:
         data = bytearray(MUTATIONS[name](rng, base, data))
     return Case(number, base.name, chosen, bytes(data))
+
+
+# How case numbers become cases: the mixed mutations above (the default), or protocol bit flips only
+# (flip_protocol_bits is kept out of MUTATIONS so that the mixed campaign's cases stay as documented).
+CAMPAIGNS: dict[str, Callable[[list[Seed], int, int], Case]] = {"mixed": make_case, "protocol-flips": make_flip_case}

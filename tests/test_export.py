@@ -9,13 +9,24 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_cli
+import sqlalchemy as sa
+from conftest import CLI, run_cli
+
+from traffic_analyzer.dashboard.status import run_state
+from traffic_analyzer.errors import AnalyzerError
+from traffic_analyzer.export.runs import selected_runs
+from traffic_analyzer.store.engine import store_url
+from traffic_analyzer.store.reader import ResultReader
+from traffic_analyzer.store.schema import metadata, runs
 
 CAPTURE = "nmap-syn-scan.pcapng"
 ZEEK_TYPE_PATTERNS = {
@@ -192,6 +203,19 @@ def test_nothing_matched_gives_headers_only_and_says_so(store, tmp_path):
     assert table.num_rows == 0 and "uid" in table.schema.names
 
 
+@pytest.mark.parametrize(("fmt", "head"), [("zeek", ["head", "-n", "3"]), ("parquet", ["head", "-c", "100"])])
+def test_a_reader_that_stops_early_ends_the_export_quietly(store, fmt, head):
+    """Issue 17 item 7: `export --out - | head` ended in a BrokenPipeError traceback and exit status 1."""
+    cmd = [sys.executable, str(CLI), "export", "--data-dir", str(store), "--format", fmt, "--out", "-"]
+    exporter = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader = subprocess.Popen(head, stdin=exporter.stdout, stdout=subprocess.PIPE)
+    exporter.stdout.close()  # only head reads the pipe: when it exits, the exporter's next write fails
+    shown, _ = reader.communicate(timeout=120)
+    _, said = exporter.communicate(timeout=120)
+    assert len(shown.splitlines()) == 3 if fmt == "zeek" else len(shown) == 100
+    assert said == b"" and exporter.returncode == 128 + signal.SIGPIPE  # as a shell reports `yes | head`
+
+
 def test_bad_requests_end_in_one_line_and_write_nothing(store, tmp_path):
     cases = [
         (["--what", "alerts", "--format", "zeek"], "conn.log"),
@@ -208,3 +232,89 @@ def test_bad_requests_end_in_one_line_and_write_nothing(store, tmp_path):
     proc = run_cli("export", "--data-dir", str(tmp_path / "nowhere"))
     assert proc.returncode == 1 and "no result store" in proc.stderr
     assert not (tmp_path / "nowhere").exists()
+
+
+def export_rows(data_dir: Path, out: Path, *args: str) -> pd.DataFrame:
+    export(data_dir, out, "--format", "csv", *args)
+    return pd.read_csv(out)
+
+
+@pytest.fixture(scope="module")
+def read_twice(pcaps: Path, tmp_path_factory) -> tuple[Path, list[str]]:
+    """A data folder holding two --read runs of the same capture and then one of another; run ids oldest first."""
+    tmp = tmp_path_factory.mktemp("export-runs")
+    for capture in (CAPTURE, CAPTURE, "c2-strrat-beacon.pcap"):
+        proc = run_cli(
+            "--read", str(pcaps / capture), "--no-dashboard", "--no-progress", "--no-evidence",
+            "--data-dir", str(tmp / "data"), "--log-file", str(tmp / "analysis.log"),
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    runs = stored(tmp / "data", "runs").sort_values("started_at")
+    return tmp / "data", runs["run_id"].tolist()
+
+
+def test_a_file_read_twice_is_exported_once_unless_every_run_is_asked_for(read_twice, tmp_path):
+    """Issue 17 item 6: two --reads of one file listed every Zeek uid twice. Each run stays in the store;
+    exports take the latest run of each file (and every live run) unless --run all."""
+    data_dir, (first, second, other) = read_twice
+    flows = stored(data_dir, "flows")
+    once = flows[flows["run_id"] == second]
+    exported = export_rows(data_dir, tmp_path / "default.csv")
+    assert exported["uid"].is_unique and set(exported["run_id"]) == {second, other}
+    assert len(exported) == len(once) + (flows["run_id"] == other).sum()
+    _, rows = zeek_cut(_zeek(data_dir, tmp_path), ["uid"])
+    assert len(rows) == len(exported) and len({r[0] for r in rows}) == len(rows)
+    everything = export_rows(data_dir, tmp_path / "all.csv", "--run", "all")
+    assert len(everything) == len(flows)
+    assert (everything.loc[everything["run_id"] != other, "uid"].value_counts() == 2).all()  # each read's uids
+    alerts = export_rows(data_dir, tmp_path / "alerts.csv", "--what", "alerts")
+    assert (alerts.loc[alerts["kind"] == "port_scan", "run_id"] == second).all()
+    assert len(export_rows(data_dir, tmp_path / "first.csv", "--run", first)) == (flows["run_id"] == first).sum()
+
+
+def _zeek(data_dir: Path, tmp_path: Path) -> Path:
+    export(data_dir, tmp_path / "conn.log", "--format", "zeek")
+    return tmp_path / "conn.log"
+
+
+def test_run_latest_is_what_the_dashboard_shows(read_twice, tmp_path):
+    data_dir, (_, _, other) = read_twice
+    latest = export_rows(data_dir, tmp_path / "latest.csv", "--run", "latest")
+    assert set(latest["run_id"]) == {other}
+    reader = ResultReader(store_url(data_dir))
+    try:
+        state = run_state(reader)
+        assert state.run_ids == (other,) and reader.flow_count(state.run_ids) == len(latest)
+    finally:
+        reader.close()
+
+
+def test_help_says_from_and_to_are_packet_times():
+    proc = run_cli("export", "--help")
+    text = " ".join(proc.stdout.split())
+    assert "packet time" in text and "not when the analyzer ran" in text
+    assert "--run latest|all|RUN_ID" in text
+
+
+def test_default_runs_are_each_files_latest_and_every_live_run(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'runs.db'}")
+    metadata.create_all(engine)
+    rows = [  # run_id, started_at, source, sensor, live
+        ("a1", 1, "file /c/a.pcap (fast)", "s1", False),
+        ("a2", 2, "file /c/a.pcap (tshark)", "s1", False),  # the same file again, another reader
+        ("b1", 3, "file /c/b.pcap (fast)", "s1", False),
+        ("l1", 4, "live eth0 (dumpcap)", "s1", True),
+        ("l2", 5, "live eth0 (dumpcap)", "s1", True),  # a restarted capture: new packets
+        ("a3", 6, "file /c/a.pcap (fast)", "s2", False),  # another sensor's read of a file of that name
+    ]
+    with engine.begin() as conn:
+        names = ("run_id", "started_at", "source", "sensor", "live")
+        conn.execute(runs.insert(), [{**dict(zip(names, r, strict=True)), "status": "finished"} for r in rows])
+    assert sorted(selected_runs(engine, None, None)) == ["a2", "a3", "b1", "l1", "l2"]
+    assert sorted(selected_runs(engine, None, "s1")) == ["a2", "b1", "l1", "l2"]
+    assert sorted(selected_runs(engine, "latest", None)) == ["a3", "l2"]
+    assert selected_runs(engine, "latest", "s1") == ("l2",)
+    assert selected_runs(engine, "all", None) is None and len(selected_runs(engine, "all", "s1")) == 5
+    assert selected_runs(engine, "a1", None) == ("a1",) and selected_runs(engine, "a1", "s2") == ()
+    with pytest.raises(AnalyzerError, match="no runs of sensor 'edge-1' in this store \\(its sensors: s1, s2\\)"):
+        selected_runs(engine, None, "edge-1")

@@ -7,7 +7,8 @@ import pytest
 from conftest import DATA
 
 from traffic_analyzer.capture.pcap_file import PcapFileSource
-from traffic_analyzer.features.flows import FLOW_COLUMNS, FlowTracker
+from traffic_analyzer.features.flows import FLOW_COLUMNS, FlowTracker, _flow_packets
+from traffic_analyzer.records.packets import PACKET_SCHEMA, empty_packets
 
 
 def flows_of(path, chunk_packets: int = 100_000) -> pd.DataFrame:
@@ -84,3 +85,58 @@ def test_long_connection_spans_windows(pcaps):
     c2 = flows[flows["resp_p"] == 8219]
     assert len(c2) == 1  # one persistent connection, however the packets were batched
     assert c2.iloc[0]["orig_h"] == "192.168.100.11" and c2.iloc[0]["duration"] > 150
+
+
+def _udp_packets(rows: list[tuple[float, str, str, int, int]]) -> pd.DataFrame:
+    """A packet table of UDP datagrams (ts, src, dst, sport, dport), every other field null."""
+    table = pd.DataFrame(
+        {
+            "ts": [r[0] for r in rows],
+            "length": 60,
+            "src_ip": [r[1] for r in rows],
+            "dst_ip": [r[2] for r in rows],
+            "src_port": [r[3] for r in rows],
+            "dst_port": [r[4] for r in rows],
+            "transport": "udp",
+            "ip_len": 46,
+            "payload_len": 18,
+        }
+    )
+    return pd.concat([empty_packets(), table], ignore_index=True).astype(PACKET_SCHEMA)
+
+
+def _keys_of(rows: list[tuple[float, str, str, int, int]]) -> list[int]:
+    return [int(k) for k in _flow_packets(_udp_packets(rows))["key"]]
+
+
+def test_two_open_flows_whose_keys_overflow_a_range_keep_their_state():
+    """Regression (iodine-bitflips.pcap): pandas' set_index made the index of two open flows a
+    RangeIndex stepping from one 64-bit key to the other (any two numbers are evenly spaced);
+    after a batch that continued only the first flow, the range's end passed 2**63, the next
+    selection overflowed, the state lost a row and pd.concat raised a ValueError."""
+    in_int64 = range(-(2**63), 2**63)
+    firsts = [(0.0, "10.0.0.1", "10.0.0.53", p, 53) for p in range(30000, 30200)]
+    seconds = [(0.0, "10.0.0.2", "10.0.0.53", p, 53) for p in range(40000, 40200)]
+    one, two = next(
+        (a[1:], b[1:])
+        for a, ka in zip(firsts, _keys_of(firsts), strict=True)
+        for b, kb in zip(seconds, _keys_of(seconds), strict=True)
+        if 2 * kb - ka in in_int64 and 2 * ka - kb not in in_int64
+    )
+    tracker = FlowTracker()
+    tracker.update(_udp_packets([(1.0, *one), (1.1, *two)]), now=1.1)
+    for n in range(2, 5):  # only the first flow goes on
+        active = tracker.update(_udp_packets([(float(n), *one)]), now=float(n)).active
+        assert tracker.open_flows == 2 and len(active) == 1
+    tracker.update(_udp_packets([(5.0, *two), (5.1, "10.0.0.3", "10.0.0.53", 50000, 53)]), now=5.1)
+    flows = tracker.flush().set_index("orig_h").sort_index()
+    assert flows.index.tolist() == ["10.0.0.1", "10.0.0.2", "10.0.0.3"] and flows["uid"].is_unique
+    assert flows["orig_pkts"].tolist() == [4, 2, 1]
+    assert type(tracker._state.index) is pd.Index
+
+
+def test_a_packet_without_a_destination_address_makes_no_flow():
+    """A missing address must not take another address's place in the flow key."""
+    packets = _udp_packets([(1.0, "10.0.0.1", "10.0.0.53", 40000, 53), (1.1, "10.0.0.9", None, 40000, 53)])
+    flows = FlowTracker().update(packets).active
+    assert flows[["orig_h", "resp_h"]].values.tolist() == [["10.0.0.1", "10.0.0.53"]]

@@ -7,13 +7,15 @@ one-line errors. The full run (10,000 cases) is the documented command in the RE
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from collections import Counter
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, run_cli
 
 sys.path.insert(0, str(ROOT / "scripts"))
 
@@ -107,6 +109,42 @@ def test_fuzz_cases_never_crash_hang_or_exhaust_memory(tmp_path):
     assert readers.count("fast") == SUITE_CASES and readers.count("tshark") > 10
 
 
+def test_protocol_flips_hit_headers_and_payloads_of_every_public_capture(pcaps):
+    """The protocol-flips campaign takes each public capture in turn and flips bits only inside IP
+    headers, TCP/UDP headers and DNS/TCP payloads (where iodine-bitflips.pcap's flips were)."""
+    seeds = fuzz_cases.load_seeds()
+    public = {s.name: s for s in seeds if not s.crafted and not s.name.startswith("tiny-")}
+    assert set(public) == {p.name for p in pcaps.iterdir() if p.suffix in (".pcap", ".pcapng", ".cap")}
+    cases = [fuzz_cases.make_flip_case(seeds, FUZZ_SEED, n) for n in range(2 * len(public))]
+    assert {c.seed for c in cases} == set(public)
+    hit = Counter()
+    for case in cases:
+        seed = public[case.seed]
+        linktype = fuzz_cases.linktype_of(seed.data, seed.pcapng)
+        assert len(case.data) == len(seed.data) and case.data != seed.data
+        changed = {i for i, (a, b) in enumerate(zip(seed.data, case.data, strict=True)) if a != b}
+        for _, frame, caplen in seed.records:
+            regions = fuzz_cases.protocol_regions(seed.data[frame : frame + caplen], linktype)
+            for name, (start, end) in regions.items():
+                inside = {i for i in changed if frame + start <= i < frame + end}
+                hit[name] += len(inside)
+                changed -= inside
+        assert not changed, f"{case.seed}: bytes changed outside IP/TCP/UDP headers and payloads: {sorted(changed)}"
+    assert min(hit[name] for name in fuzz_cases.PROTOCOL_REGIONS) > 10, hit
+
+
+def test_protocol_flip_cases_through_the_read_code_never_crash(tmp_path):
+    """A few cases of the campaign through the whole --read run (the read harness), tshark for some."""
+    numbers = list(range(12))
+    run = fuzz_captures.run_cases(
+        FUZZ_SEED, numbers, jobs=2, tshark_share=0.25, workdir=tmp_path, campaign="protocol-flips", harness="read"
+    )
+    saved = fuzz_captures.save_reproducers(run, tmp_path / "reproducers")
+    assert not saved, f"{fuzz_captures.summary(run)}\nreproducers: {saved}"
+    readers = [name for r in run.results.values() for name in r["readers"]]
+    assert readers.count("auto") == len(numbers) and "tshark" in readers
+
+
 @pytest.mark.parametrize("name", REGRESSION_NAMES)
 def test_regression_capture_is_read_up_to_its_damage_by_both_readers(name):
     """What the fuzzer found (tests/data/fuzz_regressions/README.md): no crash, and the fast reader
@@ -119,6 +157,19 @@ def test_regression_capture_is_read_up_to_its_damage_by_both_readers(name):
         tshark["message"],
         tshark["packets"],
     )
+
+
+@pytest.mark.parametrize("name", REGRESSION_NAMES)
+def test_regression_capture_ends_cleanly_through_the_command_line(name, tmp_path):
+    """The same captures through ``--read`` as a user runs it: a summary, or exit 2 with one error line."""
+    proc = run_cli(
+        "--read", str(REGRESSIONS / name), "--no-dashboard", "--json", "--no-progress",
+        "--data-dir", str(tmp_path / "data"), "--log-file", str(tmp_path / "analysis.log"),
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr and proc.returncode in (0, 2), proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == (proc.returncode == 2), proc.stderr
+    assert json.loads(proc.stdout)["source"]  # the summary of what was read before any damage
 
 
 # --------------------------------------------------------------------------- the harness finds what it should

@@ -22,10 +22,12 @@ from .alerts.log_channel import log_window, setup_logging
 from .capture.dumpcap_live import DumpcapLiveSource
 from .capture.file_reader import CaptureFileSource
 from .capture.live import PysharkLiveSource, TsharkLiveSource
+from .capture.own_traffic import without_dashboard
 from .capture.processes import start_keeper, stop_keeper
 from .capture.sampling import SamplingController, sampling_status, scale_counts
 from .capture.source import PacketSource
-from .capture.tshark import default_interface, tshark_path
+from .capture.tshark import check_live_capture, default_interface, tshark_path
+from .console import ConsoleStatus
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
 from .features.host_windows import HOST_FEATURES
 from .memory import MemoryTrimmer
@@ -74,6 +76,7 @@ class Runner:
         self.account = None  # the unprivileged account to become, when started as root
         self.evidence: EvidenceRecorder | None = None  # cuts the alert pcaps
         self.alerts: AlertDispatcher | None = None  # log, e-mail, webhook, syslog
+        self.console = ConsoleStatus(enabled=False)  # a live run's start lines and status a minute on stderr
 
     # -- set-up ---------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -114,6 +117,7 @@ class Runner:
                 evidence_dir=self.data_dir / "evidence",
             )
             self.dashboard.start()
+            self.console.dashboard(self.dashboard.url)  # said here when it starts after the privilege drop
 
     def train(self, paths: str) -> None:
         """Fit the anomaly model on benign captures (comma-separated paths) and save it."""
@@ -138,12 +142,18 @@ class Runner:
             source = CaptureFileSource(c.read_file, reader=c.file_reader, progress=c.progress)
             return source, False, f"reading {c.read_file}"
         iface = c.interface or default_interface()
+        # The analyzer's own dashboard traffic is never captured (a polling browser looks like a beacon).
+        bpf = c.capture_filter
+        if c.dashboard:
+            if c.capture_filter:
+                check_live_capture(iface, c.capture_filter)  # a bad filter is reported as the user wrote it
+            bpf = without_dashboard(c.capture_filter, c.dashboard_host, c.dashboard_port)
         if c.capture_backend == "dumpcap":
             sampling = SamplingController(max_pps=c.sample_max_pps, enabled=c.sampling)
-            src = DumpcapLiveSource(iface, c.capture_filter, c.capture_duration, c.window_s, sampling=sampling)
+            src = DumpcapLiveSource(iface, bpf, c.capture_duration, c.window_s, sampling=sampling)
             return src, True, f"capturing on {iface}"
         backend = TsharkLiveSource if c.capture_backend == "tshark" else PysharkLiveSource
-        src = backend(iface, c.capture_filter, duration_s=c.capture_duration, window_s=c.window_s)
+        src = backend(iface, bpf, duration_s=c.capture_duration, window_s=c.window_s)
         return src, True, f"capturing on {iface}"
 
     # -- the run --------------------------------------------------------------------------------
@@ -160,6 +170,10 @@ class Runner:
             self.model_meta = {"status": "training", "baseline_s": self.config.baseline_s}
         self.writer.start_run(self.run_id, source.stats.source, self.model_meta)
         self.logger.info("run %s: %s", self.run_id, status)
+        self.console = ConsoleStatus(enabled=live and not self.config.quiet)
+        self.console.started(status, self.config.capture_duration)
+        if self.dashboard is not None:
+            self.console.dashboard(self.dashboard.url)
         detectors = default_detectors(
             self.config.scan_min_ports, self.config.scan_window_s, self.config.detector_thresholds
         )
@@ -198,6 +212,7 @@ class Runner:
                 alerts.send(result.alerts, now=window.end)
                 result.health["channels"] = json.dumps(alerts.health())
                 self.writer.write_window(self.run_id, result)
+                self.console.window(source.stats, analysis.packets, len(analysis.book.alerts))
                 if len(packets) or not live:
                     log_window(
                         self.logger,

@@ -29,7 +29,13 @@ SEVERITIES = ("low", "medium", "high", "critical")  # alert severities, lowest f
 SETTINGS: tuple[Setting, ...] = (
     Setting("interface", None, "Interface to capture on; None picks the one holding the default route.", "--interface"),
     Setting("capture_duration", 0.0, "Seconds to capture; 0 captures until stopped (Ctrl-C).", "--duration", float),
-    Setting("capture_filter", None, "BPF capture filter for live capture, e.g. 'tcp or udp port 53'.", "--filter"),
+    Setting(
+        "capture_filter",
+        None,
+        "BPF capture filter for live capture, e.g. 'tcp or udp port 53'; the dashboard's own traffic is always "
+        "left out.",
+        "--filter",
+    ),
     Setting(
         "capture_backend",
         "dumpcap",
@@ -89,6 +95,14 @@ SETTINGS: tuple[Setting, ...] = (
         bool,
     ),
     Setting("progress", True, "Show a progress bar on stderr while reading a file.", "--no-progress", bool),
+    Setting(
+        "quiet",
+        False,
+        "Live capture says nothing on stderr but warnings and alerts: no 'capturing on' and dashboard lines at "
+        "start, no status line (packets, alerts, drops, sampled-out) every minute.",
+        "--quiet",
+        bool,
+    ),
     Setting(
         "run_as",
         None,

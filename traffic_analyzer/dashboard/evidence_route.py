@@ -30,8 +30,12 @@ def evidence_dir_of(store_url: str) -> Path | None:
 
 
 def add_evidence_route(server: flask.Flask, folder: Path | None) -> None:
-    """Serve the pcaps of ``folder`` (None: answer 404 to every evidence request)."""
-    server.extensions[_FOLDER_KEY] = Path(folder) if folder is not None else None
+    """Serve the pcaps of ``folder`` (None: answer 404 to every evidence request).
+
+    The folder is made absolute here, against the working directory: ``flask.send_file`` would
+    take a relative path (the default data_dir is ``data``) as relative to the package.
+    """
+    server.extensions[_FOLDER_KEY] = Path(folder).resolve() if folder is not None else None
     server.add_url_rule("/evidence/<alert_id>.pcap", "evidence_pcap", _serve)
 
 

@@ -1,7 +1,8 @@
 """``network_traffic_analyzer.py export``: write stored flows or alerts of a time range to a file.
 
-Only maps options to a :class:`~traffic_analyzer.store.reader.Selection` and a writer;
-problems the user can fix end as one line on stderr with exit status 1.
+Only maps options to a :class:`~traffic_analyzer.store.reader.Selection` (the runs it reads are
+chosen in :mod:`~traffic_analyzer.export.runs`) and a writer; problems the user can fix end as one
+line on stderr with exit status 1.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import contextlib
 import math
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,11 +24,13 @@ from ..errors import AnalyzerError
 from ..settings import DEFAULTS
 from ..store.engine import store_url
 from ..store.reader import RecordReader, Selection
+from .runs import ALL, LATEST, selected_runs
 from .tables import CsvWriter, JsonLinesWriter, ParquetWriter, arrow_schema
 from .zeek import ConnJsonWriter, ConnLogWriter
 
 FORMATS = ("zeek", "jsonl", "csv", "parquet")
 TEXT_FORMATS = {"zeek", "jsonl", "csv"}
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for a tool that a closed pipe ended (`| head`)
 
 
 def parse_time(text: str, option: str) -> float:
@@ -52,16 +56,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="network_traffic_analyzer.py export",
         description="Export stored flows (Zeek conn.log TSV or JSON lines, CSV, Parquet) or alerts (CSV, Parquet, "
-        "JSON lines). Records that started at or after --from and before --to are written, oldest first.",
+        "JSON lines). Records that started at or after --from and before --to are written, oldest first. Times are "
+        "packet times: when a flow's first packet (an alert's first evidence) was captured, which for a --read file "
+        "is the capture's own clock, not when it was analysed.",
     )
     parser.add_argument("--what", choices=("flows", "alerts"), default="flows", help="what to export (default: flows)")
     parser.add_argument(
         "--format", choices=FORMATS, default="zeek", help="zeek (conn.log TSV, flows only), jsonl, csv or parquet"
     )
-    parser.add_argument("--from", dest="start", metavar="TIME", help="start: epoch seconds or ISO time (UTC)")
-    parser.add_argument("--to", dest="end", metavar="TIME", help="end (exclusive): epoch seconds or ISO time (UTC)")
-    parser.add_argument("--run", dest="run_id", metavar="RUN_ID", help="only this run (default: every run)")
-    parser.add_argument("--sensor", help="only records of this sensor (stores that record one)")
+    parser.add_argument(
+        "--from", dest="start", metavar="TIME",
+        help="records that started at or after this packet time: epoch seconds or ISO time (UTC unless it names a "
+        "zone); the time in the capture, not when the analyzer ran",
+    )  # fmt: skip
+    parser.add_argument(
+        "--to", dest="end", metavar="TIME", help="records that started before this packet time (exclusive); as --from"
+    )
+    parser.add_argument(
+        "--run", metavar=f"{LATEST}|{ALL}|RUN_ID",
+        help=f"which runs: {LATEST} (the newest run of each sensor, what the dashboard shows), {ALL} (every run: a "
+        "file read twice is listed twice), or one run id; default: the latest run of each file read and every "
+        "live run",
+    )  # fmt: skip
+    parser.add_argument("--sensor", help="only runs of this sensor")
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--data-dir", metavar="DIR", help=f"the analyzer's data folder (default: {DEFAULTS['data_dir']})"
@@ -71,14 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def selection_of(args: argparse.Namespace) -> Selection:
+def selection_of(args: argparse.Namespace, url: str) -> Selection:
     start = parse_time(args.start, "--from") if args.start else None
     end = parse_time(args.end, "--to") if args.end else None
     if start is not None and end is not None and end <= start:
         raise AnalyzerError(f"--to ({args.end}) must be later than --from ({args.start})")
     if args.format == "zeek" and args.what != "flows":
         raise AnalyzerError("--format zeek writes conn.log, which holds flows: use --what flows, or csv/parquet/jsonl")
-    return Selection(args.what, start, end, args.run_id, args.sensor)
+    reader = RecordReader(url, args.what)  # says so, in one line, when there is no store or no such table
+    try:
+        runs = selected_runs(reader.engine, args.run, args.sensor)
+    except sa.exc.SQLAlchemyError as exc:
+        raise AnalyzerError(f"reading the runs from the store failed: {getattr(exc, 'orig', None) or exc}") from exc
+    finally:
+        reader.close()
+    return Selection(args.what, start, end, runs)
 
 
 @contextlib.contextmanager
@@ -128,16 +152,26 @@ def export(url: str, selection: Selection, fmt: str, out: IO) -> int:
         reader.close()
 
 
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's own flush at exit does not hit the closed pipe again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
-        selection = selection_of(args)
         url = args.store or store_url(args.data_dir or DEFAULTS["data_dir"])
+        selection = selection_of(args, url)
         with _output(args.out, binary=args.format not in TEXT_FORMATS) as out:
             written = export(url, selection, args.format, out)
     except AnalyzerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader of stdout went away (`export | head`): stop quietly, as Unix tools do
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
     where = "stdout" if args.out == "-" else args.out
     if written == 0:
         print(

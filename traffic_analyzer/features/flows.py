@@ -80,13 +80,28 @@ _STATE_COLUMNS = (
 
 
 def _empty_state() -> pd.DataFrame:
-    """Open-flow state with typed columns, so that concatenating batches never falls back to objects."""
+    """Open-flow state with typed columns, so that concatenating batches never falls back to objects.
+
+    The index is an explicit int64 ``Index`` of flow keys, never a ``RangeIndex``: pandas makes one of
+    evenly spaced labels (any two keys are) and keeps it through concatenations, and its range
+    arithmetic overflows on 64-bit hash keys, so a later selection lost rows of the state.
+    """
     types = {c: "object" for c in ("uid", "proto", "a_h", "b_h", "history", "service")}
-    types["key"] = "int64"
     types.update({c: "float64" for c in ("ts", "last_ts")})
     types.update({c: "int64" for c in _STATE_COLUMNS if c.endswith(("pkts", "bytes", "_p"))})
     types.update({c: "bool" for c in _STATE_COLUMNS if c.endswith(_FLAG_NAMES) or c == "orig_is_a"})
-    return pd.DataFrame({c: pd.Series(dtype=types[c]) for c in _STATE_COLUMNS}).set_index("key")
+    keys = pd.Index(np.zeros(0, dtype=np.int64), name="key")
+    return pd.DataFrame({c: pd.Series(dtype=types[c], index=keys) for c in _STATE_COLUMNS[1:]}, index=keys)
+
+
+def _by_key(instances: pd.DataFrame) -> pd.DataFrame:
+    """Instances indexed by their flow key, as an explicit int64 ``Index`` (see :func:`_empty_state`).
+
+    Never ``set_index("key")``: pandas turns evenly spaced integers, and so any two keys, into a
+    ``RangeIndex``.
+    """
+    keys = pd.Index(instances["key"].to_numpy(dtype=np.int64), name="key")
+    return instances.drop(columns="key").set_axis(keys)
 
 
 @dataclass
@@ -121,13 +136,13 @@ class FlowTracker:
             p = self._segment(p)
             instances = _aggregate(p)
             is_continuing = (instances["seg"] == 0) & instances["key"].isin(self._state.index)
-            continuing = instances[is_continuing].set_index("key")
+            continuing = _by_key(instances[is_continuing])
             merged = _merge(self._state.loc[continuing.index], continuing)
             state = pd.concat([self._state.drop(index=merged.index), merged])
             split = state.index.isin(instances.loc[instances["seg"] > 0, "key"])
             finished.append(state[split])
             fresh = instances[~is_continuing]
-            fresh = fresh.assign(uid=_uids(fresh, self._flows_started)).set_index("key")
+            fresh = _by_key(fresh.assign(uid=_uids(fresh, self._flows_started)))
             self._flows_started += len(fresh)
             last_seg = fresh.groupby(level=0)["seg"].transform("max")
             finished.append(fresh[fresh["seg"] < last_seg].drop(columns="seg"))
@@ -179,7 +194,12 @@ class FlowTracker:
 
 def _flow_packets(packets: pd.DataFrame) -> pd.DataFrame:
     """The IP packets that make flows, with their canonical key, side and history letters."""
-    keep = packets["transport"].isin(["tcp", "udp", "icmp", "icmpv6"]) & packets["src_ip"].notna()
+    # Both addresses: a missing one would factorize to code -1 and take another address's place in the key.
+    keep = (
+        packets["transport"].isin(["tcp", "udp", "icmp", "icmpv6"])
+        & packets["src_ip"].notna()
+        & packets["dst_ip"].notna()
+    )
     p = packets.loc[
         keep,
         [

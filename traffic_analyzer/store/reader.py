@@ -427,13 +427,12 @@ ORDER = {"flows": ("ts", "uid"), "alerts": ("start", "alert_id")}
 
 @dataclass(frozen=True)
 class Selection:
-    """Which records to export: records that started in [start, end), of one run and one sensor if given."""
+    """Which records to export: records that started in [start, end) (packet time), of the runs given."""
 
     what: str  # flows or alerts
-    start: float | None = None  # epoch seconds, inclusive
-    end: float | None = None  # epoch seconds, exclusive
-    run_id: str | None = None
-    sensor: str | None = None
+    start: float | None = None  # epoch seconds of packet time, inclusive
+    end: float | None = None  # epoch seconds of packet time, exclusive
+    run_ids: tuple[str, ...] | None = None  # None: every run (see export.runs)
 
 
 class RecordReader:
@@ -468,12 +467,8 @@ class RecordReader:
             terms.append(start_col >= selection.start)
         if selection.end is not None:
             terms.append(start_col < selection.end)
-        if selection.run_id is not None:
-            terms.append(t.c.run_id == selection.run_id)
-        if selection.sensor is not None:
-            if "sensor" not in t.c:
-                raise AnalyzerError("this store has no sensor column: export without --sensor")
-            terms.append(t.c.sensor == selection.sensor)
+        if selection.run_ids is not None:
+            terms.append(t.c.run_id.in_(selection.run_ids))
         return sa.select(t).where(*terms).order_by(*[t.c[name] for name in ORDER[self.what]])
 
     def chunks(self, selection: Selection, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
