@@ -347,7 +347,7 @@ def test_readers_cannot_write(url):
     writer.close()
     reader, export = ResultReader(url), RecordReader(url, "flows")
     assert reader.sensors() == ["s"]
-    assert [chunk["uid"].tolist() for chunk in export.chunks(Selection("flows", run_id="r"))] == [["C1"]]
+    assert [chunk["uid"].tolist() for chunk in export.chunks(Selection("flows", run_ids=("r",)))] == [["C1"]]
     for engine in (reader.engine, export.engine):
         with pytest.raises(sa.exc.DBAPIError, match="read-?only"):
             with engine.begin() as conn:
