@@ -34,44 +34,69 @@ HOST_FEATURES: tuple[str, ...] = (
 def host_window_features(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
     """Features per originating host for one window (index: host address, columns: HOST_FEATURES).
 
-    ``packets`` is the window's packet table; ``flows`` the conn records the window touched.
+    ``packets`` is the window's packet table; ``flows`` the conn records the window touched. Addresses are
+    factorized once, in sorted order, and every feature is a bincount over those codes: one pass each
+    instead of a pandas group-by each (the hosts come out in the order a group-by would give them).
     """
     ip = packets[packets["src_ip"].notna()]
-    out = ip.groupby("src_ip").agg(packets_out=("length", "size"), bytes_out=("length", "sum"))
-    inbound = ip.groupby("dst_ip").agg(packets_in=("length", "size"), bytes_in=("length", "sum"))
-    out = out.join(inbound, how="left")
-
+    n_ip = len(ip)
+    codes, addresses = pd.factorize(
+        np.concatenate([ip["src_ip"].to_numpy(dtype=object), ip["dst_ip"].to_numpy(dtype=object)]), sort=True
+    )
+    src, dst = codes[:n_ip], codes[n_ip:]
+    n = len(addresses)
+    length = ip["length"].to_numpy(dtype=np.float64)
+    has_dst = dst >= 0
+    features = {
+        "packets_out": np.bincount(src, minlength=n),
+        "bytes_out": np.bincount(src, weights=length, minlength=n),
+        "packets_in": np.bincount(dst[has_dst], minlength=n),
+        "bytes_in": np.bincount(dst[has_dst], weights=length[has_dst], minlength=n),
+    }
     if len(flows):
-        by_orig = flows.groupby("orig_h")
-        f = pd.DataFrame(
-            {
-                "flows": by_orig.size(),
-                "distinct_dst_hosts": by_orig["resp_h"].nunique(),
-                "distinct_dst_ports": by_orig["resp_p"].nunique(),
-                "failed_flows": flows["conn_state"].isin(FAILED_STATES).groupby(flows["orig_h"]).sum(),
-            }
-        )
-        out = out.join(f, how="left")
-    queries = ip[ip["dns_qname"].notna() & (ip["dns_response"] == False)]  # noqa: E712 (nullable boolean)
-    if len(queries):
-        q = queries.groupby("src_ip")["dns_qname"]
-        dns = pd.DataFrame(
-            {
-                "dns_queries": q.size(),
-                "distinct_dns_names": q.nunique(),
-                "mean_dns_name_len": queries["dns_qname"].str.len().astype(float).groupby(queries["src_ip"]).mean(),
-            }
-        )
-        out = out.join(dns, how="left")
-    nx = ip[(ip["dns_rcode"] == DNS_NXDOMAIN).fillna(False)]
-    if len(nx):
-        out = out.join(nx.groupby("dst_ip").size().rename("nxdomain_replies"), how="left")
-    icmp = ip[ip["transport"].isin(["icmp", "icmpv6"])]
-    if len(icmp):
-        out = out.join(icmp.groupby("src_ip").size().rename("icmp_packets_out"), how="left")
+        features.update(_flow_features(flows, pd.Index(np.asarray(addresses, dtype=object)), n))
+    asked = (ip["dns_qname"].notna() & ip["dns_response"].eq(False).fillna(False)).to_numpy(dtype=bool)
+    if asked.any():
+        names = ip["dns_qname"].to_numpy(dtype=object)[asked]
+        features["dns_queries"] = np.bincount(src[asked], minlength=n)
+        features["distinct_dns_names"] = _distinct_per_code(src[asked], pd.factorize(names)[0], n)
+        name_len = pd.Series(names, dtype=object).str.len().to_numpy(dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            features["mean_dns_name_len"] = np.bincount(src[asked], weights=name_len, minlength=n) / np.maximum(
+                features["dns_queries"], 1
+            )
+    nxdomain = ip["dns_rcode"].eq(DNS_NXDOMAIN).fillna(False).to_numpy(dtype=bool) & has_dst
+    features["nxdomain_replies"] = np.bincount(dst[nxdomain], minlength=n)
+    icmp = ip["transport"].isin(["icmp", "icmpv6"]).fillna(False).to_numpy(dtype=bool)
+    features["icmp_packets_out"] = np.bincount(src[icmp], minlength=n)
 
-    out = out.reindex(columns=list(HOST_FEATURES)).astype(float).fillna(0.0)
+    senders = np.flatnonzero(features["packets_out"] > 0)  # the hosts that originated traffic
+    out = pd.DataFrame(
+        {name: np.asarray(features.get(name, np.zeros(n)), dtype=float)[senders] for name in HOST_FEATURES}
+    )
     out["failed_ratio"] = np.where(out["flows"] > 0, out["failed_flows"] / out["flows"].clip(lower=1), 0.0)
-    out.index = out.index.astype(str)
+    out.index = pd.Index(np.asarray(addresses, dtype=object)[senders], dtype=ip["src_ip"].dtype).astype(str)
     out.index.name = "host"
     return out
+
+
+def _flow_features(flows: pd.DataFrame, addresses: pd.Index, n: int) -> dict[str, np.ndarray]:
+    """Per originator code: flows, distinct responders and ports, failed attempts."""
+    orig = addresses.get_indexer(flows["orig_h"].to_numpy(dtype=object))
+    known = orig >= 0  # originators that sent no packet in the window are not rows of the table
+    orig = orig[known]
+    f = flows[known]
+    failed = f["conn_state"].isin(FAILED_STATES).fillna(False).to_numpy(dtype=bool)
+    return {
+        "flows": np.bincount(orig, minlength=n),
+        "distinct_dst_hosts": _distinct_per_code(orig, pd.factorize(f["resp_h"].to_numpy(dtype=object))[0], n),
+        "distinct_dst_ports": _distinct_per_code(orig, pd.factorize(f["resp_p"].to_numpy(dtype=object))[0], n),
+        "failed_flows": np.bincount(orig[failed], minlength=n),
+    }
+
+
+def _distinct_per_code(owner: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
+    """How many distinct values (codes, -1 for missing) each owner code has: a group-by's nunique."""
+    present = value >= 0
+    pairs = np.unique(np.stack([owner[present], value[present]]), axis=1)
+    return np.bincount(pairs[0], minlength=n)
