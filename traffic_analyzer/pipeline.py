@@ -16,7 +16,7 @@ from .detection.base import Detector
 from .detection.catalogue import build_detectors
 from .errors import TruncatedCaptureError
 from .features.flows import FlowTracker
-from .features.host_windows import host_window_features
+from .features.host_windows import host_traffic, host_window_features
 from .records.alert import Alert
 from .records.flows import empty_flows
 from .records.packets import empty_packets
@@ -141,16 +141,12 @@ class Analysis:
         traffic.columns = ["second", "packets", "bytes"]
         protocols = p.groupby(p["protocol"].fillna(p["transport"]))["length"].agg(["size", "sum"]).reset_index()
         protocols.columns = ["protocol", "packets", "bytes"]
-        ip = p[p["src_ip"].notna()]
-        out = ip.groupby("src_ip")["length"].agg(packets_out="size", bytes_out="sum")
-        inn = ip.groupby("dst_ip")["length"].agg(packets_in="size", bytes_in="sum")
-        hosts = out.join(inn, how="outer").fillna(0).astype("int64").rename_axis("host").reset_index()
         return WindowResult(
             window_start=window.start,
             window_end=window.end,
             traffic=traffic,
             protocols=protocols,
-            hosts=hosts,
+            hosts=host_traffic(p),
             flows=flows,
             alerts=alerts,
             dns=dns_counts(p),

@@ -39,22 +39,10 @@ def host_window_features(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataF
     instead of a pandas group-by each (the hosts come out in the order a group-by would give them).
     """
     ip = packets[packets["src_ip"].notna()]
-    n_ip = len(ip)
-    codes, addresses = pd.factorize(
-        np.concatenate([ip["src_ip"].to_numpy(dtype=object), ip["dst_ip"].to_numpy(dtype=object)]), sort=True
-    )
-    src, dst = codes[:n_ip], codes[n_ip:]
-    n = len(addresses)
-    length = ip["length"].to_numpy(dtype=np.float64)
-    has_dst = dst >= 0
-    features = {
-        "packets_out": np.bincount(src, minlength=n),
-        "bytes_out": np.bincount(src, weights=length, minlength=n),
-        "packets_in": np.bincount(dst[has_dst], minlength=n),
-        "bytes_in": np.bincount(dst[has_dst], weights=length[has_dst], minlength=n),
-    }
+    addresses, src, dst, features = _by_address(ip)
+    n, has_dst = len(addresses), dst >= 0
     if len(flows):
-        features.update(_flow_features(flows, pd.Index(np.asarray(addresses, dtype=object)), n))
+        features.update(_flow_features(flows, pd.Index(addresses), n))
     asked = (ip["dns_qname"].notna() & ip["dns_response"].eq(False).fillna(False)).to_numpy(dtype=bool)
     if asked.any():
         names = ip["dns_qname"].to_numpy(dtype=object)[asked]
@@ -75,7 +63,7 @@ def host_window_features(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataF
         {name: np.asarray(features.get(name, np.zeros(n)), dtype=float)[senders] for name in HOST_FEATURES}
     )
     out["failed_ratio"] = np.where(out["flows"] > 0, out["failed_flows"] / out["flows"].clip(lower=1), 0.0)
-    out.index = pd.Index(np.asarray(addresses, dtype=object)[senders], dtype=ip["src_ip"].dtype).astype(str)
+    out.index = pd.Index(addresses[senders], dtype=ip["src_ip"].dtype).astype(str)
     out.index.name = "host"
     return out
 
@@ -100,3 +88,32 @@ def _distinct_per_code(owner: np.ndarray, value: np.ndarray, n: int) -> np.ndarr
     present = value >= 0
     pairs = np.unique(np.stack([owner[present], value[present]]), axis=1)
     return np.bincount(pairs[0], minlength=n)
+
+
+def host_traffic(packets: pd.DataFrame) -> pd.DataFrame:
+    """Packets and bytes each address sent and received in a window: host, packets_out, bytes_out, packets_in,
+    bytes_in (int64), one row per address seen either way, in address order (the store's per-host table)."""
+    ip = packets[packets["src_ip"].notna()]
+    addresses, _, _, counts = _by_address(ip)
+    hosts = pd.Series(addresses, dtype=ip["src_ip"].dtype, name="host")
+    return pd.DataFrame({"host": hosts, **{k: v.astype(np.int64) for k, v in counts.items()}})
+
+
+def _by_address(ip: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The window's addresses in sorted order, each packet's source and destination code (-1: none), and the
+    packets and bytes each address sent and received."""
+    n_ip = len(ip)
+    codes, addresses = pd.factorize(
+        np.concatenate([ip["src_ip"].to_numpy(dtype=object), ip["dst_ip"].to_numpy(dtype=object)]), sort=True
+    )
+    src, dst = codes[:n_ip], codes[n_ip:]
+    n = len(addresses)
+    length = ip["length"].to_numpy(dtype=np.float64)  # byte sums stay exact in float64 below 2**53
+    has_dst = dst >= 0
+    counts = {
+        "packets_out": np.bincount(src, minlength=n),
+        "bytes_out": np.bincount(src, weights=length, minlength=n),
+        "packets_in": np.bincount(dst[has_dst], minlength=n),
+        "bytes_in": np.bincount(dst[has_dst], weights=length[has_dst], minlength=n),
+    }
+    return np.asarray(addresses, dtype=object), src, dst, counts
