@@ -31,6 +31,7 @@ SAMPLE_TARGETS = 20  # target addresses listed in the evidence
 
 _TALK_EMPTY = pd.DataFrame({"pair": pd.Series(dtype="uint64"), "ts": pd.Series(dtype="float64")})
 _ROW_COLUMNS = {"key": object, "ts": "float64", "src": object, "dst": object, "method": object, "answered": bool}
+_PROBE_COLUMNS = {**_ROW_COLUMNS, "pair": "uint64"}  # pair: pair_hashes(src, dst), computed once per probe
 
 
 class HostSweepDetector(Detector):
@@ -64,7 +65,12 @@ class HostSweepDetector(Detector):
         self.window_s = window_s
         self.max_tracked = max_tracked
         self._probes = SlidingTable(
-            _empty(), window_s, max_tracked, key="key", merge={"ts": "max", "answered": "max"}, by_time=True
+            _empty(_PROBE_COLUMNS),
+            window_s,
+            max_tracked,
+            key="key",
+            merge={"ts": "max", "answered": "max"},
+            by_time=True,
         )
         # host pairs that exchanged payload, as pair_hashes keys both ways -> last time
         self._talked = SlidingTable(_TALK_EMPTY, window_s, max_tracked, key="pair", merge={"ts": "max"}, by_time=True)
@@ -149,11 +155,14 @@ def _probes(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
     """This window's probes: ARP requests from the packets, payload-less attempts from the flows."""
     parts = [_arp_probes(packets), _flow_probes(flows)]
     parts = [p for p in parts if len(p)]
-    return pd.concat(parts, ignore_index=True) if parts else _empty()
+    if not parts:
+        return _empty(_PROBE_COLUMNS)
+    probes = pd.concat(parts, ignore_index=True)
+    return probes.assign(pair=pair_hashes(probes["src"], probes["dst"]))
 
 
-def _empty() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _ROW_COLUMNS.items()})
+def _empty(columns: dict[str, object] = _ROW_COLUMNS) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
 
 
 def _conversations(flows: pd.DataFrame) -> pd.DataFrame:
@@ -174,7 +183,7 @@ def _without_talk(probes: pd.DataFrame, talked: pd.DataFrame) -> pd.DataFrame:
     """Probes to hosts the source never exchanged payload with."""
     if probes.empty or talked.empty:
         return probes
-    talked_pairs = np.isin(pair_hashes(probes["src"], probes["dst"]), talked["pair"].to_numpy())
+    talked_pairs = np.isin(probes["pair"].to_numpy(), talked["pair"].to_numpy())
     return probes[~talked_pairs]
 
 
