@@ -10,6 +10,10 @@ import pandas as pd
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .sliding import SlidingTable
+
+_SESSION_COLUMNS = ["uid", "orig_h", "resp_h", "resp_p", "ts", "duration", "orig_bytes"]
+MAX_TRACKED_ROWS = 500_000  # sessions and failed replies remembered at most (the newest): a bound, not a threshold
 
 # Services that take a password, by port. A browser's many HTTPS connections are not here.
 AUTH_PORTS: dict[int, str] = {
@@ -81,8 +85,11 @@ class BruteForceDetector(Detector):
         self.max_size_spread = max_size_spread
         self.min_failed_replies = min_failed_replies
         self.max_idle_s = max_idle_s
-        self._sessions = pd.DataFrame(columns=["uid", "orig_h", "resp_h", "resp_p", "ts", "duration", "orig_bytes"])
-        self._failures = pd.DataFrame(columns=["client", "server", "ts", "code"])
+        sessions = pd.DataFrame(columns=_SESSION_COLUMNS)
+        last = {c: "last" for c in _SESSION_COLUMNS if c != "uid"}  # a session seen again: its latest state
+        self._sessions = SlidingTable(sessions, window_s, MAX_TRACKED_ROWS, key="uid", merge=last)
+        failures = pd.DataFrame(columns=["client", "server", "ts", "code"])
+        self._failures = SlidingTable(failures, window_s, MAX_TRACKED_ROWS)
 
     def detect(self, window: WindowData) -> list[Alert]:
         self._remember(window)
@@ -92,17 +99,18 @@ class BruteForceDetector(Detector):
 
     def _remember(self, window: WindowData) -> None:
         f = window.flows
+        sessions = self._sessions.rows.iloc[:0]
         if len(f):
             auth = f[f["proto"].eq("tcp") & f["resp_p"].isin(list(AUTH_PORTS)) & (f["orig_bytes"] > 0)]
-            new = auth[["uid", "orig_h", "resp_h", "resp_p", "ts", "duration", "orig_bytes"]]
-            self._sessions = pd.concat([self._sessions, new], ignore_index=True) if len(self._sessions) else new
-            self._sessions = self._sessions.drop_duplicates("uid", keep="last")
+            sessions = auth[_SESSION_COLUMNS]
+        self._sessions.add(sessions, now=window.end)
         p = window.packets
         ftp_fail = p["ftp_reply_code"].eq(FTP_LOGIN_FAILED).fillna(False)
         http_fail = p["http_status"].isin(HTTP_UNAUTHORIZED).fillna(False)
         fails = p.loc[ftp_fail | http_fail, ["dst_ip", "src_ip", "ts", "ftp_reply_code", "http_status"]]
+        failures = self._failures.rows.iloc[:0]
         if len(fails):
-            new = pd.DataFrame(
+            failures = pd.DataFrame(
                 {
                     "client": fails["dst_ip"].astype(str),
                     "server": fails["src_ip"].astype(str),
@@ -110,13 +118,10 @@ class BruteForceDetector(Detector):
                     "code": fails["ftp_reply_code"].fillna(fails["http_status"]),
                 }
             )
-            self._failures = pd.concat([self._failures, new], ignore_index=True) if len(self._failures) else new
-        horizon = window.end - self.window_s
-        self._sessions = self._sessions[self._sessions["ts"] >= horizon]
-        self._failures = self._failures[self._failures["ts"] >= horizon]
+        self._failures.add(failures, now=window.end)
 
     def _session_runs(self, window: WindowData) -> list[Alert]:
-        s = self._sessions[self._sessions["duration"] <= self.max_session_s]
+        s = self._sessions.rows[self._sessions.rows["duration"] <= self.max_session_s]
         alerts = []
         for (client, server, port), runs in s.groupby(["orig_h", "resp_h", "resp_p"]):
             if len(runs) < self.min_attempts:
@@ -153,7 +158,7 @@ class BruteForceDetector(Detector):
 
     def _failed_login_runs(self) -> list[Alert]:
         alerts = []
-        for (client, server), fails in self._failures.groupby(["client", "server"]):
+        for (client, server), fails in self._failures.rows.groupby(["client", "server"]):
             if len(fails) < self.min_failed_replies:
                 continue
             codes = ", ".join(f"{int(c)} x{n}" for c, n in fails["code"].value_counts().items())
