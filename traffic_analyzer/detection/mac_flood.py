@@ -17,6 +17,7 @@ from ..distinct import per_distinct
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .sliding import SlidingTable
 
 GROUP_BIT_DIGITS = "13579bdf"  # second hex digit of a MAC whose first octet has the group (multicast) bit
 LOCAL_BIT_DIGITS = "2367abef"  # ... and of one with the locally-administered bit (also set by phones' private MACs)
@@ -79,7 +80,9 @@ class MacFloodDetector(Detector):
         self.memory_s = memory_s
         self.max_known = max_known
         self._known = pd.Series(dtype="float64")  # MAC -> last time seen
-        self._new = pd.DataFrame({c: pd.Series(dtype=t) for c, t in _NEW_COLUMNS.items()})  # first sightings
+        first_sightings = pd.DataFrame({c: pd.Series(dtype=t) for c, t in _NEW_COLUMNS.items()})
+        self._first_sightings = SlidingTable(first_sightings, window_s, max_known)
+        self._new = first_sightings  # the recent first sightings, as of the last window
         self._flood: dict | None = None  # running totals and peaks of the ongoing flood
 
     def fit(self, windows: list[WindowData]) -> MacFloodDetector:
@@ -98,10 +101,7 @@ class MacFloodDetector(Detector):
         self._learn(seen["last"], window.end)
         new = pd.DataFrame({"mac": first_time.index, "ts": first_time["first"], "frames": first_time["frames"]})
         new = new.astype(_NEW_COLUMNS)
-        horizon = window.end - self.window_s
-        recent = pd.concat([self._new, new], ignore_index=True) if len(self._new) else new.reset_index(drop=True)
-        recent = recent[recent["ts"].astype(float) >= horizon]
-        self._new = recent.iloc[-self.max_known :]
+        self._new = self._first_sightings.add(new, now=window.end)
         if len(self._new) < self.min_new_macs:
             self._flood = None  # any earlier burst has left the window: the next one is a new flood
             return []
