@@ -104,3 +104,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         heavy = {"netns", "postgres", "captures", "process", "browser", "live"} & set(item.keywords)
         if "unit" in item.keywords and heavy:
             raise pytest.UsageError(f"{item.nodeid} is marked unit but uses {', '.join(sorted(heavy))}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Tests skipped for want of data did not test anything: say so loudly, at the end, where it is read."""
+    missing = [r for r in terminalreporter.stats.get("skipped", []) if "captures are not here" in str(r.longrepr)]
+    if missing:
+        terminalreporter.write_sep("!", f"{len(missing)} tests did not run: the public captures are missing", red=True)
+        terminalreporter.write_line(f"put them in {SHARED_PCAPS} (see its MANIFEST.md) and run the tests again")
