@@ -13,6 +13,7 @@ on SQLite the executemany statement is the upsert itself.
 from __future__ import annotations
 
 import itertools
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import numpy as np
@@ -37,7 +38,7 @@ def frame_rows(frame: pd.DataFrame, columns: Sequence[str], constants: dict[str,
     return list(zip(*lists, strict=False)) if len(frame) else []  # constants repeat
 
 
-class BulkRows:
+class BulkRows(ABC):
     """Appends and upserts of many rows inside an open transaction; one subclass per database."""
 
     def __init__(self, dialect: sa.Dialect) -> None:
@@ -46,10 +47,11 @@ class BulkRows:
     def names(self, columns: Sequence[str]) -> str:
         return ", ".join(self.quote(c) for c in columns)
 
+    @abstractmethod
     def append(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> None:
         """Insert ``rows`` (tuples in ``columns`` order) into ``table``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def upsert(
         self,
         conn: sa.Connection,
@@ -63,7 +65,6 @@ class BulkRows:
 
         ``new`` rows are expected not to be stored yet, which may make them cheaper to insert.
         """
-        raise NotImplementedError
 
     def _updates(self, columns: Sequence[str], key: Sequence[str], excluded: str) -> str:
         return ", ".join(f"{self.quote(c)} = {excluded}.{self.quote(c)}" for c in columns if c not in key)
