@@ -339,17 +339,7 @@ def _decode(frames: Frames, depth: int) -> FieldSet:
     layers = decode_layers(frames)
     fields, inner = layers.fields, layers.inner
     if depth < MAX_NESTING:
-        for rows, start, cap_end, rep_len, linktype, in_error in zip(
-            inner.rows, inner.start, inner.cap_end, inner.rep_len, inner.linktype, inner.in_error, strict=True
-        ):
-            sub = Frames(
-                buf=frames.buf,
-                start=start,
-                caplen=np.maximum(cap_end - start, 0),
-                length=np.maximum(rep_len, 0),
-                linktype=linktype,
-                in_error=in_error,
-            )
+        for rows, sub in inner.frames(frames.buf):
             fields.fill_from(_decode(sub, depth + 1), rows)
     return fields
 

@@ -65,19 +65,9 @@ class FrameDecoder:
         fields, protocol = layers.fields, layers.protocol
         inner = layers.inner
         if inner.rows and depth < MAX_NESTING:
-            for rows, start, cap_end, rep_len, linktype, in_error in zip(
-                inner.rows, inner.start, inner.cap_end, inner.rep_len, inner.linktype, inner.in_error, strict=True
-            ):
-                sub = Frames(
-                    buf=frames.buf,
-                    start=start,
-                    caplen=np.maximum(cap_end - start, 0),
-                    length=np.maximum(rep_len, 0),
-                    linktype=linktype,
-                    in_error=in_error,
-                )
+            for rows, sub in inner.frames(frames.buf):
                 sub_fields, sub_protocol, sub_transport = self._headers(sub, ts[rows], depth + 1)
-                self._payloads(frames.buf, sub_transport, ts[rows], sub_fields, sub_protocol, in_error=in_error)
+                self._payloads(frames.buf, sub_transport, ts[rows], sub_fields, sub_protocol, in_error=sub.in_error)
                 fields.fill_from(sub_fields, rows)
                 deeper = sub_protocol != P.FRAME
                 protocol[rows[deeper]] = sub_protocol[deeper]

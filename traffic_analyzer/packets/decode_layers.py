@@ -14,6 +14,7 @@ in :class:`Transport` for the TCP analysis and the application decoders.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -142,6 +143,14 @@ class Inner:
             self.rep_len.append(rep_len)
             self.linktype.append(np.full(len(rows), linktype, dtype=np.int64))
             self.in_error.append(in_error)
+
+    def frames(self, buf: np.ndarray) -> Iterator[tuple[np.ndarray, Frames]]:
+        """Each group of inner packets as (rows of the outer frames, the inner packets as frames of their own)."""
+        for rows, start, cap_end, rep_len, linktype, in_error in zip(
+            self.rows, self.start, self.cap_end, self.rep_len, self.linktype, self.in_error, strict=True
+        ):
+            caplen, length = np.maximum(cap_end - start, 0), np.maximum(rep_len, 0)
+            yield rows, Frames(buf=buf, start=start, caplen=caplen, length=length, linktype=linktype, in_error=in_error)
 
 
 @dataclass
