@@ -38,6 +38,9 @@ CONFIG = {
     "false_alarm_rate": 0.001,
     # Seconds of traffic per analysis window. (command line: --window)
     "window_s": 5.0,
+    # Reading a file, run the detectors in a second process while the next window is read and its
+    # flows metered (uses a second core when there is one). (command line: --no-parallel-detection)
+    "parallel_detection": True,
     # Distinct ports of one host that make a port scan. (command line: --scan-min-ports)
     "scan_min_ports": 25,
     # Seconds over which port-scan probes add up. (command line: --scan-window)

@@ -67,6 +67,7 @@ class NetworkTrafficAnalyzer:
         anomaly_model: str = "isolation_forest",
         false_alarm_rate: float = 0.001,
         window_s: float = 5.0,
+        parallel_detection: bool = True,
         scan_min_ports: int = 25,
         scan_window_s: float = 60.0,
         data_dir: str = "data",
@@ -121,6 +122,7 @@ class NetworkTrafficAnalyzer:
         self.anomaly_model = anomaly_model
         self.false_alarm_rate = false_alarm_rate
         self.window_s = window_s
+        self.parallel_detection = parallel_detection
         self.scan_min_ports = scan_min_ports
         self.scan_window_s = scan_window_s
         self.data_dir = data_dir

@@ -25,7 +25,7 @@ from .detection.anomaly.persist import load_model, make_model
 from .detection.catalogue import parse_threshold_options
 from .errors import AnalyzerError, CaptureError
 from .features.host_windows import HOST_FEATURES
-from .pipeline import Analysis, default_detectors, file_windows
+from .pipeline import Analysis, default_detectors, file_windows, parallel_worthwhile
 from .records.alert import Alert
 from .records.flows import empty_flows
 from .settings import DEFAULTS
@@ -63,12 +63,12 @@ def analyse_file(
 ) -> FileRun:
     """Run the real pipeline over one capture, window by window."""
     detectors = default_detectors(DEFAULTS["scan_min_ports"], DEFAULTS["scan_window_s"], thresholds)
-    analysis = Analysis(detectors, model)
+    analysis = Analysis(detectors, model, parallel=parallel_worthwhile(path))
     raised: dict[str, float] = {}
     scored = []
     try:
-        for packets in file_windows(CaptureFileSource(path, reader, progress=False).batches(), window_s):
-            result, window = analysis.process(packets, live=False)
+        windows = file_windows(CaptureFileSource(path, reader, progress=False).batches(), window_s)
+        for result, window in analysis.results(windows, live=False):
             for alert in result.alerts:
                 raised.setdefault(alert.key, window.end)
             if model is not None and len(window.host_features):
@@ -85,6 +85,8 @@ def analyse_file(
                 )
     except CaptureError as exc:
         print(f"warning: {path.name}: {exc}", file=sys.stderr)
+    finally:
+        analysis.close()
     analysis.finish()
     return FileRun(
         path.name,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,9 +12,9 @@ import pandas as pd
 import psutil
 
 from .detection.alert_book import AlertBook
-from .detection.anomaly.detector import AnomalyDetector
 from .detection.base import Detector
 from .detection.catalogue import build_detectors
+from .detection.engine import Detection
 from .errors import TruncatedCaptureError
 from .features.flows import FlowTracker
 from .features.host_windows import host_traffic, host_window_features
@@ -58,15 +59,35 @@ def _joined(pieces: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0].reset_index(drop=True)
 
 
-class Analysis:
-    """Stateful analysis of consecutive windows (flows and detectors carry over between them)."""
+# A detection worker costs about a second of start-up (its imports) on the other core: worth it from
+# about this size of file on, where detection takes longer than that.
+PARALLEL_MIN_BYTES = 8 * 2**20
 
-    def __init__(self, detectors: list[Detector], model: BaselineModel | None = None) -> None:
-        self.detectors = detectors  # the known-attack detectors (swapped on reload)
-        self._anomaly: AnomalyDetector | None = None
-        self.model = model
+
+def parallel_worthwhile(path: str | os.PathLike, wanted: bool = True) -> bool:
+    """Whether this file is analysed with the detectors in a second process (not a pipe: its size is unknown)."""
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return False
+    return wanted and (os.cpu_count() or 1) > 1 and size >= PARALLEL_MIN_BYTES
+
+
+class Analysis:
+    """Stateful analysis of consecutive windows (flows and detectors carry over between them).
+
+    ``parallel`` runs the detectors in a second process (:mod:`.detection.remote`); :meth:`results`
+    then overlaps each window's detection with the metering of the next.
+    """
+
+    def __init__(self, detectors: list[Detector], model: BaselineModel | None = None, parallel: bool = False) -> None:
+        if parallel:
+            from .detection.remote import RemoteDetection  # multiprocessing only for runs that use it
+
+            self.detection: Detection | RemoteDetection = RemoteDetection(detectors, model)
+        else:
+            self.detection = Detection(detectors, model)
         self.flows = FlowTracker()
-        self.book = AlertBook()
         self.packets = 0
         self.bytes = 0
         self.flows_finished = 0  # each flow finishes once (at the latest in finish()): a count, not a set of uids
@@ -77,6 +98,36 @@ class Analysis:
 
     def process(self, packets: pd.DataFrame, live: bool) -> tuple[WindowResult, WindowData]:
         """Analyse one window of packets."""
+        result, window = self._meter(packets, live)
+        self.detection.submit(window)
+        result.alerts = self.detection.collect()
+        return result, window
+
+    def results(self, windows: Iterable[pd.DataFrame], live: bool) -> Iterator[tuple[WindowResult, WindowData]]:
+        """:meth:`process` for each window, in order; with a remote detection, window i+1 is metered while
+        window i is detected. A damaged file's last good window is still given before its error."""
+        pending: list[tuple[WindowResult, WindowData]] = []
+
+        def complete() -> tuple[WindowResult, WindowData]:
+            result, window = pending.pop(0)
+            result.alerts = self.detection.collect()
+            return result, window
+
+        try:
+            for packets in windows:
+                pending.append(self._meter(packets, live))
+                self.detection.submit(pending[-1][1])
+                while len(pending) > self.detection.lag:
+                    yield complete()
+        except TruncatedCaptureError:
+            while pending:
+                yield complete()
+            raise
+        while pending:
+            yield complete()
+
+    def _meter(self, packets: pd.DataFrame, live: bool) -> tuple[WindowResult, WindowData]:
+        """Flows, host features and the store's tables of one window: everything but its alerts."""
         start = float(packets["ts"].min()) if len(packets) else time.time()
         end = float(packets["ts"].max()) if len(packets) else start
         now = time.time() if live else end
@@ -87,10 +138,9 @@ class Analysis:
         window = WindowData(
             start=start, end=end, packets=packets, flows=touched, host_features=host_window_features(packets, touched)
         )
-        alerts = self._detect(window)
         self.flows_finished += len(update.finished)
         self._count(packets)
-        return self._result(window, touched, alerts), window
+        return self._result(window, touched, []), window
 
     def finish(self) -> WindowResult:
         """End every open flow: the last window of a file or a capture."""
@@ -106,20 +156,32 @@ class Analysis:
         )
         return self._result(window, finished, [])
 
+    def close(self) -> None:
+        """End the detection worker, if there is one."""
+        self.detection.close()
+
+    @property
+    def detectors(self) -> list[Detector]:
+        """The known-attack detectors (swapped on reload)."""
+        return self.detection.detectors
+
+    @detectors.setter
+    def detectors(self, detectors: list[Detector]) -> None:
+        self.detection.detectors = detectors
+
     @property
     def model(self) -> BaselineModel | None:
         """The fitted anomaly model, run as the last detector; None until there is one."""
-        return self._anomaly.model if self._anomaly is not None else None
+        return self.detection.model
 
     @model.setter
     def model(self, model: BaselineModel | None) -> None:
-        self._anomaly = AnomalyDetector(model) if model is not None else None
+        self.detection.model = model
 
-    def _detect(self, window: WindowData) -> list[Alert]:
-        found: list[Alert] = []
-        for detector in [*self.detectors, *([self._anomaly] if self._anomaly is not None else [])]:
-            found += detector.detect(window)
-        return self.book.add(found)
+    @property
+    def book(self) -> AlertBook:
+        """Every alert of the run, by key, in its latest version."""
+        return self.detection.book
 
     @property
     def flow_count(self) -> int:

@@ -31,7 +31,7 @@ from .console import ConsoleStatus
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
 from .features.host_windows import HOST_FEATURES
 from .memory import MemoryTrimmer
-from .pipeline import Analysis, default_detectors, file_windows
+from .pipeline import Analysis, default_detectors, file_windows, parallel_worthwhile
 from .privileges import drop_to, hand_over, readable_by, target_account
 from .reload import plan_reload, swapped_detectors
 from .secrets_file import load_secrets
@@ -177,7 +177,9 @@ class Runner:
         detectors = default_detectors(
             self.config.scan_min_ports, self.config.scan_window_s, self.config.detector_thresholds
         )
-        analysis = Analysis(detectors, self.model)
+        # Reading a file, the detectors run in a second process beside reading and flow metering.
+        parallel = not live and parallel_worthwhile(self.config.read_file, self.config.parallel_detection)
+        analysis = Analysis(detectors, self.model, parallel=parallel)
         alerts = self.alerts
         assert alerts is not None
         annotations = AnnotationStore(self.store)
@@ -197,8 +199,8 @@ class Runner:
         try:
             windows = source.batches() if live else file_windows(source.batches(), self.config.window_s)
             trimmer = MemoryTrimmer()
-            for packets in windows:
-                result, window = analysis.process(packets, live=live)
+            for result, window in analysis.results(windows, live=live):
+                packets = window.packets
                 trimmer.maybe_trim()  # keeps a long run's memory flat (see memory.py)
                 self._refresh_allow_list(annotations)
                 result.alerts = [a for a in result.alerts if not self.allow_list.allows(a.kind, a.attacker, a.victims)]
@@ -236,6 +238,7 @@ class Runner:
         except TruncatedCaptureError as exc:
             failure = exc
         except AnalyzerError as exc:
+            analysis.close()
             if self.evidence is not None:
                 self.evidence.stop()
             alerts.close()
@@ -249,6 +252,7 @@ class Runner:
                 signal.signal(signal.SIGTERM, previous)
                 signal.signal(signal.SIGHUP, previous_hup)
             stop_keeper()
+        analysis.close()
         last = analysis.finish()
         if self.evidence is not None:
             self.evidence.finish(list(analysis.book.alerts.values()))  # every alert's final pcap

@@ -79,6 +79,14 @@ SETTINGS: tuple[Setting, ...] = (
         float,
     ),
     Setting("window_s", 5.0, "Seconds of traffic per analysis window.", "--window", float),
+    Setting(
+        "parallel_detection",
+        True,
+        "Reading a file, run the detectors in a second process while the next window is read and its flows "
+        "metered (uses a second core when there is one).",
+        "--no-parallel-detection",
+        bool,
+    ),
     Setting("scan_min_ports", 25, "Distinct ports of one host that make a port scan.", "--scan-min-ports", int),
     Setting("scan_window_s", 60.0, "Seconds over which port-scan probes add up.", "--scan-window", float),
     Setting("data_dir", "data", "Folder for the result database and the model.", "--data-dir"),

@@ -18,6 +18,11 @@ RELAYING = 15.0  # added when the MAC also forwards other hosts' packets: a man 
 SOLICITED_S = 5.0  # a reply this soon after the victim asked for that address answers it (hosts answer in ms)
 
 
+def _victims_by_ip() -> defaultdict[str, set[str]]:
+    """A module-level factory, not a lambda: detectors are pickled to the detection worker."""
+    return defaultdict(set)
+
+
 class ArpSpoofDetector(Detector):
     """Flags a MAC that claims, in ARP, an address another MAC owns or that it claims besides its own.
 
@@ -40,7 +45,7 @@ class ArpSpoofDetector(Detector):
         self.window_s = window_s
         self._owner: dict[str, tuple[str, float]] = {}  # ip -> (mac, last seen) from ARP
         self._claims: dict[str, dict[str, float]] = defaultdict(dict)  # mac -> ip -> last claim time
-        self._targeted: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # mac -> ip -> victims
+        self._targeted: dict[str, dict[str, set[str]]] = defaultdict(_victims_by_ip)  # mac -> ip -> victims
         self._changed: dict[str, dict[str, str]] = defaultdict(dict)  # mac -> claimed ip -> previous owner mac
         self._first: dict[str, float] = {}
         self._asked: dict[tuple[str, str], float] = {}  # (requester ip, asked ip) -> last request time

@@ -1,0 +1,58 @@
+"""The detectors of a run over consecutive windows, their findings merged in one AlertBook.
+
+:class:`Detection` runs them in this process. :class:`~.remote.RemoteDetection` has the same
+interface and runs them in a second process, so that a file's next window is read and metered while
+this one is being analysed. Both are driven by ``submit(window)`` then ``collect()``; ``lag`` says
+how many windows may be submitted before the first must be collected.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..records.alert import Alert
+from ..records.window import WindowData
+from .alert_book import AlertBook
+from .anomaly.detector import AnomalyDetector
+from .base import Detector
+
+if TYPE_CHECKING:
+    from .anomaly.base import BaselineModel
+
+
+class Detection:
+    """Known-attack detectors, then the anomaly model as the last detector, in this process."""
+
+    lag = 0  # collect() right after submit(): the alerts of a window come with the window
+
+    def __init__(self, detectors: list[Detector], model: BaselineModel | None = None) -> None:
+        self.detectors = detectors  # the known-attack detectors (swapped on reload)
+        self.model = model
+        self.book = AlertBook()
+        self._pending: list[list[Alert]] = []
+
+    @property
+    def model(self) -> BaselineModel | None:
+        """The fitted anomaly model, run as the last detector; None until there is one."""
+        return self._anomaly.model if self._anomaly is not None else None
+
+    @model.setter
+    def model(self, model: BaselineModel | None) -> None:
+        self._anomaly = AnomalyDetector(model) if model is not None else None
+
+    def detect(self, window: WindowData) -> list[Alert]:
+        """The alerts this window created or changed."""
+        found: list[Alert] = []
+        for detector in [*self.detectors, *([self._anomaly] if self._anomaly is not None else [])]:
+            found += detector.detect(window)
+        return self.book.add(found)
+
+    def submit(self, window: WindowData) -> None:
+        self._pending.append(self.detect(window))
+
+    def collect(self) -> list[Alert]:
+        """The alerts of the oldest submitted window not yet collected."""
+        return self._pending.pop(0)
+
+    def close(self) -> None:
+        """Nothing to end in this process."""

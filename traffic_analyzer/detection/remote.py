@@ -1,0 +1,156 @@
+"""The detectors in a second process: a file's next window is read and metered while this one is analysed.
+
+Reading a file, one process decodes, cuts windows, meters flows and writes the store while a worker
+runs the detectors and the anomaly model; they overlap by one window (``lag = 1``), so the run takes
+about the longer of the two halves instead of their sum. Windows go over as pickles (about 10 ms
+for a 5,000-packet window); the worker keeps all detector state and sends back each window's
+changed alerts, which this side mirrors in ``book`` so the run's summary and evidence see them.
+
+Queues, not a bare pipe: both sides may send large messages at once (a window one way, a long
+alert list the other), and a queue's feeder thread never blocks its sender. The worker is spawned,
+not forked: the analyzer runs threads (dashboard, alert channels) whose locks a fork would copy.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import signal
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AnalyzerError
+from ..records.alert import Alert
+from ..records.window import WindowData
+from .alert_book import AlertBook
+from .base import Detector
+from .engine import Detection
+
+if TYPE_CHECKING:
+    from .anomaly.base import BaselineModel
+
+POLL_S = 1.0  # how often a wait for the worker checks that it still lives
+STOP_WAIT_S = 10.0
+
+
+class RemoteDetection:
+    """:class:`~.engine.Detection` run in a worker process; same interface, one window of lag."""
+
+    lag = 1  # submit window i+1 before collecting window i: the two processes work at once
+
+    def __init__(self, detectors: list[Detector], model: BaselineModel | None = None) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._inbox: Any = context.Queue()  # to the worker
+        self._outbox: Any = context.Queue()  # from the worker
+        self._process = context.Process(
+            target=_serve, args=(self._inbox, self._outbox, detectors, model), name="nta-detect", daemon=True
+        )
+        self._process.start()
+        self._detectors = list(detectors)
+        self._model = model
+        self._waiting = 0  # windows submitted, alerts not yet collected
+        self.book = AlertBook()  # a mirror: the latest version of every alert the worker reported
+
+    @property
+    def detectors(self) -> list[Detector]:
+        return self._detectors
+
+    @detectors.setter
+    def detectors(self, detectors: list[Detector]) -> None:
+        """Swap detectors: those that are the same objects as before keep the worker's state."""
+        kept = {id(d) for d in self._detectors}
+        self._send(("detectors", [(d.name, None if id(d) in kept else d) for d in detectors]))
+        self._detectors = list(detectors)
+
+    @property
+    def model(self) -> BaselineModel | None:
+        return self._model
+
+    @model.setter
+    def model(self, model: BaselineModel | None) -> None:
+        self._send(("model", model))
+        self._model = model
+
+    def submit(self, window: WindowData) -> None:
+        self._send(("window", window))
+        self._waiting += 1
+
+    def collect(self) -> list[Alert]:
+        """The alerts of the oldest submitted window; re-raises what a detector raised in the worker."""
+        if self._waiting == 0:
+            raise RuntimeError("collect() without a submitted window")
+        message = self._receive()
+        self._waiting -= 1
+        if message[0] == "error":
+            _, error, trace = message
+            raise error if error is not None else RuntimeError(f"a detector failed in the worker:\n{trace}")
+        alerts: list[Alert] = message[1]
+        for alert in alerts:
+            self.book.alerts[alert.key] = alert
+        return alerts
+
+    def close(self) -> None:
+        """End the worker (windows not collected are dropped); safe to call twice."""
+        if not self._process.is_alive():
+            return
+        try:
+            self._inbox.put(("stop",))
+            self._process.join(STOP_WAIT_S)
+        finally:
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(STOP_WAIT_S)
+
+    def _send(self, message: tuple) -> None:
+        self._check_alive()
+        self._inbox.put(message)
+
+    def _receive(self) -> tuple:
+        while True:
+            try:
+                return self._outbox.get(timeout=POLL_S)
+            except queue.Empty:
+                self._check_alive()
+
+    def _check_alive(self) -> None:
+        if not self._process.is_alive():
+            code = self._process.exitcode
+            how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+            raise AnalyzerError(
+                f"the detection worker process {how} (out of memory?); "
+                "run with --no-parallel-detection to analyse in one process"
+            )
+
+
+def _serve(inbox: Any, outbox: Any, detectors: list[Detector], model: BaselineModel | None) -> None:
+    """The worker: detect every window it is sent, in order, until told to stop."""
+    for signum in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)  # the terminal's Ctrl-C and hang-up are for the main process
+    detection = Detection(detectors, model)
+    while True:
+        message = inbox.get()
+        what = message[0]
+        if what == "stop":
+            break
+        if what == "window":
+            try:
+                outbox.put(("alerts", detection.detect(message[1])))
+            except Exception as exc:  # noqa: BLE001 - every failure goes back to the main process
+                outbox.put(("error", _picklable(exc), traceback.format_exc()))
+        elif what == "detectors":
+            running = {d.name: d for d in detection.detectors}
+            detection.detectors = [running[name] if d is None else d for name, d in message[1]]
+        elif what == "model":
+            detection.model = message[1]
+    outbox.close()
+    outbox.join_thread()
+
+
+def _picklable(exc: Exception) -> Exception | None:
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001 - an exception that cannot travel is sent as its traceback text
+        return None
+    return exc
