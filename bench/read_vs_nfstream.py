@@ -5,7 +5,8 @@
 Each tool runs as its own process (start-up included) ``--repeat`` times; the best time counts, and peak RSS
 is the process's maximum resident set (its ``wait4`` rusage). The analyzer runs as a user runs it:
 ``--read CAPTURE --no-dashboard --json`` with the store, the evidence pcaps and, with ``--train``, an anomaly
-model trained on BENIGN beforehand (not timed); once more with ``--no-evidence``. NFStream runs with its
+model trained on BENIGN beforehand (not timed); once more with ``--no-evidence`` and once with detection in
+the main process (``--no-parallel-detection``). NFStream runs with its
 defaults (``NFStreamer(source=CAPTURE)``, DPI on). Needs ``pip install nfstream`` in the venv.
 """
 
@@ -67,6 +68,9 @@ def main() -> None:
             "nfstream": lambda i: [sys.executable, "-c", NFSTREAM, str(args.capture)],
             "analyzer --read (default)": lambda i: analyzer(args.capture, work / f"d{i}", *extra),
             "analyzer --read --no-evidence": lambda i: analyzer(args.capture, work / f"n{i}", "--no-evidence", *extra),
+            "analyzer --read --no-parallel-detection": lambda i: analyzer(
+                args.capture, work / f"s{i}", "--no-parallel-detection", *extra
+            ),
         }
         best: dict[str, tuple[float, float]] = {}
         packets = 0
