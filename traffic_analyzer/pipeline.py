@@ -25,6 +25,7 @@ from .records.window import WindowData, WindowResult, dns_counts
 
 if TYPE_CHECKING:
     from .detection.anomaly.base import BaselineModel
+    from .detection.remote import RemoteDetection
 
 
 def file_windows(batches: Iterator[pd.DataFrame], window_s: float) -> Iterator[pd.DataFrame]:
@@ -62,6 +63,9 @@ def _joined(pieces: list[pd.DataFrame]) -> pd.DataFrame:
 # A detection worker costs about a second of start-up (its imports) on the other core: worth it from
 # about this size of file on, where detection takes longer than that.
 PARALLEL_MIN_BYTES = 8 * 2**20
+# Windows metered but not yet detected hold their packets in both processes: bound them (memory), not
+# only their number.
+MAX_IN_FLIGHT_ROWS = 100_000
 
 
 def parallel_worthwhile(path: str | os.PathLike, wanted: bool = True) -> bool:
@@ -73,6 +77,13 @@ def parallel_worthwhile(path: str | os.PathLike, wanted: bool = True) -> bool:
     return wanted and (os.cpu_count() or 1) > 1 and size >= PARALLEL_MIN_BYTES
 
 
+def start_worker(detectors: list[Detector] | None = None, model: BaselineModel | None = None) -> RemoteDetection:
+    """A detection worker process (:mod:`.detection.remote`), started now; it takes about a second to import."""
+    from .detection.remote import RemoteDetection  # multiprocessing only for runs that use it
+
+    return RemoteDetection(detectors or [], model)
+
+
 class Analysis:
     """Stateful analysis of consecutive windows (flows and detectors carry over between them).
 
@@ -80,11 +91,18 @@ class Analysis:
     then overlaps each window's detection with the metering of the next.
     """
 
-    def __init__(self, detectors: list[Detector], model: BaselineModel | None = None, parallel: bool = False) -> None:
-        if parallel:
-            from .detection.remote import RemoteDetection  # multiprocessing only for runs that use it
-
-            self.detection: Detection | RemoteDetection = RemoteDetection(detectors, model)
+    def __init__(
+        self,
+        detectors: list[Detector],
+        model: BaselineModel | None = None,
+        parallel: bool = False,
+        worker: RemoteDetection | None = None,
+    ) -> None:
+        if worker is not None:  # started earlier (start_worker), so that its imports overlap the caller's set-up
+            worker.detectors, worker.model = detectors, model
+            self.detection: Detection | RemoteDetection = worker
+        elif parallel:
+            self.detection = start_worker(detectors, model)
         else:
             self.detection = Detection(detectors, model)
         self.flows = FlowTracker()
@@ -104,8 +122,10 @@ class Analysis:
         return result, window
 
     def results(self, windows: Iterable[pd.DataFrame], live: bool) -> Iterator[tuple[WindowResult, WindowData]]:
-        """:meth:`process` for each window, in order; with a remote detection, window i+1 is metered while
-        window i is detected. A damaged file's last good window is still given before its error."""
+        """:meth:`process` for each window, in order; with a remote detection, the next windows are metered
+        while window i is detected (up to ``lag`` windows and MAX_IN_FLIGHT_ROWS packets ahead, so that the
+        worker's start-up and its slow windows overlap the reading). A damaged file's last good window is
+        still given before its error."""
         pending: list[tuple[WindowResult, WindowData]] = []
 
         def complete() -> tuple[WindowResult, WindowData]:
@@ -113,11 +133,14 @@ class Analysis:
             result.alerts = self.detection.collect()
             return result, window
 
+        def in_flight() -> int:
+            return sum(len(window.packets) for _, window in pending)
+
         try:
             for packets in windows:
                 pending.append(self._meter(packets, live))
                 self.detection.submit(pending[-1][1])
-                while len(pending) > self.detection.lag:
+                while len(pending) > self.detection.lag or (len(pending) > 1 and in_flight() > MAX_IN_FLIGHT_ROWS):
                     yield complete()
         except TruncatedCaptureError:
             while pending:

@@ -31,7 +31,7 @@ from .console import ConsoleStatus
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
 from .features.host_windows import HOST_FEATURES
 from .memory import MemoryTrimmer
-from .pipeline import Analysis, default_detectors, file_windows, parallel_worthwhile
+from .pipeline import Analysis, default_detectors, file_windows, parallel_worthwhile, start_worker
 from .privileges import drop_to, hand_over, readable_by, target_account
 from .reload import plan_reload, swapped_detectors
 from .secrets_file import load_secrets
@@ -44,6 +44,7 @@ from .store.writer import ResultWriter
 
 if TYPE_CHECKING:
     from .detection.anomaly.base import BaselineModel
+    from .detection.remote import RemoteDetection
 
 
 def _models() -> ModuleType:
@@ -77,6 +78,7 @@ class Runner:
         self.evidence: EvidenceRecorder | None = None  # cuts the alert pcaps
         self.alerts: AlertDispatcher | None = None  # log, e-mail, webhook, syslog
         self.console = ConsoleStatus(enabled=False)  # a live run's start lines and status a minute on stderr
+        self.worker: RemoteDetection | None = None  # a file's detection process, when started early
 
     # -- set-up ---------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -94,6 +96,9 @@ class Runner:
         writer = ResultWriter(self.store, c.sensor_name, Retention(c.retention_days, c.retention_max_mb))
         self.writer = ResilientWriter(writer, c.store_backlog_mb, self.logger)
         self.alerts = dispatcher_from_config(c, self.logger, self.run_id)
+        if self.account is None and c.read_file and parallel_worthwhile(c.read_file, c.parallel_detection):
+            # No privilege drop to wait for: the detection worker starts now and imports while the model loads.
+            self.worker = start_worker()
         if c.train_file:
             self.train(c.train_file)
         else:
@@ -158,6 +163,15 @@ class Runner:
 
     # -- the run --------------------------------------------------------------------------------
     def run(self) -> dict:
+        try:
+            analysis, source, live, status = self._set_up()
+        except BaseException:
+            if self.worker is not None:
+                self.worker.close()
+            raise
+        return self._analyse(analysis, source, live, status)
+
+    def _set_up(self) -> tuple[Analysis, PacketSource, bool, str]:
         self.prepare()
         source, live, status = self.source()
         source.check()
@@ -179,7 +193,9 @@ class Runner:
         )
         # Reading a file, the detectors run in a second process beside reading and flow metering.
         parallel = not live and parallel_worthwhile(self.config.read_file, self.config.parallel_detection)
-        analysis = Analysis(detectors, self.model, parallel=parallel)
+        return Analysis(detectors, self.model, parallel=parallel, worker=self.worker), source, live, status
+
+    def _analyse(self, analysis: Analysis, source: PacketSource, live: bool, status: str) -> dict:
         alerts = self.alerts
         assert alerts is not None
         annotations = AnnotationStore(self.store)

@@ -1,8 +1,8 @@
-"""The detectors in a second process: a file's next window is read and metered while this one is analysed.
+"""The detectors in a second process: a file's next windows are read and metered while this one is analysed.
 
 Reading a file, one process decodes, cuts windows, meters flows and writes the store while a worker
-runs the detectors and the anomaly model; they overlap by one window (``lag = 1``), so the run takes
-about the longer of the two halves instead of their sum. Windows go over as pickles (about 10 ms
+runs the detectors and the anomaly model; the reader may run up to ``lag`` windows ahead, so the run
+takes about the longer of the two halves instead of their sum. Windows go over as pickles (about 10 ms
 for a 5,000-packet window); the worker keeps all detector state and sends back each window's
 changed alerts, which this side mirrors in ``book`` so the run's summary and evidence see them.
 
@@ -34,9 +34,11 @@ STOP_WAIT_S = 10.0
 
 
 class RemoteDetection:
-    """:class:`~.engine.Detection` run in a worker process; same interface, one window of lag."""
+    """:class:`~.engine.Detection` run in a worker process; same interface, up to ``lag`` windows in flight."""
 
-    lag = 1  # submit window i+1 before collecting window i: the two processes work at once
+    # Submit up to this many windows before collecting the oldest: the two processes work at once, and the
+    # reader runs ahead while the worker starts (its imports take a second) or meets a slow window.
+    lag = 8
 
     def __init__(self, detectors: list[Detector], model: BaselineModel | None = None) -> None:
         context = multiprocessing.get_context("spawn")

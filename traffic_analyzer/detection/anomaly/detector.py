@@ -36,12 +36,17 @@ def anomaly_alerts(
     decision = model.decision_function(features)
     flagged = np.flatnonzero(decision < 0)
     scores = model.threat_score(decision)
-    alerts = []
+    alerts: list[Alert] = []
+    if not len(flagged):
+        return alerts
+    hosts = features.index[flagged]
+    theirs = flows.loc[flows["orig_h"].isin(hosts), ["orig_h", "resp_h"]].dropna() if len(flows) else flows
+    peers_of = theirs.groupby("orig_h", sort=False)["resp_h"].unique() if len(theirs) else {}
     for i in flagged:
         host = features.index[i]
         row = features.iloc[i]
         standouts = model.explain(row)
-        peers = sorted(flows.loc[flows["orig_h"] == host, "resp_h"].dropna().unique()) if len(flows) else []
+        peers = sorted(peers_of[host]) if host in peers_of else []
         said = "; ".join(
             f"{name} {value:g} (baseline median {median:g}, max {most:g})" for name, value, median, most in standouts
         )

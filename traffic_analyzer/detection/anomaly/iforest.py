@@ -7,6 +7,7 @@ import pandas as pd
 from sklearn.ensemble import IsolationForest
 
 from .base import SCORE_FLOOR, SCORE_SPAN, TOP_FEATURES, BaselineModel, log_scale
+from .flat_forest import FlatForest
 
 SCORE_FULL_DISTANCE = 0.25  # IsolationForest scores live in about [-1, 0]: this far below the threshold scores 90
 
@@ -38,7 +39,15 @@ class HostAnomalyModel(BaselineModel):
         return self.forest_.score_samples(values)
 
     def _scores(self, X: pd.DataFrame) -> np.ndarray:
-        return self.forest_.score_samples(log_scale(X))
+        flat = self.__dict__.get("_flat")
+        if flat is None or flat.forest is not self.forest_:
+            flat = self._flat = FlatForest(self.forest_)  # scikit-learn's scores, a window's worth at once
+        return flat.score_samples(log_scale(X))
+
+    def __getstate__(self) -> dict:
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ gives the live __dict__
+        state.pop("_flat", None)  # rebuilt from forest_ where it is needed: not saved with the model
+        return state
 
     def threat_score(self, decision: np.ndarray) -> np.ndarray:
         return SCORE_FLOOR + SCORE_SPAN * np.clip(-decision / SCORE_FULL_DISTANCE, 0.0, 1.0)
