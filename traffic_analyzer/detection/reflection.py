@@ -129,17 +129,22 @@ class ReflectionDetector(Detector):
         horizon = window.end - self.window_s
         self._asked = _group_requests(self._asked, window.packets, self._service_ports(), window.end)
         fresh = self._unrequested(window.flows, self._asked)
-        growth = self._growth(fresh)
-        unasked = pd.concat([self._unasked, fresh], ignore_index=True)
+        self._attacks = {k: a for k, a in self._attacks.items() if a["end"] >= window.end - ATTACK_GAP_S}
+        if fresh.empty and self._unasked.empty:  # the usual window: nothing unrequested, nothing remembered
+            return []
+        previous = self._unasked
+        unasked = pd.concat([previous, fresh], ignore_index=True) if len(previous) else fresh
         unasked = unasked[unasked["last_ts"].astype(float) >= horizon].drop_duplicates("uid", keep="last")
         self._unasked = unasked.iloc[-self.max_tracked :]
-        self._attacks = {k: a for k, a in self._attacks.items() if a["end"] >= window.end - ATTACK_GAP_S}
         if self._unasked["packets"].sum() < self.min_packets:
             return []
         by_victim = self._unasked.groupby(["kind", "victim"]).agg(
             reflectors=("reflector", "nunique"), packets=("packets", "sum")
         )
         hit = by_victim[(by_victim["reflectors"] >= self.min_reflectors) & (by_victim["packets"] >= self.min_packets)]
+        if hit.empty:
+            return []
+        growth = self._growth(previous, fresh)
         alerts = []
         for kind, victim in hit.index:
             flows = self._unasked[(self._unasked["kind"] == kind) & (self._unasked["victim"] == victim)]
@@ -161,9 +166,10 @@ class ReflectionDetector(Detector):
         ):
             raise ValueError(f"services must map UDP ports (1-65535) to names, got {self.services!r}")
 
-    def _growth(self, fresh: pd.DataFrame) -> pd.DataFrame:
+    @staticmethod
+    def _growth(previous: pd.DataFrame, fresh: pd.DataFrame) -> pd.DataFrame:
         """Packets and bytes this window added to each (kind, victim), net of what earlier windows counted."""
-        counted = self._unasked.set_index("uid")
+        counted = previous.set_index("uid")
         grown = fresh.assign(
             packets=fresh["packets"] - fresh["uid"].map(counted["packets"]).fillna(0).astype("int64"),
             bytes=fresh["bytes"] - fresh["uid"].map(counted["bytes"]).fillna(0).astype("int64"),
@@ -242,8 +248,8 @@ class ReflectionDetector(Detector):
         services = self._service_ports()
         # UDP: the first packet came from a reflector port and the host never answered or asked.
         udp = (flows["proto"] == "udp").fillna(False) & flows["orig_p"].isin(list(services)) & (flows["resp_pkts"] == 0)
-        udp &= ~_is_group_ip(flows["resp_h"])
         udp_rows = flows[udp]
+        udp_rows = udp_rows[~_is_group_ip(udp_rows["resp_h"])] if len(udp_rows) else udp_rows
         answered = (udp_rows["resp_h"].astype(str) + "|" + udp_rows["orig_p"].astype(str)).isin(asked.index)
         udp_rows = udp_rows[~answered.to_numpy()]
         # TCP: a SYN-ACK makes its receiver the originator; with no SYN from it, nobody asked.
@@ -253,14 +259,18 @@ class ReflectionDetector(Detector):
         rst = flows[tcp & per_distinct(history, lambda h: h.str.fullmatch("R")) & (flows["resp_pkts"] == 0)]
         if udp_rows.empty and synack.empty and rst.empty:
             return _empty()
-        parts = [
-            _rows(udp_rows, "ddos_amplification", "resp_h", "orig_h", udp_rows["orig_p"].map(services), "orig", "UDP"),
-            _rows(
-                synack, "ddos_reflection", "orig_h", "resp_h", "tcp/" + synack["resp_p"].astype(str), "resp", "SYN-ACK"
-            ),
-            _rows(rst, "ddos_reflection", "resp_h", "orig_h", "tcp/" + rst["orig_p"].astype(str), "orig", "RST"),
-        ]
-        return pd.concat([p for p in parts if len(p)] or [parts[0]], ignore_index=True)
+        parts = []
+        if len(udp_rows):
+            services_of = udp_rows["orig_p"].map(services)
+            parts.append(_rows(udp_rows, "ddos_amplification", "resp_h", "orig_h", services_of, "orig", "UDP"))
+        if len(synack):
+            ports = "tcp/" + synack["resp_p"].astype(str)
+            parts.append(_rows(synack, "ddos_reflection", "orig_h", "resp_h", ports, "resp", "SYN-ACK"))
+        if len(rst):
+            parts.append(
+                _rows(rst, "ddos_reflection", "resp_h", "orig_h", "tcp/" + rst["orig_p"].astype(str), "orig", "RST")
+            )
+        return parts[0].reset_index(drop=True) if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
     def _service_ports(self) -> dict[int, str]:
         return REFLECTOR_SERVICES if self.services is None else self.services
@@ -273,9 +283,10 @@ def _empty_requests() -> pd.Series:
 def _group_requests(asked: pd.Series, packets: pd.DataFrame, ports: dict[int, str], now: float) -> pd.Series:
     """``asked`` updated with the window's requests to a multicast/broadcast group on a service port (SSDP,
     NetBIOS, WS-Discovery searches), keeping those of the last GROUP_ANSWER_S."""
-    udp = packets[(packets["transport"] == "udp").fillna(False) & packets["src_ip"].notna()]
-    udp = udp[udp["dst_port"].isin(list(ports))]
-    if len(udp):
+    wanted = (packets["transport"] == "udp").fillna(False) & packets["src_ip"].notna()
+    wanted &= packets["dst_port"].isin(list(ports))
+    udp = packets.loc[wanted.to_numpy(), ["ts", "src_ip", "dst_ip", "dst_mac", "dst_port"]] if wanted.any() else None
+    if udp is not None and len(udp):
         group = udp[_is_group_mac(udp["dst_mac"]) | _is_group_ip(udp["dst_ip"])]
         keys = group["src_ip"].astype(str) + "|" + group["dst_port"].astype(str)
         asked = pd.concat([asked, group["ts"].groupby(keys.to_numpy()).max()]).groupby(level=0).max()
