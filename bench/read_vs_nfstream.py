@@ -3,7 +3,8 @@
     .venv/bin/python bench/read_vs_nfstream.py CAPTURE [--train BENIGN] [--repeat 3]
 
 Each tool runs as its own process (start-up included) ``--repeat`` times; the best time counts, and peak RSS
-is the process's maximum resident set (its ``wait4`` rusage). The analyzer runs as a user runs it:
+is the largest resident set of the process and its workers together (sampled every 20 ms; at least the
+process's own ``wait4`` maximum). The analyzer runs as a user runs it:
 ``--read CAPTURE --no-dashboard --json`` with the store, the evidence pcaps and, with ``--train``, an anomaly
 model trained on BENIGN beforehand (not timed); once more with ``--no-evidence`` and once with detection in
 the main process (``--no-parallel-detection``). NFStream runs with its
@@ -19,26 +20,56 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = ROOT / "network_traffic_analyzer.py"
 NFSTREAM = "import nfstream,sys; print(sum(f.bidirectional_packets for f in nfstream.NFStreamer(source=sys.argv[1])))"
 
 
+def _tree_rss(proc: psutil.Process) -> int:
+    """Resident bytes of a process and all its descendants now (a worker process counts too)."""
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass  # ended between the listing and the reading
+    return total
+
+
 def timed(cmd: list[str]) -> tuple[float, float, str]:
-    """(seconds, peak RSS in MB, stdout) of one child process (its own rusage, from wait4)."""
+    """(seconds, peak RSS in MB, stdout) of one child process: the peak is the larger of the process's own
+    (rusage, from wait4) and the sum over its process tree, sampled every 20 ms."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        peak_tree, done = 0, threading.Event()
+
+        def sample() -> None:
+            nonlocal peak_tree
+            watched = psutil.Process(proc.pid)
+            while not done.wait(0.02):
+                try:
+                    peak_tree = max(peak_tree, _tree_rss(watched))
+                except psutil.Error:
+                    return
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
+        done.set()
+        sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0), err.seek(0)
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(cmd[:4])} failed: {(err.read().strip().splitlines() or ['?'])[-1]}")
-        return seconds, usage.ru_maxrss / 1024, out.read()
+        return seconds, max(usage.ru_maxrss * 1024, peak_tree) / 2**20, out.read()
 
 
 def analyzer(capture: Path, data: Path, *extra: str) -> list[str]:
