@@ -3,8 +3,8 @@
     .venv/bin/python bench/read_vs_nfstream.py CAPTURE [--train BENIGN] [--repeat 3]
 
 Each tool runs as its own process (start-up included) ``--repeat`` times; the best time counts, and peak RSS
-is the largest resident set of the process and its workers together (sampled every 20 ms; at least the
-process's own ``wait4`` maximum). The analyzer runs as a user runs it:
+memory is the larger of the process's own peak resident set (its ``wait4`` rusage) and the peak proportional
+set size (PSS) of the process and its workers together, sampled every 50 ms. The analyzer runs as a user runs it:
 ``--read CAPTURE --no-dashboard --json`` with the store, the evidence pcaps and, with ``--train``, an anomaly
 model trained on BENIGN beforehand (not timed); once more with ``--no-evidence`` and once with detection in
 the main process (``--no-parallel-detection``). NFStream runs with its
@@ -31,20 +31,21 @@ CLI = ROOT / "network_traffic_analyzer.py"
 NFSTREAM = "import nfstream,sys; print(sum(f.bidirectional_packets for f in nfstream.NFStreamer(source=sys.argv[1])))"
 
 
-def _tree_rss(proc: psutil.Process) -> int:
-    """Resident bytes of a process and all its descendants now (a worker process counts too)."""
+def _tree_pss(proc: psutil.Process) -> int:
+    """Proportional resident bytes (PSS) of a process and all its descendants now: a worker process counts,
+    and the libraries they share count once, not once per process as summed RSS would."""
     total = 0
     for p in [proc, *proc.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            total += p.memory_full_info().pss
         except psutil.Error:
             pass  # ended between the listing and the reading
     return total
 
 
 def timed(cmd: list[str]) -> tuple[float, float, str]:
-    """(seconds, peak RSS in MB, stdout) of one child process: the peak is the larger of the process's own
-    (rusage, from wait4) and the sum over its process tree, sampled every 20 ms."""
+    """(seconds, peak memory in MB, stdout) of one child process: the larger of the process's own peak RSS
+    (rusage, from wait4) and the peak PSS of its process tree, sampled every 50 ms."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err)
@@ -53,9 +54,9 @@ def timed(cmd: list[str]) -> tuple[float, float, str]:
         def sample() -> None:
             nonlocal peak_tree
             watched = psutil.Process(proc.pid)
-            while not done.wait(0.02):
+            while not done.wait(0.05):
                 try:
-                    peak_tree = max(peak_tree, _tree_rss(watched))
+                    peak_tree = max(peak_tree, _tree_pss(watched))
                 except psutil.Error:
                     return
 
@@ -114,7 +115,7 @@ def main() -> None:
                     best[name] = (seconds, peak)
         nf = best["nfstream"][0]
         print(f"{args.capture.name}: {packets:,} packets, best of {args.repeat}")
-        print("| tool | seconds | packets/s | peak RSS MB | speed vs NFStream |")
+        print("| tool | seconds | packets/s | peak memory MB | speed vs NFStream |")
         print("|---|---:|---:|---:|---:|")
         for name, (seconds, peak) in best.items():
             print(f"| {name} | {seconds:.2f} | {packets / seconds:,.0f} | {peak:.0f} | {nf / seconds:.2f} |")
