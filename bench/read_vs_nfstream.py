@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/read_vs_nfstream.py CAPTURE [--train BENIGN] [--repeat 3]
 
-Each tool runs as its own process (start-up included) ``--repeat`` times; the best time counts, and peak RSS
+Each tool runs as its own process (start-up included) ``--repeat`` times; the best time counts, and peak
 memory is the larger of the process's own peak resident set (its ``wait4`` rusage) and the peak proportional
 set size (PSS) of the process and its workers together, sampled every 50 ms. The analyzer runs as a user runs it:
 ``--read CAPTURE --no-dashboard --json`` with the store, the evidence pcaps and, with ``--train``, an anomaly
