@@ -85,6 +85,11 @@ CONFIG = {
     # How files are decoded: auto (the in-process fast reader, tshark for link types it cannot
     # read), fast, or tshark. (command line: --file-reader)
     "file_reader": "auto",
+    # Which known-attack detectors run: None runs them all; a list of names such as ['port_scan',
+    # 'brute_force'] runs those; [] runs none (the anomaly model alone). On the command line
+    # --detectors port_scan,brute_force, --detectors all or --detectors none. (command line:
+    # --detectors)
+    "detectors": None,
     # Override known-attack detector thresholds, e.g. {'port_scan': {'min_ports': 30}}; on the
     # command line --threshold port_scan.min_ports=30 (repeatable). README 'Detector thresholds'
     # lists them all. (command line: --threshold)

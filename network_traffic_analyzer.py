@@ -85,6 +85,7 @@ class NetworkTrafficAnalyzer:
         retention_days: float = 30.0,
         retention_max_mb: float = 0.0,
         file_reader: str = "auto",
+        detectors: list[str] | None = None,
         detector_thresholds: dict | None = None,
         evidence: bool = True,
         evidence_ring_mb: float = 100.0,
@@ -140,6 +141,7 @@ class NetworkTrafficAnalyzer:
         self.retention_days = retention_days
         self.retention_max_mb = retention_max_mb
         self.file_reader = file_reader
+        self.detectors = detectors
         self.detector_thresholds = detector_thresholds
         self.evidence = evidence
         self.evidence_ring_mb = evidence_ring_mb

@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
                 s.flag, dest=s.name, action="append", metavar="DETECTOR.THRESHOLD=VALUE", default=argparse.SUPPRESS,
                 help=s.help,
             )  # fmt: skip
+        elif s.type is list:  # NAME,NAME,... (or all, none); main() turns the text into the list
+            parser.add_argument(
+                s.flag, dest=s.name, metavar="NAME,NAME|all|none", default=argparse.SUPPRESS, help=s.help
+            )
         else:
             parser.add_argument(
                 s.flag,
@@ -136,6 +140,10 @@ def run_settings(config_file: str | None, args: dict[str, Any]) -> dict[str, Any
 
         options = parse_threshold_options(args["detector_thresholds"])
         args["detector_thresholds"] = merge_thresholds(settings.get("detector_thresholds"), options)
+    if "detectors" in args:
+        from .detection.catalogue import parse_names
+
+        args["detectors"] = parse_names(args["detectors"])
     settings.update(args)
     validate(settings)
     return settings

@@ -22,7 +22,7 @@ from .detection.alert_book import AlertBook
 from .detection.anomaly.base import BaselineModel
 from .detection.anomaly.detector import anomaly_alerts
 from .detection.anomaly.persist import load_model, make_model
-from .detection.catalogue import parse_threshold_options
+from .detection.catalogue import check_names, parse_names, parse_threshold_options
 from .errors import AnalyzerError, CaptureError
 from .features.host_windows import HOST_FEATURES
 from .pipeline import Analysis, default_detectors, file_windows, parallel_worthwhile
@@ -59,10 +59,15 @@ class FileRun:
 
 
 def analyse_file(
-    path: Path, model: BaselineModel | None, window_s: float, reader: str = "auto", thresholds: dict | None = None
+    path: Path,
+    model: BaselineModel | None,
+    window_s: float,
+    reader: str = "auto",
+    thresholds: dict | None = None,
+    names: list[str] | None = None,
 ) -> FileRun:
-    """Run the real pipeline over one capture, window by window."""
-    detectors = default_detectors(DEFAULTS["scan_min_ports"], DEFAULTS["scan_window_s"], thresholds)
+    """Run the real pipeline over one capture, window by window (``names``: only these detectors)."""
+    detectors = default_detectors(DEFAULTS["scan_min_ports"], DEFAULTS["scan_window_s"], thresholds, names)
     analysis = Analysis(detectors, model, parallel=parallel_worthwhile(path))
     raised: dict[str, float] = {}
     scored = []
@@ -272,6 +277,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--threshold", action="append", default=[], metavar="DETECTOR.THRESHOLD=VALUE", help="override a threshold"
     )
+    parser.add_argument(
+        "--detectors",
+        default="all",
+        metavar="NAME,NAME|all|none",
+        help="the known-attack detectors to run (none: the anomaly model alone)",
+    )
     parser.add_argument("--model", help="a saved anomaly model (model.joblib) to evaluate as well")
     parser.add_argument("--window", type=float, default=DEFAULTS["window_s"], help="analysis window, seconds")
     parser.add_argument(
@@ -294,6 +305,7 @@ def main(argv: list[str]) -> int:
         labels_path = Path(args.labels)
         labels, paths = read_labels([labels_path, *map(Path, args.extra_labels)])
         thresholds = parse_threshold_options(args.threshold)
+        names = check_names(parse_names(args.detectors))
         if args.compare_models:
             print(compare_models(labels, labels_path.parent, args.window, args.false_alarm_rate))
             return 0
@@ -306,7 +318,7 @@ def main(argv: list[str]) -> int:
         runs = {}
         for name in labels["file"].unique():
             print(f"evaluating {name}", file=sys.stderr)
-            runs[name] = analyse_file(paths[name], model, args.window, args.file_reader, thresholds)
+            runs[name] = analyse_file(paths[name], model, args.window, args.file_reader, thresholds, names)
         per_attack, per_kind, benign = score(labels, runs)
         print(markdown(per_attack, per_kind, benign))
         if args.csv:

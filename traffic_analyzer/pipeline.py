@@ -255,14 +255,19 @@ class Analysis:
 
 
 def default_detectors(
-    scan_min_ports: int, scan_window_s: float, thresholds: dict[str, dict[str, Any]] | None = None
+    scan_min_ports: int,
+    scan_window_s: float,
+    thresholds: dict[str, dict[str, Any]] | None = None,
+    names: list[str] | None = None,
 ) -> list[Detector]:
     """The known-attack detectors with their documented default thresholds, except where the user set them.
 
     ``thresholds`` ({detector: {threshold: value}}, the ``detector_thresholds`` setting) wins over
-    ``scan_min_ports``/``scan_window_s``, which only set the port-scan detector's defaults.
+    ``scan_min_ports``/``scan_window_s``, which only set the port-scan detector's defaults. ``names`` (the
+    ``detectors`` setting) keeps only those detectors; None keeps all.
     """
     chosen = {"port_scan": {"min_ports": scan_min_ports, "window_s": scan_window_s}}
     for detector, values in (thresholds or {}).items():
         chosen[detector] = {**chosen.get(detector, {}), **values}
-    return build_detectors(chosen)
+    built = build_detectors(chosen)
+    return built if names is None else [d for d in built if d.name in names]

@@ -1,6 +1,6 @@
 """SIGHUP re-reads the config file: what can change while running is applied, the rest waits for a restart.
 
-Detector thresholds, alert channels and retention change between two windows; the capture, the
+Which detectors run, their thresholds, alert channels and retention change between two windows; the capture, the
 store, the model and the dashboard were set up at the start and keep their running values.
 """
 
@@ -14,7 +14,7 @@ from .detection.base import Detector
 from .pipeline import default_detectors
 from .settings import Config
 
-DETECTION_SETTINGS = ("detector_thresholds", "scan_min_ports", "scan_window_s")
+DETECTION_SETTINGS = ("detectors", "detector_thresholds", "scan_min_ports", "scan_window_s")
 LIVE_SETTINGS = frozenset(
     DETECTION_SETTINGS
     + ("alert_quiet_s", "retention_days", "retention_max_mb")
@@ -62,13 +62,15 @@ def detector_thresholds(config: Config) -> dict[str, dict[str, Any]]:
 
 
 def swapped_detectors(detectors: list[Detector], old: Config, new: Config) -> list[Detector]:
-    """The running detectors with those whose thresholds changed built anew; the others keep their state."""
+    """The detectors the new settings ask for: running ones whose thresholds did not change keep their state,
+    the others (changed, or newly turned on) start anew; those turned off are dropped."""
     before, after = detector_thresholds(old), detector_thresholds(new)
     changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
-    if not changed:
+    running = {d.name: d for d in detectors}
+    if not changed and old.detectors == new.detectors:
         return detectors
-    fresh = {d.name: d for d in default_detectors(new.scan_min_ports, new.scan_window_s, new.detector_thresholds)}
-    return [fresh.get(d.name, d) if d.name in changed else d for d in detectors]
+    wanted = default_detectors(new.scan_min_ports, new.scan_window_s, new.detector_thresholds, new.detectors)
+    return [running[d.name] if d.name in running and d.name not in changed else d for d in wanted]
 
 
 def _change(name: str, old: Config, new: Config) -> str:
@@ -78,4 +80,6 @@ def _change(name: str, old: Config, new: Config) -> str:
         return f"{name} {before} -> {after}"
     if name == "detector_thresholds":
         return f"{name} {before or {}} -> {after or {}}"
+    if name == "detectors":
+        return f"{name} {'all' if before is None else before} -> {'all' if after is None else after}"
     return name

@@ -188,9 +188,8 @@ class Runner:
         self.console.started(status, self.config.capture_duration)
         if self.dashboard is not None:
             self.console.dashboard(self.dashboard.url)
-        detectors = default_detectors(
-            self.config.scan_min_ports, self.config.scan_window_s, self.config.detector_thresholds
-        )
+        c = self.config
+        detectors = default_detectors(c.scan_min_ports, c.scan_window_s, c.detector_thresholds, c.detectors)
         # Reading a file, the detectors run in a second process beside reading and flow metering.
         parallel = not live and parallel_worthwhile(self.config.read_file, self.config.parallel_detection)
         return Analysis(detectors, self.model, parallel=parallel, worker=self.worker), source, live, status

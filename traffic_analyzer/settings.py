@@ -162,6 +162,15 @@ SETTINGS: tuple[Setting, ...] = (
         ("auto", "fast", "tshark"),
     ),
     Setting(
+        "detectors",
+        None,
+        "Which known-attack detectors run: None runs them all; a list of names such as ['port_scan', "
+        "'brute_force'] runs those; [] runs none (the anomaly model alone). On the command line "
+        "--detectors port_scan,brute_force, --detectors all or --detectors none.",
+        "--detectors",
+        list,
+    ),
+    Setting(
         "detector_thresholds",
         None,
         "Override known-attack detector thresholds, e.g. {'port_scan': {'min_ports': 30}}; on the command line "
@@ -325,8 +334,9 @@ def _check_ranges(v: dict[str, Any]) -> None:
         raise ConfigError(f"store_backlog_mb must be 0 (keep no window) or more, not {v['store_backlog_mb']}")
     if v["read_file"] and v["capture_filter"]:
         raise ConfigError("capture_filter applies to live capture only; filter a file with tcpdump -r FILE -w OUT")
-    from .detection.catalogue import check_thresholds  # the detectors: imported when settings are checked
+    from .detection.catalogue import check_names, check_thresholds  # the detectors: loaded when settings are checked
 
+    check_names(v["detectors"])
     check_thresholds(v["detector_thresholds"])
 
 

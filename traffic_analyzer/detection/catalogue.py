@@ -97,6 +97,26 @@ def thresholds_of(cls: type[Detector]) -> dict[str, Threshold]:
     return out
 
 
+def parse_names(text: str) -> list[str] | None:
+    """``--detectors`` text: "all" -> None (every detector), "none" -> [], else the comma-separated names."""
+    words = [w.strip() for w in text.split(",") if w.strip()]
+    if words == ["all"]:
+        return None
+    return [] if words == ["none"] else words
+
+
+def check_names(names: Any) -> list[str] | None:
+    """Validate the ``detectors`` setting: None (all) or a list of known detector names."""
+    if names is None:
+        return None
+    if isinstance(names, str) or not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"detectors must be a list of detector names like ['port_scan'], or None, not {names!r}")
+    for name in names:
+        if name not in BY_NAME:
+            raise ConfigError(f"detectors: unknown detector {name!r}; known: {', '.join(BY_NAME)}")
+    return list(names)
+
+
 def check_thresholds(overrides: Any) -> dict[str, dict[str, Any]]:
     """Validate ``{detector: {threshold: value}}``; returns it with tuples for name lists.
 
