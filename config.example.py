@@ -30,8 +30,8 @@ CONFIG = {
     # Where the anomaly model is saved and loaded; None means DATA_DIR/model.joblib. (command line:
     # --model)
     "model_path": None,
-    # Anomaly model: isolation_forest, or autoencoder (a Kitsune-style autoencoder ensemble).
-    # (command line: --anomaly-model)
+    # Anomaly model: isolation_forest, autoencoder (a Kitsune-style autoencoder ensemble), or
+    # local_outlier_factor (scikit-learn's LOF in novelty mode). (command line: --anomaly-model)
     "anomaly_model": "isolation_forest",
     # Share of baseline host windows the anomaly threshold may flag (the false-alarm budget).
     # (command line: --false-alarm-rate)

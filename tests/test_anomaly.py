@@ -1,4 +1,4 @@
-"""The IsolationForest host model: estimator contract, calibrated threshold, save/reload, explanations."""
+"""The anomaly models of host windows: estimator contract, calibrated threshold, save/reload, explanations."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from conftest import read_json
 from traffic_analyzer.capture.pcap_file import PcapFileSource
 from traffic_analyzer.detection.anomaly.autoencoder import AutoencoderModel
 from traffic_analyzer.detection.anomaly.iforest import HostAnomalyModel
+from traffic_analyzer.detection.anomaly.lof import LocalOutlierModel
 from traffic_analyzer.detection.anomaly.persist import load_model
 from traffic_analyzer.errors import AnalyzerError
 from traffic_analyzer.features.host_windows import HOST_FEATURES
@@ -32,7 +33,7 @@ def baseline(pcaps) -> pd.DataFrame:
     return pd.concat([host_windows(pcaps / name) for name in BASELINE])
 
 
-MODELS = [HostAnomalyModel, AutoencoderModel]
+MODELS = [HostAnomalyModel, AutoencoderModel, LocalOutlierModel]
 
 
 @pytest.mark.parametrize("model_class", MODELS)

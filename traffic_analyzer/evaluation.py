@@ -21,7 +21,7 @@ from .capture.file_reader import FILE_READERS, CaptureFileSource
 from .detection.alert_book import AlertBook
 from .detection.anomaly.base import BaselineModel
 from .detection.anomaly.detector import anomaly_alerts
-from .detection.anomaly.persist import load_model, make_model
+from .detection.anomaly.persist import MODELS, load_model, make_model
 from .detection.catalogue import check_names, parse_names, parse_threshold_options
 from .errors import AnalyzerError, CaptureError
 from .features.host_windows import HOST_FEATURES
@@ -227,7 +227,7 @@ def _model_alerts(model, windows: list[tuple[float, float, pd.DataFrame]]) -> li
 
 
 def compare_models(labels: pd.DataFrame, folder: Path, window_s: float, rate: float) -> str:
-    """Both anomaly models on the same host windows: recall on the attacks, false alerts on benign files.
+    """Every anomaly model on the same host windows: recall on the attacks, false alerts on benign files.
 
     Attack files are scored by a model trained on all benign files; each benign file by a model
     trained on the other benign files (leave one out), so no model is judged on its own baseline.
@@ -235,7 +235,7 @@ def compare_models(labels: pd.DataFrame, folder: Path, window_s: float, rate: fl
     tables = {name: host_window_table(folder / name, window_s) for name in labels["file"].unique()}
     benign = list(labels.loc[labels["kind"] == "benign", "file"])
     rows = []
-    for kind in ("isolation_forest", "autoencoder"):
+    for kind in MODELS:
         runs = {}
         baseline = pd.concat([f for b in benign for _, _, f in tables[b]])
         model = make_model(kind, rate).fit(baseline)
@@ -292,7 +292,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--compare-models",
         action="store_true",
-        help="compare the anomaly models (IsolationForest, autoencoder) on the host windows",
+        help="compare the anomaly models (IsolationForest, autoencoder, LOF) on the host windows",
     )
     parser.add_argument(
         "--false-alarm-rate",

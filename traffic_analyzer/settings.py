@@ -66,10 +66,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "anomaly_model",
         "isolation_forest",
-        "Anomaly model: isolation_forest, or autoencoder (a Kitsune-style autoencoder ensemble).",
+        "Anomaly model: isolation_forest, autoencoder (a Kitsune-style autoencoder ensemble), or "
+        "local_outlier_factor (scikit-learn's LOF in novelty mode).",
         "--anomaly-model",
         str,
-        ("isolation_forest", "autoencoder"),
+        ("isolation_forest", "autoencoder", "local_outlier_factor"),
     ),
     Setting(
         "false_alarm_rate",

@@ -79,3 +79,10 @@ class BaselineModel(OutlierMixin, BaseEstimator, ABC):
     @abstractmethod
     def explain(self, row: pd.Series) -> list[tuple[str, float, float, float]]:
         """The features that stand out most: (name, value, baseline median, baseline max)."""
+
+    def _explain_by_range(self, row: pd.Series) -> list[tuple[str, float, float, float]]:
+        """The features furthest above the baseline median, relative to the baseline's range."""
+        med, top = self.baseline_median_, self.baseline_max_
+        excess = (row - med) / (top - med + 1.0)
+        names = excess.sort_values(ascending=False).index[:TOP_FEATURES]
+        return [(n, float(row[n]), float(med[n]), float(top[n])) for n in names if excess[n] > 0]

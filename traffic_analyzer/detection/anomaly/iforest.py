@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
-from .base import SCORE_FLOOR, SCORE_SPAN, TOP_FEATURES, BaselineModel, log_scale
+from .base import SCORE_FLOOR, SCORE_SPAN, BaselineModel, log_scale
 from .flat_forest import FlatForest
 
 SCORE_FULL_DISTANCE = 0.25  # IsolationForest scores live in about [-1, 0]: this far below the threshold scores 90
@@ -54,7 +54,4 @@ class HostAnomalyModel(BaselineModel):
 
     def explain(self, row: pd.Series) -> list[tuple[str, float, float, float]]:
         """The features furthest above the baseline median, relative to the baseline's range."""
-        med, top = self.baseline_median_, self.baseline_max_
-        excess = (row - med) / (top - med + 1.0)
-        names = excess.sort_values(ascending=False).index[:TOP_FEATURES]
-        return [(n, float(row[n]), float(med[n]), float(top[n])) for n in names if excess[n] > 0]
+        return self._explain_by_range(row)

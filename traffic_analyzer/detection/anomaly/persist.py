@@ -12,12 +12,17 @@ from ...errors import AnalyzerError
 from .autoencoder import AutoencoderModel
 from .base import BaselineModel
 from .iforest import HostAnomalyModel
+from .lof import LocalOutlierModel
 
-MODELS: dict[str, type[BaselineModel]] = {"isolation_forest": HostAnomalyModel, "autoencoder": AutoencoderModel}
+MODELS: dict[str, type[BaselineModel]] = {
+    "isolation_forest": HostAnomalyModel,
+    "autoencoder": AutoencoderModel,
+    "local_outlier_factor": LocalOutlierModel,
+}
 
 
 def make_model(kind: str, false_alarm_rate: float) -> BaselineModel:
-    """A fresh anomaly model of the configured kind (``anomaly_model``: isolation_forest or autoencoder)."""
+    """A fresh anomaly model of the configured kind (``anomaly_model``: one of MODELS)."""
     return MODELS.get(kind, HostAnomalyModel)(false_alarm_rate=false_alarm_rate)
 
 
