@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     login = f", login as ${auth.USER_ENV}" if server.requires_login else ""
     print(f"Dashboard: {server.url} (Ctrl-C to stop{login})", flush=True)
+    print(f"To acknowledge and allow-list, open once: {server.login_url}", flush=True)
     try:
         while True:
             time.sleep(IDLE_SLEEP_S)

@@ -4,7 +4,8 @@ Werkzeug's threaded server is enough for a handful of browser tabs on the local 
 :meth:`DashboardServer.start` binds the socket itself and hands it to werkzeug: werkzeug's
 own bind prints to stderr and calls ``sys.exit`` when the port is taken, and we want a
 one-line :class:`~traffic_analyzer.errors.AnalyzerError` before anything else is set up.
-Who may connect is decided in :mod:`~traffic_analyzer.dashboard.auth`.
+Who may connect is decided in :mod:`~traffic_analyzer.dashboard.auth`, who may change what the
+analyzer raises in :mod:`~traffic_analyzer.dashboard.access`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import dash
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server, select_address_family
 
 from ..errors import AnalyzerError
-from . import auth, data
+from . import access, auth, data
 from .app import create_app
+from .evidence_route import evidence_dir_of
 
 STOP_TIMEOUT_S = 5.0  # how long stop() waits for the serving thread to finish
 LISTEN_BACKLOG = 128  # pending connections; a browser opens several at once
@@ -51,6 +53,10 @@ class DashboardServer:
     evidence_dir : Path, optional
         Folder of the alert evidence pcaps served for download; None means DATA_DIR/evidence
         beside a SQLite store.
+
+    Each start makes a new token that allows acknowledging and allow-listing (see
+    :mod:`~traffic_analyzer.dashboard.access`); it is written, mode 0600, to ``dashboard-token``
+    in the data directory (the evidence folder's parent) and given in :attr:`login_url`.
     """
 
     def __init__(
@@ -70,6 +76,8 @@ class DashboardServer:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._requires_login = False
+        self._token: str | None = None
+        self._token_file: Path | None = None
 
     def start(self) -> None:
         """Bind and serve in a daemon thread; raises AnalyzerError if the port is unusable or a login is missing."""
@@ -91,6 +99,10 @@ class DashboardServer:
                 auth.require_basic_auth(app.server, credentials)
             elif auth.is_local(self.host):
                 auth.answer_only_local_names(app.server)
+            token, token_file = access.new_token(), self._token_path()
+            if token_file is not None:
+                access.write_token(token_file, token)
+            access.install(app.server, token, listening.getsockname()[1], credentials is not None, token_file)
             server = make_server(
                 self.host,
                 self.port,
@@ -101,6 +113,7 @@ class DashboardServer:
             )
         self._app, self._server = app, server
         self._requires_login = credentials is not None
+        self._token, self._token_file = token, token_file
         self._thread = threading.Thread(target=server.serve_forever, name="dashboard-server", daemon=True)
         self._thread.start()
 
@@ -116,6 +129,16 @@ class DashboardServer:
                 "who can reach it"
             )
         return credentials
+
+    def _token_path(self) -> Path | None:
+        """DATA_DIR/dashboard-token, beside the evidence folder; None when there is no data directory."""
+        evidence = self.evidence_dir or evidence_dir_of(self.store_url)
+        return Path(evidence).parent / access.TOKEN_FILE_NAME if evidence is not None else None
+
+    @property
+    def login_url(self) -> str:
+        """Opened once in a browser, it lets that browser acknowledge and allow-list (until the next start)."""
+        return f"{self.url}{access.LOGIN_PATH.lstrip('/')}?token={self._token or ''}"
 
     @property
     def requires_login(self) -> bool:
@@ -153,3 +176,13 @@ class DashboardServer:
             server.server_close()
         if app is not None:
             data.detach_stores(app.server)
+        token_file, self._token_file = self._token_file, None
+        if token_file is not None and _read(token_file) == self._token:  # not a later dashboard's token
+            token_file.unlink(missing_ok=True)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
