@@ -72,16 +72,18 @@ def scan_store(tmp_path: Path) -> tuple[str, str]:
     return url, scan.alert_id(RUN_ID)
 
 
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Hand a redirect back as it is (its Set-Cookie included) instead of following it."""
+
+    def redirect_request(self, *args, **kwargs) -> None:
+        return None
+
+
 def _request(url: str, body: bytes | None = None, **headers: str) -> tuple[int, dict, str]:
     """Status, headers and body, without following redirects or raising on 4xx."""
-
-    class _NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs) -> None:
-            return None
-
     request = urllib.request.Request(url, data=body, headers=headers, method="POST" if body is not None else "GET")
     try:
-        with urllib.request.build_opener(_NoRedirect).open(request, timeout=TIMEOUT_S) as response:
+        with urllib.request.build_opener(NoRedirect).open(request, timeout=TIMEOUT_S) as response:
             return response.status, dict(response.headers), response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read().decode()
@@ -89,8 +91,12 @@ def _request(url: str, body: bytes | None = None, **headers: str) -> tuple[int, 
 
 def _allow_host_body(server: DashboardServer, alert_id: str, **headers: str) -> bytes:
     """The callback request the Alerts page sends when *Allow-list host* is clicked on ``alert_id``."""
-    _, _, text = _request(server.url + "_dash-dependencies", **headers)
-    (callback,) = [c for c in json.loads(text) if any(i["id"] == ALLOW_HOST_BUTTON for i in c["inputs"])]
+    return allow_host_request(_request(server.url + "_dash-dependencies", **headers)[2], alert_id)
+
+
+def allow_host_request(dependencies: str, alert_id: str) -> bytes:
+    """That request, built from the dashboard's ``_dash-dependencies`` answer."""
+    (callback,) = [c for c in json.loads(dependencies) if any(i["id"] == ALLOW_HOST_BUTTON for i in c["inputs"])]
     body = {
         "output": callback["output"],
         "outputs": [

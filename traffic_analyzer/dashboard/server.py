@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import errno
 import socket
+import ssl
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import dash
@@ -34,6 +36,33 @@ class _QuietRequestHandler(WSGIRequestHandler):
         """Skip the per-request line; errors still go through ``log_error``."""
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """The PEM certificate and private key the dashboard serves HTTPS with."""
+
+    cert: Path
+    key: Path
+
+    @classmethod
+    def of(cls, cert: str | None, key: str | None) -> TlsFiles | None:
+        """From the two settings; None (plain HTTP) when they are not set (the settings check they come in pairs)."""
+        return cls(Path(cert), Path(key)) if cert and key else None
+
+    def context(self) -> ssl.SSLContext:
+        """A server context with these files; an AnalyzerError in one line if they cannot be loaded."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(self.cert, self.key)
+        except (OSError, ssl.SSLError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.args[-1]
+            raise AnalyzerError(
+                f"cannot serve the dashboard over HTTPS with {self.cert} and {self.key}: {reason} "
+                "(check dashboard_tls_cert / dashboard_tls_key)"
+            ) from exc
+        return context
+
+
 class DashboardServer:
     """The dashboard for one result store, served on ``host:port`` until :meth:`stop`.
 
@@ -53,6 +82,8 @@ class DashboardServer:
     evidence_dir : Path, optional
         Folder of the alert evidence pcaps served for download; None means DATA_DIR/evidence
         beside a SQLite store.
+    tls : TlsFiles, optional
+        Serve HTTPS with this certificate and key; None serves plain HTTP.
 
     Each start makes a new token that allows acknowledging and allow-listing (see
     :mod:`~traffic_analyzer.dashboard.access`); it is written, mode 0600, to ``dashboard-token``
@@ -66,9 +97,11 @@ class DashboardServer:
         port: int = 8050,
         no_auth: bool = False,
         evidence_dir: Path | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.store_url = store_url
         self.evidence_dir = evidence_dir
+        self.tls = tls
         self.host = host
         self.port = port
         self.no_auth = no_auth
@@ -84,6 +117,13 @@ class DashboardServer:
         if self._server is not None:
             raise AnalyzerError(f"the dashboard is already serving at {self.url}")
         credentials = self._credentials()
+        ssl_context = self.tls.context() if self.tls is not None else None
+        if ssl_context is None and credentials is not None and not auth.is_local(self.host):
+            access.log.warning(
+                "the dashboard on %s sends its login in the clear over plain HTTP: set dashboard_tls_cert and "
+                "dashboard_tls_key (or put it behind TLS)",
+                self.host,
+            )
         family = select_address_family(self.host, self.port)
         try:
             address = socket.getaddrinfo(self.host, self.port, family, socket.SOCK_STREAM)[0][4]
@@ -109,6 +149,7 @@ class DashboardServer:
                 app.server,
                 threaded=True,
                 request_handler=_QuietRequestHandler,
+                ssl_context=ssl_context,
                 fd=listening.fileno(),
             )
         self._app, self._server = app, server
@@ -160,7 +201,8 @@ class DashboardServer:
         """The address to open in a browser (with the real port when port 0 was asked for)."""
         port = self._server.port if self._server is not None else self.port
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{port}/"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host}:{port}/"
 
     def stop(self) -> None:
         """Stop serving, wait for the thread and close the store connection; safe to call twice."""
