@@ -59,6 +59,12 @@ CONFIG = {
     # dashboard binds an address other than 127.0.0.1; --no-auth serves it to anyone who can reach
     # it. (command line: --no-auth)
     "dashboard_auth": True,
+    # PEM certificate file: serve the dashboard over HTTPS (with dashboard_tls_key); do so whenever
+    # it binds an address other than 127.0.0.1, as basic auth sends the password with every request.
+    # (command line: --tls-cert)
+    "dashboard_tls_cert": None,
+    # PEM private key file of dashboard_tls_cert; keep it chmod 600. (command line: --tls-key)
+    "dashboard_tls_key": None,
     # Show a progress bar on stderr while reading a file. (command line: --no-progress)
     "progress": True,
     # Live capture says nothing on stderr but warnings and alerts: no 'capturing on' and dashboard

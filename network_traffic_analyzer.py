@@ -76,6 +76,8 @@ class NetworkTrafficAnalyzer:
         dashboard_host: str = "127.0.0.1",
         dashboard_port: int = 8050,
         dashboard_auth: bool = True,
+        dashboard_tls_cert: str | None = None,
+        dashboard_tls_key: str | None = None,
         progress: bool = True,
         quiet: bool = False,
         run_as: str | None = None,
@@ -132,6 +134,8 @@ class NetworkTrafficAnalyzer:
         self.dashboard_host = dashboard_host
         self.dashboard_port = dashboard_port
         self.dashboard_auth = dashboard_auth
+        self.dashboard_tls_cert = dashboard_tls_cert
+        self.dashboard_tls_key = dashboard_tls_key
         self.progress = progress
         self.quiet = quiet
         self.run_as = run_as

@@ -31,6 +31,7 @@ from test_dashboard_browser import (  # noqa: F401 (fixtures)
     serve,
 )
 
+from traffic_analyzer.dashboard import access
 from traffic_analyzer.dashboard import formatting as fmt
 from traffic_analyzer.records.alert import Alert
 from traffic_analyzer.store.annotations import AllowList
@@ -212,7 +213,9 @@ def test_the_alerts_table_filters_and_hides_what_was_handled(browser, serve, con
     writer.write_window("r", _window(T0, 10, 600, alerts, "finished"))
     writer.finish_run("r", "finished")
     writer.close()
-    browser.get(serve(url).url + "alerts")
+    server = serve(url)
+    browser.get(server.login_url)  # acknowledging needs the session's token, even on 127.0.0.1
+    browser.get(server.url + "alerts")
     _wait_rows(browser, "alerts-table", lambda r: len(r) == 2, "two alerts")
 
     kind_filter = '#alerts-table th.dash-filter[data-dash-column="kind"] input:not([type=button])'
@@ -234,6 +237,7 @@ def test_the_alerts_table_filters_and_hides_what_was_handled(browser, serve, con
 def test_acknowledgements_and_allow_list_entries_survive_a_restart(browser, nmap_run, serve, console, tmp_path):  # noqa: F811
     url = _copy_store(nmap_run[0], tmp_path / "copy")
     first = serve(url)
+    browser.get(first.login_url)
     browser.get(first.url + "alerts")
     _click_cell(browser, "alerts-table", "kind", "port_scan")
     _wait_text(browser, "alerts-detail-kind", "port_scan")
@@ -248,6 +252,7 @@ def test_acknowledgements_and_allow_list_entries_survive_a_restart(browser, nmap
     browser.get("about:blank")  # a page left open would log the stopped server's refused polls
     first.stop()
     second = serve(url)
+    browser.get(second.login_url)  # a new start, a new token
     browser.get(second.url + "alerts")
     _wait_rows(browser, "alerts-table", lambda r: r[0]["status"] == "allow-listed", "the status after the restart")
     assert browser.execute_script(ALLOW_ENTRIES_JS) == [f"all alerts from {SCANNER}"]
@@ -265,6 +270,38 @@ def test_acknowledgements_and_allow_list_entries_survive_a_restart(browser, nmap
     _wait(browser, lambda d: "Nothing is allow-listed" in _text(d, "alerts-allow-list"), "the emptied allow-list")
     _wait_rows(browser, "alerts-table", lambda r: r[0]["status"] == "acknowledged", "the alert raised again")
     assert AllowList.load(url).entries == ()
+
+
+@pytest.mark.browser
+def test_changes_wait_for_the_login_form_then_work(browser, serve, console, tmp_path):  # noqa: F811
+    url = store_url(tmp_path)
+    writer = ResultWriter(url)
+    writer.start_run("r", "file test.pcap", {"status": "none"})
+    scan = Alert("port_scan", "10.0.0.1", ["10.9.9.9"], T0, T0 + 5, 95.0, "probed")
+    writer.write_window("r", _window(T0, 10, 600, [scan], "finished"))
+    writer.finish_run("r", "finished")
+    writer.close()
+    server = serve(url)
+    browser.delete_all_cookies()  # an earlier test's login must not count
+    browser.get(server.url + "alerts")
+    _click_cell(browser, "alerts-table", "kind", "port_scan")
+    _wait_text(browser, "alerts-detail-kind", "port_scan")
+    _act(browser, "#alerts-allow-host-button", lambda el: el.click())
+    _wait_text(browser, "alerts-action-message", access.LOGIN_NEEDED)
+    assert AllowList.load(url).entries == ()
+
+    browser.get(server.url + "login")
+    token = (tmp_path / access.TOKEN_FILE_NAME).read_text().strip()
+    browser.find_element(By.NAME, "token").send_keys(token, Keys.ENTER)  # a form POST from the own origin
+    _wait(browser, lambda d: d.current_url == server.url, "the overview after the login")
+    assert browser.get_cookie(f"nta_token_{server.url.rsplit(':', 1)[1].rstrip('/')}")["httpOnly"]
+
+    browser.get(server.url + "alerts")
+    _click_cell(browser, "alerts-table", "kind", "port_scan")
+    _wait_text(browser, "alerts-detail-kind", "port_scan")
+    _act(browser, "#alerts-allow-host-button", lambda el: el.click())
+    _wait(browser, lambda d: browser.execute_script(ALLOW_ENTRIES_JS) == ["all alerts from 10.0.0.1"], "the entry")
+    assert AllowList.load(url).allows("port_scan", "10.0.0.1", ["10.9.9.9"])
 
 
 # --- hosts ------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from traffic_analyzer.store.flow_versions import FLOW_DIGEST_ROTATE_S, StoredFlo
 from traffic_analyzer.store.migrations import stored_version
 from traffic_analyzer.store.reader import RecordReader, ResultReader, Selection
 from traffic_analyzer.store.retention import PRUNE_BATCH_TIMES, Retention, store_mb
-from traffic_analyzer.store.schema import SCHEMA_VERSION
+from traffic_analyzer.store.schema import SCHEMA_VERSION, WINDOW_TABLES
 from traffic_analyzer.store.writer import ResultWriter
 
 T0 = 1_700_000_000  # packet time of the hand-made windows
@@ -299,6 +299,27 @@ def _run_id_indexes(url: str) -> set[str]:
     return found
 
 
+V3_WINDOW_INDEXES = {  # as version 3 indexed the tables a window fills
+    "ix_traffic_run_second": "traffic (run_id, second)",
+    "ix_protocols_run_window": "protocols (run_id, window_start)",
+    "ix_hosts_run_window": "hosts (run_id, window_start)",
+    "ix_health_run_at": "health (run_id, at)",
+    "ix_dns_queries_run_window": "dns_queries (run_id, window_start)",
+}
+
+
+def back_to_version_3(conn: sa.Connection) -> None:
+    """Undo version 4 in a current store: no unique window keys, no traffic.window_start."""
+    for table in WINDOW_TABLES:
+        for index in table.indexes:
+            if index.unique:
+                conn.exec_driver_sql(f"DROP INDEX {index.name}")
+    conn.exec_driver_sql("ALTER TABLE traffic DROP COLUMN window_start")
+    for name, where in V3_WINDOW_INDEXES.items():
+        conn.exec_driver_sql(f"CREATE INDEX {name} ON {where}")
+    conn.exec_driver_sql("UPDATE store_schema SET version = 3")
+
+
 def test_a_version_2_store_loses_its_run_id_indexes_and_nothing_else(url):
     writer = ResultWriter(url, sensor="s")
     writer.start_run("r", "file a.pcap", {})
@@ -307,6 +328,7 @@ def test_a_version_2_store_loses_its_run_id_indexes_and_nothing_else(url):
     assert _run_id_indexes(url) == {"alerts.ix_alerts_run_id"}  # alerts have no (run_id, time) index
     engine = open_engine(url)
     with engine.begin() as conn:  # back to version 2, as the previous release made it
+        back_to_version_3(conn)
         for table in ("traffic", "protocols", "hosts", "flows", "health"):
             conn.exec_driver_sql(f"CREATE INDEX ix_{table}_run_id ON {table} (run_id)")
         conn.exec_driver_sql("UPDATE store_schema SET version = 2")
@@ -314,7 +336,7 @@ def test_a_version_2_store_loses_its_run_id_indexes_and_nothing_else(url):
     assert reader.latest_run()["run_id"] == "r" and len(_run_id_indexes(url)) == 6  # read as it is
     ResultWriter(url, sensor="s").close()
     with engine.connect() as conn:
-        assert stored_version(conn) == SCHEMA_VERSION == 3
+        assert stored_version(conn) == SCHEMA_VERSION
     assert _run_id_indexes(url) == {"alerts.ix_alerts_run_id"}
     assert reader.traffic("r")["packets"].tolist() == [3] and reader.count_flows("r") == 1
     reader.close()

@@ -111,7 +111,7 @@ class Runner:
 
     def start_dashboard(self) -> None:
         if self.config.dashboard:
-            from .dashboard.server import DashboardServer
+            from .dashboard.server import DashboardServer, TlsFiles
 
             c = self.config
             self.dashboard = DashboardServer(
@@ -120,6 +120,7 @@ class Runner:
                 c.dashboard_port,
                 no_auth=not c.dashboard_auth,
                 evidence_dir=self.data_dir / "evidence",
+                tls=TlsFiles.of(c.dashboard_tls_cert, c.dashboard_tls_key),
             )
             self.dashboard.start()
             self.console.dashboard(self.dashboard.url)  # said here when it starts after the privilege drop

@@ -103,6 +103,14 @@ SETTINGS: tuple[Setting, ...] = (
         "--no-auth",
         bool,
     ),
+    Setting(
+        "dashboard_tls_cert",
+        None,
+        "PEM certificate file: serve the dashboard over HTTPS (with dashboard_tls_key); do so whenever it binds "
+        "an address other than 127.0.0.1, as basic auth sends the password with every request.",
+        "--tls-cert",
+    ),
+    Setting("dashboard_tls_key", None, "PEM private key file of dashboard_tls_cert; keep it chmod 600.", "--tls-key"),
     Setting("progress", True, "Show a progress bar on stderr while reading a file.", "--no-progress", bool),
     Setting(
         "quiet",
@@ -310,6 +318,9 @@ def _check_ranges(v: dict[str, Any]) -> None:
         raise ConfigError(f"false_alarm_rate must be between 0 and 1, not {v['false_alarm_rate']}")
     if not 1 <= v["dashboard_port"] <= 65535:
         raise ConfigError(f"dashboard_port must be between 1 and 65535, not {v['dashboard_port']}")
+    if bool(v["dashboard_tls_cert"]) != bool(v["dashboard_tls_key"]):
+        missing = "dashboard_tls_key" if v["dashboard_tls_cert"] else "dashboard_tls_cert"
+        raise ConfigError(f"{missing} is not set: HTTPS needs both dashboard_tls_cert and dashboard_tls_key")
     host = v["dashboard_host"]
     if host != "localhost":
         try:

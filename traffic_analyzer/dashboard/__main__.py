@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from ..errors import AnalyzerError
 from ..store.engine import store_url
 from . import auth
-from .server import DashboardServer
+from .server import DashboardServer, TlsFiles
 
 IDLE_SLEEP_S = 3600.0  # the main thread only waits for Ctrl-C
 
@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve without a login on any address: whoever reaches it can read the results and allow-list attackers",
     )
+    parser.add_argument("--tls-cert", help="PEM certificate file: serve HTTPS (with --tls-key)")
+    parser.add_argument("--tls-key", help="PEM private key file of --tls-cert")
     return parser
 
 
@@ -63,14 +65,24 @@ def resolve_store(store: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Serve until Ctrl-C; returns the process exit status."""
     args = _parser().parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("error: HTTPS needs both --tls-cert and --tls-key", file=sys.stderr)
+        return 1
     try:
-        server = DashboardServer(resolve_store(args.store), host=args.host, port=args.port, no_auth=args.no_auth)
+        server = DashboardServer(
+            resolve_store(args.store),
+            host=args.host,
+            port=args.port,
+            no_auth=args.no_auth,
+            tls=TlsFiles.of(args.tls_cert, args.tls_key),
+        )
         server.start()
     except AnalyzerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     login = f", login as ${auth.USER_ENV}" if server.requires_login else ""
     print(f"Dashboard: {server.url} (Ctrl-C to stop{login})", flush=True)
+    print(f"To acknowledge and allow-list, open once: {server.login_url}", flush=True)
     try:
         while True:
             time.sleep(IDLE_SLEEP_S)

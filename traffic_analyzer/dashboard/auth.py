@@ -6,7 +6,8 @@ whose Host header names this machine, which stops a web page from driving it thr
 rebinding. Anywhere else it needs a user name and password, taken from the environment
 (:data:`USER_ENV`, :data:`PASSWORD_ENV`) and checked on every request, Dash's own included,
 by a Flask ``before_request`` hook; ``no_auth`` opts out explicitly. Basic auth sends the password
-in the clear, so across a network put the dashboard behind TLS (a reverse proxy, an SSH tunnel).
+in the clear, so across a network serve the dashboard over HTTPS (``dashboard_tls_cert`` and
+``dashboard_tls_key``) or behind TLS (a reverse proxy, an SSH tunnel).
 """
 
 from __future__ import annotations

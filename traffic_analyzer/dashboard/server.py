@@ -4,22 +4,26 @@ Werkzeug's threaded server is enough for a handful of browser tabs on the local 
 :meth:`DashboardServer.start` binds the socket itself and hands it to werkzeug: werkzeug's
 own bind prints to stderr and calls ``sys.exit`` when the port is taken, and we want a
 one-line :class:`~traffic_analyzer.errors.AnalyzerError` before anything else is set up.
-Who may connect is decided in :mod:`~traffic_analyzer.dashboard.auth`.
+Who may connect is decided in :mod:`~traffic_analyzer.dashboard.auth`, who may change what the
+analyzer raises in :mod:`~traffic_analyzer.dashboard.access`.
 """
 
 from __future__ import annotations
 
 import errno
 import socket
+import ssl
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import dash
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server, select_address_family
 
 from ..errors import AnalyzerError
-from . import auth, data
+from . import access, auth, data
 from .app import create_app
+from .evidence_route import evidence_dir_of
 
 STOP_TIMEOUT_S = 5.0  # how long stop() waits for the serving thread to finish
 LISTEN_BACKLOG = 128  # pending connections; a browser opens several at once
@@ -30,6 +34,33 @@ class _QuietRequestHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Skip the per-request line; errors still go through ``log_error``."""
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """The PEM certificate and private key the dashboard serves HTTPS with."""
+
+    cert: Path
+    key: Path
+
+    @classmethod
+    def of(cls, cert: str | None, key: str | None) -> TlsFiles | None:
+        """From the two settings; None (plain HTTP) when they are not set (the settings check they come in pairs)."""
+        return cls(Path(cert), Path(key)) if cert and key else None
+
+    def context(self) -> ssl.SSLContext:
+        """A server context with these files; an AnalyzerError in one line if they cannot be loaded."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(self.cert, self.key)
+        except (OSError, ssl.SSLError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.args[-1]
+            raise AnalyzerError(
+                f"cannot serve the dashboard over HTTPS with {self.cert} and {self.key}: {reason} "
+                "(check dashboard_tls_cert / dashboard_tls_key)"
+            ) from exc
+        return context
 
 
 class DashboardServer:
@@ -51,6 +82,12 @@ class DashboardServer:
     evidence_dir : Path, optional
         Folder of the alert evidence pcaps served for download; None means DATA_DIR/evidence
         beside a SQLite store.
+    tls : TlsFiles, optional
+        Serve HTTPS with this certificate and key; None serves plain HTTP.
+
+    Each start makes a new token that allows acknowledging and allow-listing (see
+    :mod:`~traffic_analyzer.dashboard.access`); it is written, mode 0600, to ``dashboard-token``
+    in the data directory (the evidence folder's parent) and given in :attr:`login_url`.
     """
 
     def __init__(
@@ -60,9 +97,11 @@ class DashboardServer:
         port: int = 8050,
         no_auth: bool = False,
         evidence_dir: Path | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.store_url = store_url
         self.evidence_dir = evidence_dir
+        self.tls = tls
         self.host = host
         self.port = port
         self.no_auth = no_auth
@@ -70,12 +109,21 @@ class DashboardServer:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._requires_login = False
+        self._token: str | None = None
+        self._token_file: Path | None = None
 
     def start(self) -> None:
         """Bind and serve in a daemon thread; raises AnalyzerError if the port is unusable or a login is missing."""
         if self._server is not None:
             raise AnalyzerError(f"the dashboard is already serving at {self.url}")
         credentials = self._credentials()
+        ssl_context = self.tls.context() if self.tls is not None else None
+        if ssl_context is None and credentials is not None and not auth.is_local(self.host):
+            access.log.warning(
+                "the dashboard on %s sends its login in the clear over plain HTTP: set dashboard_tls_cert and "
+                "dashboard_tls_key (or put it behind TLS)",
+                self.host,
+            )
         family = select_address_family(self.host, self.port)
         try:
             address = socket.getaddrinfo(self.host, self.port, family, socket.SOCK_STREAM)[0][4]
@@ -91,16 +139,22 @@ class DashboardServer:
                 auth.require_basic_auth(app.server, credentials)
             elif auth.is_local(self.host):
                 auth.answer_only_local_names(app.server)
+            token, token_file = access.new_token(), self._token_path()
+            if token_file is not None:
+                access.write_token(token_file, token)
+            access.install(app.server, token, listening.getsockname()[1], credentials is not None, token_file)
             server = make_server(
                 self.host,
                 self.port,
                 app.server,
                 threaded=True,
                 request_handler=_QuietRequestHandler,
+                ssl_context=ssl_context,
                 fd=listening.fileno(),
             )
         self._app, self._server = app, server
         self._requires_login = credentials is not None
+        self._token, self._token_file = token, token_file
         self._thread = threading.Thread(target=server.serve_forever, name="dashboard-server", daemon=True)
         self._thread.start()
 
@@ -116,6 +170,16 @@ class DashboardServer:
                 "who can reach it"
             )
         return credentials
+
+    def _token_path(self) -> Path | None:
+        """DATA_DIR/dashboard-token, beside the evidence folder; None when there is no data directory."""
+        evidence = self.evidence_dir or evidence_dir_of(self.store_url)
+        return Path(evidence).parent / access.TOKEN_FILE_NAME if evidence is not None else None
+
+    @property
+    def login_url(self) -> str:
+        """Opened once in a browser, it lets that browser acknowledge and allow-list (until the next start)."""
+        return f"{self.url}{access.LOGIN_PATH.lstrip('/')}?token={self._token or ''}"
 
     @property
     def requires_login(self) -> bool:
@@ -137,7 +201,8 @@ class DashboardServer:
         """The address to open in a browser (with the real port when port 0 was asked for)."""
         port = self._server.port if self._server is not None else self.port
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{port}/"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host}:{port}/"
 
     def stop(self) -> None:
         """Stop serving, wait for the thread and close the store connection; safe to call twice."""
@@ -153,3 +218,13 @@ class DashboardServer:
             server.server_close()
         if app is not None:
             data.detach_stores(app.server)
+        token_file, self._token_file = self._token_file, None
+        if token_file is not None and _read(token_file) == self._token:  # not a later dashboard's token
+            token_file.unlink(missing_ok=True)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None

@@ -8,6 +8,11 @@ PostgreSQL they are streamed with psycopg's ``COPY ... FROM STDIN``. Upserts (fl
 run and uid) COPY into a temporary table first, then ``INSERT ... SELECT ... ON CONFLICT DO
 UPDATE`` from it, while rows of flows the run never stored are COPYed straight into the table;
 on SQLite the executemany statement is the upsert itself.
+
+Appends ignore rows whose unique key is already stored (a window written again after a commit
+whose answer was lost): ``ON CONFLICT DO NOTHING`` on SQLite; on PostgreSQL the COPY runs in a
+savepoint and, only if a key collides, the rows go through a temporary table and ``INSERT ...
+ON CONFLICT DO NOTHING`` instead.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 
 def column_values(series: pd.Series) -> list:
@@ -49,7 +55,11 @@ class BulkRows(ABC):
 
     @abstractmethod
     def append(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> None:
-        """Insert ``rows`` (tuples in ``columns`` order) into ``table``."""
+        """Insert ``rows`` (tuples in ``columns`` order) into ``table``, skipping those whose unique key is stored."""
+
+    @abstractmethod
+    def insert_one(self, conn: sa.Connection, table: sa.Table, values: dict[str, object]) -> None:
+        """Insert one row (column -> value), unless its unique key is stored."""
 
     @abstractmethod
     def upsert(
@@ -75,7 +85,10 @@ class SqliteRows(BulkRows):
 
     def append(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> None:
         if rows:
-            conn.exec_driver_sql(self._insert(table, columns), rows)
+            conn.exec_driver_sql(self._insert(table, columns) + " ON CONFLICT DO NOTHING", rows)
+
+    def insert_one(self, conn: sa.Connection, table: sa.Table, values: dict[str, object]) -> None:
+        conn.execute(sqlite.insert(table).values(**values).on_conflict_do_nothing())
 
     def upsert(
         self,
@@ -100,8 +113,11 @@ class PostgresRows(BulkRows):
     """COPY FROM STDIN through psycopg, on the transaction's own connection."""
 
     def append(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> None:
-        if rows:
-            self._copy(conn, self.quote(table.name), columns, rows)
+        if rows and not self._copy_new(conn, table, columns, rows):
+            self._merge(conn, table, columns, rows, "DO NOTHING")
+
+    def insert_one(self, conn: sa.Connection, table: sa.Table, values: dict[str, object]) -> None:
+        conn.execute(postgresql.insert(table).values(**values).on_conflict_do_nothing())
 
     def upsert(
         self,
@@ -112,23 +128,38 @@ class PostgresRows(BulkRows):
         rows: list[tuple],
         new: list[tuple],
     ) -> None:
-        if new:
-            savepoint = conn.begin_nested()
-            try:
-                self._copy(conn, self.quote(table.name), columns, new)
-            except sa.exc.IntegrityError:  # one was stored after all: the whole lot takes the upsert
-                savepoint.rollback()
-                rows = rows + new
-            else:
-                savepoint.commit()
-        if not rows:
-            return
+        if new and not self._copy_new(conn, table, columns, new):
+            rows = rows + new  # one was stored after all: the whole lot takes the upsert
+        if rows:
+            self._merge(
+                conn,
+                table,
+                columns,
+                rows,
+                f"({self.names(key)}) DO UPDATE SET {self._updates(columns, key, 'EXCLUDED')}",
+            )
+
+    def _copy_new(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> bool:
+        """COPY rows expected to be new straight into ``table``; False (and nothing written) if a key was stored."""
+        savepoint = conn.begin_nested()
+        try:
+            self._copy(conn, self.quote(table.name), columns, rows)
+        except sa.exc.IntegrityError:
+            savepoint.rollback()
+            return False
+        savepoint.commit()
+        return True
+
+    def _merge(
+        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple], on_conflict: str
+    ) -> None:
+        """COPY into a temporary table, then INSERT ... SELECT from it with ``ON CONFLICT {on_conflict}``."""
         name, staging = self.quote(table.name), self.quote(f"{table.name}_window")
         conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {staging} (LIKE {name})")  # a rollback drops it too
         self._copy(conn, staging, columns, rows)
         conn.exec_driver_sql(
             f"INSERT INTO {name} ({self.names(columns)}) SELECT {self.names(columns)} FROM {staging} "
-            f"ON CONFLICT ({self.names(key)}) DO UPDATE SET {self._updates(columns, key, 'EXCLUDED')}"
+            f"ON CONFLICT {on_conflict}"
         )
         conn.exec_driver_sql(f"DROP TABLE {staging}")
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from ..errors import AnalyzerError
-from .schema import SCHEMA_VERSION, dns_queries, flow_columns, metadata, schema_version
+from .schema import SCHEMA_VERSION, WINDOW_TABLES, dns_queries, flow_columns, metadata, schema_version, traffic
 
 PG_SCHEMA_LOCK = 0x6E7461_01  # pg_advisory_xact_lock key: "nta" + 1, the schema lock
 V1 = 1  # a store with the result tables and no store_schema table
@@ -92,8 +92,9 @@ def _v2_sensors_and_dns(conn: sa.Connection, sensor: str) -> None:
 
     dns_queries.create(conn)
     for table in metadata.sorted_tables:
-        for index in table.indexes:
-            index.create(conn, checkfirst=True)
+        if table not in WINDOW_TABLES:  # their indexes are v4's, on columns v4 adds
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
 
 
 V2_RUN_ID_INDEXES = tuple(f"ix_{table}_run_id" for table in ("traffic", "protocols", "hosts", "flows", "health"))
@@ -106,8 +107,50 @@ def _v3_one_run_index_per_table(conn: sa.Connection, _sensor: str) -> None:
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {quote(name)}")
 
 
+V3_WINDOW_INDEXES = tuple(
+    f"ix_{name}"
+    for name in (
+        "traffic_run_second",
+        "protocols_run_window",
+        "hosts_run_window",
+        "health_run_at",
+        "dns_queries_run_window",
+    )
+)
+
+
+def _v4_unique_window_keys(conn: sa.Connection, _sensor: str) -> None:
+    """v3 -> v4: traffic rows name their window; window rows get unique keys in place of the (run_id, time) indexes.
+
+    Rows a retried window wrote twice before v4 are duplicates under the new keys: one of each is kept.
+    Traffic rows of earlier versions have no window (NULL), so they never collide.
+    """
+    _add_column(conn, traffic.name, sa.Column("window_start", sa.Float))
+    quote = conn.dialect.identifier_preparer.quote
+    for name in V3_WINDOW_INDEXES:
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {quote(name)}")
+    for table in WINDOW_TABLES:
+        for index in table.indexes:
+            if index.unique and table is not traffic:
+                _drop_duplicates(conn, quote(table.name), [quote(c.name) for c in index.columns])
+            index.create(conn, checkfirst=True)
+
+
+def _drop_duplicates(conn: sa.Connection, table: str, key: list[str]) -> None:
+    """Keep one row of each ``key`` (NOT NULL columns), by the physical row id of each dialect."""
+    if conn.dialect.name == "postgresql":
+        same = " AND ".join(f"a.{c} = b.{c}" for c in key)
+        conn.exec_driver_sql(f"DELETE FROM {table} a USING {table} b WHERE a.ctid > b.ctid AND {same}")
+    else:
+        names = ", ".join(key)
+        conn.exec_driver_sql(
+            f"DELETE FROM {table} WHERE rowid NOT IN (SELECT MIN(rowid) FROM {table} GROUP BY {names})"
+        )
+
+
 # (version it leads to, step), in order.
 STEPS: tuple[tuple[int, Callable[[sa.Connection, str], None]], ...] = (
     (2, _v2_sensors_and_dns),
     (3, _v3_one_run_index_per_table),
+    (4, _v4_unique_window_keys),
 )

@@ -9,6 +9,13 @@ Every index costs each window's inserts, so each one has a reader: the tables a 
 indexed by ``run_id`` and then time (the dashboard's run queries, retention's oldest-first
 deletes), flows by ``(run_id, uid)`` (the upsert) too, DNS names by ``(run_id, host)`` (a host's
 drill-down). No table has an index on ``run_id`` alone: the indexes it leads serve the same queries.
+
+Every row a window appends carries that window's key, and a unique index enforces it (v4): the
+writer inserts with conflicts ignored, so a window written again, after a commit whose answer
+was lost with the connection, adds nothing. Traffic is keyed by (run_id, second, window_start)
+(a second can straddle two windows), protocols, hosts and DNS names by their window and what they
+count, health samples by their time. Flows are upserted by (run_id, uid) and alerts replaced by
+id, so they never needed one.
 """
 
 from __future__ import annotations
@@ -17,8 +24,9 @@ import sqlalchemy as sa
 
 from ..records.flows import FLOW_COLUMNS
 
-# 1: the first SQLite stores (no sensors, flows keyed by uid alone); 2: sensors, DNS names; 3: no index on run_id alone
-SCHEMA_VERSION = 3
+# 1: the first SQLite stores (no sensors, flows keyed by uid alone); 2: sensors, DNS names; 3: no index on run_id alone;
+# 4: window rows keyed by unique indexes (traffic gets window_start)
+SCHEMA_VERSION = 4
 
 metadata = sa.MetaData()
 
@@ -49,7 +57,8 @@ traffic = sa.Table(
     sa.Column("second", sa.BigInteger, nullable=False),  # epoch second of the packets
     sa.Column("packets", sa.BigInteger, nullable=False),
     sa.Column("bytes", sa.BigInteger, nullable=False),
-    sa.Index("ix_traffic_run_second", "run_id", "second"),
+    sa.Column("window_start", sa.Float),  # the window that counted them (v4; NULL in rows written before)
+    sa.Index("ux_traffic_run_second_window", "run_id", "second", "window_start", unique=True),
 )
 
 protocols = sa.Table(
@@ -60,7 +69,7 @@ protocols = sa.Table(
     sa.Column("protocol", sa.String, nullable=False),
     sa.Column("packets", sa.BigInteger, nullable=False),
     sa.Column("bytes", sa.BigInteger, nullable=False),
-    sa.Index("ix_protocols_run_window", "run_id", "window_start"),
+    sa.Index("ux_protocols_run_window_protocol", "run_id", "window_start", "protocol", unique=True),
 )
 
 hosts = sa.Table(
@@ -73,7 +82,7 @@ hosts = sa.Table(
     sa.Column("bytes_out", sa.BigInteger, nullable=False),
     sa.Column("packets_in", sa.BigInteger, nullable=False),
     sa.Column("bytes_in", sa.BigInteger, nullable=False),
-    sa.Index("ix_hosts_run_window", "run_id", "window_start"),
+    sa.Index("ux_hosts_run_window_host", "run_id", "window_start", "host", unique=True),
 )
 
 _SQL_TYPES = {"float64": sa.Float, "string": sa.String, "Int32": sa.Integer, "int64": sa.BigInteger}  # by str(dtype)
@@ -123,7 +132,7 @@ health = sa.Table(
     sa.Column("rss_mb", sa.Float, nullable=False),
     sa.Column("status", sa.Text, nullable=False),  # e.g. "capturing on eth0"
     sa.Column("channels", sa.Text),  # JSON list: each alert channel's delivery health (v2)
-    sa.Index("ix_health_run_at", "run_id", "at"),
+    sa.Index("ux_health_run_at", "run_id", "at", unique=True),
 )
 
 dns_queries = sa.Table(
@@ -135,8 +144,10 @@ dns_queries = sa.Table(
     sa.Column("qname", sa.Text, nullable=False),  # what it asked for: attacker-controlled text
     sa.Column("queries", sa.Integer, nullable=False),
     sa.Index("ix_dns_queries_run_host", "run_id", "host"),
-    sa.Index("ix_dns_queries_run_window", "run_id", "window_start"),
+    sa.Index("ux_dns_queries_run_window_name", "run_id", "window_start", "host", "qname", unique=True),
 )
+
+WINDOW_TABLES = (traffic, protocols, hosts, health, dns_queries)  # rows appended per window, under a unique key
 
 RESULT_TABLES = (runs, traffic, protocols, hosts, flows, alerts, health, dns_queries)
 

@@ -99,7 +99,11 @@ class ResultWriter:
         self._write(runs.update().where(runs.c.run_id == run_id).values(model=json.dumps(model)))
 
     def write_window(self, run_id: str, result: WindowResult) -> None:
-        """One transaction per window: after a crash, every committed window is whole. Then maybe prune."""
+        """One transaction per window: after a crash, every committed window is whole. Then maybe prune.
+
+        Writing a window again adds nothing (its rows' unique keys are stored): a retry after a
+        commit whose answer was lost is safe.
+        """
         changes = self._flows.changed(run_id, result.flows)
         try:
             with self.engine.begin() as conn:
@@ -130,7 +134,7 @@ class ResultWriter:
             conn.execute(alerts.delete().where(alerts.c.alert_id.in_(list(rows))))
             conn.execute(alerts.insert(), list(rows.values()))
         if result.health:
-            conn.execute(health.insert().values(run_id=run_id, **result.health))
+            self._rows.insert_one(conn, health, {"run_id": run_id, **result.health})
 
     def prune(self) -> int:
         """One retention step when one is due; a failure is logged, never stops the analysis."""

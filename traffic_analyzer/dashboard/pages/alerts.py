@@ -18,6 +18,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from ...errors import AnalyzerError
 from ...store.annotations import AllowEntry, allowed
+from .. import access
 from .. import formatting as fmt
 from ..components import (
     FLOW_TABLE_COLUMNS,
@@ -521,16 +522,21 @@ def act(_ack: int, _host: int, _pair: int, _kind: int, selected: str | None, ver
     alert = reader().alert(selected) if selected else None
     if alert is None:
         return "That alert is no longer in the store.", no_update
+    who = access.changer()
+    if who is None:
+        return access.LOGIN_NEEDED, no_update
     victims = victims_of(alert["victims"])
     notes = annotations()
     try:
         if button == "alerts-ack-button":
             notes.acknowledge(str(alert["alert_id"]))
+            access.log_change(who, f"acknowledged alert {alert['alert_id']}")
             message = f"Acknowledged. It stays in the table; new evidence on it will show as {UPDATED!r}."
         else:
             entries = _entries_for(button, alert, victims)
             for entry in entries:
                 notes.add(entry)
+                access.log_change(who, f"allow-listed {entry.describe()} ({entry.note})")
             what = entries[0].describe()
             if len(entries) > 1:
                 what = f"alerts from {entries[0].attacker} against {', '.join(e.victim for e in entries)}"
@@ -597,8 +603,12 @@ def remove_entry(clicks: list[int | None], version: int) -> tuple:
     button = ctx.triggered_id
     if not isinstance(button, dict) or not ctx.triggered[0]["value"]:
         return no_update, no_update
+    who = access.changer()
+    if who is None:
+        return access.LOGIN_NEEDED, no_update
     try:
         annotations().remove(int(button["index"]))
+        access.log_change(who, f"removed allow-list entry {int(button['index'])}")
     except AnalyzerError as exc:
         return f"Not saved: {exc}", no_update
     return "Removed from the allow-list: such alerts are raised again from the analyzer's next window.", (
