@@ -62,8 +62,9 @@ def test_too_small_baseline_is_refused(baseline, model_class):
         model_class().fit(baseline.iloc[:5])
 
 
-def test_autoencoder_flags_the_scanner_and_explains_it(pcaps, baseline):
-    model = AutoencoderModel(false_alarm_rate=0.02).fit(baseline)
+@pytest.mark.parametrize("model_class", [AutoencoderModel, LocalOutlierModel])
+def test_model_flags_the_scanner_and_explains_it(pcaps, baseline, model_class):
+    model = model_class(false_alarm_rate=0.02).fit(baseline)
     scan = host_windows(pcaps / "nmap-syn-scan.pcapng")
     flagged = set(scan.index[model.predict(scan) == -1])
     assert "172.16.0.8" in flagged
