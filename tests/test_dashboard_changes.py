@@ -230,3 +230,18 @@ def test_with_basic_auth_the_login_changes_but_only_from_the_own_origin(scan_sto
     assert _request(server.url + "_dash-update-component", body, **login, Origin=_origin(server))[0] == 200
     assert [e.attacker for e in AnnotationStore(url).allow_entries()] == [SCANNER]
     assert any(line.startswith(f"dashboard change by user {USER} from 127.0.0.1: allow-listed") for line in change_log)
+
+
+def test_a_data_dir_that_cannot_take_the_token_leaves_the_login_url(
+    scan_store,
+    no_credentials,  # noqa: F811
+    serve,  # noqa: F811
+    tmp_path,
+    change_log,
+):
+    url, _ = scan_store
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("")
+    server = serve(url, LOOPBACK, evidence_dir=not_a_folder / "evidence")
+    assert any(line.startswith(f"cannot save the dashboard's token in {not_a_folder}/") for line in change_log)
+    assert _log_in(server).startswith("nta_token_")  # the login URL still works

@@ -46,13 +46,18 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
-def write_token(path: Path, token: str) -> None:
-    """Save ``token`` where only this user can read it (the mode is set even if the file existed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, TOKEN_FILE_MODE)
-    with os.fdopen(fd, "w") as file:
-        os.fchmod(fd, TOKEN_FILE_MODE)
-        file.write(token + "\n")
+def save_token(path: Path, token: str) -> Path | None:
+    """Save ``token`` where only this user can read it (mode set even if the file existed); None if it cannot be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, TOKEN_FILE_MODE)
+        with os.fdopen(fd, "w") as file:
+            os.fchmod(fd, TOKEN_FILE_MODE)
+            file.write(token + "\n")
+    except OSError as exc:
+        log.warning("cannot save the dashboard's token in %s (%s): only its login URL has it", path, exc.strerror)
+        return None
+    return path
 
 
 def _origin(url: str) -> tuple[str, str]:

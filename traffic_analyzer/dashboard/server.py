@@ -141,7 +141,7 @@ class DashboardServer:
                 auth.answer_only_local_names(app.server)
             token, token_file = access.new_token(), self._token_path()
             if token_file is not None:
-                access.write_token(token_file, token)
+                token_file = access.save_token(token_file, token)
             access.install(app.server, token, listening.getsockname()[1], credentials is not None, token_file)
             server = make_server(
                 self.host,
