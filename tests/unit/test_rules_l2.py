@@ -15,8 +15,9 @@ GATEWAY, VICTIM, ATTACKER = "10.0.0.1", "10.0.0.5", "10.0.0.66"
 GATEWAY_MAC, VICTIM_MAC, ATTACKER_MAC = "00:00:5e:00:01:01", "00:16:3e:00:00:05", "00:16:3e:00:00:66"
 
 
-# arp_spoof: a MAC claiming an address another MAC owned (changed binding), or a second address in unsolicited
-# replies aimed at a victim; bindings remembered for window_s
+# arp_spoof: a MAC claiming an address another MAC holds (the first seen, while it answers), or a second address in
+# unsolicited replies aimed at a victim; VRRP virtual MACs and gratuitous fail-overs are hand-overs; bindings
+# remembered for window_s; the alert spans the spoofed claims only
 
 
 def neighbours(t: float) -> list[dict]:
@@ -37,7 +38,7 @@ def test_arp_spoof_fires_on_a_changed_binding():
     relayed = tcp(2010.5, VICTIM, "93.184.216.34", 443, flags=TCP_PSH | TCP_ACK, src_mac=ATTACKER_MAC)  # forwarding
     alerts = feed(ArpSpoofDetector(), [window(neighbours(2000.0)), window([poison(2010.0), relayed])])
     assert alerts[0] == []
-    assert [summary(a) for a in alerts[1]] == [("arp_spoof", ATTACKER, [VICTIM], 2001.0, 2010.5)]
+    assert [summary(a) for a in alerts[1]] == [("arp_spoof", ATTACKER, [VICTIM], 2010.0, 2010.0)]
     evidence = alerts[1][0].evidence
     assert evidence["previous_owners"] == {GATEWAY: GATEWAY_MAC} and evidence["relayed_hosts"] == [VICTIM]
 
@@ -45,8 +46,67 @@ def test_arp_spoof_fires_on_a_changed_binding():
 def test_arp_spoof_fires_on_a_second_address_pushed_at_a_victim():
     rows = [arp(2000.0, ARP_REQUEST, ATTACKER_MAC, ATTACKER, VICTIM), poison(2010.0)]  # the gateway was never seen
     alerts = ArpSpoofDetector().detect(window(rows))
-    assert [summary(a) for a in alerts] == [("arp_spoof", ATTACKER, [VICTIM], 2000.0, 2010.0)]
+    assert [summary(a) for a in alerts] == [("arp_spoof", ATTACKER, [VICTIM], 2010.0, 2010.0)]
     assert alerts[0].evidence["spoofed_ips"] == [GATEWAY]
+
+
+def test_arp_spoof_the_owner_reclaiming_its_address_is_not_raised():
+    """The gateway and the victim answer for their own addresses all through the attack: only the spoofer is raised."""
+    rows = neighbours(2000.0) + [poison(2010.0 + 2 * i) for i in range(5)]
+    rows += [
+        arp(2012.5, ARP_REQUEST, VICTIM_MAC, VICTIM, GATEWAY),
+        arp(2012.501, ARP_REPLY, GATEWAY_MAC, GATEWAY, VICTIM, dst_mac=VICTIM_MAC),
+        arp(2013.0, ARP_REPLY, VICTIM_MAC, VICTIM, GATEWAY, dst_mac=GATEWAY_MAC),
+    ]
+    later = [arp(2030.0, ARP_REPLY, GATEWAY_MAC, GATEWAY, VICTIM, dst_mac=VICTIM_MAC)]  # after the attack
+    alerts = feed(ArpSpoofDetector(), [window(sorted(rows, key=lambda r: r["ts"])), window(later)])
+    assert [summary(a) for a in alerts[0]] == [("arp_spoof", ATTACKER, [VICTIM], 2010.0, 2018.0)]
+    assert alerts[1] == []
+
+
+def test_arp_spoof_answering_for_several_addresses_never_owned_is_the_spoofer():
+    """The capture starts mid-attack: the spoofer is seen first, pushing two addresses; the owners answer for them."""
+    second, second_mac = "10.0.0.6", "00:16:3e:00:00:06"
+    rows = [
+        arp(2000.0, ARP_REQUEST, ATTACKER_MAC, ATTACKER, VICTIM),
+        poison(2001.0),
+        arp(2001.5, ARP_REPLY, ATTACKER_MAC, second, GATEWAY, dst_mac=GATEWAY_MAC),
+        arp(2002.0, ARP_REQUEST, VICTIM_MAC, VICTIM, GATEWAY),
+        arp(2002.001, ARP_REPLY, GATEWAY_MAC, GATEWAY, VICTIM, dst_mac=VICTIM_MAC),
+        arp(2003.0, ARP_REQUEST, GATEWAY_MAC, GATEWAY, second),
+        arp(2003.001, ARP_REPLY, second_mac, second, GATEWAY, dst_mac=GATEWAY_MAC),
+        poison(2005.0),
+    ]
+    alerts = ArpSpoofDetector().detect(window(rows))
+    assert [summary(a) for a in alerts] == [("arp_spoof", ATTACKER, [GATEWAY, VICTIM], 2001.0, 2005.0)]
+    assert alerts[0].evidence["previous_owners"] == {GATEWAY: GATEWAY_MAC, second: second_mac}
+
+
+def test_arp_spoof_vrrp_and_clean_fail_over_are_not_raised():
+    """keepalived's virtual MAC takes the address over; a standby host announces itself when the primary dies."""
+    vip, primary_mac, standby_mac = "10.0.0.10", "00:16:3e:00:00:0a", "00:16:3e:00:00:0b"
+    vrrp = [
+        arp(2000.0, ARP_REPLY, primary_mac, vip, VICTIM, dst_mac=VICTIM_MAC),
+        arp(2010.0, ARP_REQUEST, "00:00:5e:00:01:33", vip, vip),
+        arp(2012.0, ARP_REPLY, "00:00:5e:00:01:33", vip, VICTIM, dst_mac=VICTIM_MAC),
+    ]
+    fail_over = [
+        arp(2000.0, ARP_REPLY, primary_mac, "10.0.0.11", VICTIM, dst_mac=VICTIM_MAC),
+        arp(2010.0, ARP_REQUEST, standby_mac, "10.0.0.11", "10.0.0.11"),
+        arp(2015.0, ARP_REPLY, standby_mac, "10.0.0.11", VICTIM, dst_mac=VICTIM_MAC),
+    ]
+    assert ArpSpoofDetector().detect(window(vrrp)) == []
+    assert ArpSpoofDetector().detect(window(fail_over)) == []
+
+
+def test_arp_spoof_a_gratuitous_take_over_whose_owner_answers_again_is_raised():
+    rows = neighbours(2000.0) + [
+        arp(2010.0, ARP_REQUEST, ATTACKER_MAC, GATEWAY, GATEWAY),
+        arp(2012.0, ARP_REQUEST, ATTACKER_MAC, GATEWAY, GATEWAY),
+        arp(2013.0, ARP_REPLY, GATEWAY_MAC, GATEWAY, VICTIM, dst_mac=VICTIM_MAC),
+    ]
+    alerts = ArpSpoofDetector().detect(window(rows))
+    assert [summary(a)[:2] + summary(a)[3:] for a in alerts] == [("arp_spoof", ATTACKER, 2010.0, 2012.0)]
 
 
 @pytest.mark.parametrize("delay_s, fires", [(4.0, False), (6.0, True)])

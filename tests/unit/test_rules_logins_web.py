@@ -76,6 +76,13 @@ def test_brute_force_fires_on_min_failed_replies():
     assert alerts[0].evidence["failed_logins"] == 10
 
 
+def test_brute_force_spans_the_guessing_not_an_earlier_refusal():
+    """One refused login 66 s before 20 guesses a second: the alert starts at the first guess."""
+    rows = failed_logins(434.0, 1, "http_status", 401) + failed_logins(500.0, 20, "http_status", 401)
+    alerts = BruteForceDetector(min_failed_replies=10).detect(window(rows))
+    assert [summary(a) for a in alerts] == [("brute_force", CLIENT, [SERVER], 500.0, 519.0)]
+
+
 def test_brute_force_near_miss_failed_replies():
     rows = failed_logins(500.0, 9) + failed_logins(509.0, 3, value=230)  # 230: logged in
     assert BruteForceDetector(min_failed_replies=10).detect(window(rows)) == []

@@ -88,6 +88,23 @@ def test_host_sweep_a_host_it_talks_to_is_no_probe_target():
     assert HostSweepDetector(min_hosts=30).detect(window([talked_arp], silent + [talked])) == []
 
 
+def test_host_sweep_spans_the_sweep_not_the_sources_earlier_probes():
+    """A who-has and a ping 21 s before an ICMP sweep are not part of it."""
+    earlier = [arp(179.0, 1, SCANNER_MAC, SCANNER, "10.0.0.1")]
+    ping = flow(179.5, SCANNER, "10.0.9.9", 8, proto="icmp", orig_p=8, resp_pkts=1)
+    sweep = [
+        flow(200.0 + 0.01 * i, SCANNER, f"10.0.2.{h}", 0, proto="icmp", orig_p=8) for i, h in enumerate(range(1, 41))
+    ]
+    alerts = HostSweepDetector(min_hosts=30).detect(window(earlier, [ping, *sweep]))
+    assert [summary(a) for a in alerts] == [("host_sweep", SCANNER, ["many"], 200.0, sweep[-1]["ts"])]
+
+
+def test_port_scan_spans_the_scan_not_a_stray_probe_before_it():
+    stray, scan = probes(40.0, range(1, 2)), probes(100.0, range(2, 40))
+    alerts = PortScanDetector(min_ports=25).detect(window(flow_rows=stray + scan))
+    assert [summary(a) for a in alerts] == [("port_scan", SCANNER, [TARGET], 100.0, scan[-1]["ts"])]
+
+
 @pytest.mark.parametrize("late_ts, fires", [(240.0, True), (270.0, False)])
 def test_host_sweep_forgets_probes_older_than_window_s(late_ts, fires):
     detector = HostSweepDetector(min_hosts=30, window_s=60.0)

@@ -84,6 +84,22 @@ def test_dns_tunnel_forgets_queries_older_than_horizon_s(late_ts, fires):
     assert alerts[0] == [] and bool(alerts[1]) is fires
 
 
+def test_dns_tunnel_the_resolver_relaying_the_queries_is_named_not_raised():
+    rows = tunnel_queries(700.0, range(30))
+    rows += [dns_query(r["ts"] + 0.001, RESOLVER, PEER, r["dns_qname"], QTYPE_TXT) for r in rows]  # forwarded upstream
+    alerts = DnsTunnelDetector(min_unique_subdomains=30).detect(window(rows))
+    assert [summary(a) for a in alerts] == [("dns_tunnel", CLIENT, [RESOLVER], 700.0, 700.0 + 0.2 * 29)]
+    assert alerts[0].evidence["relays"] == {RESOLVER: [PEER]} and f"{RESOLVER} to {PEER}" in alerts[0].explanation
+
+
+def test_dns_tunnel_a_resolver_asking_names_of_its_own_is_raised():
+    """Near miss of the relay rule: the names the resolver asked were not asked of it."""
+    rows = [dns_query(700.0 + 0.2 * i, RESOLVER, PEER, encoded_name(i), QTYPE_TXT) for i in range(30)]
+    rows += [dns_query(700.1, CLIENT, RESOLVER, encoded_name(99), QTYPE_TXT)]
+    alerts = DnsTunnelDetector(min_unique_subdomains=30).detect(window(rows))
+    assert [summary(a)[:2] for a in alerts] == [("dns_tunnel", RESOLVER)]
+
+
 # dga: NXDOMAIN for >= min_names distinct generated-looking registered domains within window_s
 
 GENERATED = ("xqcuxrdsfdxf.com", "kjhgqwpzmv.net", "zvbxqwrtpl.org", "mnbvcxzlkq.info", "pwqzkrtvyx.com")
@@ -100,6 +116,15 @@ def test_dga_fires_at_min_names():
     # the evidence is each distinct domain's first NXDOMAIN: 800.0 to 801.5
     assert [summary(a) for a in alerts] == [("dga", CLIENT, [RESOLVER], 800.0, 801.5)]
     assert alerts[0].evidence["generated_nxdomains"] == 4
+
+
+def test_dga_the_resolver_relaying_the_lookups_is_named_not_raised():
+    upstream = [
+        dns_answer(800.0 + 0.5 * i - 0.01, PEER, RESOLVER, name, RCODE_NXDOMAIN) for i, name in enumerate(GENERATED)
+    ]
+    alerts = DgaDetector(min_names=4).detect(window(nxdomains(800.0, GENERATED) + upstream))
+    assert [summary(a) for a in alerts] == [("dga", CLIENT, [RESOLVER], 800.0, 802.0)]
+    assert alerts[0].evidence["relays"] == {RESOLVER: [PEER]}
 
 
 @pytest.mark.parametrize(

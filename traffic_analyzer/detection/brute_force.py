@@ -11,6 +11,7 @@ from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
 from .sliding import SlidingTable
+from .span import burst_span
 
 _SESSION_COLUMNS = ["uid", "orig_h", "resp_h", "resp_p", "ts", "duration", "orig_bytes"]
 MAX_TRACKED_ROWS = 500_000  # sessions and failed replies remembered at most (the newest): a bound, not a threshold
@@ -131,7 +132,8 @@ class BruteForceDetector(Detector):
             if spread > self.max_size_spread or _median_idle_s(runs) > self.max_idle_s:
                 continue
             service = AUTH_PORTS.get(int(port), f"port {port}")
-            span = float(runs["ts"].max() - runs["ts"].min())
+            start, end = burst_span(runs["ts"])
+            span = end - start
             text = (
                 f"{client} opened {len(runs)} short {service} sessions to {server} in {span:.0f} s, each "
                 f"{size.median():.0f} bytes give or take {spread:.0%} (a password-guessing pattern); "
@@ -141,8 +143,8 @@ class BruteForceDetector(Detector):
                 self._alert(
                     client,
                     server,
-                    runs["ts"].min(),
-                    runs["ts"].max(),
+                    start,
+                    end,
                     len(runs),
                     text,
                     {
@@ -161,18 +163,19 @@ class BruteForceDetector(Detector):
         for (client, server), fails in self._failures.rows.groupby(["client", "server"]):
             if len(fails) < self.min_failed_replies:
                 continue
+            start, end = burst_span(fails["ts"])
             codes = ", ".join(f"{int(c)} x{n}" for c, n in fails["code"].value_counts().items())
             text = (
                 f"{server} refused {len(fails)} logins from {client} ({codes}) in "
-                f"{fails['ts'].max() - fails['ts'].min():.0f} s; the threshold is {self.min_failed_replies} "
+                f"{end - start:.0f} s; the threshold is {self.min_failed_replies} "
                 f"failed logins within {self.window_s:.0f} s."
             )
             alerts.append(
                 self._alert(
                     client,
                     server,
-                    fails["ts"].min(),
-                    fails["ts"].max(),
+                    start,
+                    end,
                     len(fails),
                     text,
                     {"failed_logins": len(fails), "reply_codes": codes},

@@ -16,6 +16,7 @@ from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
 from .dns_tunnel import MULTICAST_DNS_PORTS, randomness, shannon_entropy, split_name
+from .relay import relayed_clients
 from .sliding import SlidingTable
 
 RCODE_NOERROR = 0  # the name exists
@@ -137,7 +138,19 @@ class DgaDetector(Detector):
         stats = self._observe(window)
         if stats.empty:
             return []
-        return [self._alert(client, s) for client, s in stats[stats["generated"] >= self.min_names].iterrows()]
+        bursts = stats[stats["generated"] >= self.min_names]
+        relays: dict[str, list[str]] = {}  # client -> resolvers that forwarded its lookups
+        relaying = set()
+        for host in bursts.index:
+            names = self._rows.loc[(self._rows["client"] == host) & self._rows["generated"], "domain"]
+            for client in relayed_clients(self._rows, host, names, "domain", "client", "resolver"):
+                relays.setdefault(client, []).append(host)
+                relaying.add(host)
+        return [
+            self._alert(client, s, relays.get(client, []))
+            for client, s in bursts.iterrows()
+            if client not in relaying  # a resolver is named in its clients' alerts, not raised
+        ]
 
     def _check_params(self) -> None:
         for name in ("min_names", "min_label_len", "max_names_per_client", "max_tracked_names"):
@@ -208,7 +221,7 @@ class DgaDetector(Detector):
         keep = (rows["domain"] != "") & (rows["nx"] | rows["generated"])  # all NXDOMAIN, resolved names if generated
         return rows[keep].astype(_ROW_COLUMNS).reset_index(drop=True)
 
-    def _alert(self, client: str, s: pd.Series) -> Alert:
+    def _alert(self, client: str, s: pd.Series, relays: list[str]) -> Alert:
         mine = self._rows[(self._rows["client"] == client) & self._rows["generated"]]
         recent = mine[mine["nx"] & (mine["ts"] >= s["start"])].drop_duplicates("domain")
         near = mine["ts"].between(s["start"] - self.window_s, s["end"] + self.window_s)
@@ -234,6 +247,19 @@ class DgaDetector(Detector):
             f"{float(s['end'] - s['start']):.1f} s ({examples}{so_far}), the pattern of malware trying "
             f"generated domains to find its C2 server{hit}; {compare}."
         )
+        evidence = {
+            "generated_nxdomains": n,
+            "nxdomains": int(s["nxdomains"]),
+            "generated_nxdomains_remembered": remembered,
+            "mean_randomness": round(float(s["randomness"]), 3),
+            "sample_domains": list(recent["domain"].head(10)),
+            "resolved_generated_domains": resolved,
+        }
+        if relays:
+            upstream = self._rows[self._rows["client"].isin(relays)]
+            evidence["relays"] = {r: sorted(upstream.loc[upstream["client"] == r, "resolver"].unique()) for r in relays}
+            hops = "; ".join(f"{r} to {', '.join(up)}" for r, up in evidence["relays"].items())
+            explanation = explanation[:-1] + f"; the resolver relayed the lookups upstream ({hops})."
         return Alert(
             kind="dga",
             attacker=client,
@@ -242,13 +268,6 @@ class DgaDetector(Detector):
             end=float(s["end"]),
             score=round(min(score, 99.0), 1),
             explanation=explanation,
-            evidence={
-                "generated_nxdomains": n,
-                "nxdomains": int(s["nxdomains"]),
-                "generated_nxdomains_remembered": remembered,
-                "mean_randomness": round(float(s["randomness"]), 3),
-                "sample_domains": list(recent["domain"].head(10)),
-                "resolved_generated_domains": resolved,
-            },
+            evidence=evidence,
             detector=self.name,
         )

@@ -22,6 +22,7 @@ import pandas as pd
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .relay import relayed_clients
 from .sliding import SlidingTable
 
 MULTICAST_DNS_PORTS = (5353, 5355)  # mDNS and LLMNR: link-local name discovery, not queries to a server
@@ -308,13 +309,30 @@ class DnsTunnelDetector(Detector):
         could_alert = (stats["unique"] >= self.min_unique_subdomains) | (
             (stats["recent_long"] >= self.exfil_min_queries) & (stats["long_share"] >= self.exfil_min_long_share)
         )
-        alerts = []
+        found = {}
         for (client, domain), s in stats[could_alert].iterrows():  # _verdict says None for every other group
             kind = self._verdict(s)
             if kind is not None:
                 group = self._rows[(self._rows["client"] == client) & (self._rows["domain"] == domain)]
-                alerts.append(self._alert(kind, client, domain, s, group))
-        return alerts
+                found[(client, domain)] = (kind, s, group)
+        relays: dict[tuple[str, str], list[str]] = {}  # (client, domain) -> resolvers that forwarded its queries
+        for client, domain in list(found):
+            group = found[(client, domain)][2]
+            same_domain = self._rows[self._rows["domain"] == domain]
+            clients = relayed_clients(same_domain, client, group["qname"], "qname", "client", "server")
+            for relayed in clients:
+                relays.setdefault((relayed, domain), []).append(client)
+            if clients:
+                del found[(client, domain)]  # the resolver is named in its clients' alerts, not raised
+        return [
+            self._alert(kind, client, domain, s, group, self._relay_hops(relays.get((client, domain), []), domain))
+            for (client, domain), (kind, s, group) in found.items()
+        ]
+
+    def _relay_hops(self, resolvers: list[str], domain: str) -> dict[str, list[str]]:
+        """Each resolver that relayed a client's queries -> the servers it forwarded them to."""
+        rows = self._rows[self._rows["client"].isin(resolvers) & (self._rows["domain"] == domain)]
+        return {r: sorted(rows.loc[rows["client"] == r, "server"].astype(str).unique()) for r in sorted(resolvers)}
 
     def _check_params(self) -> None:
         for name in ("min_unique_subdomains", "exfil_min_queries", "exfil_min_subdomain_len"):
@@ -395,7 +413,9 @@ class DnsTunnelDetector(Detector):
         data_types = s["unusual_share"] >= self.min_unusual_share and machine_made
         return "dns_tunnel" if encoded or data_types else None
 
-    def _alert(self, kind: str, client: str, domain: str, s: pd.Series, group: pd.DataFrame) -> Alert:
+    def _alert(
+        self, kind: str, client: str, domain: str, s: pd.Series, group: pd.DataFrame, relays: dict[str, list[str]]
+    ) -> Alert:
         servers = sorted(group["server"].unique())
         victims = servers if len(servers) <= 3 else ["many"]
         where = f"subdomains of {domain}" if domain else "names without a valid top-level domain"
@@ -449,6 +469,10 @@ class DnsTunnelDetector(Detector):
                 f"{where} (median {float(s['sub_len']):.0f} chars, {float(s['encoded_share']):.0%} encoded) "
                 f"to {', '.join(victims)} in {span:.1f} s; {compare}."
             )
+        if relays:
+            hops = "; ".join(f"{r} to {', '.join(up)}" for r, up in relays.items())
+            explanation = explanation[:-1] + f"; the resolver relayed them upstream ({hops})."
+            evidence["relays"] = relays
         return Alert(
             kind=kind,
             attacker=client,

@@ -15,6 +15,7 @@ SCORE_FLOOR = 45.0
 SCORE_SPAN = 40.0
 SCORE_FULL_RATIO = 20.0  # at this many times min_bytes the score reaches SCORE_FLOOR + SCORE_SPAN
 EXTERNAL_BONUS = 10.0  # the peer is outside the private address ranges
+_FLOW_COLUMNS = ["uid", "orig_h", "resp_h", "resp_p", "ts", "last_ts", "orig_bytes", "resp_bytes"]
 
 
 class ExfiltrationDetector(Detector):
@@ -36,18 +37,21 @@ class ExfiltrationDetector(Detector):
         self.min_bytes = min_bytes
         self.min_upload_ratio = min_upload_ratio
         self.window_s = window_s
-        self._flows = pd.DataFrame(columns=["uid", "orig_h", "resp_h", "resp_p", "ts", "orig_bytes", "resp_bytes"])
+        self._flows = pd.DataFrame(columns=_FLOW_COLUMNS)
+        self._last_seen = float("-inf")  # the latest packet seen: memory ages by traffic time, not window bounds
 
     def detect(self, window: WindowData) -> list[Alert]:
+        seen = (window.packets["ts"].max(), window.flows["last_ts"].max())  # NaN for an empty table
+        self._last_seen = max([self._last_seen, *(float(t) for t in seen if pd.notna(t))])
         if len(window.flows):
-            new = window.flows[["uid", "orig_h", "resp_h", "resp_p", "ts", "orig_bytes", "resp_bytes"]]
+            new = window.flows[_FLOW_COLUMNS]
             flows = pd.concat([self._flows, new], ignore_index=True) if len(self._flows) else new
             self._flows = flows.drop_duplicates("uid", keep="last")
-        self._flows = self._flows[self._flows["ts"] >= window.end - self.window_s]
+        self._flows = self._flows[self._flows["last_ts"] >= self._last_seen - self.window_s]  # still sending lately
         if self._flows.empty or self._flows["orig_bytes"].sum() < self.min_bytes:  # no pair can reach it
             return []
         totals = self._flows.groupby(["orig_h", "resp_h"]).agg(
-            sent=("orig_bytes", "sum"), received=("resp_bytes", "sum"), start=("ts", "min")
+            sent=("orig_bytes", "sum"), received=("resp_bytes", "sum"), start=("ts", "min"), end=("last_ts", "max")
         )
         big = totals[
             (totals["sent"] >= self.min_bytes)
@@ -57,9 +61,9 @@ class ExfiltrationDetector(Detector):
             return []
         pairs = self._flows.set_index(["orig_h", "resp_h"])["resp_p"]
         big = big.assign(ports=[sorted({int(x) for x in pairs.loc[[pair]]})[:5] for pair in big.index])
-        return [self._alert(src, dst, row, window.end) for (src, dst), row in big.iterrows()]
+        return [self._alert(src, dst, row) for (src, dst), row in big.iterrows()]
 
-    def _alert(self, src: str, dst: str, row: pd.Series, end: float) -> Alert:
+    def _alert(self, src: str, dst: str, row: pd.Series) -> Alert:
         external = _is_external(dst)
         ratio = row["sent"] / self.min_bytes
         score = SCORE_FLOOR + SCORE_SPAN * min(1.0, math.log(ratio) / math.log(SCORE_FULL_RATIO))
@@ -67,7 +71,7 @@ class ExfiltrationDetector(Detector):
         text = (
             f"{src} sent {row['sent'] / 1e6:.1f} MB to {'external host ' if external else ''}{dst} "
             f"(ports {', '.join(map(str, row['ports']))}) and received {row['received'] / 1e6:.2f} MB in "
-            f"{end - row['start']:.0f} s; the threshold is {self.min_bytes / 1e6:.0f} MB at "
+            f"{row['end'] - row['start']:.0f} s; the threshold is {self.min_bytes / 1e6:.0f} MB at "
             f"{self.min_upload_ratio:g}x more sent than received."
         )
         return Alert(
@@ -75,7 +79,7 @@ class ExfiltrationDetector(Detector):
             attacker=src,
             victims=[dst],
             start=float(row["start"]),
-            end=end,
+            end=float(row["end"]),
             score=round(min(score, 95.0), 1),
             explanation=text,
             evidence={

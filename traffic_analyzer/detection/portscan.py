@@ -11,6 +11,7 @@ from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
 from .sliding import SlidingTable
+from .span import burst_span
 
 ANSWERED_STATES = ("SF", "S1", "S2", "S3", "RSTO", "RSTR", "REJ")  # the target said something back
 SCORE_FLOOR = 45.0  # score at exactly min_ports
@@ -64,7 +65,7 @@ class PortScanDetector(Detector):
 
     def _alert(self, orig_h: str, resp_h: str, pair: pd.DataFrame) -> Alert:
         n_ports = int(pair["resp_p"].nunique())
-        start, end = float(pair["ts"].min()), float(pair["ts"].max())
+        start, end = burst_span(pair["ts"])
         protos = "/".join(sorted(pair["proto"].str.upper().unique()))
         unanswered = float(1.0 - pair["answered"].mean())
         ratio = n_ports / self.min_ports

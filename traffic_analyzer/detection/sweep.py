@@ -17,6 +17,7 @@ from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
 from .sliding import SlidingTable
+from .span import burst_span
 
 ICMP_REQUESTS = {8: "ICMP echo", 13: "ICMP timestamp", 17: "ICMP address mask", 128: "ICMPv6 echo"}  # type -> name
 ARP_REQUEST = 1  # ARP opcode: who-has
@@ -112,7 +113,7 @@ class HostSweepDetector(Detector):
         method, hosts = str(by_method.index[0]), int(by_method.iloc[0])
         swept = probes[probes["method"] == method]
         answered = float(swept.groupby("dst")["answered"].max().mean())
-        start, end = float(probes["ts"].min()), float(probes["ts"].max())
+        start, end = burst_span(swept["ts"])  # the sweep itself, not the source's other probes
         sweep = self._sweeps.setdefault(src, {"start": start, "targets": 0, "all_targets": 0})
         sweep["targets"] = max(sweep["targets"], hosts)
         sweep["all_targets"] = max(sweep["all_targets"], int(probes["dst"].nunique()))

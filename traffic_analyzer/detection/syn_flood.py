@@ -13,6 +13,7 @@ from ..records.packets import TCP_ACK, TCP_SYN
 from ..records.window import WindowData
 from .base import Detector
 from .sliding import SlidingTable
+from .span import burst_span
 
 RATE_FLOOR_S = 1.0  # rates are measured over at least this long, so a burst of a few ms is not "100k/s"
 SCORE_FLOOR = 60.0  # score at exactly min_rate_pps: a flood is already an attack on availability
@@ -152,7 +153,7 @@ class SynFloodDetector(Detector):
         rate = len(syns) / max(end - start, RATE_FLOOR_S)
         sources = syns["src_ip"].value_counts()
         flood = self._floods.setdefault(
-            victim, {"start": start, "end": -math.inf, "syns": 0, "rate": 0.0, "sources": 0}
+            victim, {"start": burst_span(syns["ts"])[0], "end": -math.inf, "syns": 0, "rate": 0.0, "sources": 0}
         )
         flood["syns"] += int((syns["ts"] > flood["end"]).sum())  # the SYNs not counted yet
         flood["end"] = end
