@@ -182,12 +182,14 @@ def test_exfiltration_counts_an_old_connection_that_uploads_now():
 # the receiver's POSTs to other servers within followup_s after an exploit chain are C2 check-ins
 
 
-def download(ts: float, host: str, size: int = 100_000, ctype: str = "application/x-msdownload", **fields) -> list:
-    """CLIENT asks SERVER (Host ``host``) for a file and gets ``size`` bytes of ``ctype``."""
-    return [
-        http_request(ts, CLIENT, SERVER, "/get/file", http_host=host),
-        http_response(ts + 0.5, SERVER, CLIENT, http_content_type=ctype, http_content_length=size, **fields),
-    ]
+def download(
+    ts: float, host: str, size: int = 100_000, ctype: str = "application/x-msdownload", uri: str = "/get/file", **fields
+) -> list:
+    """CLIENT asks SERVER (Host ``host``) for ``uri`` and gets ``size`` bytes of ``ctype``."""
+    agent = fields.pop("http_user_agent", None)
+    request = http_request(ts, CLIENT, SERVER, uri, http_host=host, **({"http_user_agent": agent} if agent else {}))
+    response = http_response(ts + 0.5, SERVER, CLIENT, http_content_type=ctype, http_content_length=size, **fields)
+    return [request, response]
 
 
 def test_suspicious_download_exploit_kit_from_a_throwaway_host():
@@ -196,10 +198,22 @@ def test_suspicious_download_exploit_kit_from_a_throwaway_host():
     assert alerts[0].evidence["host"] == "flash-update.tk"
 
 
-def test_suspicious_download_from_an_ordinary_host_is_a_low_note():
-    alerts = SuspiciousDownloadDetector().detect(window(download(1100.0, "downloads.example.com")))
+@pytest.mark.parametrize(
+    "rows",
+    [
+        download(1100.0, "downloads.example.com"),  # an executable type
+        download(1100.0, "downloads.example.com", ctype="application/octet-stream", uri="/files/setup.exe?v=2"),
+    ],
+    ids=["x-msdownload", "exe-name"],
+)
+def test_suspicious_download_from_an_ordinary_host_is_a_low_note(rows):
+    alerts = SuspiciousDownloadDetector().detect(window(rows))
     assert [summary(a) for a in alerts] == [("suspicious_download", SERVER, [CLIENT], 1100.5, 1100.5)]
     assert alerts[0].score < 40
+
+
+OCTET = "application/octet-stream"
+APT = "Debian APT-HTTP/1.3 (2.4.12)"
 
 
 @pytest.mark.parametrize(
@@ -208,8 +222,12 @@ def test_suspicious_download_from_an_ordinary_host_is_a_low_note():
         download(1100.0, "flash-update.tk", size=49_999),  # one byte under min_payload_bytes
         download(1100.0, "flash-update.tk", ctype="application/pdf"),  # not executable
         download(1100.0, "flash-update.tk", status=404),  # no file came
+        download(1100.0, "cdn.example-games.com", size=10_000_000, ctype=OCTET, uri="/patch/content-0042.pak"),
+        download(1100.0, "archive.ubuntu.com", ctype=OCTET, uri="/ubuntu/pool/main/c/curl/curl_7.81_amd64.deb"),
+        download(1100.0, "mirror.example.org", ctype="application/vnd.debian.binary-package", uri="/pool/x"),
+        download(1100.0, "10.0.0.5:3142", ctype=OCTET, uri="/debian/pool/x.deb", port=3142, http_user_agent=APT),
     ],
-    ids=["small", "pdf", "404"],
+    ids=["small", "pdf", "404", "cdn-blob", "apt-deb", "deb-type", "apt-cacher-by-ip"],
 )
 def test_suspicious_download_near_miss(rows):
     assert SuspiciousDownloadDetector(min_payload_bytes=50_000).detect(window(rows)) == []
@@ -220,20 +238,35 @@ def posts(times, server: str = OTHER) -> list[dict]:
 
 
 def test_suspicious_download_reports_check_ins_after_an_exploit_chain():
-    detector = SuspiciousDownloadDetector(followup_s=600.0)
+    detector = SuspiciousDownloadDetector(followup_s=600.0, min_checkins=2)
     alerts = feed(detector, [window(download(1100.0, "flash-update.tk")), window(posts([1150.0, 1160.0]))])
     assert [summary(a) for a in alerts[1]] == [("c2_checkin", OTHER, [CLIENT], 1150.0, 1160.0)]
 
 
-def test_suspicious_download_posts_to_the_exploit_kit_itself_are_not_check_ins():
-    detector = SuspiciousDownloadDetector()
-    assert (
-        feed(detector, [window(download(1100.0, "flash-update.tk")), window(posts([1150.0], server=SERVER))])[1] == []
-    )
+def test_suspicious_download_counts_check_ins_across_new_servers():
+    detector = SuspiciousDownloadDetector(min_checkins=2)
+    later = window(posts([1150.0]) + posts([1165.0], server="203.0.113.51"))
+    alerts = feed(detector, [window(download(1100.0, "flash-update.tk")), later])
+    assert sorted(a.attacker for a in alerts[1]) == [OTHER, "203.0.113.51"]
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ([], posts([1150.0])),  # one POST: a web form
+        (posts([1000.0]), posts([1150.0, 1160.0])),  # a server the host used before the exploit chain
+        ([], posts([1150.0, 1160.0], server=SERVER)),  # the exploit kit itself: already reported
+    ],
+    ids=["one-post", "known-server", "exploit-kit-server"],
+)
+def test_suspicious_download_posts_without_a_link_to_the_exploit_are_not_check_ins(before, after):
+    detector = SuspiciousDownloadDetector(min_checkins=2)
+    windows = [window(before + download(1100.0, "flash-update.tk")), window(after)]
+    assert feed(detector, windows)[1] == []
 
 
 @pytest.mark.parametrize("post_ts, fires", [(1100.5 + 599.0, True), (1100.5 + 601.0, False)])
 def test_suspicious_download_stops_watching_after_followup_s(post_ts, fires):
-    detector = SuspiciousDownloadDetector(followup_s=600.0)
-    alerts = feed(detector, [window(download(1100.0, "flash-update.tk")), window(posts([post_ts]))])
+    detector = SuspiciousDownloadDetector(followup_s=600.0, min_checkins=2)
+    alerts = feed(detector, [window(download(1100.0, "flash-update.tk")), window(posts([post_ts - 1.0, post_ts]))])
     assert bool(alerts[1]) is fires
