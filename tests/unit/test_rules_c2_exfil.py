@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-from builders import dns_query, feed, flow, http_request, http_response, summary, tcp, window
+from builders import dns_query, feed, flow, http_request, http_response, summary, tcp, udp, window
 
 from traffic_analyzer.detection.beacon import MAX_BURSTS_PER_PAIR, BeaconDetector
 from traffic_analyzer.detection.exfiltration import ExfiltrationDetector
@@ -71,17 +72,48 @@ def test_beacon_forgets_a_pair_silent_for_window_s(gap_s, fires):
     assert bool(alerts[-1]) is fires
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="beacon ages out a (client, server, port) only when its latest check-in is older than window_s; "
-    "older check-ins of a pair that is still active keep counting (up to MAX_BURSTS_PER_PAIR)",
-)
 def test_beacon_check_ins_older_than_window_s_do_not_count():
     early = every(1000.0, 6)  # 1000-1150
     detector = BeaconDetector(min_beacons=8, window_s=21_600.0)
     windows = [window(check_ins(early)), window(check_ins([15_000.0])), window(check_ins([23_000.0]))]
     # at 23000 only the check-ins of 15000 and 23000 are within window_s: two, not eight
     assert feed(detector, windows)[-1] == []
+
+
+def test_beacon_ages_by_the_last_packet_seen():
+    detector = BeaconDetector(min_beacons=8, window_s=21_600.0)
+    early = every(1000.0, 7)
+    # the window's end says 1e6, its packets say 1500: the check-ins of 1000-1180 are 320 s old, not 1e6
+    alerts = feed(detector, [window(check_ins(early)), window(check_ins([1500.0]), end=1_000_000.0)])
+    assert [summary(a) for a in alerts[1]] == [("c2_beacon", SERVER, [CLIENT], 1000.0, 1500.0)]
+
+
+def test_beacon_with_30_percent_jitter_and_alike_check_ins_fires():
+    rng = np.random.default_rng(7)
+    times = list(np.cumsum(60.0 * (1.0 + rng.uniform(-0.3, 0.3, 30))) + 1000.0)
+    alerts = BeaconDetector(min_beacons=8).detect(window(check_ins(times)))
+    assert [a.kind for a in alerts] == ["c2_beacon"] and alerts[0].evidence["jitter"] > 0.1
+
+
+def scrapes(servers: list[str], times: list[float]) -> list[dict]:
+    """One client fetching the same path from each server on one schedule, as Prometheus does."""
+    return [
+        tcp(t + 0.01 * i, CLIENT, server, 9100, sport=50000 + i, flags=TCP_PSH | TCP_ACK, payload_len=180)
+        for t in times
+        for i, server in enumerate(servers)
+    ]
+
+
+@pytest.mark.parametrize("servers, fires", [(3, False), (2, True)])
+def test_beacon_a_client_on_one_schedule_with_monitor_min_servers_is_a_scraper(servers, fires):
+    targets = [f"10.0.1.{i}" for i in range(1, servers + 1)]
+    detector = BeaconDetector(min_beacons=8, monitor_min_servers=3)
+    assert bool(detector.detect(window(scrapes(targets, every(1000.0, 10))))) is fires
+
+
+def test_beacon_snmp_polls_are_periodic_by_design():
+    rows = [udp(t, CLIENT, SERVER, 161, sport=40000, payload_len=80) for t in every(1000.0, 20)]
+    assert BeaconDetector(min_beacons=8).detect(window(rows)) == []
 
 
 def test_beacon_remembers_at_most_max_bursts_per_pair():

@@ -20,8 +20,9 @@ from .base import Detector
 # Periodic by design, not C2: time, name resolution, discovery, DHCP; and interactive login services,
 # whose keep-alives and password-guessing runs are regular too (the brute-force detector owns those).
 BENIGN_PERIODIC_PORTS = frozenset(
-    {53, 67, 68, 123, 137, 138, 1900, 5353, 5355, 3702, 21, 22, 23, 445, 1433, 3306, 3389, 5432, 5900}
-)
+    {53, 67, 68, 123, 137, 138, 161, 162, 1900, 5353, 5355, 3702, 21, 22, 23, 445, 1433, 3306, 3389, 5432, 5900}
+)  # 161/162: SNMP polls and traps
+SAME_PERIOD = 0.1  # median intervals this close (as a share) are one schedule
 MAX_BURSTS_PER_PAIR = 256  # check-ins remembered per (client, server, port)
 MAX_PAIRS = 20_000
 
@@ -52,6 +53,10 @@ class BeaconDetector(Detector):
         A server port that at least this many clients talk to within ``window_s`` is a shared service
         (an update server, an intranet site, a monitoring endpoint): its regular callers are a fleet
         polling it, not implants. A C2 server sees the one or two hosts it infected.
+    monitor_min_servers : int
+        A client that checks in with at least this many servers on one schedule (median intervals
+        within 10 %) is a monitoring system (Prometheus scrapes, health checks), not an implant,
+        which calls home to one or two servers.
     """
 
     name = "beacon"
@@ -67,6 +72,7 @@ class BeaconDetector(Detector):
         burst_gap_s: float = 1.0,
         window_s: float = 6 * 3600.0,
         shared_min_clients: int = 3,
+        monitor_min_servers: int = 3,
     ) -> None:
         self.min_beacons = min_beacons
         self.max_jitter = max_jitter
@@ -77,6 +83,7 @@ class BeaconDetector(Detector):
         self.burst_gap_s = burst_gap_s
         self.window_s = window_s
         self.shared_min_clients = shared_min_clients
+        self.monitor_min_servers = monitor_min_servers
         self._bursts: dict[tuple[str, str, int], deque] = {}  # pair -> deque of [start, last, bytes]
 
     def detect(self, window: WindowData) -> list[Alert]:
@@ -99,9 +106,10 @@ class BeaconDetector(Detector):
             else:
                 bursts.append([row.ts, row.ts, int(row.payload_len)])
             touched.add(key)
-        self._forget(window.end)
+        if len(p):
+            self._forget(float(p["ts"].max()))  # by the last packet seen, not the window's end
         clients = Counter((server, port) for _, server, port in self._bursts)  # distinct clients per service
-        return [
+        periodic = [
             a
             for a in (
                 self._judge(key)
@@ -110,6 +118,19 @@ class BeaconDetector(Detector):
             )
             if a is not None
         ]
+        return [a for a in periodic if not self._is_monitor(a)]
+
+    def _is_monitor(self, alert: Alert) -> bool:
+        """Does the alert's client keep the same schedule with ``monitor_min_servers`` servers (a scraper)?"""
+        client, period = alert.victims[0], alert.evidence["median_interval_s"]
+        servers = set()
+        for (c, server, _), bursts in self._bursts.items():
+            if c != client or len(bursts) < self.min_beacons:
+                continue
+            intervals = np.diff([b[0] for b in bursts])
+            if abs(float(np.median(intervals)) - period) <= SAME_PERIOD * period:
+                servers.add(server)
+        return len(servers) >= self.monitor_min_servers
 
     def _judge(self, key: tuple[str, str, int]) -> Alert | None:
         bursts = np.array(self._bursts[key], dtype=float)
@@ -154,9 +175,13 @@ class BeaconDetector(Detector):
         )
 
     def _forget(self, now: float) -> None:
+        """Drop check-ins older than ``window_s`` before ``now``, and pairs left with none."""
         horizon = now - self.window_s
-        for key in [k for k, b in self._bursts.items() if not b or b[-1][1] < horizon]:
-            del self._bursts[key]
+        for key, bursts in list(self._bursts.items()):
+            while bursts and bursts[0][1] < horizon:
+                bursts.popleft()
+            if not bursts:
+                del self._bursts[key]
 
 
 def _is_group_address(ip) -> bool:
