@@ -111,6 +111,26 @@ def test_beacon_a_client_on_one_schedule_with_monitor_min_servers_is_a_scraper(s
     assert bool(detector.detect(window(scrapes(targets, every(1000.0, 10))))) is fires
 
 
+def polls(times, answer: int) -> list[dict]:
+    """A 300-byte request and an ``answer``-byte reply per check-in."""
+    return [
+        row
+        for t in times
+        for row in (
+            tcp(t, CLIENT, SERVER, 8050, sport=50000, flags=TCP_PSH | TCP_ACK, payload_len=300),
+            tcp(t + 0.05, SERVER, CLIENT, 50000, sport=8050, flags=TCP_PSH | TCP_ACK, payload_len=answer),
+        )
+    ]
+
+
+@pytest.mark.parametrize("answer, fires", [(60_000, False), (2_000, True), (9_000, True)])
+def test_beacon_polls_that_fetch_data_are_not_check_ins(answer, fires):
+    alerts = BeaconDetector(min_beacons=8).detect(window(polls(every(1000.0, 10, interval_s=5.0), answer)))
+    assert bool(alerts) is fires
+    if fires:
+        assert alerts[0].evidence["median_response_bytes"] == answer
+
+
 def test_beacon_snmp_polls_are_periodic_by_design():
     rows = [udp(t, CLIENT, SERVER, 161, sport=40000, payload_len=80) for t in every(1000.0, 20)]
     assert BeaconDetector(min_beacons=8).detect(window(rows)) == []

@@ -23,6 +23,8 @@ BENIGN_PERIODIC_PORTS = frozenset(
     {53, 67, 68, 123, 137, 138, 161, 162, 1900, 5353, 5355, 3702, 21, 22, 23, 445, 1433, 3306, 3389, 5432, 5900}
 )  # 161/162: SNMP polls and traps
 SAME_PERIOD = 0.1  # median intervals this close (as a share) are one schedule
+PULL_RATIO = 10.0  # answers this many times the request's size, every time: a scrape or a dashboard fetching data
+PULL_MIN_BYTES = 10_000  # ... and at least this large (a C2 check-in without tasking gets a few hundred bytes)
 MAX_BURSTS_PER_PAIR = 256  # check-ins remembered per (client, server, port)
 MAX_PAIRS = 20_000
 
@@ -57,6 +59,10 @@ class BeaconDetector(Detector):
         A client that checks in with at least this many servers on one schedule (median intervals
         within 10 %) is a monitoring system (Prometheus scrapes, health checks), not an implant,
         which calls home to one or two servers.
+
+    Polls that fetch data are not judged either: when the median answer is ``PULL_RATIO`` times the
+    median request and at least ``PULL_MIN_BYTES`` (Prometheus scrapes, dashboards refreshing their
+    figures), the client is reading fresh content, while an idle implant's check-in gets next to nothing.
     """
 
     name = "beacon"
@@ -84,15 +90,20 @@ class BeaconDetector(Detector):
         self.window_s = window_s
         self.shared_min_clients = shared_min_clients
         self.monitor_min_servers = monitor_min_servers
-        self._bursts: dict[tuple[str, str, int], deque] = {}  # pair -> deque of [start, last, bytes]
+        self._bursts: dict[tuple[str, str, int], deque] = {}  # pair -> deque of [start, last, sent, received]
 
     def detect(self, window: WindowData) -> list[Alert]:
         p = window.packets
-        sent = p[(p["payload_len"] > 0).fillna(False) & p["dst_port"].notna() & p["src_port"].notna()]
-        sent = sent[(sent["dst_port"] < sent["src_port"]) & ~sent["dst_port"].isin(list(BENIGN_PERIODIC_PORTS))]
+        payload = p[(p["payload_len"] > 0).fillna(False) & p["dst_port"].notna() & p["src_port"].notna()]
         touched = set()
-        for row in sent[["ts", "src_ip", "dst_ip", "dst_port", "payload_len"]].itertuples(index=False):
-            if _is_group_address(row.dst_ip):
+        columns = ["ts", "src_ip", "dst_ip", "src_port", "dst_port", "payload_len"]
+        for row in payload[columns].sort_values("ts", kind="stable").itertuples(index=False):
+            if row.dst_port >= row.src_port:  # the server's answer: counted into the client's latest check-in
+                bursts = self._bursts.get((row.dst_ip, row.src_ip, int(row.src_port)))
+                if bursts and row.ts >= bursts[-1][0]:
+                    bursts[-1][3] += int(row.payload_len)
+                continue
+            if row.dst_port in BENIGN_PERIODIC_PORTS or _is_group_address(row.dst_ip):
                 continue
             key = (row.src_ip, row.dst_ip, int(row.dst_port))
             bursts = self._bursts.get(key)
@@ -104,7 +115,7 @@ class BeaconDetector(Detector):
                 bursts[-1][1] = row.ts
                 bursts[-1][2] += int(row.payload_len)
             else:
-                bursts.append([row.ts, row.ts, int(row.payload_len)])
+                bursts.append([row.ts, row.ts, int(row.payload_len), 0])
             touched.add(key)
         if len(p):
             self._forget(float(p["ts"].max()))  # by the last packet seen, not the window's end
@@ -142,6 +153,9 @@ class BeaconDetector(Detector):
             return None
         jitter = float(np.median(np.abs(intervals - median)) / median)
         sizes = bursts[:, 2]
+        answer = float(np.median(bursts[:, 3]))
+        if answer >= max(PULL_MIN_BYTES, PULL_RATIO * float(np.median(sizes))):
+            return None  # a data pull: scrape or dashboard refresh
         size_spread = float(np.median(np.abs(sizes - np.median(sizes))) / max(np.median(sizes), 1.0))
         alike = size_spread <= self.max_size_spread and len(bursts) >= 3 * self.min_beacons
         if jitter > (self.max_jitter_alike if alike else self.max_jitter):
@@ -169,6 +183,7 @@ class BeaconDetector(Detector):
                 "jitter": round(jitter, 3),
                 "median_bytes": float(np.median(sizes)),
                 "size_spread": round(size_spread, 3),
+                "median_response_bytes": answer,
                 "port": port,
             },
             detector=self.name,
