@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import chi2
 
 from .capture.file_reader import FILE_READERS, CaptureFileSource
 from .detection.alert_book import AlertBook
@@ -31,6 +32,8 @@ from .records.flows import empty_flows
 from .settings import DEFAULTS
 
 TIME_SLACK_S = 5.0  # an alert this close to a labelled range still counts as inside it
+CONFIDENCE = 0.95  # of the one-sided upper bound on a false-alert rate
+DAY_S = 86_400.0
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 HOST_NAMING_KINDS = {"c2_beacon", "exploit_kit"}  # naming the infected host or its peer counts
 # Alert kinds that report each labelled kind; "anomaly" (the model) may report any of them.
@@ -166,6 +169,7 @@ def score(labels: pd.DataFrame, runs: dict[str, FileRun]) -> tuple[pd.DataFrame,
         "medium_or_above": sum(SEVERITY_RANK[a.severity] >= 1 for a in benign_alerts),
         "false_alerts_per_hour": round(len(benign_alerts) / hours, 1) if hours else 0.0,
         "by_file": {f: [f"{a.severity} {a.kind} {a.attacker}" for a in runs[f].alerts] for f in benign_files},
+        "per_day_by_detector": per_day_by_detector(benign_alerts, hours * 3600),
         "per_hour_by_kind": {
             kind: round(count / hours, 1) for kind, count in Counter(a.kind for a in benign_alerts).most_common()
         }
@@ -173,6 +177,33 @@ def score(labels: pd.DataFrame, runs: dict[str, FileRun]) -> tuple[pd.DataFrame,
         else {},
     }
     return per_attack, per_kind, benign
+
+
+def poisson_upper(count: int, confidence: float = CONFIDENCE) -> float:
+    """One-sided upper confidence bound on a Poisson mean after ``count`` events (Garwood's exact bound).
+
+    A few hours of benign traffic with no alert do not prove a rate of zero: 0 events in T hours still
+    allow about 3 per T hours at 95 %.
+    """
+    return float(chi2.ppf(confidence, 2 * (count + 1)) / 2)
+
+
+def per_day_by_detector(alerts: list[Alert], seconds: float) -> dict[str, dict[str, float]]:
+    """False alerts per 24 h of benign traffic, per detector and for all of them, with the 95 % upper bound."""
+    if seconds <= 0:
+        return {}
+    counts = Counter(a.detector for a in alerts)
+    rows = {name: counts[name] for name in sorted(counts)}
+    rows["all"] = len(alerts)
+    scale = DAY_S / seconds
+    return {
+        name: {
+            "alerts": n,
+            "per_day": round(n * scale, 2),
+            "upper_per_day": round(poisson_upper(n) * scale, 2),
+        }
+        for name, n in rows.items()
+    }
 
 
 def markdown(per_attack: pd.DataFrame, per_kind: pd.DataFrame, benign: dict) -> str:
@@ -204,6 +235,14 @@ def markdown(per_attack: pd.DataFrame, per_kind: pd.DataFrame, benign: dict) -> 
             else "."
         ),
     ]
+    if benign["per_day_by_detector"]:
+        lines += [
+            "",
+            f"| detector | benign alerts | per 24 h | {CONFIDENCE:.0%} upper bound per 24 h |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, r in benign["per_day_by_detector"].items():
+            lines.append(f"| {name} | {r['alerts']} | {r['per_day']:g} | {r['upper_per_day']:g} |")
     return "\n".join(lines)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-from builders import dns_query, feed, flow, http_request, http_response, summary, tcp, window
+from builders import dns_query, feed, flow, http_request, http_response, summary, tcp, udp, window
 
 from traffic_analyzer.detection.beacon import MAX_BURSTS_PER_PAIR, BeaconDetector
 from traffic_analyzer.detection.exfiltration import ExfiltrationDetector
@@ -71,17 +72,68 @@ def test_beacon_forgets_a_pair_silent_for_window_s(gap_s, fires):
     assert bool(alerts[-1]) is fires
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="beacon ages out a (client, server, port) only when its latest check-in is older than window_s; "
-    "older check-ins of a pair that is still active keep counting (up to MAX_BURSTS_PER_PAIR)",
-)
 def test_beacon_check_ins_older_than_window_s_do_not_count():
     early = every(1000.0, 6)  # 1000-1150
     detector = BeaconDetector(min_beacons=8, window_s=21_600.0)
     windows = [window(check_ins(early)), window(check_ins([15_000.0])), window(check_ins([23_000.0]))]
     # at 23000 only the check-ins of 15000 and 23000 are within window_s: two, not eight
     assert feed(detector, windows)[-1] == []
+
+
+def test_beacon_ages_by_the_last_packet_seen():
+    detector = BeaconDetector(min_beacons=8, window_s=21_600.0)
+    early = every(1000.0, 7)
+    # the window's end says 1e6, its packets say 1500: the check-ins of 1000-1180 are 320 s old, not 1e6
+    alerts = feed(detector, [window(check_ins(early)), window(check_ins([1500.0]), end=1_000_000.0)])
+    assert [summary(a) for a in alerts[1]] == [("c2_beacon", SERVER, [CLIENT], 1000.0, 1500.0)]
+
+
+def test_beacon_with_30_percent_jitter_and_alike_check_ins_fires():
+    rng = np.random.default_rng(7)
+    times = list(np.cumsum(60.0 * (1.0 + rng.uniform(-0.3, 0.3, 30))) + 1000.0)
+    alerts = BeaconDetector(min_beacons=8).detect(window(check_ins(times)))
+    assert [a.kind for a in alerts] == ["c2_beacon"] and alerts[0].evidence["jitter"] > 0.1
+
+
+def scrapes(servers: list[str], times: list[float]) -> list[dict]:
+    """One client fetching the same path from each server on one schedule, as Prometheus does."""
+    return [
+        tcp(t + 0.01 * i, CLIENT, server, 9100, sport=50000 + i, flags=TCP_PSH | TCP_ACK, payload_len=180)
+        for t in times
+        for i, server in enumerate(servers)
+    ]
+
+
+@pytest.mark.parametrize("servers, fires", [(3, False), (2, True)])
+def test_beacon_a_client_on_one_schedule_with_monitor_min_servers_is_a_scraper(servers, fires):
+    targets = [f"10.0.1.{i}" for i in range(1, servers + 1)]
+    detector = BeaconDetector(min_beacons=8, monitor_min_servers=3)
+    assert bool(detector.detect(window(scrapes(targets, every(1000.0, 10))))) is fires
+
+
+def polls(times, answer: int) -> list[dict]:
+    """A 300-byte request and an ``answer``-byte reply per check-in."""
+    return [
+        row
+        for t in times
+        for row in (
+            tcp(t, CLIENT, SERVER, 8050, sport=50000, flags=TCP_PSH | TCP_ACK, payload_len=300),
+            tcp(t + 0.05, SERVER, CLIENT, 50000, sport=8050, flags=TCP_PSH | TCP_ACK, payload_len=answer),
+        )
+    ]
+
+
+@pytest.mark.parametrize("answer, fires", [(60_000, False), (2_000, True), (9_000, True)])
+def test_beacon_polls_that_fetch_data_are_not_check_ins(answer, fires):
+    alerts = BeaconDetector(min_beacons=8).detect(window(polls(every(1000.0, 10, interval_s=5.0), answer)))
+    assert bool(alerts) is fires
+    if fires:
+        assert alerts[0].evidence["median_response_bytes"] == answer
+
+
+def test_beacon_snmp_polls_are_periodic_by_design():
+    rows = [udp(t, CLIENT, SERVER, 161, sport=40000, payload_len=80) for t in every(1000.0, 20)]
+    assert BeaconDetector(min_beacons=8).detect(window(rows)) == []
 
 
 def test_beacon_remembers_at_most_max_bursts_per_pair():
@@ -172,12 +224,14 @@ def test_exfiltration_counts_an_old_connection_that_uploads_now():
 # the receiver's POSTs to other servers within followup_s after an exploit chain are C2 check-ins
 
 
-def download(ts: float, host: str, size: int = 100_000, ctype: str = "application/x-msdownload", **fields) -> list:
-    """CLIENT asks SERVER (Host ``host``) for a file and gets ``size`` bytes of ``ctype``."""
-    return [
-        http_request(ts, CLIENT, SERVER, "/get/file", http_host=host),
-        http_response(ts + 0.5, SERVER, CLIENT, http_content_type=ctype, http_content_length=size, **fields),
-    ]
+def download(
+    ts: float, host: str, size: int = 100_000, ctype: str = "application/x-msdownload", uri: str = "/get/file", **fields
+) -> list:
+    """CLIENT asks SERVER (Host ``host``) for ``uri`` and gets ``size`` bytes of ``ctype``."""
+    agent = fields.pop("http_user_agent", None)
+    request = http_request(ts, CLIENT, SERVER, uri, http_host=host, **({"http_user_agent": agent} if agent else {}))
+    response = http_response(ts + 0.5, SERVER, CLIENT, http_content_type=ctype, http_content_length=size, **fields)
+    return [request, response]
 
 
 def test_suspicious_download_exploit_kit_from_a_throwaway_host():
@@ -186,10 +240,22 @@ def test_suspicious_download_exploit_kit_from_a_throwaway_host():
     assert alerts[0].evidence["host"] == "flash-update.tk"
 
 
-def test_suspicious_download_from_an_ordinary_host_is_a_low_note():
-    alerts = SuspiciousDownloadDetector().detect(window(download(1100.0, "downloads.example.com")))
+@pytest.mark.parametrize(
+    "rows",
+    [
+        download(1100.0, "downloads.example.com"),  # an executable type
+        download(1100.0, "downloads.example.com", ctype="application/octet-stream", uri="/files/setup.exe?v=2"),
+    ],
+    ids=["x-msdownload", "exe-name"],
+)
+def test_suspicious_download_from_an_ordinary_host_is_a_low_note(rows):
+    alerts = SuspiciousDownloadDetector().detect(window(rows))
     assert [summary(a) for a in alerts] == [("suspicious_download", SERVER, [CLIENT], 1100.5, 1100.5)]
     assert alerts[0].score < 40
+
+
+OCTET = "application/octet-stream"
+APT = "Debian APT-HTTP/1.3 (2.4.12)"
 
 
 @pytest.mark.parametrize(
@@ -198,8 +264,12 @@ def test_suspicious_download_from_an_ordinary_host_is_a_low_note():
         download(1100.0, "flash-update.tk", size=49_999),  # one byte under min_payload_bytes
         download(1100.0, "flash-update.tk", ctype="application/pdf"),  # not executable
         download(1100.0, "flash-update.tk", status=404),  # no file came
+        download(1100.0, "cdn.example-games.com", size=10_000_000, ctype=OCTET, uri="/patch/content-0042.pak"),
+        download(1100.0, "archive.ubuntu.com", ctype=OCTET, uri="/ubuntu/pool/main/c/curl/curl_7.81_amd64.deb"),
+        download(1100.0, "mirror.example.org", ctype="application/vnd.debian.binary-package", uri="/pool/x"),
+        download(1100.0, "10.0.0.5:3142", ctype=OCTET, uri="/debian/pool/x.deb", port=3142, http_user_agent=APT),
     ],
-    ids=["small", "pdf", "404"],
+    ids=["small", "pdf", "404", "cdn-blob", "apt-deb", "deb-type", "apt-cacher-by-ip"],
 )
 def test_suspicious_download_near_miss(rows):
     assert SuspiciousDownloadDetector(min_payload_bytes=50_000).detect(window(rows)) == []
@@ -210,20 +280,35 @@ def posts(times, server: str = OTHER) -> list[dict]:
 
 
 def test_suspicious_download_reports_check_ins_after_an_exploit_chain():
-    detector = SuspiciousDownloadDetector(followup_s=600.0)
+    detector = SuspiciousDownloadDetector(followup_s=600.0, min_checkins=2)
     alerts = feed(detector, [window(download(1100.0, "flash-update.tk")), window(posts([1150.0, 1160.0]))])
     assert [summary(a) for a in alerts[1]] == [("c2_checkin", OTHER, [CLIENT], 1150.0, 1160.0)]
 
 
-def test_suspicious_download_posts_to_the_exploit_kit_itself_are_not_check_ins():
-    detector = SuspiciousDownloadDetector()
-    assert (
-        feed(detector, [window(download(1100.0, "flash-update.tk")), window(posts([1150.0], server=SERVER))])[1] == []
-    )
+def test_suspicious_download_counts_check_ins_across_new_servers():
+    detector = SuspiciousDownloadDetector(min_checkins=2)
+    later = window(posts([1150.0]) + posts([1165.0], server="203.0.113.51"))
+    alerts = feed(detector, [window(download(1100.0, "flash-update.tk")), later])
+    assert sorted(a.attacker for a in alerts[1]) == [OTHER, "203.0.113.51"]
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ([], posts([1150.0])),  # one POST: a web form
+        (posts([1000.0]), posts([1150.0, 1160.0])),  # a server the host used before the exploit chain
+        ([], posts([1150.0, 1160.0], server=SERVER)),  # the exploit kit itself: already reported
+    ],
+    ids=["one-post", "known-server", "exploit-kit-server"],
+)
+def test_suspicious_download_posts_without_a_link_to_the_exploit_are_not_check_ins(before, after):
+    detector = SuspiciousDownloadDetector(min_checkins=2)
+    windows = [window(before + download(1100.0, "flash-update.tk")), window(after)]
+    assert feed(detector, windows)[1] == []
 
 
 @pytest.mark.parametrize("post_ts, fires", [(1100.5 + 599.0, True), (1100.5 + 601.0, False)])
 def test_suspicious_download_stops_watching_after_followup_s(post_ts, fires):
-    detector = SuspiciousDownloadDetector(followup_s=600.0)
-    alerts = feed(detector, [window(download(1100.0, "flash-update.tk")), window(posts([post_ts]))])
+    detector = SuspiciousDownloadDetector(followup_s=600.0, min_checkins=2)
+    alerts = feed(detector, [window(download(1100.0, "flash-update.tk")), window(posts([post_ts - 1.0, post_ts]))])
     assert bool(alerts[1]) is fires

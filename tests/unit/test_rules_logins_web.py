@@ -115,6 +115,11 @@ def test_brute_force_forgets_sessions_older_than_window_s(late_ts, fires):
         ("/static/..%2f..%2f..%2fetc/passwd", "path_traversal"),
         ("/search?q=%3Cscript%3Ealert(1)%3C/script%3E", "xss"),
         ("/cgi-bin/ping?host=10.0.0.1;id", "command_injection"),
+        ("/item.php?id=1%27%20AND%20SLEEP(5)--", "sql_injection"),
+        ("/item.php?id=1+AND+BENCHMARK(5000000,MD5(1))", "sql_injection"),
+        ("/item.php?id=1;SELECT+pg_sleep(10)--", "sql_injection"),
+        ("/item.aspx?id=1;WAITFOR+DELAY+%270:0:5%27--", "sql_injection"),
+        ("/item.php?id=(select*from(select(sleep(5)))a)", "sql_injection"),
     ],
 )
 def test_web_attack_fires_on_a_pattern(uri, kind):
@@ -143,6 +148,11 @@ def test_web_attack_near_miss_benign_requests():
         http_request(602.0, CLIENT, SERVER, "/docs/../index.html"),  # one ../ to no system file
         http_request(603.0, CLIENT, SERVER, "/", http_user_agent="Mozilla/5.0 (X11; Linux x86_64)"),
         tcp(604.0, SERVER, CLIENT, 50000, sport=80, http_status=200, http_uri="/?id=1 or 1=1"),  # not a request
+        http_request(605.0, CLIENT, SERVER, "/benchmark-results"),  # the words, no call
+        http_request(606.0, CLIENT, SERVER, "/blog/sleep-better-tips?ref=sleep"),
+        http_request(607.0, CLIENT, SERVER, "/api/benchmark(s)/list"),  # parentheses, no argument
+        http_request(608.0, CLIENT, SERVER, "/docs/pg_sleep.html"),
+        http_request(609.0, CLIENT, SERVER, "/faq/waitfor-delay"),
     ]
     assert WebAttackDetector().detect(window(benign)) == []
 

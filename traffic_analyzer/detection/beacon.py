@@ -20,8 +20,11 @@ from .base import Detector
 # Periodic by design, not C2: time, name resolution, discovery, DHCP; and interactive login services,
 # whose keep-alives and password-guessing runs are regular too (the brute-force detector owns those).
 BENIGN_PERIODIC_PORTS = frozenset(
-    {53, 67, 68, 123, 137, 138, 1900, 5353, 5355, 3702, 21, 22, 23, 445, 1433, 3306, 3389, 5432, 5900}
-)
+    {53, 67, 68, 123, 137, 138, 161, 162, 1900, 5353, 5355, 3702, 21, 22, 23, 445, 1433, 3306, 3389, 5432, 5900}
+)  # 161/162: SNMP polls and traps
+SAME_PERIOD = 0.1  # median intervals this close (as a share) are one schedule
+PULL_RATIO = 10.0  # answers this many times the request's size, every time: a scrape or a dashboard fetching data
+PULL_MIN_BYTES = 10_000  # ... and at least this large (a C2 check-in without tasking gets a few hundred bytes)
 MAX_BURSTS_PER_PAIR = 256  # check-ins remembered per (client, server, port)
 MAX_PAIRS = 20_000
 
@@ -52,6 +55,14 @@ class BeaconDetector(Detector):
         A server port that at least this many clients talk to within ``window_s`` is a shared service
         (an update server, an intranet site, a monitoring endpoint): its regular callers are a fleet
         polling it, not implants. A C2 server sees the one or two hosts it infected.
+    monitor_min_servers : int
+        A client that checks in with at least this many servers on one schedule (median intervals
+        within 10 %) is a monitoring system (Prometheus scrapes, health checks), not an implant,
+        which calls home to one or two servers.
+
+    Polls that fetch data are not judged either: when the median answer is ``PULL_RATIO`` times the
+    median request and at least ``PULL_MIN_BYTES`` (Prometheus scrapes, dashboards refreshing their
+    figures), the client is reading fresh content, while an idle implant's check-in gets next to nothing.
     """
 
     name = "beacon"
@@ -67,6 +78,7 @@ class BeaconDetector(Detector):
         burst_gap_s: float = 1.0,
         window_s: float = 6 * 3600.0,
         shared_min_clients: int = 3,
+        monitor_min_servers: int = 3,
     ) -> None:
         self.min_beacons = min_beacons
         self.max_jitter = max_jitter
@@ -77,15 +89,21 @@ class BeaconDetector(Detector):
         self.burst_gap_s = burst_gap_s
         self.window_s = window_s
         self.shared_min_clients = shared_min_clients
-        self._bursts: dict[tuple[str, str, int], deque] = {}  # pair -> deque of [start, last, bytes]
+        self.monitor_min_servers = monitor_min_servers
+        self._bursts: dict[tuple[str, str, int], deque] = {}  # pair -> deque of [start, last, sent, received]
 
     def detect(self, window: WindowData) -> list[Alert]:
         p = window.packets
-        sent = p[(p["payload_len"] > 0).fillna(False) & p["dst_port"].notna() & p["src_port"].notna()]
-        sent = sent[(sent["dst_port"] < sent["src_port"]) & ~sent["dst_port"].isin(list(BENIGN_PERIODIC_PORTS))]
+        payload = p[(p["payload_len"] > 0).fillna(False) & p["dst_port"].notna() & p["src_port"].notna()]
         touched = set()
-        for row in sent[["ts", "src_ip", "dst_ip", "dst_port", "payload_len"]].itertuples(index=False):
-            if _is_group_address(row.dst_ip):
+        columns = ["ts", "src_ip", "dst_ip", "src_port", "dst_port", "payload_len"]
+        for row in payload[columns].sort_values("ts", kind="stable").itertuples(index=False):
+            if row.dst_port >= row.src_port:  # the server's answer: counted into the client's latest check-in
+                bursts = self._bursts.get((row.dst_ip, row.src_ip, int(row.src_port)))
+                if bursts and row.ts >= bursts[-1][0]:
+                    bursts[-1][3] += int(row.payload_len)
+                continue
+            if row.dst_port in BENIGN_PERIODIC_PORTS or _is_group_address(row.dst_ip):
                 continue
             key = (row.src_ip, row.dst_ip, int(row.dst_port))
             bursts = self._bursts.get(key)
@@ -97,11 +115,12 @@ class BeaconDetector(Detector):
                 bursts[-1][1] = row.ts
                 bursts[-1][2] += int(row.payload_len)
             else:
-                bursts.append([row.ts, row.ts, int(row.payload_len)])
+                bursts.append([row.ts, row.ts, int(row.payload_len), 0])
             touched.add(key)
-        self._forget(window.end)
+        if len(p):
+            self._forget(float(p["ts"].max()))  # by the last packet seen, not the window's end
         clients = Counter((server, port) for _, server, port in self._bursts)  # distinct clients per service
-        return [
+        periodic = [
             a
             for a in (
                 self._judge(key)
@@ -110,6 +129,19 @@ class BeaconDetector(Detector):
             )
             if a is not None
         ]
+        return [a for a in periodic if not self._is_monitor(a)]
+
+    def _is_monitor(self, alert: Alert) -> bool:
+        """Does the alert's client keep the same schedule with ``monitor_min_servers`` servers (a scraper)?"""
+        client, period = alert.victims[0], alert.evidence["median_interval_s"]
+        servers = set()
+        for (c, server, _), bursts in self._bursts.items():
+            if c != client or len(bursts) < self.min_beacons:
+                continue
+            intervals = np.diff([b[0] for b in bursts])
+            if abs(float(np.median(intervals)) - period) <= SAME_PERIOD * period:
+                servers.add(server)
+        return len(servers) >= self.monitor_min_servers
 
     def _judge(self, key: tuple[str, str, int]) -> Alert | None:
         bursts = np.array(self._bursts[key], dtype=float)
@@ -121,6 +153,9 @@ class BeaconDetector(Detector):
             return None
         jitter = float(np.median(np.abs(intervals - median)) / median)
         sizes = bursts[:, 2]
+        answer = float(np.median(bursts[:, 3]))
+        if answer >= max(PULL_MIN_BYTES, PULL_RATIO * float(np.median(sizes))):
+            return None  # a data pull: scrape or dashboard refresh
         size_spread = float(np.median(np.abs(sizes - np.median(sizes))) / max(np.median(sizes), 1.0))
         alike = size_spread <= self.max_size_spread and len(bursts) >= 3 * self.min_beacons
         if jitter > (self.max_jitter_alike if alike else self.max_jitter):
@@ -148,15 +183,20 @@ class BeaconDetector(Detector):
                 "jitter": round(jitter, 3),
                 "median_bytes": float(np.median(sizes)),
                 "size_spread": round(size_spread, 3),
+                "median_response_bytes": answer,
                 "port": port,
             },
             detector=self.name,
         )
 
     def _forget(self, now: float) -> None:
+        """Drop check-ins older than ``window_s`` before ``now``, and pairs left with none."""
         horizon = now - self.window_s
-        for key in [k for k, b in self._bursts.items() if not b or b[-1][1] < horizon]:
-            del self._bursts[key]
+        for key, bursts in list(self._bursts.items()):
+            while bursts and bursts[0][1] < horizon:
+                bursts.popleft()
+            if not bursts:
+                del self._bursts[key]
 
 
 def _is_group_address(ip) -> bool:

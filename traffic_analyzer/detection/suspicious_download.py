@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 
 import pandas as pd
 
@@ -28,10 +29,25 @@ EXPLOIT_PLUGIN_TYPES = (
     "application/x-java-archive",
     "application/x-silverlight-app",
 )
+# Signed packages a package manager verifies: apt, yum/dnf, zypper and pacman fetch them over plain HTTP daily.
+PACKAGE_TYPES = (
+    "application/vnd.debian.binary-package",
+    "application/x-debian-package",
+    "application/x-rpm",
+    "application/x-redhat-package-manager",
+)
+PACKAGE_NAME = re.compile(r"\.(deb|udeb|ddeb|rpm|pkg\.tar\.(zst|xz|gz))$", re.IGNORECASE)
+PACKAGE_AGENTS = re.compile(r"APT-HTTP|\byum/|\bdnf/|libdnf|ZYpp|pacman|apt-cacher", re.IGNORECASE)
+# A file name that runs when opened on Windows or is a plug-in exploit; an ELF by name is as telling.
+EXECUTABLE_NAME = re.compile(
+    r"\.(exe|dll|scr|msi|com|pif|cpl|bat|cmd|ps1|vbs|vbe|js|jse|wsf|hta|lnk|jar|swf|xap|elf)$", re.IGNORECASE
+)
 CHEAP_TLDS = (".tk", ".top", ".xyz", ".pw", ".cc", ".ru", ".su", ".ml", ".ga", ".cf", ".gq", ".work", ".click")
 MIN_PAYLOAD_BYTES = 50_000  # smaller octet-streams are API blobs and media segments
+MIN_CHECKINS = 2  # POSTs to servers first reached after the exploit chain: one is a form, two are a malware's loop
+MAX_PAIRS = 200_000  # (client, server) pairs whose first contact is remembered
 WEB_PORTS = (80, 8080)
-SCORE_BASE = 30.0  # a large executable over HTTP, nothing else odd: worth a low note
+SCORE_BASE = 30.0  # a large executable (by name or type) over HTTP, nothing else odd: worth a low note
 SCORE_ODD_PORT = 25.0  # served from a port no web server uses
 SCORE_PLUGIN_CHAIN = 30.0  # the same server also served a Flash/Java/Silverlight file: an exploit chain
 SCORE_DOUBTFUL_HOST = 15.0  # requested by raw IP or under a throw-away top-level domain
@@ -40,32 +56,47 @@ SCORE_DOUBTFUL_HOST = 15.0  # requested by raw IP or under a throw-away top-leve
 class SuspiciousDownloadDetector(Detector):
     """Scores each executable download by what surrounds it; medium or above means an exploit chain.
 
-    A host that received an exploit chain is then watched for ``followup_s``: HTTP POSTs it sends to
-    other servers in that time are reported as post-infection C2 check-ins.
+    A download is judged only when it is an executable by name or type, or something is odd about
+    its server: an ``application/octet-stream`` from an ordinary host is an updater or a CDN blob,
+    and signed packages (apt's ``.deb``, rpm) are never judged. A host that received an exploit
+    chain is then watched for ``followup_s``: repeated HTTP POSTs to servers it first reached after
+    the exploit chain are reported as post-infection C2 check-ins.
 
     Parameters
     ----------
     min_payload_bytes : int
         Smallest HTTP response body judged as a download; smaller octet-streams are API blobs and media segments.
     followup_s : float
-        How long a host that received an exploit chain is watched for HTTP POSTs to other servers.
+        How long a host that received an exploit chain is watched for HTTP POSTs to new servers.
+    min_checkins : int
+        POSTs to servers first reached after the exploit chain needed before they are check-ins: one
+        POST is a web form, malware checks in again and again.
     """
 
     name = "suspicious_download"
 
-    def __init__(self, min_payload_bytes: int = MIN_PAYLOAD_BYTES, followup_s: float = 600.0) -> None:
+    def __init__(
+        self, min_payload_bytes: int = MIN_PAYLOAD_BYTES, followup_s: float = 600.0, min_checkins: int = MIN_CHECKINS
+    ) -> None:
         self.min_payload_bytes = min_payload_bytes
         self.followup_s = followup_s
-        self._hosts: dict[tuple[str, str], str] = {}  # (client, server) -> Host header last asked for
+        self.min_checkins = min_checkins
+        self._requests: dict[tuple[str, str], tuple[str, str, str]] = {}  # (client, server) -> (Host, URI, agent)
         self._plugins: dict[tuple[str, str], float] = {}  # (client, server) -> time a plug-in file was served
         self._infected: dict[str, tuple[float, str]] = {}  # client -> (time of the exploit chain, EK server)
+        self._first_contact: dict[tuple[str, str], float] = {}  # (client, server) -> first packet the client sent
         self._posts: dict[tuple[str, str], list[tuple[float, str]]] = {}  # (client, server) -> (time, URI)
 
     def detect(self, window: WindowData) -> list[Alert]:
         p = window.packets
+        self._remember_contacts(p)
         requests = p[p["http_host"].notna()]
-        for row in requests[["src_ip", "dst_ip", "http_host"]].itertuples(index=False):
-            self._hosts[(str(row.src_ip), str(row.dst_ip))] = str(row.http_host)
+        for row in requests[["src_ip", "dst_ip", "http_host", "http_uri", "http_user_agent"]].itertuples(index=False):
+            self._requests[(str(row.src_ip), str(row.dst_ip))] = (
+                str(row.http_host),
+                "" if pd.isna(row.http_uri) else str(row.http_uri),
+                "" if pd.isna(row.http_user_agent) else str(row.http_user_agent),
+            )
         responses = p[p["http_status"].eq(200).fillna(False) & p["http_content_type"].notna()]
         alerts = []
         for row in responses[
@@ -79,35 +110,51 @@ class SuspiciousDownloadDetector(Detector):
             if ctype not in EXECUTABLE_TYPES or (size is not None and size < self.min_payload_bytes):
                 continue
             alert = self._alert(row.ts, pair, int(row.src_port), ctype, size)
+            if alert is None:
+                continue
             if alert.kind == "exploit_kit":
                 self._infected[pair[0]] = (float(row.ts), pair[1])
             alerts.append(alert)
         alerts += self._checkins(p)
-        if len(self._hosts) > 50_000:
-            self._hosts.clear()
+        if len(self._requests) > 50_000:
+            self._requests.clear()
         return alerts
 
+    def _remember_contacts(self, p: pd.DataFrame) -> None:
+        """When each client first sent to each server: a check-in server is one reached only after the infection."""
+        if len(self._first_contact) > MAX_PAIRS:
+            self._first_contact.clear()
+        first = p.groupby(["src_ip", "dst_ip"], observed=True, sort=False)["ts"].min()
+        for (src, dst), ts in first.items():
+            self._first_contact.setdefault((str(src), str(dst)), float(ts))
+
     def _checkins(self, p: pd.DataFrame) -> list[Alert]:
-        """POSTs from a host that just received an exploit chain, to servers other than the exploit kit."""
+        """Repeated POSTs from a host that just received an exploit chain, to servers it first reached after it."""
         if not self._infected:
             return []
         posts = p[p["http_method"].eq("POST").fillna(False) & p["src_ip"].isin(list(self._infected))]
         touched = set()
         for row in posts[["ts", "src_ip", "dst_ip", "http_uri"]].itertuples(index=False):
             infected_at, ek_server = self._infected[str(row.src_ip)]
-            if str(row.dst_ip) == ek_server or not 0 <= row.ts - infected_at <= self.followup_s:
-                continue
             key = (str(row.src_ip), str(row.dst_ip))
+            if key[1] == ek_server or not 0 <= row.ts - infected_at <= self.followup_s:
+                continue
+            if self._first_contact.get(key, infected_at) < infected_at:  # talked to it before: not the malware's
+                continue
             self._posts.setdefault(key, []).append((float(row.ts), str(row.http_uri)))
             touched.add(key)
         alerts = []
         for client, server in touched:
-            posts_seen = self._posts[(client, server)][-50:]
             infected_at, ek_server = self._infected[client]
-            host = self._hosts.get((client, server), server)
+            checkins = sum(len(v[-50:]) for (c, _), v in self._posts.items() if c == client)
+            if checkins < self.min_checkins:
+                continue
+            posts_seen = self._posts[(client, server)][-50:]
+            host = self._requests.get((client, server), (server, "", ""))[0]
             text = (
                 f"{client} sent {len(posts_seen)} HTTP POSTs to {server} ({host}, e.g. {posts_seen[-1][1][:80]!r}) "
-                f"{posts_seen[0][0] - infected_at:.0f} s after it received an exploit chain from {ek_server}; "
+                f"{posts_seen[0][0] - infected_at:.0f} s after it received an exploit chain from {ek_server}, "
+                f"a server it first reached after that ({checkins} such POSTs in all); "
                 "malware checks in with its C2 server this way right after infection."
             )
             alerts.append(
@@ -119,15 +166,18 @@ class SuspiciousDownloadDetector(Detector):
                     end=posts_seen[-1][0],
                     score=75.0,
                     explanation=text,
-                    evidence={"posts": len(posts_seen), "exploit_kit": ek_server, "host": host},
+                    evidence={"posts": len(posts_seen), "checkins": checkins, "exploit_kit": ek_server, "host": host},
                     detector=self.name,
                 )
             )
         return alerts
 
-    def _alert(self, ts: float, pair: tuple[str, str], port: int, ctype: str, size: int | None) -> Alert:
+    def _alert(self, ts: float, pair: tuple[str, str], port: int, ctype: str, size: int | None) -> Alert | None:
         client, server = pair
-        host = self._hosts.get(pair, server)
+        host, uri, agent = self._requests.get(pair, (server, "", ""))
+        name = uri.split("?")[0]
+        if ctype in PACKAGE_TYPES or PACKAGE_NAME.search(name) or PACKAGE_AGENTS.search(agent):
+            return None  # a signed package for a package manager
         reasons, score = [], SCORE_BASE
         if port not in WEB_PORTS:
             score += SCORE_ODD_PORT
@@ -138,9 +188,11 @@ class SuspiciousDownloadDetector(Detector):
         if _is_ip(host) or host.split(":")[0].lower().endswith(CHEAP_TLDS):
             score += SCORE_DOUBTFUL_HOST
             reasons.append(f"from the doubtful host {host}")
+        if not reasons and ctype == "application/octet-stream" and not EXECUTABLE_NAME.search(name):
+            return None  # an opaque blob from an ordinary server: updaters, CDNs and games fetch these all day
         said = f"{size} bytes of {ctype}" if size is not None else ctype
         text = (
-            f"{client} downloaded {said} over cleartext HTTP from {server} ({host})"
+            f"{client} downloaded {said} over cleartext HTTP from {server} ({host}{', ' + name[:80] if name else ''})"
             + (" " + ", ".join(reasons) if reasons else "")
             + "; exploit kits deliver their payload this way, ordinary downloads come over HTTPS from known hosts."
         )

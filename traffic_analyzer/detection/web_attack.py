@@ -18,7 +18,12 @@ PATTERNS: tuple[tuple[str, re.Pattern, str], ...] = tuple(
         ("sql_injection", r"\bunion\b[\s/*+]+(all[\s/*+]+)?select\b", "UNION SELECT"),
         ("sql_injection", r"'\s*(or|and)\s*'?\w*'?\s*(=|like)\s*'?\w*", "a quote followed by OR/AND comparison"),
         ("sql_injection", r"\b(or|and)\s+\d+\s*=\s*\d+", "an always-true OR 1=1 comparison"),
-        ("sql_injection", r"\b(sleep|benchmark|pg_sleep|waitfor\s+delay)\s*\(?", "a time-delay function"),
+        # A call, not a word: "sleep(5)", "benchmark(1e7,md5(1))", "waitfor delay '0:0:5'" (not "/benchmark-results").
+        (
+            "sql_injection",
+            r"\b(sleep|benchmark|pg_sleep)\s*\(\s*[\d'\"(]|\bwaitfor\s+delay\s+'",
+            "a time-delay function",
+        ),
         (
             "sql_injection",
             r"\binformation_schema\b|\bload_file\s*\(|\binto\s+(out|dump)file\b",

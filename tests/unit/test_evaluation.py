@@ -1,0 +1,96 @@
+"""The evaluation's own rules on hand-built alerts and labels: what counts as a hit, a false alert, a rate."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from scipy.stats import poisson
+
+from traffic_analyzer.evaluation import FileRun, markdown, matches, poisson_upper, score
+from traffic_analyzer.records.alert import Alert
+
+pytestmark = pytest.mark.unit
+
+ATTACKER, VICTIM, BYSTANDER = "10.0.0.66", "10.0.0.22", "10.0.0.99"
+LABEL_COLUMNS = ["file", "attacker", "victim", "kind", "start_ts", "end_ts", "notes"]
+
+
+def alert(start: float, end: float, attacker: str = ATTACKER, kind: str = "port_scan", detector: str = "port_scan"):
+    return Alert(kind, attacker, [VICTIM], start, end, 60.0, "hand-built", detector=detector)
+
+
+def run(name: str, alerts: list[Alert], first_ts: float = 1000.0, last_ts: float = 2000.0) -> FileRun:
+    return FileRun(name, 100, first_ts, last_ts, alerts, {a.key: a.end for a in alerts})
+
+
+def label_rows(*rows: tuple) -> pd.DataFrame:
+    return pd.DataFrame([dict(zip(LABEL_COLUMNS, r, strict=True)) for r in rows], columns=LABEL_COLUMNS)
+
+
+SCAN = ("scan.pcap", ATTACKER, VICTIM, "port_scan", 1100.0, 1200.0, "")
+
+
+@pytest.mark.parametrize(
+    "found, fires",
+    [
+        (alert(1150.0, 1160.0), True),
+        (alert(1203.0, 1210.0), True),  # within the 5 s slack
+        (alert(1206.0, 1210.0), False),  # after the attack ended
+        (alert(1050.0, 1094.0), False),  # before it began
+        (alert(1150.0, 1160.0, attacker=BYSTANDER), False),  # the wrong host
+        (alert(1150.0, 1160.0, kind="brute_force"), False),  # the wrong kind
+    ],
+    ids=["inside", "slack", "after", "before", "wrong-host", "wrong-kind"],
+)
+def test_a_hit_needs_the_kind_the_time_and_the_host(found, fires):
+    label = label_rows(SCAN).iloc[0]
+    assert matches(found, label, run("scan.pcap", [found])) is fires
+
+
+@pytest.mark.parametrize(
+    "found",
+    [alert(1300.0, 1310.0), alert(1150.0, 1160.0, attacker=BYSTANDER)],
+    ids=["outside-the-range", "wrong-host"],
+)
+def test_a_miss_is_not_a_detection_but_a_false_alert(found):
+    per_attack, per_kind, _ = score(label_rows(SCAN), {"scan.pcap": run("scan.pcap", [found])})
+    assert not per_attack.loc[0, "detected"]
+    assert per_attack.loc[0, "false_alerts"] == 1
+    assert per_kind.loc["port_scan", "recall"] == 0.0
+
+
+def test_a_second_alert_for_the_same_attack_is_not_a_second_hit():
+    second = alert(1150.0, 1190.0)
+    second.victims = [VICTIM, "10.0.0.23"]  # another alert (another key) for the same scan
+    alerts = [alert(1110.0, 1120.0), second]
+    per_attack, per_kind, _ = score(label_rows(SCAN), {"scan.pcap": run("scan.pcap", alerts)})
+    assert per_kind.loc["port_scan", ["attacks", "detected"]].tolist() == [1, 1]
+    assert per_attack.loc[0, "false_alerts"] == 0
+    assert per_attack.loc[0, "time_to_alert_s"] == 20.0  # the first of the two
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 10, 50])
+def test_poisson_upper_is_the_exact_one_sided_bound(count):
+    upper = poisson_upper(count)
+    assert poisson.cdf(count, upper) == pytest.approx(0.05, abs=1e-9)  # a larger mean makes <= count unlikely
+    assert upper > count
+
+
+def test_false_alerts_per_24_hours_per_detector_with_the_upper_bound():
+    benign = label_rows(("benign.pcap", "", "", "benign", None, None, ""))
+    alerts = [alert(1000.0 + i, 1001.0 + i, kind="c2_beacon", detector="beacon") for i in range(2)]
+    alerts.append(alert(5000.0, 5001.0, kind="suspicious_download", detector="suspicious_download"))
+    runs = {"benign.pcap": run("benign.pcap", alerts, first_ts=0.0, last_ts=43_200.0)}  # 12 hours
+    _, _, rates = score(benign, runs)
+    per_day = rates["per_day_by_detector"]
+    assert per_day["beacon"] == {"alerts": 2, "per_day": 4.0, "upper_per_day": round(2 * poisson_upper(2), 2)}
+    assert per_day["suspicious_download"]["per_day"] == 2.0
+    assert per_day["all"]["alerts"] == 3 and per_day["all"]["per_day"] == 6.0
+    table = markdown(pd.DataFrame(columns=["file"]), pd.DataFrame(columns=["attacks", "detected"]), rates)
+    assert f"| beacon | 2 | 4 | {round(2 * poisson_upper(2), 2):g} |" in table
+
+
+def test_no_false_alert_still_has_an_upper_bound():
+    benign = label_rows(("benign.pcap", "", "", "benign", None, None, ""))
+    _, _, rates = score(benign, {"benign.pcap": run("benign.pcap", [], first_ts=0.0, last_ts=86_400.0)})
+    assert rates["per_day_by_detector"] == {"all": {"alerts": 0, "per_day": 0.0, "upper_per_day": 3.0}}
