@@ -36,26 +36,26 @@ install_service() {
   chmod 0644 "$UNIT_FILE.tmp"
   mv "$UNIT_FILE.tmp" "$UNIT_FILE"
   echo "setup: wrote $UNIT_FILE" >&2
-  # The config file is Python that runs as root: only root may read or change it (it may hold
-  # settings such as the SMTP user). An existing one is kept as it is, but made root-only.
-  install -d -m 0700 "$CONFIG_DIR"
+  if [[ -z $SERVICE_ROOT ]] && ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
+    useradd --system --home-dir "/var/lib/$SERVICE_NAME" --no-create-home --shell /usr/sbin/nologin \
+      --comment "Network Traffic Analyzer" "$SERVICE_USER"
+    echo "setup: created the system user $SERVICE_USER" >&2
+  fi
+  # The config file is Python that runs as root at the start: only root may change it. Group
+  # $SERVICE_USER may read it, as a reload (SIGHUP) re-reads it after root was dropped. An existing
+  # one is kept as it is, with these owners and modes.
+  install -d -m 0750 "$CONFIG_DIR"
   if [[ ! -f $CONFIG_DIR/config.py ]]; then
-    install -m 0600 config.example.py "$CONFIG_DIR/config.py"
+    install -m 0640 config.example.py "$CONFIG_DIR/config.py"
     echo "setup: wrote $CONFIG_DIR/config.py (from config.example.py; edit it, then restart the service)" >&2
   else
     echo "setup: kept $CONFIG_DIR/config.py" >&2
   fi
-  if [[ -z $SERVICE_ROOT ]]; then
-    chown root:root "$CONFIG_DIR" "$CONFIG_DIR/config.py"
-  fi
-  chmod 0600 "$CONFIG_DIR/config.py"
+  chmod 0750 "$CONFIG_DIR"
+  chmod 0640 "$CONFIG_DIR/config.py"
   install -d -m 0750 "$DATA_DIR"  # the analyzer hands it to $SERVICE_USER at each start
   if [[ -z $SERVICE_ROOT ]]; then
-    if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
-      useradd --system --home-dir "/var/lib/$SERVICE_NAME" --no-create-home --shell /usr/sbin/nologin \
-        --comment "Network Traffic Analyzer" "$SERVICE_USER"
-      echo "setup: created the system user $SERVICE_USER" >&2
-    fi
+    chown "root:$SERVICE_USER" "$CONFIG_DIR" "$CONFIG_DIR/config.py"
     # After dropping root the analyzer still imports modules from the checkout.
     if ! runuser -u "$SERVICE_USER" -- test -r "$script" -a -x "$python"; then
       echo "setup: warning: user $SERVICE_USER cannot read $script or run $python; the service would" \
