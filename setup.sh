@@ -2,13 +2,23 @@
 # Installs what the analyzer needs on Debian/Ubuntu: tshark from apt and the Python packages in ./.venv.
 #   sudo ./setup.sh          what the analyzer needs
 #   sudo ./setup.sh --dev    plus what the tests need (chromium, chromium-driver, iproute2, nmap, tcpdump, dig, hping3, postgresql)
+#   sudo ./setup.sh --service             what the analyzer needs, then the systemd service (deploy/)
+#   sudo ./setup.sh --uninstall-service   removes the service; keeps its settings and results
+# NTA_SERVICE_ROOT=/some/dir puts the service's files under that folder instead of / (for tests and
+# packaging): no user is created and systemctl is not called.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
+MODE="${1:-}"
+source deploy/service.sh
+if [[ $MODE == "--uninstall-service" ]]; then
+  uninstall_service
+  exit 0
+fi
 
 APT_PACKAGES=(tshark python3 python3-venv python3-pip)
 REQUIREMENTS=requirements.txt
-if [[ "${1:-}" == "--dev" ]]; then
+if [[ $MODE == "--dev" ]]; then
   APT_PACKAGES+=(chromium chromium-driver iproute2 nmap tcpdump iputils-ping procps dnsutils hping3 postgresql)
   # the benign lab of bench/make_benign_traffic.py (tests/test_benign_traffic.py)
   APT_PACKAGES+=(curl openssh-server openssh-client dnsmasq-base iperf3 ethtool)
@@ -50,3 +60,6 @@ if [[ ! -f $stamp ]]; then
   touch "$stamp"
 fi
 echo "setup: ready (tshark $(tshark --version 2>/dev/null | head -1 | awk '{print $3}'), $(.venv/bin/python --version))" >&2
+if [[ $MODE == "--service" ]]; then
+  install_service
+fi
