@@ -25,8 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="pcap to write; the label goes to OUT.labels.csv")
     parser.add_argument("--hours", type=float, default=24.0, help="network time to cover (default %(default)s)")
     parser.add_argument("--hosts", type=int, default=50, help="office workstations (default %(default)s)")
+    parser.add_argument(
+        "--start-hour", type=float, default=0.0, help="o'clock the capture starts (default %(default)s)"
+    )
     args = parser.parse_args(argv)
-    config = CorpusConfig(seed=args.seed, hours=args.hours, hosts=args.hosts)
+    config = CorpusConfig(seed=args.seed, hours=args.hours, hosts=args.hosts, start_hour=args.start_hour)
     try:
         config.validate()
     except ValueError as exc:

@@ -48,22 +48,29 @@ CLOUD_SYNCS = 12  # workstations syncing a folder to the cloud once a day
 
 @dataclass(frozen=True)
 class CorpusConfig:
-    """A benign capture of ``hours`` for ``hosts`` workstations, everything drawn from ``seed``."""
+    """A benign capture of ``hours`` for ``hosts`` workstations from ``start_hour`` o'clock, drawn from ``seed``.
+
+    A later ``start_hour`` gives a short capture the working day's behaviours (apt at dawn, dashboards
+    from 8 o'clock) without the night before them.
+    """
 
     seed: int
     hours: float = 24.0
     hosts: int = 50
+    start_hour: float = 0.0
 
     def validate(self) -> None:
         if not 0.01 <= self.hours <= 24 * 14:
             raise ValueError("hours must be between 0.01 and 336")
         if not 4 <= self.hosts <= 230:
             raise ValueError("hosts must be between 4 and 230")
+        if not 0 <= self.start_hour < 24:
+            raise ValueError("start_hour must be between 0 and 24")
 
 
 def write_benign_corpus(config: CorpusConfig, out: Path) -> Summary:
     config.validate()
-    start = CORPUS_START_S * 1_000_000
+    start = CORPUS_START_S * 1_000_000 + int(config.start_hour * HOUR_US)
     end = start + int(config.hours * HOUR_US)
 
     def compose(lab: Lab) -> tuple[list[Behaviour], Callable[[], list[Label]]]:
