@@ -72,6 +72,14 @@ def labels(pcaps: PublicCaptures) -> pd.DataFrame:
     return pcaps.labels()
 
 
+@pytest.fixture(scope="session")
+def syn_scan(tmp_path_factory: pytest.TempPathFactory):
+    """An nmap -sS capture the tests make (tests/made_captures.py): nmap-syn-scan.pcapng may not be redistributed."""
+    from made_captures import write_syn_scan
+
+    return write_syn_scan(tmp_path_factory.mktemp("made") / "syn-scan.pcap")
+
+
 def run_cli(
     *args: str, timeout: float = 300, env: dict | None = None, user: str | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess:
