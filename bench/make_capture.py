@@ -1,8 +1,9 @@
 """Build a large benchmark capture by replaying the public captures (python3 bench/make_capture.py --packets N).
 
-Each round appends every shared capture once, one after the other in time, with the timestamps
-moved onto a common clock and the IPv4 addresses of round r shifted (second octet + r), so that
-rounds look like different hosts rather than one replayed conversation. The output is a classic
+Each round appends every public capture (../shared/pcaps, or tests/data/pcaps in a clone) once, one
+after the other in time, with the timestamps moved onto a common clock and the IPv4 addresses of round
+r shifted (second octet + r), so that rounds look like different hosts rather than one replayed
+conversation. The output is a classic
 pcap (microsecond timestamps, Ethernet), written to bench/out/ (git-ignored).
 
 ``--rate PPS`` rewrites the timestamps so that the same packets arrive evenly at PPS packets a
@@ -23,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from traffic_analyzer.capture.fast_pcap import _open_reader  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "pcaps"
+SHARED = ROOT.parent / "shared" / "pcaps"  # all 30 public captures, on the project's machines
+REPO_PCAPS = ROOT / "tests" / "data" / "pcaps"  # the 10 a clone carries (their licenses allow it)
 OUT = ROOT / "bench" / "out"
 START_S = 1_700_000_000  # the replay starts here (epoch seconds)
 GAP_S = 1.0  # seconds between one replayed capture and the next
@@ -31,8 +33,13 @@ ETH_HEADER = 14
 ETHERTYPE_IPV4 = 0x0800
 
 
+def captures_folder() -> Path:
+    """../shared/pcaps where it is present, else the repository's copy, so that a clone can build a replay."""
+    return SHARED if (SHARED / "labels.csv").exists() else REPO_PCAPS
+
+
 def shared_captures() -> list[Path]:
-    return sorted(p for p in SHARED.iterdir() if p.suffix in (".pcap", ".pcapng", ".cap"))
+    return sorted(p for p in captures_folder().iterdir() if p.suffix in (".pcap", ".pcapng", ".cap"))
 
 
 def load(path: Path) -> tuple[bytes, np.ndarray, np.ndarray]:

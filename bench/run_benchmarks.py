@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from make_capture import OUT, at_rate, build  # noqa: E402
+from make_capture import OUT, at_rate, build, captures_folder  # noqa: E402
 
 # Tool -> (packets it reads, description). None means the whole capture.
 SLICES: dict[str, int | None] = {
@@ -277,7 +277,7 @@ def table(results: dict[str, dict], total: int) -> str:
             f"per 100k windows; peak RSS {forest['rss_mb']:,} MB."
         )
     lines.append("")
-    lines.append(f"Capture: {total:,}-packet replay of ../shared/pcaps (bench/make_capture.py).")
+    lines.append(f"Capture: {total:,}-packet replay of {captures_folder()} (bench/make_capture.py).")
     return "\n".join(lines)
 
 

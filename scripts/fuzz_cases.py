@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_PCAPS = ROOT.parent / "shared" / "pcaps"
+REPO_PCAPS = ROOT / "tests" / "data" / "pcaps"  # the redistributable subset, present in every clone
 TINY_PCAPS = ROOT / "tests" / "data"
 SEED_RECORDS = 300  # records kept of each public capture: enough for handshakes, small enough to be quick
 SEED_SPAN_S = 30.0  # ... and no more than this much of its time: a few analysis windows
@@ -416,14 +417,13 @@ def _record_time(data: bytes, header: int, pcapng: bool) -> float:
     return float(struct.unpack_from(order + "I", data, header)[0])
 
 
-def load_seeds(shared: Path = SHARED_PCAPS, records: int = SEED_RECORDS) -> list[Seed]:
-    """Public captures (sliced), the tiny committed captures and the crafted ones."""
+def load_seeds(folders: tuple[Path, ...] = (SHARED_PCAPS, REPO_PCAPS), records: int = SEED_RECORDS) -> list[Seed]:
+    """Public captures (sliced; a name in several folders once), the tiny committed captures and the crafted ones."""
     found: dict[str, bytes] = {}
-    if shared.is_dir():
-        for path in sorted(shared.iterdir()):
-            if path.suffix in (".pcap", ".pcapng", ".cap"):
-                with path.open("rb") as fh:
-                    found[path.name] = sliced(fh.read(SEED_SCAN_BYTES), records)
+    for path in sorted((p for folder in folders if folder.is_dir() for p in folder.iterdir()), key=lambda p: p.name):
+        if path.suffix in (".pcap", ".pcapng", ".cap") and path.name not in found:
+            with path.open("rb") as fh:
+                found[path.name] = sliced(fh.read(SEED_SCAN_BYTES), records)
     for path in sorted(TINY_PCAPS.glob("tiny-*.pcap*")):
         found[path.name] = path.read_bytes()
     real = [Seed(name, data, *record_positions(data)) for name, data in found.items()]

@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
-SHARED_PCAPS = ROOT.parent / "shared" / "pcaps"
+REPO_PCAPS = DATA / "pcaps"  # the public captures whose licenses allow redistribution (see its MANIFEST.md)
+SHARED_PCAPS = ROOT.parent / "shared" / "pcaps"  # all 30, where a developer machine has them
 CLI = ROOT / "network_traffic_analyzer.py"
 
 # A suite started in the background by a non-interactive shell (`./run-tests.sh &`, CI runners) inherits
@@ -25,17 +26,58 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-@pytest.fixture(scope="session")
-def pcaps() -> Path:
-    """The public labelled captures in ../shared/pcaps (skipped where that folder is absent)."""
-    if not (SHARED_PCAPS / "labels.csv").exists():
-        pytest.skip(f"the public captures are not here ({SHARED_PCAPS} has no labels.csv)")
-    return SHARED_PCAPS
+class PublicCaptures:
+    """The public captures by file name: the repository's copy first, then ../shared/pcaps.
+
+    A clone carries only the captures that may be redistributed, so a test asking for one of the
+    others is skipped, naming the file, instead of failing on a path that is not there.
+    """
+
+    def __init__(self, *folders: Path) -> None:
+        self.folders = [f for f in folders if (f / "labels.csv").exists()]
+
+    def __truediv__(self, name: str) -> Path:
+        for folder in self.folders:
+            if (folder / name).exists():
+                return folder / name
+        pytest.skip(f"the public captures are not here ({name} is in none of {', '.join(map(str, self.folders))})")
+
+    def iterdir(self) -> list[Path]:
+        first = {}
+        for folder in reversed(self.folders):
+            first.update({p.name: p for p in folder.iterdir()})
+        return [first[name] for name in sorted(first)]
+
+    def glob(self, pattern: str) -> list[Path]:
+        return [p for p in self.iterdir() if p.match(pattern)]
+
+    def labels(self) -> pd.DataFrame:
+        """The labels.csv rows of every capture present, each file's rows from the folder it is read from."""
+        rows = [pd.read_csv(folder / "labels.csv") for folder in self.folders]
+        table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+        return table.drop_duplicates().reset_index(drop=True)
 
 
 @pytest.fixture(scope="session")
-def labels(pcaps: Path) -> pd.DataFrame:
-    return pd.read_csv(pcaps / "labels.csv")
+def pcaps() -> PublicCaptures:
+    """The public labelled captures: tests/data/pcaps, then ../shared/pcaps for those a clone may not carry."""
+    captures = PublicCaptures(REPO_PCAPS, SHARED_PCAPS)
+    if not captures.folders:
+        pytest.skip(f"the public captures are not here (neither {REPO_PCAPS} nor {SHARED_PCAPS} has labels.csv)")
+    return captures
+
+
+@pytest.fixture(scope="session")
+def labels(pcaps: PublicCaptures) -> pd.DataFrame:
+    return pcaps.labels()
+
+
+@pytest.fixture(scope="session")
+def syn_scan(tmp_path_factory: pytest.TempPathFactory):
+    """An nmap -sS capture the tests make (tests/made_captures.py): nmap-syn-scan.pcapng may not be redistributed."""
+    from made_captures import write_syn_scan
+
+    return write_syn_scan(tmp_path_factory.mktemp("made") / "syn-scan.pcap")
 
 
 def run_cli(
@@ -84,7 +126,7 @@ TIER_OF_NAME = {
     "namespace_pair": "netns",
     "postgres_server": "postgres",  # a private PostgreSQL cluster
     "postgres_url": "postgres",
-    "pcaps": "captures",  # the public captures in ../shared/pcaps
+    "pcaps": "captures",  # the public captures in tests/data/pcaps and ../shared/pcaps
     "labels": "captures",
     "run_cli": "process",  # the real command line in a child process
     "read_json": "process",
@@ -111,4 +153,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     missing = [r for r in terminalreporter.stats.get("skipped", []) if "captures are not here" in str(r.longrepr)]
     if missing:
         terminalreporter.write_sep("!", f"{len(missing)} tests did not run: the public captures are missing", red=True)
-        terminalreporter.write_line(f"put them in {SHARED_PCAPS} (see its MANIFEST.md) and run the tests again")
+        terminalreporter.write_line(
+            f"{REPO_PCAPS} holds only those that may be redistributed: put all 30 in {SHARED_PCAPS} "
+            "(see tests/data/pcaps/MANIFEST.md for where they come from) and run the tests again"
+        )

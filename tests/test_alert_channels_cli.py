@@ -17,7 +17,7 @@ from test_dashboard_browser import _wait_text, browser, console, serve  # noqa: 
 from traffic_analyzer.dashboard.formatting import channel_states
 from traffic_analyzer.store.engine import store_url
 
-SCANNER, TARGET = "172.16.0.8", "64.13.134.52"  # nmap-syn-scan.pcapng, see MANIFEST.md
+SCANNER, TARGET = "10.20.5.10", "10.20.0.81"  # the made syn_scan capture (tests/made_captures.py)
 
 
 @dataclass
@@ -33,12 +33,13 @@ class ChannelRun:
 
 
 @pytest.fixture(scope="module")
-def channel_run(pcaps: Path, tmp_path_factory: pytest.TempPathFactory) -> ChannelRun:
+def channel_run(syn_scan, tmp_path_factory: pytest.TempPathFactory) -> ChannelRun:
+    assert (syn_scan.label["attacker"], syn_scan.label["victim"]) == (SCANNER, TARGET)
     tmp = tmp_path_factory.mktemp("channels")
     with SmtpServer() as smtp, HttpReceiver() as hook, SyslogReceiver("udp") as collector:
         proc = run_cli(
             "--read",
-            str(pcaps / "nmap-syn-scan.pcapng"),
+            str(syn_scan.path),
             "--no-dashboard",
             "--no-progress",
             "--json",
@@ -80,7 +81,7 @@ def channel_run(pcaps: Path, tmp_path_factory: pytest.TempPathFactory) -> Channe
 def test_the_port_scan_alert_reaches_email_webhook_and_syslog(channel_run):
     run = channel_run
     subjects = [m["Subject"] for m in run.emails]
-    assert subjects[0].endswith(f"new alert: high port_scan {SCANNER} -> {TARGET} (score 78)")
+    assert subjects[0].endswith(f"new alert: high port_scan {SCANNER} -> {TARGET} (score 83)")
     assert "alert ended" in subjects[-1]
     body = run.emails[0].get_content()
     assert f"run {run.run_id}" in body and "distinct TCP ports" in body

@@ -63,26 +63,27 @@ def test_too_small_baseline_is_refused(baseline, model_class):
 
 
 @pytest.mark.parametrize("model_class", [AutoencoderModel, LocalOutlierModel])
-def test_model_flags_the_scanner_and_explains_it(pcaps, baseline, model_class):
+def test_model_flags_the_scanner_and_explains_it(syn_scan, baseline, model_class):
     model = model_class(false_alarm_rate=0.02).fit(baseline)
-    scan = host_windows(pcaps / "nmap-syn-scan.pcapng")
+    scan = host_windows(syn_scan.path)
+    scanner = syn_scan.label["attacker"]
     flagged = set(scan.index[model.predict(scan) == -1])
-    assert "172.16.0.8" in flagged
-    names = [name for name, *_ in model.explain(scan.loc[["172.16.0.8"]].iloc[0])]
+    assert scanner in flagged
+    names = [name for name, *_ in model.explain(scan.loc[[scanner]].iloc[0])]
     assert {"distinct_dst_ports", "failed_flows", "flows"} & set(names)
 
 
-def test_train_save_reload_and_explain(pcaps, tmp_path):
+def test_train_save_reload_and_explain(pcaps, syn_scan, tmp_path):
     train = ",".join(str(pcaps / name) for name in BASELINE)
-    first = read_json(tmp_path, pcaps / "nmap-syn-scan.pcapng", "--train", train, "--false-alarm-rate", "0.02")
+    first = read_json(tmp_path, syn_scan.path, "--train", train, "--false-alarm-rate", "0.02")
     assert first["model"]["status"] == "trained" and first["model"]["baseline_windows"] > 100
     assert (tmp_path / "data" / "model.joblib").exists()
     # The next run has no --train: it reloads the saved model and says what it was trained on.
-    second = read_json(tmp_path, pcaps / "nmap-syn-scan.pcapng")
+    second = read_json(tmp_path, syn_scan.path)
     assert second["model"]["trained_on"] == train
     assert second["model"]["threshold"] == first["model"]["threshold"]
     anomalies = [a for a in second["alerts"] if a["kind"] == "anomaly"]
-    assert [a["attacker"] for a in anomalies] == ["172.16.0.8"]  # the scanner, and nobody else
+    assert [a["attacker"] for a in anomalies] == [syn_scan.label["attacker"]]  # the scanner, and nobody else
     text = anomalies[0]["explanation"]
     assert "baseline" in text and ("distinct_dst_ports" in text or "failed_flows" in text)
     model, meta = load_model(tmp_path / "data" / "model.joblib", HOST_FEATURES)

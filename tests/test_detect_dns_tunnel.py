@@ -159,8 +159,8 @@ def encoded_chunks(n: int, chars: int, seed: int) -> list[str]:
 
 @pytest.mark.parametrize("name", ["dns-tunnel-iodine.pcap", "dns-tunnel-dnscat2.pcap", "dns-exfil-dnsexfiltrator.pcap"])
 def test_labelled_dns_tunnels_are_found(pcaps, labels, name):
+    alerts, analysis = analyse(pcaps / name, DnsTunnelDetector())  # a capture not here skips first
     row = labels.set_index("file").loc[name]
-    alerts, analysis = analyse(pcaps / name, DnsTunnelDetector())
     assert [(a.kind, a.attacker, a.victims) for a in alerts] == [(row["kind"], row["attacker"], [row["victim"]])]
     alert = alerts[0]
     start, end = labelled_span(row, analysis)

@@ -14,8 +14,8 @@ PING_COUNT = 20
 
 
 def test_slow_icmp_tunnel_is_found(pcaps, labels):
-    row = labels.set_index("file").loc["icmp-tunnel-ssh.pcap"]
     alerts, analysis = analyse(pcaps / "icmp-tunnel-ssh.pcap", IcmpTunnelDetector())
+    row = labels.set_index("file").loc["icmp-tunnel-ssh.pcap"]
     assert [(a.kind, a.attacker, a.victims) for a in alerts] == [(row["kind"], row["attacker"], [row["victim"]])]
     alert = alerts[0]
     start, end = labelled_span(row, analysis)

@@ -47,8 +47,8 @@ DNS_QUERY = bytes.fromhex("1234010000010000000000000765786d706c6503636f6d0000010
 
 def test_labelled_attacks_are_found(pcaps, labels):
     for name, service in ATTACKS.items():
+        alerts, analysis = analyse(pcaps / name, ReflectionDetector())  # a capture not here skips first
         row = labels.set_index("file").loc[name]
-        alerts, analysis = analyse(pcaps / name, ReflectionDetector())
         assert [(a.kind, a.attacker, a.victims) for a in alerts] == [(row["kind"], row["attacker"], [row["victim"]])]
         alert, (start, end) = alerts[0], labelled_span(row, analysis)
         assert start <= alert.start <= alert.end <= end and alert.severity == "critical"

@@ -7,20 +7,20 @@ from pathlib import Path
 from conftest import read_json, run_cli
 
 
-def test_detectors_none_raises_no_known_attack_alert(tmp_path: Path, pcaps: Path):
-    capture = pcaps / "nmap-syn-scan.pcapng"
+def test_detectors_none_raises_no_known_attack_alert(tmp_path: Path, syn_scan):
+    capture = syn_scan.path
     every = read_json(tmp_path / "all", capture)
     assert "port_scan" in {a["kind"] for a in every["alerts"]}  # what the selection takes away
     assert read_json(tmp_path / "none", capture, "--detectors", "none")["alerts"] == []
 
 
-def test_detectors_list_runs_only_those(tmp_path: Path, pcaps: Path):
-    summary = read_json(tmp_path, pcaps / "nmap-syn-scan.pcapng", "--detectors", "port_scan,dga")
+def test_detectors_list_runs_only_those(tmp_path: Path, syn_scan):
+    summary = read_json(tmp_path, syn_scan.path, "--detectors", "port_scan,dga")
     assert {a["kind"] for a in summary["alerts"]} == {"port_scan"}
 
 
-def test_an_unknown_detector_is_a_one_line_error(tmp_path: Path, pcaps: Path):
-    proc = run_cli("--read", str(pcaps / "nmap-syn-scan.pcapng"), "--no-dashboard", "--detectors", "port_scam")
+def test_an_unknown_detector_is_a_one_line_error(tmp_path: Path, syn_scan):
+    proc = run_cli("--read", str(syn_scan.path), "--no-dashboard", "--detectors", "port_scam")
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines() == [
         "error: detectors: unknown detector 'port_scam'; known: " + ", ".join(_known())

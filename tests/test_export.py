@@ -28,7 +28,7 @@ from traffic_analyzer.store.engine import store_url
 from traffic_analyzer.store.reader import ResultReader
 from traffic_analyzer.store.schema import metadata, runs
 
-CAPTURE = "nmap-syn-scan.pcapng"
+SCANNER = "10.20.5.10"  # the made syn_scan capture (tests/made_captures.py)
 ZEEK_TYPE_PATTERNS = {
     "time": re.compile(r"^\d+\.\d{6}$"),
     "interval": re.compile(r"^\d+\.\d{6}$"),
@@ -40,12 +40,13 @@ ZEEK_TYPE_PATTERNS = {
 
 
 @pytest.fixture(scope="module")
-def store(pcaps: Path, tmp_path_factory) -> Path:
-    """The data folder of a --read of the nmap SYN scan capture."""
+def store(syn_scan, tmp_path_factory) -> Path:
+    """The data folder of a --read of the made nmap SYN scan capture."""
+    assert syn_scan.label["attacker"] == SCANNER
     tmp = tmp_path_factory.mktemp("export")
     proc = run_cli(
         "--read",
-        str(pcaps / CAPTURE),
+        str(syn_scan.path),
         "--no-dashboard",
         "--no-progress",
         "--no-evidence",
@@ -119,7 +120,7 @@ def test_conn_log_parses_like_zeek_cut_and_matches_the_store(store, tmp_path):
     wanted = ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "conn_state", "orig_pkts"]
     header, rows = zeek_cut(out, wanted)
     flows = stored(store, "flows")
-    assert len(rows) == len(flows) == 1994
+    assert len(rows) == len(flows) == 1000  # one flow per probed port
     expected = {
         (
             f"{r.ts:.6f}",
@@ -140,7 +141,7 @@ def test_conn_log_parses_like_zeek_cut_and_matches_the_store(store, tmp_path):
     fields = header["fields"].split("\t")
     frame = pd.read_csv(out, sep="\t", comment="#", header=None, names=fields, na_values="-", keep_default_na=False)
     assert len(frame) == len(flows)
-    assert frame["id.orig_h"].eq("172.16.0.8").all()
+    assert frame["id.orig_h"].eq(SCANNER).all()
     assert frame["local_orig"].isna().all() and frame["duration"].notna().all()
 
 
@@ -240,12 +241,12 @@ def export_rows(data_dir: Path, out: Path, *args: str) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def read_twice(pcaps: Path, tmp_path_factory) -> tuple[Path, list[str]]:
+def read_twice(pcaps, syn_scan, tmp_path_factory) -> tuple[Path, list[str]]:
     """A data folder holding two --read runs of the same capture and then one of another; run ids oldest first."""
     tmp = tmp_path_factory.mktemp("export-runs")
-    for capture in (CAPTURE, CAPTURE, "c2-strrat-beacon.pcap"):
+    for capture in (syn_scan.path, syn_scan.path, pcaps / "dns-tunnel-iodine.pcap"):
         proc = run_cli(
-            "--read", str(pcaps / capture), "--no-dashboard", "--no-progress", "--no-evidence",
+            "--read", str(capture), "--no-dashboard", "--no-progress", "--no-evidence",
             "--data-dir", str(tmp / "data"), "--log-file", str(tmp / "analysis.log"),
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr

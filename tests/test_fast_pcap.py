@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA, SHARED_PCAPS
+from conftest import DATA, REPO_PCAPS, SHARED_PCAPS, PublicCaptures
 
 from traffic_analyzer.capture.fast_pcap import MAX_FRAME_BYTES, FastPcapSource, UnsupportedLinkTypeError
 from traffic_analyzer.capture.pcap_file import PcapFileSource
@@ -38,7 +38,9 @@ DIFFERING: dict[str, float] = {
     "payload_len": 0.9999,
 }
 EXACT = [c for c in PACKET_SCHEMA if c not in DIFFERING]
-SHARED_NAMES = sorted(p.name for p in SHARED_PCAPS.glob("*") if p.suffix in (".pcap", ".pcapng", ".cap"))
+SHARED_NAMES = [
+    p.name for p in PublicCaptures(REPO_PCAPS, SHARED_PCAPS).iterdir() if p.suffix in (".pcap", ".pcapng", ".cap")
+]
 TINY_NAMES = sorted(p.name for p in DATA.glob("tiny-*.pcap*"))
 SLOW_STATE_CAPTURES = [
     "ftp-bruteforce.pcap",

@@ -49,6 +49,17 @@ def test_syn_scan_probes_are_s0_rej_or_half_open(pcaps):
     assert (scan.loc[scan["conn_state"] == "S0", "history"] == "S").all()
 
 
+def test_made_syn_scan_probes_are_rej_or_reset_by_the_scanner(syn_scan):
+    """The made nmap -sS (in every clone): closed ports answer RST-ACK, open ones SYN-ACK that the scanner resets."""
+    flows = flows_of(syn_scan.path)
+    scan = flows[(flows["orig_h"] == syn_scan.label["attacker"]) & (flows["resp_h"] == syn_scan.label["victim"])]
+    assert len(scan) == len(flows) and scan["resp_p"].nunique() == 1000
+    assert set(scan.loc[scan["conn_state"] == "REJ", "history"]) == {"Sr"}
+    reset = scan[scan["conn_state"] != "REJ"]
+    assert set(reset["conn_state"]) == {"RSTO"} and set(reset["history"]) == {"ShR"}
+    assert set(reset["resp_p"]) == {22, 80, 139, 445}
+
+
 def test_connect_scan_closed_ports_are_rej(pcaps):
     flows = flows_of(pcaps / "nmap-connect-scan.pcap")
     scan = flows[flows["orig_h"] == "192.168.1.10"]
@@ -70,7 +81,16 @@ def test_udp_scan_probes_without_reply_are_s0(pcaps):
     assert (udp["conn_state"] == "S0").mean() > 0.95
 
 
-@pytest.mark.parametrize("name", ["nmap-connect-scan.pcap", "benign-web-browsing-small.cap", "c2-strrat-beacon.pcap"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "nmap-connect-scan.pcap",
+        "benign-web-browsing-small.cap",
+        "c2-strrat-beacon.pcap",
+        "ssh-bruteforce-sshguess.pcap",  # in the repository: runs in every clone
+        "benign-android-mixed.pcap",
+    ],
+)
 def test_batch_size_does_not_change_flows(pcaps, name):
     whole = flows_of(pcaps / name).drop(columns="uid")
     pieces = flows_of(pcaps / name, chunk_packets=333).drop(columns="uid")

@@ -96,7 +96,7 @@ def test_a_killed_worker_is_a_one_line_error_not_a_hang():
         remote.close()
 
 
-@pytest.mark.parametrize("name", ["nmap-syn-scan.pcapng", "dns-tunnel-iodine.pcap", "ssh-bruteforce-sshguess.pcap"])
+@pytest.mark.parametrize("name", ["dns-tunnel-iodine.pcap", "ssh-bruteforce-sshguess.pcap", "icmp-tunnel-ssh.pcap"])
 def test_parallel_run_gives_the_alerts_of_one_process(pcaps, name):
     def run(parallel: bool) -> list[tuple]:
         analysis = Analysis(default_detectors(25, 60.0), parallel=parallel)

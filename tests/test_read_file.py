@@ -1,4 +1,4 @@
-"""--read runs of the real CLI on the public captures: the summary, the alerts, the log."""
+"""--read runs of the real CLI on the public captures and a made scan: the summary, the alerts, the log."""
 
 from __future__ import annotations
 
@@ -8,22 +8,21 @@ import pytest
 from conftest import read_json, run_cli
 
 
-def test_nmap_syn_scan_summary_names_the_scanner(pcaps, labels, tmp_path):
-    summary = read_json(tmp_path, pcaps / "nmap-syn-scan.pcapng")
-    assert summary["packets"] == 2011
-    assert summary["flows"] == 1994
+def test_syn_scan_summary_names_the_scanner(syn_scan, tmp_path):
+    summary = read_json(tmp_path, syn_scan.path)
+    assert summary["packets"] == syn_scan.packets
+    assert summary["flows"] == syn_scan.ports
     scans = [a for a in summary["alerts"] if a["kind"] == "port_scan"]
     assert len(scans) == 1  # one alert per attack, updated as evidence grows, not one per window
-    scan = scans[0]
-    label = labels.set_index("file").loc["nmap-syn-scan.pcapng"]
-    assert scan["attacker"] == label["attacker"] == "172.16.0.8"
+    scan, label = scans[0], syn_scan.label
+    assert scan["attacker"] == label["attacker"]
     assert scan["victims"] == [label["victim"]]
     assert label["start_ts"] - 1 <= scan["start"] <= scan["end"] <= label["end_ts"] + 1
     assert scan["evidence"]["distinct_ports"] == 1000
-    assert "1000 distinct TCP ports of 64.13.134.52" in scan["explanation"]
+    assert f"1000 distinct TCP ports of {label['victim']}" in scan["explanation"]
     assert scan["severity"] in ("high", "critical") and 0 <= scan["score"] <= 100
     log = (tmp_path / "analysis.log").read_text()
-    assert "window " in log and "ALERT high port_scan attacker=172.16.0.8" in log
+    assert "window " in log and f"ALERT high port_scan attacker={label['attacker']}" in log
 
 
 @pytest.mark.parametrize(
@@ -48,31 +47,33 @@ def test_benign_captures_raise_no_scan_alert(pcaps, labels, tmp_path):
         assert summary["alerts"] == [], (name, summary["alerts"])
 
 
-def test_human_summary_and_store(pcaps, tmp_path):
-    proc = run_cli("--read", str(pcaps / "nmap-syn-scan.pcapng"), "--no-dashboard", "--no-progress",
+def test_human_summary_and_store(syn_scan, tmp_path):
+    proc = run_cli("--read", str(syn_scan.path), "--no-dashboard", "--no-progress",
                    "--data-dir", str(tmp_path / "d"), "--log-file", str(tmp_path / "log"))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""  # without --json nothing goes to stdout
-    assert "2011 packets" in proc.stderr and "port_scan 172.16.0.8 -> 64.13.134.52" in proc.stderr
+    label = syn_scan.label
+    assert f"{syn_scan.packets} packets" in proc.stderr
+    assert f"port_scan {label['attacker']} -> {label['victim']}" in proc.stderr
     assert (tmp_path / "d" / "analyzer.db").exists()
 
 
-def test_config_file_sets_constructor_parameters(pcaps, tmp_path):
+def test_config_file_sets_constructor_parameters(syn_scan, tmp_path):
     config = tmp_path / "my_config.py"
     config.write_text(
-        f"CONFIG = {{'read_file': {str(pcaps / 'nmap-syn-scan.pcapng')!r}, 'dashboard': False,"
+        f"CONFIG = {{'read_file': {str(syn_scan.path)!r}, 'dashboard': False,"
         f" 'scan_min_ports': 2000, 'data_dir': {str(tmp_path / 'd')!r}, 'log_file': {str(tmp_path / 'l')!r},"
         " 'progress': False}\n"
     )
     proc = run_cli("--config", str(config), "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    assert summary["packets"] == 2011 and summary["alerts"] == []  # 1000 ports < scan_min_ports=2000
+    assert summary["packets"] == syn_scan.packets and summary["alerts"] == []  # 1000 ports < scan_min_ports=2000
     proc = run_cli("--config", str(config), "--json", "--scan-min-ports", "100")  # the command line wins
     assert [a["kind"] for a in json.loads(proc.stdout)["alerts"]] == ["port_scan"]
 
 
-def test_allow_listed_attacker_stops_alerting(pcaps, tmp_path):
+def test_allow_listed_attacker_stops_alerting(syn_scan, tmp_path):
     from traffic_analyzer.store.annotations import AllowEntry, AnnotationStore
     from traffic_analyzer.store.engine import store_url
     from traffic_analyzer.store.writer import ResultWriter
@@ -81,8 +82,8 @@ def test_allow_listed_attacker_stops_alerting(pcaps, tmp_path):
     (tmp_path / "data").mkdir()
     ResultWriter(url).close()
     store = AnnotationStore(url)
-    store.add(AllowEntry(scope="host", attacker="172.16.0.8", note="our own scanner"))
+    store.add(AllowEntry(scope="host", attacker=syn_scan.label["attacker"], note="our own scanner"))
     store.close()
-    summary = read_json(tmp_path, pcaps / "nmap-syn-scan.pcapng")
-    assert summary["packets"] == 2011 and summary["alerts"] == []
+    summary = read_json(tmp_path, syn_scan.path)
+    assert summary["packets"] == syn_scan.packets and summary["alerts"] == []
     assert "ALERT" not in (tmp_path / "analysis.log").read_text()

@@ -84,8 +84,8 @@ def test_command_line_error_is_one_line(tmp_path, option, named):
     assert proc.stderr.count("\n") == 1 and named in proc.stderr and proc.stderr.startswith("error: ")
 
 
-def test_threshold_from_config_file_and_command_line(pcaps, tmp_path):
-    scan = pcaps / "nmap-syn-scan.pcapng"  # nmap -sS of 1000 ports
+def test_threshold_from_config_file_and_command_line(syn_scan, tmp_path):
+    scan = syn_scan.path  # nmap -sS of 1000 ports
     assert [a["kind"] for a in read_json(tmp_path, scan)["alerts"]] == ["port_scan"]
     config = tmp_path / "my_config.py"
     config.write_text(
