@@ -259,10 +259,13 @@ class Runner:
         last.health = analysis.health(source.stats, self._status("finished" if not failure else str(failure)), live)
         last.alerts = [a for a in last.alerts if not self.allow_list.allows(a.kind, a.attacker, a.victims)]
         alerts.send(last.alerts, now=analysis.last_ts or time.time())
-        alerts.close()  # open alerts end, held ones go out as a digest; bounded wait
+        undelivered = alerts.close()  # open alerts end, held ones go out as a digest; bounded wait
         last.health["channels"] = json.dumps(alerts.health())
         self.writer.write_window(self.run_id, last)
         self.writer.finish_run(self.run_id, "finished" if failure is None else "damaged", self.model_meta)
+        if undelivered:  # stored and finished; like a store still out, lost alerts fail the run
+            self.logger.info("%s", undelivered)
+            raise AnalyzerError(undelivered)
         summary = self.summary(analysis, source)
         if failure is not None:
             summary["error"] = str(failure)
