@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_PCAPS, read_json
+from conftest import SHARED_PCAPS, read_json, serving_after_read
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from test_dashboard_browser import (  # noqa: F401 (fixtures)
@@ -56,6 +56,12 @@ if (!dl) return null;
 const terms = Array.from(dl.querySelectorAll('dt')).map(dt => dt.innerText.trim());
 const values = Array.from(dl.querySelectorAll('dd')).map(dd => dd.innerText.trim());
 return Object.fromEntries(terms.map((t, i) => [t, values[i]]));
+"""
+FETCH_JS = """
+const done = arguments[arguments.length - 1];
+fetch(arguments[0])
+    .then(r => r.arrayBuffer().then(b => done([r.status, b.byteLength])))
+    .catch(e => done([0, String(e)]));
 """
 ALLOW_ENTRIES_JS = """
 return Array.from(document.querySelectorAll('#alerts-allow-list .allow-entry-what')).map(e => e.innerText.trim());
@@ -370,3 +376,20 @@ def test_the_flows_page_searches_the_store_and_downloads_what_it_shows(browser, 
     assert {r["state"] for r in records} == {"REJ"} and {r["responder"] for r in records} == {SCAN_TARGET}
     reader.close()
     shutil.rmtree(downloads)
+
+
+@pytest.mark.browser
+def test_the_evidence_download_works_with_the_default_data_dir(browser, tmp_path):  # noqa: F811
+    """Issue 15 item 1: run from a folder without --data-dir (the default, relative 'data'), the alerts
+    page's "Download evidence (pcap)" answered HTTP 500: flask.send_file took the path as relative to
+    the dashboard package. The analyzer's own dashboard serves the pcap the run cut."""
+    with serving_after_read(SHARED_PCAPS / "nmap-syn-scan.pcapng", tmp_path) as (port, said):
+        [pcap] = (tmp_path / "data" / "evidence").glob("*.pcap")
+        browser.get(f"http://127.0.0.1:{port}/alerts?alert={pcap.stem}")
+        _wait_text(browser, "alerts-detail-kind", "port_scan")
+        link = _wait(
+            browser, lambda d: d.find_element(By.ID, "alerts-evidence-download").get_attribute("href"), "the link"
+        )
+        assert browser.find_element(By.ID, "alerts-evidence-download").text == "Download evidence (pcap)"
+        assert browser.execute_async_script(FETCH_JS, link) == [200, pcap.stat().st_size]
+    assert "Traceback" not in "".join(said)

@@ -35,7 +35,7 @@ from .pipeline import Analysis, default_detectors, file_windows, parallel_worthw
 from .privileges import drop_to, hand_over, readable_by, target_account
 from .reload import plan_reload, swapped_detectors
 from .secrets_file import load_secrets
-from .settings import Config
+from .settings import Config, config_of
 from .store.annotations import AllowList, AnnotationStore
 from .store.engine import display_url, resolve_store
 from .store.resilient import ResilientWriter
@@ -297,7 +297,7 @@ class Runner:
             self.logger.warning("SIGHUP: there is no --config file to re-read; the running configuration stays")
             return
         try:
-            plan = plan_reload(self.config, Config(**self.reload_settings()))
+            plan = plan_reload(self.config, config_of(self.reload_settings()))
             detectors = swapped_detectors(analysis.detectors, self.config, plan.config)
             alerts.reconfigure(plan.config, set(plan.applied))  # the last step: it raises before changing anything
         except AnalyzerError as exc:
