@@ -393,3 +393,28 @@ def test_the_evidence_download_works_with_the_default_data_dir(browser, tmp_path
         assert browser.find_element(By.ID, "alerts-evidence-download").text == "Download evidence (pcap)"
         assert browser.execute_async_script(FETCH_JS, link) == [200, pcap.stat().st_size]
     assert "Traceback" not in "".join(said)
+
+
+HEADERS_JS = """
+return Array.from(document.querySelectorAll('#' + arguments[0] + ' th .column-header-name'))
+    .map(h => h.innerText.trim());
+"""
+
+
+@pytest.mark.browser
+def test_a_hosts_byte_counts_say_which_bytes_they_count(browser, ftp_run, serve, console):  # noqa: F811
+    """Issue 15 item 9: a host card said "Sent 115.7 kB" and its peer table "bytes sent to it 87,736" without
+    saying why they differ: the card counts frames as captured, the peer table IP bytes of its flows."""
+    url, _ = ftp_run
+    browser.get(serve(url).url + f"hosts?host={FTP_CLIENT}")
+    _wait_text(browser, "hosts-detail-name", FTP_CLIENT)
+    labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".stat-label")]
+    assert "Sent (frame bytes)" in labels and "Received (frame bytes)" in labels, labels
+    _wait_rows(browser, "hosts-peers-table", lambda r: len(r) == 1, "the peer")
+    peers = browser.execute_script(HEADERS_JS, "hosts-peers-table")
+    assert "IP bytes sent to it" in peers and "IP bytes received from it" in peers, peers
+    assert "IP bytes" in browser.execute_script(HEADERS_JS, "hosts-ports-table")
+    browser.get(serve(url).url + "hosts")
+    _wait_rows(browser, "hosts-table", lambda r: len(r) > 0, "the hosts")
+    hosts = browser.execute_script(HEADERS_JS, "hosts-table")
+    assert "frame bytes sent" in hosts and "frame bytes received" in hosts, hosts
