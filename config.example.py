@@ -45,7 +45,8 @@ CONFIG = {
     "scan_min_ports": 25,
     # Seconds over which port-scan probes add up. (command line: --scan-window)
     "scan_window_s": 60.0,
-    # Folder for the result database and the model. (command line: --data-dir)
+    # Folder for the result database, the model and alert evidence (relative: to the working
+    # directory at start). (command line: --data-dir)
     "data_dir": "data",
     # Log file: a line per capture window and per alert. (command line: --log-file)
     "log_file": "network_analysis.log",

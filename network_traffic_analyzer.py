@@ -41,7 +41,7 @@ for _package in ("pandas", "sklearn", "sqlalchemy", "dash"):  # a fresh checkout
     if importlib.util.find_spec(_package) is None:
         sys.exit(f"error: {_package} is not installed: run ./setup.sh first (it installs tshark and Python packages)")
 
-from traffic_analyzer.settings import Config, validate  # noqa: E402 (after the checks above)
+from traffic_analyzer.settings import config_of, validate  # noqa: E402 (after the checks above)
 
 if TYPE_CHECKING:
     from traffic_analyzer.runner import Runner
@@ -187,7 +187,7 @@ class NetworkTrafficAnalyzer:
         validate(params)
         from traffic_analyzer.runner import Runner  # the whole pipeline: imported when a run starts (fast --help)
 
-        self._runner = Runner(Config(**params), reload_settings=reload)
+        self._runner = Runner(config_of(params), reload_settings=reload)
         try:
             return self._runner.run()
         except BaseException:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -88,6 +92,31 @@ def run_cli(
     if user is not None:
         cmd = ["runuser", "-u", user, "--", *cmd]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env or os.environ.copy(), cwd=cwd)
+
+
+@contextlib.contextmanager
+def serving_after_read(capture: Path, cwd: Path, *extra: str) -> Iterator[tuple[int, list[str]]]:
+    """--read ``capture`` from ``cwd`` (so the default data_dir is ``cwd/data``) with the dashboard on a free
+    port; yields (port, stderr lines) once the analysis finished and the dashboard stays up; Ctrl-C after."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "SUDO_UID"}
+    cmd = [sys.executable, str(CLI), "--read", str(capture), "--no-progress", "--port", str(port), *extra]
+    analyzer = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    said: list[str] = []
+    threading.Thread(target=lambda: said.extend(analyzer.stderr), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 240
+        while not any("analysis finished; dashboard at" in line for line in said):
+            assert analyzer.poll() is None and time.monotonic() < deadline, "".join(said)
+            time.sleep(0.2)
+        yield port, said
+    finally:
+        analyzer.send_signal(signal.SIGINT)
+        analyzer.wait(timeout=60)
 
 
 def read_json(tmp_path: Path, capture: Path, *extra: str) -> dict:

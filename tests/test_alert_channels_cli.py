@@ -4,13 +4,14 @@ and the dashboard's health panel shows what each channel delivered."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from alert_servers import HttpReceiver, SmtpServer, SyslogReceiver, parse_rfc5424, wait_for
+from alert_servers import HttpReceiver, SmtpServer, SyslogReceiver, free_port, parse_rfc5424, wait_for
 from conftest import run_cli
 from test_dashboard_browser import _wait_text, browser, console, serve  # noqa: F401 (fixtures)
 
@@ -109,3 +110,19 @@ def test_the_health_panel_shows_each_channel(channel_run, browser, serve, consol
     _wait_text(browser, "overview-health-channel-email", f"ok: {len(channel_run.emails)} sent")
     _wait_text(browser, "overview-health-channel-webhook", f"ok: {len(channel_run.posts)} sent")
     _wait_text(browser, "overview-health-channel-syslog", f"ok: {len(channel_run.syslog)} sent")
+
+
+def test_alerts_a_channel_could_not_deliver_fail_the_run_with_one_message(pcaps: Path, tmp_path: Path):
+    """Issue 15 item 11: with the webhook down at exit, the run logged "not delivered before exit" once
+    per message on stderr and exited 0. Now it exits 1 with one error line that names the channel."""
+    down = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
+    proc = run_cli(
+        "--read", str(pcaps / "nmap-syn-scan.pcapng"), "--no-dashboard", "--no-progress",
+        "--data-dir", str(tmp_path / "data"), "--log-file", str(tmp_path / "analysis.log"), "--webhook-url", down,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    said = [line for line in proc.stderr.splitlines() if "not delivered" in line]
+    assert len(said) == 1 and said[0].startswith("error: alert messages not delivered before exit: webhook"), said
+    assert re.search(r"\): \d+ unsent, last error: .*Connection refused", said[0]) and "Traceback" not in proc.stderr
+    logged = (tmp_path / "analysis.log").read_text()
+    assert logged.count("alert channel webhook: not delivered before exit: ") >= 2  # each one, in the log file

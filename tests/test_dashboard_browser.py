@@ -240,7 +240,7 @@ def test_overview_shows_the_stored_results_of_the_nmap_scan(browser, nmap_run, s
     _wait_text(browser, "overview-health-packets", "2,011")
     assert summary["packets"] == 2011
     assert _text(browser, "overview-health-bytes") == fmt.size(summary["bytes"])
-    assert _text(browser, "overview-health-dropped") == "unknown"  # a file read cannot tell
+    assert _text(browser, "overview-health-dropped") == fmt.NOT_FOR_A_FILE  # was "unknown" (issue 15 item 13)
     assert _text(browser, "overview-health-model") == "no anomaly model"
     assert "nmap-syn-scan.pcapng" in _text(browser, "overview-run-source")
     assert _text(browser, "overview-run-status").lower() == "finished"
@@ -267,6 +267,18 @@ def test_overview_shows_the_stored_results_of_the_nmap_scan(browser, nmap_run, s
     assert protocols["traces"][0]["x"] == [2011]
     talkers = _graph(browser, "overview-talkers-graph")
     assert set(talkers["traces"][0]["y"]) == {"172.16.0.8", "64.13.134.52"}
+
+
+@pytest.mark.browser
+def test_a_files_overview_says_drops_and_lag_do_not_apply(browser, nmap_run, serve):
+    """Issue 15 item 13: a file's overview said "Dropped: unknown" and "Analysis lag: unknown", as if
+    something had gone wrong; a file is read whole and has no wall clock to lag behind."""
+    url, _ = nmap_run
+    browser.get(serve(url).url)
+    _wait_text(browser, "overview-health-dropped", "not applicable to a file")
+    assert _text(browser, "overview-health-lag") == "not applicable to a file"
+    assert "unknown" not in browser.find_element(By.CSS_SELECTOR, ".stat-grid").text
+    browser.get("about:blank")  # the page would poll the server stopped after the test (the next test's console)
 
 
 @pytest.mark.browser

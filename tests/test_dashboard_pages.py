@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_PCAPS, read_json
+from conftest import SHARED_PCAPS, read_json, serving_after_read
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from test_dashboard_browser import (  # noqa: F401 (fixtures)
@@ -57,6 +57,12 @@ if (!dl) return null;
 const terms = Array.from(dl.querySelectorAll('dt')).map(dt => dt.innerText.trim());
 const values = Array.from(dl.querySelectorAll('dd')).map(dd => dd.innerText.trim());
 return Object.fromEntries(terms.map((t, i) => [t, values[i]]));
+"""
+FETCH_JS = """
+const done = arguments[arguments.length - 1];
+fetch(arguments[0])
+    .then(r => r.arrayBuffer().then(b => done([r.status, b.byteLength])))
+    .catch(e => done([0, String(e)]));
 """
 ALLOW_ENTRIES_JS = """
 return Array.from(document.querySelectorAll('#alerts-allow-list .allow-entry-what')).map(e => e.innerText.trim());
@@ -407,3 +413,45 @@ def test_the_flows_page_searches_the_store_and_downloads_what_it_shows(browser, 
     assert {r["state"] for r in records} == {"REJ"} and {r["responder"] for r in records} == {SCAN_TARGET}
     reader.close()
     shutil.rmtree(downloads)
+
+
+@pytest.mark.browser
+def test_the_evidence_download_works_with_the_default_data_dir(browser, tmp_path):  # noqa: F811
+    """Issue 15 item 1: run from a folder without --data-dir (the default, relative 'data'), the alerts
+    page's "Download evidence (pcap)" answered HTTP 500: flask.send_file took the path as relative to
+    the dashboard package. The analyzer's own dashboard serves the pcap the run cut."""
+    with serving_after_read(SHARED_PCAPS / "nmap-syn-scan.pcapng", tmp_path) as (port, said):
+        [pcap] = (tmp_path / "data" / "evidence").glob("*.pcap")
+        browser.get(f"http://127.0.0.1:{port}/alerts?alert={pcap.stem}")
+        _wait_text(browser, "alerts-detail-kind", "port_scan")
+        link = _wait(
+            browser, lambda d: d.find_element(By.ID, "alerts-evidence-download").get_attribute("href"), "the link"
+        )
+        assert browser.find_element(By.ID, "alerts-evidence-download").text == "Download evidence (pcap)"
+        assert browser.execute_async_script(FETCH_JS, link) == [200, pcap.stat().st_size]
+    assert "Traceback" not in "".join(said)
+
+
+HEADERS_JS = """
+return Array.from(document.querySelectorAll('#' + arguments[0] + ' th .column-header-name'))
+    .map(h => h.innerText.trim());
+"""
+
+
+@pytest.mark.browser
+def test_a_hosts_byte_counts_say_which_bytes_they_count(browser, ftp_run, serve, console):  # noqa: F811
+    """Issue 15 item 9: a host card said "Sent 115.7 kB" and its peer table "bytes sent to it 87,736" without
+    saying why they differ: the card counts frames as captured, the peer table IP bytes of its flows."""
+    url, _ = ftp_run
+    browser.get(serve(url).url + f"hosts?host={FTP_CLIENT}")
+    _wait_text(browser, "hosts-detail-name", FTP_CLIENT)
+    labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".stat-label")]
+    assert "Sent (frame bytes)" in labels and "Received (frame bytes)" in labels, labels
+    _wait_rows(browser, "hosts-peers-table", lambda r: len(r) == 1, "the peer")
+    peers = browser.execute_script(HEADERS_JS, "hosts-peers-table")
+    assert "IP bytes sent to it" in peers and "IP bytes received from it" in peers, peers
+    assert "IP bytes" in browser.execute_script(HEADERS_JS, "hosts-ports-table")
+    browser.get(serve(url).url + "hosts")
+    _wait_rows(browser, "hosts-table", lambda r: len(r) > 0, "the hosts")
+    hosts = browser.execute_script(HEADERS_JS, "hosts-table")
+    assert "frame bytes sent" in hosts and "frame bytes received" in hosts, hosts

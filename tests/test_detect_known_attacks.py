@@ -3,6 +3,8 @@ what each detector must find (kind, host, time) and what it must not."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from detection_helpers import BENIGN_GLOB, addresses, alerts_of, default_alerts, in_range, label_rows
 
@@ -62,3 +64,22 @@ def test_sql_injection_explanation_quotes_the_request(pcaps):
     (alert,) = [a for a in default_alerts(pcaps / "http-sqli-dvwa.pcapng") if a.kind == "sql_injection"]
     assert alert.evidence["requests"] == 3 and "union select" in alert.explanation.lower()
     assert alert.severity in ("medium", "high")
+
+
+SYN_ACK = "tcp.flags.syn == 1 && tcp.flags.ack == 1"  # a port that accepts the connection
+
+
+def test_a_port_scan_names_the_ports_that_answered_open(pcaps):
+    """Issue 15 item 10: the alert did not say which ports were open (SYN-ACK: flow state S1/SF).
+    tshark's SYN-ACKs of the nmap SYN scan are the oracle."""
+    capture = pcaps / "nmap-syn-scan.pcapng"
+    synacks = subprocess.run(
+        ["tshark", "-r", str(capture), "-Y", SYN_ACK, "-T", "fields", "-e", "tcp.srcport"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    want = sorted({int(port) for port in synacks})
+    [scan] = [a for a in default_alerts(capture) if a.kind == "port_scan"]
+    assert want and scan.evidence["open_ports"] == want and scan.evidence["open_port_count"] == len(want)
+    assert f"open ports: {', '.join(map(str, want))}" in scan.explanation
+    [xmas] = [a for a in default_alerts(pcaps / "nmap-xmas-scan.pcap") if a.kind == "port_scan"]
+    assert xmas.evidence["open_ports"] == [] and "no port answered as open" in xmas.explanation  # RSTs: closed

@@ -5,18 +5,13 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import os
-import signal
-import socket
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import CLI, run_cli, wait_until
+from conftest import run_cli, serving_after_read, wait_until
 
 from traffic_analyzer.alerts.evidence import EvidenceRecorder, display_filter
 from traffic_analyzer.capture.pcap_extract import extract_packets
@@ -36,12 +31,6 @@ def packets_of(pcap: Path, *fields: str) -> list[list[str]]:
         cmd += ["-e", field]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True)
     return [line.split("\t") for line in done.stdout.splitlines()]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def read_run(tmp: Path, capture: Path, *extra: str) -> dict:
@@ -109,26 +98,11 @@ def test_the_dashboard_serves_the_pcap_by_alert_id_and_nothing_else(scan_run):
 def test_the_download_works_with_the_default_relative_data_dir(syn_scan, tmp_path):
     """Issue 15 item 1: run from a folder without --data-dir (data_dir 'data', relative), the download
     answered HTTP 500: flask.send_file took the relative path as relative to the package."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "SUDO_UID"}
-    cmd = [sys.executable, str(CLI), "--read", str(syn_scan.path), "--no-progress", "--port", str(port)]
-    analyzer = subprocess.Popen(
-        cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(analyzer.stderr), daemon=True).start()
-    try:
-        deadline = time.monotonic() + 240
-        while not any("analysis finished; dashboard at" in line for line in lines):
-            assert analyzer.poll() is None and time.monotonic() < deadline, "".join(lines)
-            time.sleep(0.2)
+    with serving_after_read(syn_scan.path, tmp_path) as (port, lines):
         [pcap] = (tmp_path / "data" / "evidence").glob("*.pcap")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/evidence/{pcap.stem}.pcap", timeout=30) as answer:
             assert answer.status == 200 and answer.headers["Content-Type"] == "application/vnd.tcpdump.pcap"
             assert answer.read() == pcap.read_bytes()
-    finally:
-        analyzer.send_signal(signal.SIGINT)
-        analyzer.wait(timeout=60)
     assert "Traceback" not in "".join(lines)
 
 

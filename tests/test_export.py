@@ -319,3 +319,25 @@ def test_default_runs_are_each_files_latest_and_every_live_run(tmp_path):
     assert selected_runs(engine, "a1", None) == ("a1",) and selected_runs(engine, "a1", "s2") == ()
     with pytest.raises(AnalyzerError, match="no runs of sensor 'edge-1' in this store \\(its sensors: s1, s2\\)"):
         selected_runs(engine, None, "edge-1")
+
+
+ZEEK_SERVICES = {"http", "dns", "ssl", "ssh", "ftp", "ftp-data", "smtp", "dhcp", "ntp", "quic", "krb", "smb"}
+
+
+def test_services_are_zeeks_names_and_the_protocol_mix_says_http(pcaps: Path, tmp_path: Path):
+    """Issue 15 item 8: web flows had tshark's body dissectors as service (data-text-lines, json) where
+    Zeek writes http, and the overview's protocol mix listed DATA-TEXT-LINES, JSON and MEDIA."""
+    data = tmp_path / "data"
+    proc = run_cli(
+        "--read", str(pcaps / "benign-http-browsing-espn.pcapng"), "--no-dashboard", "--no-progress",
+        "--no-evidence", "--data-dir", str(data), "--log-file", str(tmp_path / "analysis.log"),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    export(data, tmp_path / "conn.log", "--format", "zeek")
+    _, rows = zeek_cut(tmp_path / "conn.log", ["id.resp_p", "proto", "service"])
+    services = {service for _, _, service in rows if service != "-"}
+    assert "http" in services and services <= ZEEK_SERVICES, services
+    web = [service for port, proto, service in rows if (port, proto) == ("80", "tcp") and service != "-"]
+    assert web and set(web) == {"http"}
+    mix = set(stored(data, "protocols")["protocol"])
+    assert "HTTP" in mix and not mix & {"DATA-TEXT-LINES", "JSON", "MEDIA", "PNG", "IMAGE-JFIF", "XML"}, mix

@@ -18,6 +18,7 @@ from .detection.engine import Detection
 from .errors import TruncatedCaptureError
 from .features.flows import FlowTracker
 from .features.host_windows import host_traffic, host_window_features
+from .features.services import http_named
 from .records.alert import Alert
 from .records.flows import empty_flows
 from .records.packets import empty_packets
@@ -224,7 +225,8 @@ class Analysis:
         second = np.floor(p["ts"]).astype("int64")
         traffic = p.groupby(second)["length"].agg(["size", "sum"]).reset_index()
         traffic.columns = ["second", "packets", "bytes"]
-        protocols = p.groupby(p["protocol"].fillna(p["transport"]))["length"].agg(["size", "sum"]).reset_index()
+        named = http_named(p["protocol"].fillna(p["transport"]), p["transport"] == "tcp")
+        protocols = p.groupby(named)["length"].agg(["size", "sum"]).reset_index()
         protocols.columns = ["protocol", "packets", "bytes"]
         return WindowResult(
             window_start=window.start,

@@ -35,7 +35,7 @@ from .pipeline import Analysis, default_detectors, file_windows, parallel_worthw
 from .privileges import drop_to, hand_over, readable_by, target_account
 from .reload import plan_reload, swapped_detectors
 from .secrets_file import load_secrets
-from .settings import Config
+from .settings import Config, config_of
 from .store.annotations import AllowList, AnnotationStore
 from .store.engine import display_url, resolve_store
 from .store.resilient import ResilientWriter
@@ -275,10 +275,13 @@ class Runner:
         last.health = analysis.health(source.stats, self._status("finished" if not failure else str(failure)), live)
         last.alerts = [a for a in last.alerts if not self.allow_list.allows(a.kind, a.attacker, a.victims)]
         alerts.send(last.alerts, now=analysis.last_ts or time.time())
-        alerts.close()  # open alerts end, held ones go out as a digest; bounded wait
+        undelivered = alerts.close()  # open alerts end, held ones go out as a digest; bounded wait
         last.health["channels"] = json.dumps(alerts.health())
         self.writer.write_window(self.run_id, last)
         self.writer.finish_run(self.run_id, "finished" if failure is None else "damaged", self.model_meta)
+        if undelivered:  # stored and finished; like a store still out, lost alerts fail the run
+            self.logger.info("%s", undelivered)
+            raise AnalyzerError(undelivered)
         summary = self.summary(analysis, source)
         if failure is not None:
             summary["error"] = str(failure)
@@ -310,7 +313,7 @@ class Runner:
             self.logger.warning("SIGHUP: there is no --config file to re-read; the running configuration stays")
             return
         try:
-            plan = plan_reload(self.config, Config(**self.reload_settings()))
+            plan = plan_reload(self.config, config_of(self.reload_settings()))
             detectors = swapped_detectors(analysis.detectors, self.config, plan.config)
             alerts.reconfigure(plan.config, set(plan.applied))  # the last step: it raises before changing anything
         except AnalyzerError as exc:

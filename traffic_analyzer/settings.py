@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import textwrap
 from dataclasses import dataclass, field, make_dataclass
 from typing import Any
@@ -90,7 +91,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("scan_min_ports", 25, "Distinct ports of one host that make a port scan.", "--scan-min-ports", int),
     Setting("scan_window_s", 60.0, "Seconds over which port-scan probes add up.", "--scan-window", float),
-    Setting("data_dir", "data", "Folder for the result database and the model.", "--data-dir"),
+    Setting(
+        "data_dir",
+        "data",
+        "Folder for the result database, the model and alert evidence (relative: to the working directory at start).",
+        "--data-dir",
+    ),
     Setting("log_file", "network_analysis.log", "Log file: a line per capture window and per alert.", "--log-file"),
     Setting("dashboard", True, "Serve the live dashboard.", "--no-dashboard", bool),
     Setting("dashboard_host", "127.0.0.1", "Address the dashboard binds to.", "--host"),
@@ -358,6 +364,18 @@ Config = make_dataclass(
     frozen=True,
     namespace={"__doc__": "A validated, frozen set of settings handed from the facade to the runner."},
 )
+
+PATH_SETTINGS = ("data_dir",)  # folders a run hands to other code (the dashboard's file download among them)
+
+
+def config_of(values: dict[str, Any]) -> Config:
+    """The run's Config, with a relative data_dir made absolute once, against the working directory at start.
+
+    Code that gets a relative path may resolve it elsewhere: ``flask.send_file`` takes it as relative to
+    the dashboard package, so the default ``data`` made every evidence download fail (issue 15 item 1).
+    """
+    absolute = {name: os.path.abspath(values[name]) for name in PATH_SETTINGS if values.get(name)}
+    return Config(**{**values, **absolute})
 
 
 def config_example_text() -> str:

@@ -147,10 +147,15 @@ class AlertDispatcher:
             for notice in channel.delivery.join(deadline):
                 self.logger.warning("alert channel %s: not delivered before reload: %s", channel.name, notice.subject())
 
-    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
-        """End of the run: open alerts end, held ones go out as a digest, queues drain within ``timeout_s``."""
+    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> str | None:
+        """End of the run: open alerts end, held ones go out as a digest, queues drain within ``timeout_s``.
+
+        Returns one line naming the channels that could not deliver everything (None when all went
+        out): the run then fails, as it does when the result store is out, rather than exit 0 with
+        alerts lost. Each undelivered message is named in the log file.
+        """
         if self._closed:
-            return
+            return None
         self._closed = True
         ended = list(self._open.values())
         self._open.clear()
@@ -161,10 +166,18 @@ class AlertDispatcher:
                 channel.delivery.submit(notice)
             channel.delivery.stop()
         deadline = time.monotonic() + timeout_s
+        lost = []
         for channel in self.channels:
             unsent = channel.delivery.join(deadline)
             for notice in unsent:
-                self.logger.warning("alert channel %s: not delivered before exit: %s", channel.name, notice.subject())
+                self.logger.info("alert channel %s: not delivered before exit: %s", channel.name, notice.subject())
+            if unsent:
+                error = channel.delivery.health()["last_error"]
+                because = f", last error: {error}" if error else ""
+                lost.append(f"{channel.name} ({channel.delivery.sink.target}): {len(unsent)} unsent{because}")
+        if not lost:
+            return None
+        return f"alert messages not delivered before exit: {'; '.join(lost)}; the log file names each one"
 
 
 def dispatcher_from_config(config: Config, logger: logging.Logger, run_id: str) -> AlertDispatcher:

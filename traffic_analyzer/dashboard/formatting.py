@@ -11,6 +11,7 @@ import math
 from datetime import UTC, datetime
 
 UNKNOWN = "unknown"
+NOT_FOR_A_FILE = "not applicable to a file"  # kernel drops and analysis lag: a file has neither
 _BYTE_UNITS = ("B", "kB", "MB", "GB", "TB")
 CONN_STATES: dict[str, str] = {
     "S0": "attempt, no reply",
@@ -32,6 +33,12 @@ CONN_STATES: dict[str, str] = {
 def is_missing(value: object) -> bool:
     """True for None and NaN, the two ways a NULL reaches us through pandas."""
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def is_file_run(run: dict) -> bool:
+    """A run that read a capture file (stores before schema v2 have no ``live`` column: the source says)."""
+    live = run.get("live")
+    return not str(run.get("source", "")).startswith("live") if is_missing(live) else not bool(live)
 
 
 def count(value: object) -> str:

@@ -14,6 +14,7 @@ from .sliding import SlidingTable
 from .span import burst_span
 
 ANSWERED_STATES = ("SF", "S1", "S2", "S3", "RSTO", "RSTR", "REJ")  # the target said something back
+MAX_OPEN_PORTS_LISTED = 50  # open ports named in the evidence at most
 SCORE_FLOOR = 45.0  # score at exactly min_ports
 SCORE_SPAN = 40.0  # added as the port count grows to SCORE_FULL_RATIO x min_ports
 SCORE_FULL_RATIO = 40.0
@@ -74,9 +75,13 @@ class PortScanDetector(Detector):
             compare = f"the busiest baseline host touched {self.baseline_max_ports_} ports of one target"
         else:
             compare = f"the scan threshold is {self.min_ports} ports within {self.window_s:.0f} s"
+        open_ports = [int(p) for p in sorted(pair.loc[pair["open"] > 0, "resp_p"].unique())]
+        more = " ..." if len(open_ports) > MAX_OPEN_PORTS_LISTED else ""
+        listed = ", ".join(map(str, open_ports[:MAX_OPEN_PORTS_LISTED])) + more
+        answered = f"open ports: {listed}" if open_ports else "no port answered as open"
         explanation = (
             f"{orig_h} probed {n_ports} distinct {protos} ports of {resp_h} in {end - start:.1f} s "
-            f"({len(pair)} connection attempts without payload, {unanswered:.1%} unanswered); {compare}."
+            f"({len(pair)} connection attempts without payload, {unanswered:.1%} unanswered; {answered}); {compare}."
         )
         return Alert(
             kind="port_scan",
@@ -92,6 +97,8 @@ class PortScanDetector(Detector):
                 "unanswered_share": round(unanswered, 3),
                 "protocols": protos,
                 "sample_ports": [int(p) for p in sorted(pair["resp_p"].unique())[:20]],
+                "open_ports": open_ports[:MAX_OPEN_PORTS_LISTED],
+                "open_port_count": len(open_ports),
             },
             detector=self.name,
         )
@@ -100,8 +107,13 @@ class PortScanDetector(Detector):
 def _probes(flows: pd.DataFrame) -> pd.DataFrame:
     """TCP/UDP connections whose originator sent no payload: what a scanner's probes look like."""
     if flows.empty:
-        return pd.DataFrame(columns=["uid", "orig_h", "resp_h", "proto", "resp_p", "ts", "answered"])
+        return pd.DataFrame(columns=["uid", "orig_h", "resp_h", "proto", "resp_p", "ts", "answered", "open"])
     probe = flows["proto"].isin(["tcp", "udp"]) & (flows["orig_bytes"] == 0)
-    p = flows.loc[probe, ["uid", "orig_h", "resp_h", "proto", "resp_p", "ts", "conn_state", "resp_pkts"]]
+    p = flows.loc[probe, ["uid", "orig_h", "resp_h", "proto", "resp_p", "ts", "conn_state", "resp_pkts", "history"]]
     answered = p["conn_state"].isin(ANSWERED_STATES) | (p["resp_pkts"] > 0)
-    return p.assign(answered=answered.astype(float)).drop(columns=["conn_state", "resp_pkts"])
+    # Open: the target sent a SYN-ACK (history letter h; a RST to a FIN/XMAS probe is no such answer), or any UDP reply.
+    syn_ack = p["history"].fillna("").astype(str).str.contains("h", regex=False)
+    is_open = ((p["proto"] == "tcp") & syn_ack) | ((p["proto"] == "udp") & (p["resp_pkts"] > 0))
+    return p.assign(answered=answered.astype(float), open=is_open.astype(float)).drop(
+        columns=["conn_state", "resp_pkts", "history"]
+    )

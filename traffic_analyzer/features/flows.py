@@ -18,6 +18,7 @@ import pandas as pd
 from ..distinct import per_distinct
 from ..records.flows import FLOW_COLUMNS, empty_flows
 from ..records.packets import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
+from .services import http_named, zeek_service
 
 # Zeek's default inactivity timeouts; a closed TCP connection ends sooner.
 TCP_IDLE_TIMEOUT_S = 300.0
@@ -44,17 +45,6 @@ _ICMP_REQUEST_OF, _ICMP_REPLY_OF = _icmp_tables()
 
 # tshark protocol names that say nothing about the application.
 _NOT_A_SERVICE = {"TCP", "UDP", "DATA", "ICMP", "ICMPV6", "IP", "IPV6", "ETH", "ETHERTYPE", "SLL", "FRAME"}
-_SERVICE_NAMES = {
-    "TLS": "ssl",
-    "SSL": "ssl",
-    "MDNS": "dns",
-    "SMB2": "smb",
-    "NBNS": "netbios-ns",
-    "NBSS": "netbios-ssn",
-    "FTP-DATA": "ftp-data",
-    "KRB5": "krb",
-    "DCERPC": "dce_rpc",
-}
 
 _SIDES = ("a", "b")
 _FLAG_NAMES = ("syn", "synack", "fin", "rst")
@@ -270,7 +260,7 @@ def _flow_packets(packets: pd.DataFrame) -> pd.DataFrame:
     data_letter = np.where((p["payload"].to_numpy() > 0) & (tcp | (p["proto"] == "udp").to_numpy()), "D", "")
     letters = pd.Series(np.char.add(data_letter.astype(str), flag_letter.astype(str)), index=p.index)
     p["letters"] = letters.where(p["is_a"], letters.str.lower())
-    svc = p["protocol"].fillna("").astype(str)
+    svc = http_named(p["protocol"].fillna("").astype(str), tcp)
     p["svc"] = svc.where(~svc.isin(_NOT_A_SERVICE) & (svc != ""))
     return p
 
@@ -382,9 +372,7 @@ def _dedupe_letters(history: str) -> str:
 
 
 def _service(svc: pd.Series) -> pd.Series:
-    return pd.Series(
-        per_distinct(svc, lambda v: v.map(lambda s: s if pd.isna(s) else _SERVICE_NAMES.get(s, s.lower())))
-    )
+    return pd.Series(per_distinct(svc, lambda v: v.map(lambda s: s if pd.isna(s) else zeek_service(s))))
 
 
 def _merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:

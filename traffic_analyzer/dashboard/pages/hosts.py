@@ -31,6 +31,9 @@ from ..tables import alert_link, alert_rows, dns_rows, flows_link, host_link, ho
 
 dash.register_page(__name__, path="/hosts", name="Hosts", title="Hosts · Network Traffic Analyzer", order=2)
 
+# Two byte counts, each labelled: a host's totals count whole frames as captured (link headers included),
+# its peers and ports come from flows, which count IP bytes as Zeek's orig_ip_bytes do (issue 15 item 9).
+FRAME_BYTES_HINT = "whole frames as captured, link-layer headers included; the peer and port tables count IP bytes"
 HOST_COLUMNS: list[dict] = [
     text_column("host", "host"),
     number_column("threat", "threat score", SCORE),
@@ -38,17 +41,17 @@ HOST_COLUMNS: list[dict] = [
     number_column("alerts", "alerts as attacker"),
     number_column("targeted", "alerts as victim"),
     number_column("packets_out", "packets sent"),
-    number_column("bytes_out", "bytes sent"),
+    number_column("bytes_out", "frame bytes sent"),
     number_column("packets_in", "packets received"),
-    number_column("bytes_in", "bytes received"),
+    number_column("bytes_in", "frame bytes received"),
     text_column("first_seen", "first window (UTC)"),
     text_column("last_seen", "last window (UTC)"),
 ]
 PEER_COLUMNS: list[dict] = [
     text_column("peer", "peer"),
     number_column("flows", "flows"),
-    number_column("bytes_sent", "bytes sent to it"),
-    number_column("bytes_received", "bytes received from it"),
+    number_column("bytes_sent", "IP bytes sent to it"),
+    number_column("bytes_received", "IP bytes received from it"),
     text_column("first", "first (UTC)"),
     text_column("last", "last (UTC)"),
 ]
@@ -59,7 +62,7 @@ PORT_COLUMNS: list[dict] = [
     text_column("service", "service"),
     number_column("flows", "flows"),
     number_column("peers", "peers"),
-    number_column("bytes", "bytes"),
+    number_column("bytes", "IP bytes"),
 ]
 DNS_COLUMNS: list[dict] = [
     text_column("qname", "name asked for"),
@@ -108,8 +111,8 @@ def _detail() -> html.Section:
                         [
                             stat("hosts-detail-threat", "Threat score", hint="highest score of its alerts as attacker"),
                             stat("hosts-detail-alerts", "Alerts"),
-                            stat("hosts-detail-sent", "Sent"),
-                            stat("hosts-detail-received", "Received"),
+                            stat("hosts-detail-sent", "Sent (frame bytes)", hint=FRAME_BYTES_HINT),
+                            stat("hosts-detail-received", "Received (frame bytes)", hint=FRAME_BYTES_HINT),
                             stat("hosts-detail-seen", "Analysis windows", wide=True),
                         ],
                         className="stat-grid",

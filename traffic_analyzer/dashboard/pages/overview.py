@@ -112,12 +112,15 @@ def _health_panel(snap: _Snapshot) -> list:
             html.Div(_stat("model", "Anomaly model", model, wide=True), className="stat-grid"),
         ]
     dropped_hint = "" if not fmt.is_missing(h["dropped"]) else "the capture cannot tell how many packets it dropped"
+    dropped, lag = fmt.count(h["dropped"]), fmt.duration(h["lag_s"])
+    if fmt.is_file_run(snap.run):  # a file drops nothing and has no wall clock to lag behind
+        dropped, lag, dropped_hint = fmt.NOT_FOR_A_FILE, fmt.NOT_FOR_A_FILE, "every packet of the file is read"
     stats = [
         _stat("packets", "Packets captured", fmt.count(h["packets"])),
         _stat("bytes", "Bytes captured", fmt.size(h["bytes"]), f"{fmt.count(h['bytes'])} bytes"),
-        _stat("dropped", "Dropped", fmt.count(h["dropped"]), dropped_hint),
+        _stat("dropped", "Dropped", dropped, dropped_hint),
         _stat("sampled-out", "Sampled out", _sampled(h), "packets of flows left out of the analysis under load"),
-        _stat("lag", "Analysis lag", fmt.duration(h["lag_s"]), "wall clock minus the newest packet's time"),
+        _stat("lag", "Analysis lag", lag, "wall clock minus the newest packet's time"),
         _stat("open-flows", "Open flows", fmt.count(h["open_flows"])),
         _stat("cpu", "Analyzer CPU", f"{h['cpu_percent']:.0f} %"),
         _stat("memory", "Analyzer memory", f"{h['rss_mb']:.0f} MB", "resident set size"),
