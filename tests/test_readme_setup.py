@@ -15,7 +15,8 @@ def test_the_readme_lists_every_package_setup_dev_installs():
     """A new user ran the tests on their own machine and found sshd and PostgreSQL running:
     the README must say what `setup.sh --dev` installs, and that tests belong on a development machine."""
     setup = (ROOT / "setup.sh").read_text()
-    dev = setup[setup.index('if [[ "${1:-}" == "--dev" ]]') : setup.index("\nfi\n")]
+    start = re.search(r'if \[\[ .* == "--dev" \]\]', setup).start()  # the --dev block of setup.sh
+    dev = setup[start : setup.index("\nfi\n", start)]
     packages = {p for line in re.findall(r"APT_PACKAGES\+=\(([^)]*)\)", dev) for p in line.split()}
     assert {"postgresql", "openssh-server", "hydra", "hping3", "dnsmasq-base"} <= packages
     readme = (ROOT / "README.md").read_text()
