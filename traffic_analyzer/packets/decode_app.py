@@ -33,9 +33,10 @@ from .decode_http import (
     http_message,
     line_end,
 )
-from .decode_layers import IPPROTO_TCP, IPPROTO_UDP, Transport
+from .decode_net import IPPROTO_TCP, IPPROTO_UDP
 from .decode_tcp import TH_FIN, TcpVerdict
 from .decode_tls import TLS_APP_DATA, TLS_HANDSHAKE, TLS_HEURISTIC_VERSIONS, looks_like_tls, tls_record
+from .decode_transport import Transport
 
 # Dissector keys: names of the handlers below, or a protocol name for name-only dissectors.
 DNS, MDNS, LLMNR, DNS_TCP, HTTP, SSDP, TLS, FTP, STUN, NBSS = (
