@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 with atheris.instrument_imports(include=["traffic_analyzer.packets"]):
     from traffic_analyzer.packets.decode_batch import FrameDecoder
-    from traffic_analyzer.packets.decode_layers import HEADER_BYTES, LINK_TYPE_NAMES, Frames
+    from traffic_analyzer.packets.decode_frames import HEADER_BYTES, LINK_TYPE_NAMES, Frames
     from traffic_analyzer.records.packets import PACKET_SCHEMA
 
 LINKTYPES = sorted(LINK_TYPE_NAMES)

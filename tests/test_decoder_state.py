@@ -6,17 +6,17 @@ import pytest
 from conftest import SHARED_PCAPS
 
 from traffic_analyzer.capture.fast_pcap import FastPcapSource
-from traffic_analyzer.packets import decode_app
+from traffic_analyzer.packets import decode_reassembly
 
 pytestmark = pytest.mark.unit
 
 
 def test_past_the_bound_the_oldest_connections_are_forgotten():
-    states = {conn: object() for conn in range(decode_app.MAX_CONNECTIONS_KEPT + 1)}
-    decode_app._forget_oldest(states)
-    assert len(states) == decode_app.MAX_CONNECTIONS_KEPT + 1 - decode_app.MAX_CONNECTIONS_KEPT // 4
-    assert min(states) == decode_app.MAX_CONNECTIONS_KEPT // 4  # the oldest went, the newest stayed
-    assert decode_app.MAX_CONNECTIONS_KEPT in states
+    states = {conn: object() for conn in range(decode_reassembly.MAX_CONNECTIONS_KEPT + 1)}
+    decode_reassembly.forget_oldest(states)
+    assert len(states) == decode_reassembly.MAX_CONNECTIONS_KEPT + 1 - decode_reassembly.MAX_CONNECTIONS_KEPT // 4
+    assert min(states) == decode_reassembly.MAX_CONNECTIONS_KEPT // 4  # the oldest went, the newest stayed
+    assert decode_reassembly.MAX_CONNECTIONS_KEPT in states
 
 
 def test_a_tiny_bound_still_decodes_http(monkeypatch):
@@ -24,7 +24,7 @@ def test_a_tiny_bound_still_decodes_http(monkeypatch):
     if not capture.exists():
         pytest.skip(f"the public captures are not here: {capture} is missing")
     full = [p for p in FastPcapSource(capture, progress=False).batches()]
-    monkeypatch.setattr(decode_app, "MAX_CONNECTIONS_KEPT", 4)  # forget all but the newest few connections
+    monkeypatch.setattr(decode_reassembly, "MAX_CONNECTIONS_KEPT", 4)  # forget all but the newest few connections
     small = [p for p in FastPcapSource(capture, progress=False).batches()]
     uris = {u for p in full for u in p["http_uri"].dropna()}
     uris_small = {u for p in small for u in p["http_uri"].dropna()}

@@ -25,7 +25,7 @@ import fuzz_cases  # noqa: E402
 from traffic_analyzer.capture.fast_pcap import FastPcapSource  # noqa: E402
 from traffic_analyzer.capture.pcap_file import PcapFileSource  # noqa: E402
 from traffic_analyzer.packets.decode_batch import FrameDecoder  # noqa: E402
-from traffic_analyzer.packets.decode_layers import HEADER_BYTES, Frames  # noqa: E402
+from traffic_analyzer.packets.decode_frames import HEADER_BYTES, Frames  # noqa: E402
 from traffic_analyzer.records.packets import (  # noqa: E402
     PACKET_SCHEMA,
     TSHARK_FIELDS,

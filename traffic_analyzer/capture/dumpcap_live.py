@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..errors import CaptureError
 from ..packets.decode_batch import FrameDecoder
-from ..packets.decode_layers import HEADER_BYTES, LINK_TYPE_NAMES, Frames
+from ..packets.decode_frames import HEADER_BYTES, LINK_TYPE_NAMES, Frames
 from ..records.packets import empty_packets
 from .fast_pcap import _PCAP_MAGICS, LINKTYPE_MASK, MAX_FRAME_BYTES, NANOSECONDS, PCAP_HEADER_BYTES, _epoch
 from .frame_hash import frame_flow_hash

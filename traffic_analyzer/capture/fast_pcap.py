@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..errors import CaptureError, TruncatedCaptureError
 from ..packets.decode_batch import FrameDecoder
-from ..packets.decode_layers import HEADER_BYTES, LINK_TYPE_NAMES, Frames
+from ..packets.decode_frames import HEADER_BYTES, LINK_TYPE_NAMES, Frames
 from .pcap_file import check_capture_file
 from .progress import file_progress_bar
 from .source import CaptureStats

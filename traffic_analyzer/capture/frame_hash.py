@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..packets.decode_layers import Frames
+from ..packets.decode_frames import Frames
 from .sampling import endpoint_hash, flow_of_endpoints, mix_hash
 
 LINKTYPE_ETHERNET = 1

@@ -30,7 +30,8 @@ import numpy as np
 from ..errors import CaptureError
 from ..packets.decode_batch import MAX_NESTING
 from ..packets.decode_fields import FieldSet
-from ..packets.decode_layers import Frames, decode_layers
+from ..packets.decode_frames import Frames
+from ..packets.decode_layers import decode_layers
 from .fast_pcap import (
     BATCH_FRAMES,
     CHUNK_BYTES,

@@ -18,8 +18,10 @@ from ..records.packets import empty_packets
 from . import decode_protocols as P
 from .decode_app import AppDecoder
 from .decode_fields import FieldSet, packet_table
-from .decode_layers import Frames, Transport, decode_layers
+from .decode_frames import Frames
+from .decode_layers import decode_layers
 from .decode_tcp import TcpAnalysis
+from .decode_transport import Transport
 
 SLICE_FRAMES = 65_536  # frames decoded together: their header bytes stay in the CPU cache
 MAX_NESTING = 3  # packets inside packets inside packets (an ICMP error quoting a tunnelled datagram)

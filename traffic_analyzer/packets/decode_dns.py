@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .decode_fields import AppMessage
+from .decode_fields import AppMessage, Pdu
 from .decode_text import field_text, format_text
 
 MAX_DNAME_LEN = 255  # packet-dns.h
@@ -124,11 +124,11 @@ def dns_name(data: bytes, offset: int, base: int) -> tuple[str, int] | None:
     return format_text(bytes(out[:name_len])), length
 
 
-def dns_tcp_message(buffer: bytes, offset: int, can_desegment: bool):
-    """DNS over TCP (tcp_dissect_pdus with a 2-byte length): (message, used), or bytes needed."""
+def dns_tcp_message(buffer: bytes, offset: int, can_desegment: bool) -> Pdu:
+    """DNS over TCP (tcp_dissect_pdus with a 2-byte length): one message, or the bytes needed for it."""
     left = len(buffer) - offset
     size = 2 + ((buffer[offset] << 8) | buffer[offset + 1]) if left >= 2 else 2
     if left < size and can_desegment:
-        return size
+        return Pdu(None, need=size)
     chunk = buffer[offset : offset + size]
-    return dns_message(chunk, size, "DNS", tcp=True), min(size, left)
+    return Pdu(dns_message(chunk, size, "DNS", tcp=True), min(size, left))

@@ -9,9 +9,13 @@ numpy array and one presence mask per tshark field of ``TSHARK_FIELDS``, with ts
 from __future__ import annotations
 
 import socket
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from .decode_http import Chunks  # a typing cycle only: decode_http builds on this module
 
 from ..records.packets import (
     ICMP_HEADER_LEN,
@@ -142,6 +146,14 @@ class AppMessage:
     def __init__(self, name: str) -> None:
         self.name = name
         self.values: dict[str, object] = {}
+
+
+class Pdu(NamedTuple):
+    """What a TCP PDU parser found at an offset of a stream's bytes: a whole message, or what it waits for."""
+
+    message: AppMessage | None  # the whole message; while waiting, the headers read so far (or None)
+    used: int = 0  # bytes the whole message took
+    need: int | Chunks | None = None  # None: whole; else bytes needed, ONE_MORE, UNTIL_FIN or a chunk parser
 
 
 def packet_table(

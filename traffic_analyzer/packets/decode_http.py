@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from .decode_fields import AppMessage
+from .decode_fields import AppMessage, Pdu
 from .decode_text import ascii_text, field_text
 
 HTTP_METHODS = frozenset(
@@ -159,9 +159,9 @@ class HttpConversation:
         self.request_method = ""
 
 
-def http_message(buffer: bytes, offset: int, can_desegment: bool, fin: bool, conv: HttpConversation):
-    """One HTTP message at offset: (message, bytes used), ("wait", bytes needed, headers so far), or
-    None when one more segment is needed."""
+def http_message(buffer: bytes, offset: int, can_desegment: bool, fin: bool, conv: HttpConversation) -> Pdu:
+    """One HTTP message at offset, or what it waits for: bytes, the last chunk, the connection's end or
+    (headers not complete) one more segment."""
     seen = conv.seen
     n = len(buffer)
     start = offset
@@ -169,7 +169,7 @@ def http_message(buffer: bytes, offset: int, can_desegment: bool, fin: bool, con
         offset += 2
     first_byte = buffer[offset] if offset < n else 0
     if not 0x20 <= first_byte < 0x7F:
-        return AppMessage("DATA" if seen else "HTTP"), n - start
+        return Pdu(AppMessage("DATA" if seen else "HTTP"), n - start)
     first_end, _ = line_end(buffer, offset)
     first_line = buffer[offset:first_end] if first_end >= 0 else buffer[offset:]
     kind = _request_or_reply(first_line)
@@ -181,7 +181,7 @@ def http_message(buffer: bytes, offset: int, can_desegment: bool, fin: bool, con
             headers_done = nxt
             break
     if kind is not None and headers_done is None and can_desegment:
-        return None
+        return Pdu(None, need=ONE_MORE)
     msg = AppMessage("HTTP")
     content_length: int | None = None
     content_type = ""
@@ -215,7 +215,7 @@ def http_message(buffer: bytes, offset: int, can_desegment: bool, fin: bool, con
             chunked = True
     body_start = headers_done if headers_done is not None else pos
     if kind is None or headers_done is None:
-        return msg, pos - start
+        return Pdu(msg, pos - start)
     response = kind[0] == "response"
     no_body = response and (conv.request_method == "HEAD" or status // 100 == 1 or status in NO_BODY_STATUS)
     available = n - body_start
@@ -231,7 +231,7 @@ def http_message(buffer: bytes, offset: int, can_desegment: bool, fin: bool, con
         if done < 0:
             if can_desegment:
                 msg.name = media
-                return "wait", parser, msg
+                return Pdu(msg, need=parser)
             body_end = n
         else:
             body_end = done
@@ -240,25 +240,25 @@ def http_message(buffer: bytes, offset: int, can_desegment: bool, fin: bool, con
             if can_desegment:
                 if content_length > 0:
                     msg.name = media
-                return "wait", body_start - start + content_length, msg
+                return Pdu(msg, need=body_start - start + content_length)
             body_end = n
         else:
             body_end = body_start + content_length
     elif response and not no_body and can_desegment and not fin:
         msg.name = media
-        return "wait", UNTIL_FIN, msg  # read until the connection ends
+        return Pdu(msg, need=UNTIL_FIN)  # read until the connection ends
     elif response and not no_body:
         body_end = n
     else:
         body_end = body_start
     if body_end > body_start:
         msg.name = media
-    return msg, body_end - start
+    return Pdu(msg, body_end - start)
 
 
 def http_datagram(data: bytes) -> AppMessage:
     """SSDP and other HTTP-over-UDP: one message, no reassembly."""
-    return http_message(data, 0, False, True, HttpConversation())[0]
+    return http_message(data, 0, False, True, HttpConversation()).message
 
 
 def _http_request_fields(line: bytes, msg: AppMessage) -> None:

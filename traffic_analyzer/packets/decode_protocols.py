@@ -22,6 +22,14 @@ def protocol_id(name: str) -> int:
     return code
 
 
+def code_table(names: dict[int, str], size: int, default: int) -> np.ndarray:
+    """Number -> code of the dissector ``names`` gives for it (``default`` for numbers it does not name)."""
+    table = np.full(size, default, dtype=np.int64)
+    for value, name in names.items():
+        table[value] = protocol_id(name)
+    return table
+
+
 def protocol_names() -> np.ndarray:
     """Object array: code -> name (the registry only grows, so older codes stay valid)."""
     return np.array(_NAMES, dtype=object)

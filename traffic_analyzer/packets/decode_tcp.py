@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .decode_layers import IPPROTO_TCP, Transport
+from .decode_net import IPPROTO_TCP
+from .decode_transport import Transport
 
 TH_FIN, TH_SYN, TH_RST, TH_ACK = 0x01, 0x02, 0x04, 0x10
 _U64 = np.uint64

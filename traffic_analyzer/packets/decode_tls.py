@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .decode_fields import AppMessage
+from .decode_fields import AppMessage, Pdu
 from .decode_text import ascii_text, field_text
 
 TLS_HANDSHAKE, TLS_APP_DATA = 22, 23
@@ -20,23 +20,23 @@ def looks_like_tls(data: bytes) -> bool:
     return version in TLS_HEURISTIC_VERSIONS and 0 < length < TLS_MAX_RECORD
 
 
-def tls_record(buffer: bytes, offset: int, can_desegment: bool):
-    """One TLS record at offset: (message, used), or the bytes needed for it."""
+def tls_record(buffer: bytes, offset: int, can_desegment: bool) -> Pdu:
+    """One TLS record at offset, or the bytes needed for it."""
     left = len(buffer) - offset
     if left < 5:
-        return 5 if can_desegment else (AppMessage("TLS"), left)
+        return Pdu(None, need=5) if can_desegment else Pdu(AppMessage("TLS"), left)
     content_type = buffer[offset]
     if content_type not in TLS_RECORD_TYPES:
-        return AppMessage("TLS"), left  # not a record header: shown as continuation data
+        return Pdu(AppMessage("TLS"), left)  # not a record header: shown as continuation data
     size = 5 + ((buffer[offset + 3] << 8) | buffer[offset + 4])
     if left < size:
-        return size if can_desegment else (AppMessage("TLS"), left)
+        return Pdu(None, need=size) if can_desegment else Pdu(AppMessage("TLS"), left)
     msg = AppMessage("TLS")
     if content_type == TLS_HANDSHAKE:
         sni = client_hello_sni(buffer[offset + 5 : offset + size])
         if sni is not None:
             msg.values["tls.handshake.extensions_server_name"] = sni
-    return msg, size
+    return Pdu(msg, size)
 
 
 def client_hello_sni(body: bytes) -> str | None:
