@@ -105,6 +105,11 @@ CONFIG = {
     "alert_quiet_s": 300.0,
     # Lowest alert severity written to log_file.
     "log_min_severity": "low",
+    # Append each alert as a Suricata EVE JSON line to this file (e.g. /var/log/nta/eve.json), for
+    # log shippers to tail; reopened when rotated away. None writes none. (command line: --eve-file)
+    "eve_file": None,
+    # Lowest alert severity written to eve_file.
+    "eve_min_severity": "low",
     # Send alert e-mail to these addresses (comma-separated); None sends no e-mail. (command line:
     # --email-to)
     "email_to": None,

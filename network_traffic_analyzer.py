@@ -92,6 +92,8 @@ class NetworkTrafficAnalyzer:
         evidence_max_mb: float = 10.0,
         alert_quiet_s: float = 300.0,
         log_min_severity: str = "low",
+        eve_file: str | None = None,
+        eve_min_severity: str = "low",
         email_to: str | None = None,
         email_from: str | None = None,
         smtp_host: str = "localhost",
@@ -147,6 +149,8 @@ class NetworkTrafficAnalyzer:
         self.evidence_max_mb = evidence_max_mb
         self.alert_quiet_s = alert_quiet_s
         self.log_min_severity = log_min_severity
+        self.eve_file = eve_file
+        self.eve_min_severity = eve_min_severity
         self.email_to = email_to
         self.email_from = email_from
         self.smtp_host = smtp_host

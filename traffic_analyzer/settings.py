@@ -195,6 +195,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("log_min_severity", "low", "Lowest alert severity written to log_file.", None, str, SEVERITIES),
     Setting(
+        "eve_file",
+        None,
+        "Append each alert as a Suricata EVE JSON line to this file (e.g. /var/log/nta/eve.json), for log "
+        "shippers to tail; reopened when rotated away. None writes none.",
+        "--eve-file",
+    ),
+    Setting("eve_min_severity", "low", "Lowest alert severity written to eve_file.", None, str, SEVERITIES),
+    Setting(
         "email_to",
         None,
         "Send alert e-mail to these addresses (comma-separated); None sends no e-mail.",

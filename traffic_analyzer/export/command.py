@@ -24,12 +24,13 @@ from ..errors import AnalyzerError
 from ..settings import DEFAULTS
 from ..store.engine import store_url
 from ..store.reader import RecordReader, Selection
-from .runs import ALL, LATEST, selected_runs
+from .eve import EveWriter
+from .runs import ALL, LATEST, run_sensors, selected_runs
 from .tables import CsvWriter, JsonLinesWriter, ParquetWriter, arrow_schema
 from .zeek import ConnJsonWriter, ConnLogWriter
 
-FORMATS = ("zeek", "jsonl", "csv", "parquet")
-TEXT_FORMATS = {"zeek", "jsonl", "csv"}
+FORMATS = ("zeek", "jsonl", "eve", "csv", "parquet")
+TEXT_FORMATS = {"zeek", "jsonl", "eve", "csv"}
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for a tool that a closed pipe ended (`| head`)
 
 
@@ -62,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--what", choices=("flows", "alerts"), default="flows", help="what to export (default: flows)")
     parser.add_argument(
-        "--format", choices=FORMATS, default="zeek", help="zeek (conn.log TSV, flows only), jsonl, csv or parquet"
+        "--format",
+        choices=FORMATS,
+        default="zeek",
+        help="zeek (conn.log TSV, flows only), jsonl, eve (Suricata EVE JSON: alert or flow events), csv or parquet",
     )
     parser.add_argument(
         "--from", dest="start", metavar="TIME",
@@ -132,6 +136,8 @@ def export(url: str, selection: Selection, fmt: str, out: IO) -> int:
             writer = ConnLogWriter(out)
         elif fmt == "jsonl":
             writer = ConnJsonWriter(out) if selection.what == "flows" else JsonLinesWriter(out)
+        elif fmt == "eve":
+            writer = EveWriter(out, selection.what, run_sensors(reader.engine))
         elif fmt == "csv":
             writer = CsvWriter(out, reader.columns)
         else:
