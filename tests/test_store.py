@@ -314,10 +314,27 @@ def test_a_version_2_store_loses_its_run_id_indexes_and_nothing_else(url):
     assert reader.latest_run()["run_id"] == "r" and len(_run_id_indexes(url)) == 6  # read as it is
     ResultWriter(url, sensor="s").close()
     with engine.connect() as conn:
-        assert stored_version(conn) == SCHEMA_VERSION == 3
+        assert stored_version(conn) == SCHEMA_VERSION == 4
     assert _run_id_indexes(url) == {"alerts.ix_alerts_run_id"}
     assert reader.traffic("r")["packets"].tolist() == [3] and reader.count_flows("r") == 1
     reader.close()
+    engine.dispose()
+
+
+def test_a_version_3_store_gains_the_app_events_table_and_keeps_its_rows(url):
+    writer = ResultWriter(url, sensor="s")
+    writer.start_run("r", "file a.pcap", {})
+    writer.write_window("r", _window(T0))
+    writer.close()
+    engine = open_engine(url)
+    with engine.begin() as conn:  # as the previous release made it
+        conn.exec_driver_sql("DROP TABLE app_events")
+        conn.exec_driver_sql("UPDATE store_schema SET version = 3")
+    ResultWriter(url, sensor="s").close()
+    with engine.connect() as conn:
+        assert stored_version(conn) == 4
+        assert sa.inspect(conn).has_table("app_events")
+        assert conn.exec_driver_sql("SELECT count(*) FROM flows").scalar() == 1
     engine.dispose()
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from ..errors import AnalyzerError
-from .schema import SCHEMA_VERSION, dns_queries, flow_columns, metadata, schema_version
+from .schema import SCHEMA_VERSION, app_events, dns_queries, flow_columns, metadata, schema_version
 
 PG_SCHEMA_LOCK = 0x6E7461_01  # pg_advisory_xact_lock key: "nta" + 1, the schema lock
 V1 = 1  # a store with the result tables and no store_schema table
@@ -91,7 +91,10 @@ def _v2_sensors_and_dns(conn: sa.Connection, sensor: str) -> None:
     conn.exec_driver_sql("ALTER TABLE flows_v2 RENAME TO flows")
 
     dns_queries.create(conn)
+    existing = set(sa.inspect(conn).get_table_names())
     for table in metadata.sorted_tables:
+        if table.name not in existing:  # a later version's table: its step makes it
+            continue
         for index in table.indexes:
             index.create(conn, checkfirst=True)
 
@@ -106,8 +109,14 @@ def _v3_one_run_index_per_table(conn: sa.Connection, _sensor: str) -> None:
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {quote(name)}")
 
 
+def _v4_app_events(conn: sa.Connection, _sensor: str) -> None:
+    """v3 -> v4: the DNS, HTTP and TLS messages of each window (for the Zeek dns/http/ssl logs)."""
+    app_events.create(conn, checkfirst=True)  # with its index
+
+
 # (version it leads to, step), in order.
 STEPS: tuple[tuple[int, Callable[[sa.Connection, str], None]], ...] = (
     (2, _v2_sensors_and_dns),
     (3, _v3_one_run_index_per_table),
+    (4, _v4_app_events),
 )

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..records.app_events import APP_EVENT_COLUMNS
 from ..records.flows import FLOW_COLUMNS
 
-# 1: the first SQLite stores (no sensors, flows keyed by uid alone); 2: sensors, DNS names; 3: no index on run_id alone
-SCHEMA_VERSION = 3
+# 1: the first SQLite stores (no sensors, flows keyed by uid alone); 2: sensors, DNS names; 3: no index on run_id alone;
+# 4: app_events (DNS, HTTP and TLS messages for the Zeek dns/http/ssl logs)
+SCHEMA_VERSION = 4
 
 metadata = sa.MetaData()
 
@@ -76,7 +78,15 @@ hosts = sa.Table(
     sa.Index("ix_hosts_run_window", "run_id", "window_start"),
 )
 
-_SQL_TYPES = {"float64": sa.Float, "string": sa.String, "Int32": sa.Integer, "int64": sa.BigInteger}  # by str(dtype)
+_SQL_TYPES = {  # by str(dtype)
+    "float64": sa.Float,
+    "string": sa.String,
+    "Int16": sa.Integer,
+    "Int32": sa.Integer,
+    "int64": sa.BigInteger,
+    "Int64": sa.BigInteger,
+    "boolean": sa.Boolean,
+}
 
 
 def flow_columns() -> list[sa.Column]:
@@ -138,7 +148,16 @@ dns_queries = sa.Table(
     sa.Index("ix_dns_queries_run_window", "run_id", "window_start"),
 )
 
-RESULT_TABLES = (runs, traffic, protocols, hosts, flows, alerts, health, dns_queries)
+app_events = sa.Table(  # v4: what the Zeek dns.log, http.log and ssl.log exports are made of
+    "app_events",
+    metadata,
+    sa.Column("run_id", sa.String, nullable=False),
+    sa.Column("window_start", sa.Float, nullable=False),
+    *[sa.Column(name, _SQL_TYPES[str(dtype)]) for name, dtype in APP_EVENT_COLUMNS.items()],
+    sa.Index("ix_app_events_run_ts", "run_id", "ts"),
+)
+
+RESULT_TABLES = (runs, traffic, protocols, hosts, flows, alerts, health, dns_queries, app_events)
 
 # The packet-time column of each table a run fills: retention prunes by it, oldest first.
 TIME_COLUMNS: dict[str, str] = {
@@ -149,4 +168,5 @@ TIME_COLUMNS: dict[str, str] = {
     "alerts": "end",
     "health": "at",
     "dns_queries": "window_start",
+    "app_events": "window_start",
 }
