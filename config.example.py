@@ -133,6 +133,9 @@ CONFIG = {
     "email_per_hour": 20,
     # POST each alert as JSON to this http(s) URL; None posts nothing. (command line: --webhook-url)
     "webhook_url": None,
+    # Shape of the webhook's JSON: generic (every field), or what slack, teams (Workflows, Adaptive
+    # Card), discord or mattermost incoming webhooks take. (command line: --webhook-format)
+    "webhook_format": "generic",
     # Lowest alert severity posted to webhook_url.
     "webhook_min_severity": "medium",
     # At most this many webhook posts an hour; the rest go out as a digest.

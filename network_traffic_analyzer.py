@@ -104,6 +104,7 @@ class NetworkTrafficAnalyzer:
         email_min_severity: str = "high",
         email_per_hour: int = 20,
         webhook_url: str | None = None,
+        webhook_format: str = "generic",
         webhook_min_severity: str = "medium",
         webhook_per_hour: int = 60,
         syslog_target: str | None = None,
@@ -161,6 +162,7 @@ class NetworkTrafficAnalyzer:
         self.email_min_severity = email_min_severity
         self.email_per_hour = email_per_hour
         self.webhook_url = webhook_url
+        self.webhook_format = webhook_format
         self.webhook_min_severity = webhook_min_severity
         self.webhook_per_hour = webhook_per_hour
         self.syslog_target = syslog_target

@@ -234,6 +234,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("email_min_severity", "high", "Lowest alert severity sent by e-mail.", None, str, SEVERITIES),
     Setting("email_per_hour", 20, "At most this many alert e-mails an hour; the rest go out as a digest.", None, int),
     Setting("webhook_url", None, "POST each alert as JSON to this http(s) URL; None posts nothing.", "--webhook-url"),
+    Setting(
+        "webhook_format",
+        "generic",
+        "Shape of the webhook's JSON: generic (every field), or what slack, teams (Workflows, Adaptive Card), "
+        "discord or mattermost incoming webhooks take.",
+        "--webhook-format",
+        str,
+        ("generic", "slack", "teams", "discord", "mattermost"),
+    ),
     Setting("webhook_min_severity", "medium", "Lowest alert severity posted to webhook_url.", None, str, SEVERITIES),
     Setting("webhook_per_hour", 60, "At most this many webhook posts an hour; the rest go out as a digest.", None, int),
     Setting(

@@ -33,7 +33,7 @@ CHANNEL_SETTINGS: dict[str, tuple[str, ...]] = {  # channel name -> the settings
         "email_to", "email_from", "smtp_host", "smtp_port", "smtp_security", "smtp_user", "smtp_password_env",
         "email_min_severity", "email_per_hour",
     ),
-    "webhook": ("webhook_url", "webhook_min_severity", "webhook_per_hour"),
+    "webhook": ("webhook_url", "webhook_format", "webhook_min_severity", "webhook_per_hour"),
     "syslog": ("syslog_target", "syslog_min_severity", "syslog_per_hour"),
 }  # fmt: skip
 
@@ -198,7 +198,8 @@ def channels_from_config(
         )
         sinks.append((email, c.email_min_severity, c.email_per_hour))
     if c.webhook_url and "webhook" in wanted:
-        sinks.append((WebhookSink(c.webhook_url), c.webhook_min_severity, c.webhook_per_hour))
+        webhook = WebhookSink(c.webhook_url, payload_format=c.webhook_format)
+        sinks.append((webhook, c.webhook_min_severity, c.webhook_per_hour))
     if c.syslog_target and "syslog" in wanted:
         sinks.append((SyslogSink(c.syslog_target, sensor), c.syslog_min_severity, c.syslog_per_hour))
     for sink, min_severity, per_hour in sinks:
