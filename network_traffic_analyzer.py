@@ -218,7 +218,12 @@ class NetworkTrafficAnalyzer:
         return summary
 
 
-if __name__ == "__main__":
-    from traffic_analyzer.cli import main
+def main() -> int:
+    """The ``network-traffic-analyzer`` command that ``pip install .`` makes (the same as running this file)."""
+    from traffic_analyzer.cli import main as cli_main
 
-    sys.exit(main(sys.argv[1:], NetworkTrafficAnalyzer))
+    return cli_main(sys.argv[1:], NetworkTrafficAnalyzer)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
