@@ -15,12 +15,21 @@ from ..records.app_events import APP_EVENT_COLUMNS, empty_app_events
 _MESSAGE_COLUMNS = [c for c in APP_EVENT_COLUMNS if c.startswith(("dns_", "http_", "tls_"))]
 
 
-def _tuple_key(proto: pd.Series, h1: pd.Series, p1: pd.Series, h2: pd.Series, p2: pd.Series) -> pd.Series:
-    """The same text for both directions of a connection: proto and the two endpoints in sorted order."""
-    a = h1.astype(str) + "/" + p1.astype("Int64").astype(str)
-    b = h2.astype(str) + "/" + p2.astype("Int64").astype(str)
-    low, high = np.where(a < b, a, b), np.where(a < b, b, a)
-    return proto.astype(str) + "|" + pd.Series(low, index=a.index) + "|" + pd.Series(high, index=a.index)
+def _tuple_key(proto: pd.Series, h1: pd.Series, p1: pd.Series, h2: pd.Series, p2: pd.Series) -> np.ndarray:
+    """The same text for both directions of a connection: proto and the two endpoints in sorted order.
+
+    Plain Python over object arrays: these are a few messages and their flows a window, where
+    pandas' string methods cost more in overhead than the work.
+    """
+    values = (s.to_numpy(dtype=object) for s in (proto, h1, p1, h2, p2))
+    return np.array(
+        [f"{t}|{min(a, b)}|{max(a, b)}" for t, *ends in zip(*values, strict=True) for a, b in [_ends(*ends)]],
+        dtype=object,
+    )
+
+
+def _ends(h1: str, p1: int, h2: str, p2: int) -> tuple[str, str]:
+    return f"{h1}/{p1}", f"{h2}/{p2}"
 
 
 def app_events(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
@@ -36,7 +45,9 @@ def app_events(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
     p["key"] = _tuple_key(
         p["transport"], p["src_ip"], p["src_port"], packets.loc[carrying, "dst_ip"], packets.loc[carrying, "dst_port"]
     )
-    f = flows[flows["proto"].isin(["tcp", "udp"])]
+    ports = pd.concat([p["src_port"], packets.loc[carrying, "dst_port"]]).unique()
+    f = flows[flows["orig_p"].isin(ports) & flows["resp_p"].isin(ports)]  # cheap: the string keys only for these
+    f = f[f["proto"].isin(["tcp", "udp"])]
     f = f.assign(
         key=_tuple_key(f["proto"], f["orig_h"], f["orig_p"], f["resp_h"], f["resp_p"]),
         flow_ts=f["ts"],
@@ -51,5 +62,4 @@ def app_events(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
     )
     joined = joined[joined["uid"].notna()]
     joined["from_orig"] = (joined["src_ip"] == joined["orig_h"]) & (joined["src_port"] == joined["orig_p"])
-    out = joined[list(APP_EVENT_COLUMNS)].reset_index(drop=True)
-    return out.astype(APP_EVENT_COLUMNS)
+    return joined[list(APP_EVENT_COLUMNS)].reset_index(drop=True)  # the message columns keep the packet dtypes

@@ -37,5 +37,8 @@ APP_EVENT_COLUMNS: dict[str, object] = {
 }
 
 
+_EMPTY = pd.DataFrame({c: pd.Series(dtype=t) for c, t in APP_EVENT_COLUMNS.items()})  # built once: every window asks
+
+
 def empty_app_events() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in APP_EVENT_COLUMNS.items()})
+    return _EMPTY.copy()
