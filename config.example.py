@@ -117,6 +117,11 @@ CONFIG = {
     "alert_quiet_s": 300.0,
     # Lowest alert severity written to log_file.
     "log_min_severity": "low",
+    # Append each alert as a Suricata EVE JSON line to this file (e.g. /var/log/nta/eve.json), for
+    # log shippers to tail; reopened when rotated away. None writes none. (command line: --eve-file)
+    "eve_file": None,
+    # Lowest alert severity written to eve_file.
+    "eve_min_severity": "low",
     # Send alert e-mail to these addresses (comma-separated); None sends no e-mail. (command line:
     # --email-to)
     "email_to": None,
@@ -140,6 +145,9 @@ CONFIG = {
     "email_per_hour": 20,
     # POST each alert as JSON to this http(s) URL; None posts nothing. (command line: --webhook-url)
     "webhook_url": None,
+    # Shape of the webhook's JSON: generic (every field), or what slack, teams (Workflows, Adaptive
+    # Card), discord or mattermost incoming webhooks take. (command line: --webhook-format)
+    "webhook_format": "generic",
     # Lowest alert severity posted to webhook_url.
     "webhook_min_severity": "medium",
     # At most this many webhook posts an hour; the rest go out as a digest.

@@ -95,6 +95,8 @@ class NetworkTrafficAnalyzer:
         evidence_max_mb: float = 10.0,
         alert_quiet_s: float = 300.0,
         log_min_severity: str = "low",
+        eve_file: str | None = None,
+        eve_min_severity: str = "low",
         email_to: str | None = None,
         email_from: str | None = None,
         smtp_host: str = "localhost",
@@ -105,6 +107,7 @@ class NetworkTrafficAnalyzer:
         email_min_severity: str = "high",
         email_per_hour: int = 20,
         webhook_url: str | None = None,
+        webhook_format: str = "generic",
         webhook_min_severity: str = "medium",
         webhook_per_hour: int = 60,
         syslog_target: str | None = None,
@@ -153,6 +156,8 @@ class NetworkTrafficAnalyzer:
         self.evidence_max_mb = evidence_max_mb
         self.alert_quiet_s = alert_quiet_s
         self.log_min_severity = log_min_severity
+        self.eve_file = eve_file
+        self.eve_min_severity = eve_min_severity
         self.email_to = email_to
         self.email_from = email_from
         self.smtp_host = smtp_host
@@ -163,6 +168,7 @@ class NetworkTrafficAnalyzer:
         self.email_min_severity = email_min_severity
         self.email_per_hour = email_per_hour
         self.webhook_url = webhook_url
+        self.webhook_format = webhook_format
         self.webhook_min_severity = webhook_min_severity
         self.webhook_per_hour = webhook_per_hour
         self.syslog_target = syslog_target
@@ -218,7 +224,12 @@ class NetworkTrafficAnalyzer:
         return summary
 
 
-if __name__ == "__main__":
-    from traffic_analyzer.cli import main
+def main() -> int:
+    """The ``network-traffic-analyzer`` command that ``pip install .`` makes (the same as running this file)."""
+    from traffic_analyzer.cli import main as cli_main
 
-    sys.exit(main(sys.argv[1:], NetworkTrafficAnalyzer))
+    return cli_main(sys.argv[1:], NetworkTrafficAnalyzer)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -18,6 +18,7 @@ from traffic_analyzer.capture.pcap_file import PcapFileSource
 from traffic_analyzer.errors import AnalyzerError
 from traffic_analyzer.pipeline import Analysis, file_windows
 from traffic_analyzer.records.alert import Alert
+from traffic_analyzer.records.app_events import empty_app_events
 from traffic_analyzer.records.flows import FLOW_COLUMNS, empty_flows
 from traffic_analyzer.records.packets import empty_packets
 from traffic_analyzer.records.window import WindowResult, dns_counts
@@ -73,7 +74,16 @@ def _window(second: float, host: str = "10.0.0.1", uid: str = "C1", qname: str =
             "status": "reading",
         },
         dns=pd.DataFrame({"host": [host], "qname": [qname], "queries": [2]}),
+        app=_dns_query(uid, host, second, qname),
     )
+
+
+def _dns_query(uid: str, host: str, ts: float, qname: str) -> pd.DataFrame:
+    """One application message: ``host`` asks 10.0.0.53 for ``qname`` in flow ``uid``."""
+    row = {"ts": ts, "uid": uid, "kind": "dns", "orig_h": host, "orig_p": 53000, "resp_h": "10.0.0.53"}
+    row |= {"resp_p": 53, "proto": "udp", "from_orig": True, "dns_qname": qname, "dns_qtype": 1, "dns_response": False}
+    frame = empty_app_events()
+    return pd.concat([frame, pd.DataFrame([row]).astype({c: frame[c].dtype for c in row})], ignore_index=True)
 
 
 def test_windows_sensors_and_dns_names_round_trip(url):
@@ -309,7 +319,8 @@ V3_WINDOW_INDEXES = {  # as version 3 indexed the tables a window fills
 
 
 def back_to_version_3(conn: sa.Connection) -> None:
-    """Undo version 4 in a current store: no unique window keys, no traffic.window_start."""
+    """Undo versions 4 and 5 in a current store: no unique window keys, no traffic.window_start, no app_events."""
+    conn.exec_driver_sql("DROP TABLE app_events")
     for table in WINDOW_TABLES:
         for index in table.indexes:
             if index.unique:
@@ -336,10 +347,27 @@ def test_a_version_2_store_loses_its_run_id_indexes_and_nothing_else(url):
     assert reader.latest_run()["run_id"] == "r" and len(_run_id_indexes(url)) == 6  # read as it is
     ResultWriter(url, sensor="s").close()
     with engine.connect() as conn:
-        assert stored_version(conn) == SCHEMA_VERSION
+        assert stored_version(conn) == SCHEMA_VERSION == 5
     assert _run_id_indexes(url) == {"alerts.ix_alerts_run_id"}
     assert reader.traffic("r")["packets"].tolist() == [3] and reader.count_flows("r") == 1
     reader.close()
+    engine.dispose()
+
+
+def test_a_version_4_store_gains_the_app_events_table_and_keeps_its_rows(url):
+    writer = ResultWriter(url, sensor="s")
+    writer.start_run("r", "file a.pcap", {})
+    writer.write_window("r", _window(T0))
+    writer.close()
+    engine = open_engine(url)
+    with engine.begin() as conn:  # as the previous release made it
+        conn.exec_driver_sql("DROP TABLE app_events")
+        conn.exec_driver_sql("UPDATE store_schema SET version = 4")
+    ResultWriter(url, sensor="s").close()
+    with engine.connect() as conn:
+        assert stored_version(conn) == 5
+        assert sa.inspect(conn).has_table("app_events")
+        assert conn.exec_driver_sql("SELECT count(*) FROM flows").scalar() == 1
     engine.dispose()
 
 

@@ -16,6 +16,7 @@ from .detection.base import Detector
 from .detection.catalogue import build_detectors
 from .detection.engine import Detection
 from .errors import TruncatedCaptureError
+from .features.app_events import app_events
 from .features.flows import FlowTracker
 from .features.host_windows import host_traffic, host_window_features
 from .features.services import http_named
@@ -164,7 +165,9 @@ class Analysis:
         )
         self.flows_finished += len(update.finished)
         self._count(packets)
-        return self._result(window, touched, []), window
+        result = self._result(window, touched, [])
+        result.app = app_events(packets, touched)
+        return result, window
 
     def finish(self) -> WindowResult:
         """End every open flow: the last window of a file or a capture."""

@@ -219,6 +219,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("log_min_severity", "low", "Lowest alert severity written to log_file.", None, str, SEVERITIES),
     Setting(
+        "eve_file",
+        None,
+        "Append each alert as a Suricata EVE JSON line to this file (e.g. /var/log/nta/eve.json), for log "
+        "shippers to tail; reopened when rotated away. None writes none.",
+        "--eve-file",
+    ),
+    Setting("eve_min_severity", "low", "Lowest alert severity written to eve_file.", None, str, SEVERITIES),
+    Setting(
         "email_to",
         None,
         "Send alert e-mail to these addresses (comma-separated); None sends no e-mail.",
@@ -250,6 +258,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("email_min_severity", "high", "Lowest alert severity sent by e-mail.", None, str, SEVERITIES),
     Setting("email_per_hour", 20, "At most this many alert e-mails an hour; the rest go out as a digest.", None, int),
     Setting("webhook_url", None, "POST each alert as JSON to this http(s) URL; None posts nothing.", "--webhook-url"),
+    Setting(
+        "webhook_format",
+        "generic",
+        "Shape of the webhook's JSON: generic (every field), or what slack, teams (Workflows, Adaptive Card), "
+        "discord or mattermost incoming webhooks take.",
+        "--webhook-format",
+        str,
+        ("generic", "slack", "teams", "discord", "mattermost"),
+    ),
     Setting("webhook_min_severity", "medium", "Lowest alert severity posted to webhook_url.", None, str, SEVERITIES),
     Setting("webhook_per_hour", 60, "At most this many webhook posts an hour; the rest go out as a digest.", None, int),
     Setting(

@@ -1,9 +1,9 @@
-"""Every alert channel behind one call per analysis window: the log file, e-mail, a webhook, syslog.
+"""Every alert channel behind one call per analysis window: the log file, eve.json, e-mail, a webhook, syslog.
 
 The analysis loop calls :meth:`AlertDispatcher.send` with the window's new and updated alerts;
 each channel's :class:`ChannelPolicy` picks the messages and its :class:`DeliveryWorker` sends
 them from a thread of its own, so a slow or dead channel never holds up capture or analysis.
-The log file is written at once, in the analysis thread, as it always was.
+The log file and eve.json are written at once, in the analysis thread, as the log always was.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from ..records.alert import Alert
 from ..settings import Config
 from .email_channel import EmailSink
+from .eve_channel import EveFileSink
 from .log_channel import LogSink
 from .notice import Notice, alert_snapshot
 from .policy import ChannelPolicy
@@ -27,17 +28,18 @@ from .worker import DeliveryWorker, Sink, error_text
 CLOSE_TIMEOUT_S = 10.0  # at the end of the run, how long the channels may take to send what is queued
 CHANNEL_SETTINGS: dict[str, tuple[str, ...]] = {  # channel name -> the settings it is built from
     "log": ("log_min_severity",),
+    "eve": ("eve_file", "eve_min_severity"),
     "email": (
         "email_to", "email_from", "smtp_host", "smtp_port", "smtp_security", "smtp_user", "smtp_password_env",
         "email_min_severity", "email_per_hour",
     ),
-    "webhook": ("webhook_url", "webhook_min_severity", "webhook_per_hour"),
+    "webhook": ("webhook_url", "webhook_format", "webhook_min_severity", "webhook_per_hour"),
     "syslog": ("syslog_target", "syslog_min_severity", "syslog_per_hour"),
 }  # fmt: skip
 
 
 class InlineDelivery:
-    """Delivers in the caller's thread: for the local log file, which has no outage to wait out."""
+    """Delivers in the caller's thread: for local files (the log, eve.json), which have no outage to wait out."""
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
@@ -197,6 +199,9 @@ def channels_from_config(
         return ChannelPolicy(min_severity, int(per_hour), sensor=sensor, run_id=run_id)
 
     channels = [Channel(policy(c.log_min_severity, 0), InlineDelivery(LogSink(logger)))] if "log" in wanted else []
+    if c.eve_file and "eve" in wanted:
+        channels.append(Channel(policy(c.eve_min_severity, 0), InlineDelivery(EveFileSink(c.eve_file, sensor))))
+        logger.info("alert channel eve: %s (min severity %s)", c.eve_file, c.eve_min_severity)
     sinks: list[tuple[Sink, str, int]] = []
     if c.email_to and "email" in wanted:
         recipients = [addr.strip() for addr in c.email_to.split(",") if addr.strip()]
@@ -206,7 +211,8 @@ def channels_from_config(
         )
         sinks.append((email, c.email_min_severity, c.email_per_hour))
     if c.webhook_url and "webhook" in wanted:
-        sinks.append((WebhookSink(c.webhook_url), c.webhook_min_severity, c.webhook_per_hour))
+        webhook = WebhookSink(c.webhook_url, payload_format=c.webhook_format)
+        sinks.append((webhook, c.webhook_min_severity, c.webhook_per_hour))
     if c.syslog_target and "syslog" in wanted:
         sinks.append((SyslogSink(c.syslog_target, sensor), c.syslog_min_severity, c.syslog_per_hour))
     for sink, min_severity, per_hour in sinks:

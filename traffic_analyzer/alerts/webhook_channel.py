@@ -1,4 +1,4 @@
-"""Alert webhook: each notice POSTed as one JSON document (Notice.payload) to a URL."""
+"""Alert webhook: each notice POSTed as one JSON document to a URL, ours or a chat service's (chat_formats)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import urllib.parse
 import urllib.request
 
 from ..errors import ConfigError
+from .chat_formats import PAYLOADS
 from .notice import APP_NAME, Notice
 from .worker import DELIVERY_TIMEOUT_S, DeliveryError
 
@@ -19,17 +20,20 @@ class WebhookSink:
 
     name = "webhook"
 
-    def __init__(self, url: str, timeout_s: float = DELIVERY_TIMEOUT_S) -> None:
+    def __init__(self, url: str, timeout_s: float = DELIVERY_TIMEOUT_S, payload_format: str = "generic") -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"webhook_url must be an http:// or https:// URL, not {url!r}")
+        if payload_format not in PAYLOADS:
+            raise ConfigError(f"webhook_format must be one of {', '.join(PAYLOADS)}, not {payload_format!r}")
         self.url = url
+        self.payload = PAYLOADS[payload_format]
         self.timeout_s = timeout_s
         # webhook URLs often carry a token in the path or query: show only where they go
         self.target = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}/…"
 
     def deliver(self, notice: Notice) -> None:
-        body = json.dumps(notice.payload(), default=str).encode()
+        body = json.dumps(self.payload(notice), default=str).encode()
         request = urllib.request.Request(
             self.url,
             data=body,

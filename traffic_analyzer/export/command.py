@@ -24,12 +24,15 @@ from ..errors import AnalyzerError
 from ..settings import DEFAULTS
 from ..store.engine import store_url
 from ..store.reader import RecordReader, Selection
-from .runs import ALL, LATEST, selected_runs
+from .eve import EveWriter
+from .runs import ALL, LATEST, run_sensors, selected_runs
 from .tables import CsvWriter, JsonLinesWriter, ParquetWriter, arrow_schema
-from .zeek import ConnJsonWriter, ConnLogWriter
+from .zeek import ZeekJsonWriter, ZeekLogWriter
+from .zeek_app import LOG_FIELDS, app_log
 
-FORMATS = ("zeek", "jsonl", "csv", "parquet")
-TEXT_FORMATS = {"zeek", "jsonl", "csv"}
+FORMATS = ("zeek", "jsonl", "eve", "csv", "parquet")
+LOGS = ("conn", "dns", "http", "ssl")  # the Zeek logs --format zeek/jsonl write
+TEXT_FORMATS = {"zeek", "jsonl", "eve", "csv"}
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for a tool that a closed pipe ended (`| head`)
 
 
@@ -62,7 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--what", choices=("flows", "alerts"), default="flows", help="what to export (default: flows)")
     parser.add_argument(
-        "--format", choices=FORMATS, default="zeek", help="zeek (conn.log TSV, flows only), jsonl, csv or parquet"
+        "--format",
+        choices=FORMATS,
+        default="zeek",
+        help="zeek (conn.log TSV, flows only), jsonl, eve (Suricata EVE JSON: alert or flow events), csv or parquet",
+    )
+    parser.add_argument(
+        "--log",
+        choices=LOGS,
+        default="conn",
+        help="which Zeek log --format zeek or jsonl writes: conn (flows, the default), dns, http or ssl (their uids "
+        "join conn.log)",
     )
     parser.add_argument(
         "--from", dest="start", metavar="TIME",
@@ -95,6 +108,11 @@ def selection_of(args: argparse.Namespace, url: str) -> Selection:
         raise AnalyzerError(f"--to ({args.end}) must be later than --from ({args.start})")
     if args.format == "zeek" and args.what != "flows":
         raise AnalyzerError("--format zeek writes conn.log, which holds flows: use --what flows, or csv/parquet/jsonl")
+    if args.log != "conn":
+        if args.format not in ("zeek", "jsonl") or args.what != "flows":
+            raise AnalyzerError(
+                f"--log {args.log} is a Zeek log: use it with --format zeek or jsonl (and --what flows)"
+            )
     reader = RecordReader(url, args.what)  # says so, in one line, when there is no store or no such table
     try:
         runs = selected_runs(reader.engine, args.run, args.sensor)
@@ -102,7 +120,7 @@ def selection_of(args: argparse.Namespace, url: str) -> Selection:
         raise AnalyzerError(f"reading the runs from the store failed: {getattr(exc, 'orig', None) or exc}") from exc
     finally:
         reader.close()
-    return Selection(args.what, start, end, runs)
+    return Selection("app_events" if args.log != "conn" else args.what, start, end, runs)
 
 
 @contextlib.contextmanager
@@ -124,14 +142,36 @@ def _output(path: str, binary: bool) -> Iterator[IO]:
         partial.unlink(missing_ok=True)
 
 
+def export_app_log(url: str, selection: Selection, fmt: str, log: str, out: IO) -> int:
+    """Write Zeek's dns, http or ssl log of the selection; its messages are paired in memory (a few per connection)."""
+    reader = RecordReader(url, "app_events")
+    try:
+        chunks = list(reader.chunks(selection))
+        events = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=reader.columns)
+    except sa.exc.SQLAlchemyError as exc:
+        raise AnalyzerError(
+            f"reading {log} messages from the store failed: {getattr(exc, 'orig', None) or exc}"
+        ) from exc
+    finally:
+        reader.close()
+    rows = app_log(events, log)
+    writer = ZeekLogWriter(out, LOG_FIELDS[log], log) if fmt == "zeek" else ZeekJsonWriter(out, LOG_FIELDS[log])
+    writer.begin()
+    writer.write(rows)
+    writer.end()
+    return len(rows)
+
+
 def export(url: str, selection: Selection, fmt: str, out: IO) -> int:
     """Write the selected records to ``out`` in ``fmt``; returns how many were written."""
     reader = RecordReader(url, selection.what)
     try:
         if fmt == "zeek":
-            writer = ConnLogWriter(out)
+            writer = ZeekLogWriter(out)
         elif fmt == "jsonl":
-            writer = ConnJsonWriter(out) if selection.what == "flows" else JsonLinesWriter(out)
+            writer = ZeekJsonWriter(out) if selection.what == "flows" else JsonLinesWriter(out)
+        elif fmt == "eve":
+            writer = EveWriter(out, selection.what, run_sensors(reader.engine))
         elif fmt == "csv":
             writer = CsvWriter(out, reader.columns)
         else:
@@ -165,7 +205,10 @@ def main(argv: list[str]) -> int:
         url = args.store or store_url(args.data_dir or DEFAULTS["data_dir"])
         selection = selection_of(args, url)
         with _output(args.out, binary=args.format not in TEXT_FORMATS) as out:
-            written = export(url, selection, args.format, out)
+            if args.log == "conn":
+                written = export(url, selection, args.format, out)
+            else:
+                written = export_app_log(url, selection, args.format, args.log, out)
     except AnalyzerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -173,11 +216,12 @@ def main(argv: list[str]) -> int:
         _drop_stdout()
         return EXIT_BROKEN_PIPE
     where = "stdout" if args.out == "-" else args.out
+    what = selection.what if args.log == "conn" else f"{args.log}.log records"
     if written == 0:
         print(
-            f"nothing matched: no {selection.what} in the store for that selection; {where} has headers only",
+            f"nothing matched: no {what} in the store for that selection; {where} has headers only",
             file=sys.stderr,
         )
     else:
-        print(f"exported {written} {selection.what} to {where}", file=sys.stderr)
+        print(f"exported {written} {what} to {where}", file=sys.stderr)
     return 0

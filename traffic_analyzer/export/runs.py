@@ -51,6 +51,11 @@ def selected_runs(engine: sa.Engine, run: str | None, sensor: str | None) -> tup
     return tuple(chosen)
 
 
+def run_sensors(engine: sa.Engine) -> dict[str, str]:
+    """run_id -> the sensor that made it ('' before sensors were recorded)."""
+    return {r["run_id"]: r["sensor"] for r in _runs(engine, None)}
+
+
 def _runs(engine: sa.Engine, sensor: str | None) -> list[dict]:
     """Runs newest first: run_id, source, sensor ('' before sensors were recorded) and whether live."""
     try:

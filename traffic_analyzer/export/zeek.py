@@ -1,4 +1,4 @@
-"""Flows in Zeek's conn.log formats: the tab-separated log with its header lines, and JSON lines.
+"""Zeek logs (conn.log; dns/http/ssl rows come from :mod:`.zeek_app`): the TSV log with its header lines, and JSON.
 
 The TSV follows Zeek's ASCII writer (``#separator``, ``#fields``, ``#types``... ``#close``), so
 ``zeek-cut`` and Zeek-aware tools read it; fields the analyzer does not track (``local_orig``,
@@ -22,8 +22,10 @@ SET_SEPARATOR = ","
 EMPTY_FIELD = "(empty)"
 UNSET_FIELD = "-"
 
+ZeekFields = tuple[tuple[str, str, str | None], ...]  # Zeek field, Zeek type, our column (None: always unset)
+
 # Zeek conn.log field, Zeek type, our flows column (None: not tracked, always unset).
-CONN_FIELDS: tuple[tuple[str, str, str | None], ...] = (
+CONN_FIELDS: ZeekFields = (
     ("ts", "time", "ts"),
     ("uid", "string", "uid"),
     ("id.orig_h", "addr", "orig_h"),
@@ -48,6 +50,7 @@ CONN_FIELDS: tuple[tuple[str, str, str | None], ...] = (
 )
 _TIME_TYPES = {"time", "interval"}
 _NUMBER_TYPES = {"count", "port", "int"}
+_CONTAINER_TYPES = ("set[", "vector[")  # one value of ours is a one-element container
 _ESCAPED = re.compile(r"[\\\x00-\x1f\x7f-\x9f]")  # backslash and control characters, as Zeek's writer escapes
 
 
@@ -66,7 +69,10 @@ def _text_column(values: pd.Series | None, zeek_type: str, rows: int) -> pd.Seri
     if values is None:
         return pd.Series([UNSET_FIELD] * rows, dtype=object)
     missing = values.isna().to_numpy()
-    if zeek_type in _TIME_TYPES:
+    if zeek_type == "bool":
+        text = values.astype(object).map({True: "T", False: "F"}).to_numpy(dtype=object)
+        missing = missing | pd.isna(text)
+    elif zeek_type in _TIME_TYPES:
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         text = np.char.mod("%.6f", np.nan_to_num(numbers)).astype(object)
     elif zeek_type in _NUMBER_TYPES:
@@ -81,33 +87,35 @@ def _text_column(values: pd.Series | None, zeek_type: str, rows: int) -> pd.Seri
     return pd.Series(text, dtype=object)
 
 
-class ConnLogWriter:
-    """Writes conn.log TSV: header lines, a line per flow, and the #close line."""
+class ZeekLogWriter:
+    """Writes a Zeek TSV log: header lines, a line per record, and the #close line."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, fields: ZeekFields = CONN_FIELDS, path: str = "conn") -> None:
         self.out = out
+        self.fields = fields
+        self.path = path
 
     def begin(self) -> None:
-        names = SEPARATOR.join(name for name, _, _ in CONN_FIELDS)
-        types = SEPARATOR.join(zeek_type for _, zeek_type, _ in CONN_FIELDS)
+        names = SEPARATOR.join(name for name, _, _ in self.fields)
+        types = SEPARATOR.join(zeek_type for _, zeek_type, _ in self.fields)
         self.out.write(
             "#separator \\x09\n"
             f"#set_separator{SEPARATOR}{SET_SEPARATOR}\n"
             f"#empty_field{SEPARATOR}{EMPTY_FIELD}\n"
             f"#unset_field{SEPARATOR}{UNSET_FIELD}\n"
-            f"#path{SEPARATOR}conn\n"
+            f"#path{SEPARATOR}{self.path}\n"
             f"#open{SEPARATOR}{_zeek_time(time.time())}\n"
             f"#fields{SEPARATOR}{names}\n"
             f"#types{SEPARATOR}{types}\n"
         )
 
-    def write(self, flows: pd.DataFrame) -> None:
-        if flows.empty:
+    def write(self, records: pd.DataFrame) -> None:
+        if records.empty:
             return
-        rows = len(flows)
+        rows = len(records)
         columns = [
-            _text_column(flows[column].reset_index(drop=True) if column else None, zeek_type, rows)
-            for _, zeek_type, column in CONN_FIELDS
+            _text_column(records[column].reset_index(drop=True) if column else None, zeek_type, rows)
+            for _, zeek_type, column in self.fields
         ]
         lines = columns[0].str.cat(columns[1:], sep=SEPARATOR)
         self.out.write("\n".join(lines) + "\n")
@@ -116,34 +124,39 @@ class ConnLogWriter:
         self.out.write(f"#close{SEPARATOR}{_zeek_time(time.time())}\n")
 
 
-class ConnJsonWriter:
-    """Writes conn.log as Zeek's JSON writer does: one object per line, unset fields omitted."""
+class ZeekJsonWriter:
+    """Writes a Zeek log as Zeek's JSON writer does: one object per line, unset fields omitted."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, fields: ZeekFields = CONN_FIELDS) -> None:
         self.out = out
+        self.fields = fields
 
     def begin(self) -> None:
         """JSON lines have no header."""
 
-    def write(self, flows: pd.DataFrame) -> None:
-        for record in flows.to_dict("records"):
-            self.out.write(json.dumps(conn_json(record)) + "\n")
+    def write(self, records: pd.DataFrame) -> None:
+        for record in records.to_dict("records"):
+            self.out.write(json.dumps(zeek_json(record, self.fields)) + "\n")
 
     def end(self) -> None:
         """Nor a footer."""
 
 
-def conn_json(flow: dict) -> dict:
-    """One flows-table row as a Zeek JSON conn record."""
+def zeek_json(row: dict, fields: ZeekFields = CONN_FIELDS) -> dict:
+    """One row of ours as a Zeek JSON record (a flows-table row as a conn record by default)."""
     record: dict = {}
-    for name, zeek_type, column in CONN_FIELDS:
-        value = flow.get(column) if column else None
+    for name, zeek_type, column in fields:
+        value = row.get(column) if column else None
         if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or value == "":
             continue
         if zeek_type in _TIME_TYPES:
             record[name] = round(float(value), 6)
         elif zeek_type in _NUMBER_TYPES:
             record[name] = int(value)
+        elif zeek_type == "bool":
+            record[name] = bool(value)
+        elif zeek_type.startswith(_CONTAINER_TYPES):
+            record[name] = [str(value)]
         else:
             record[name] = str(value)
     return record

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .alert import Alert
+from .app_events import empty_app_events
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class WindowResult:
     alerts: list[Alert] = field(default_factory=list)  # created or updated in the window
     health: dict = field(default_factory=dict)
     dns: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DNS_COLUMNS))  # host, qname, queries
+    app: pd.DataFrame = field(default_factory=empty_app_events)  # DNS/HTTP/TLS messages by uid (records.app_events)
 
 
 def dns_counts(packets: pd.DataFrame) -> pd.DataFrame:

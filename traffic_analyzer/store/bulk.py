@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 def column_values(series: pd.Series) -> list:
     """A column as Python scalars, None for nulls: what the drivers bind."""
-    if series.dtype.kind in "iub":
+    if series.dtype.kind in "iub" and not series.hasnans:  # a nullable column with nulls binds as objects
         return series.to_numpy().tolist()
     if series.dtype.kind == "f":
         values = series.to_numpy()

@@ -19,7 +19,16 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from ..errors import AnalyzerError
-from .schema import SCHEMA_VERSION, WINDOW_TABLES, dns_queries, flow_columns, metadata, schema_version, traffic
+from .schema import (
+    SCHEMA_VERSION,
+    WINDOW_TABLES,
+    app_events,
+    dns_queries,
+    flow_columns,
+    metadata,
+    schema_version,
+    traffic,
+)
 
 PG_SCHEMA_LOCK = 0x6E7461_01  # pg_advisory_xact_lock key: "nta" + 1, the schema lock
 V1 = 1  # a store with the result tables and no store_schema table
@@ -91,10 +100,12 @@ def _v2_sensors_and_dns(conn: sa.Connection, sensor: str) -> None:
     conn.exec_driver_sql("ALTER TABLE flows_v2 RENAME TO flows")
 
     dns_queries.create(conn)
+    existing = set(sa.inspect(conn).get_table_names())
     for table in metadata.sorted_tables:
-        if table not in WINDOW_TABLES:  # their indexes are v4's, on columns v4 adds
-            for index in table.indexes:
-                index.create(conn, checkfirst=True)
+        if table in WINDOW_TABLES or table.name not in existing:  # v4's indexes, or a later version's table
+            continue
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
 
 
 V2_RUN_ID_INDEXES = tuple(f"ix_{table}_run_id" for table in ("traffic", "protocols", "hosts", "flows", "health"))
@@ -148,9 +159,15 @@ def _drop_duplicates(conn: sa.Connection, table: str, key: list[str]) -> None:
         )
 
 
+def _v5_app_events(conn: sa.Connection, _sensor: str) -> None:
+    """v4 -> v5: the DNS, HTTP and TLS messages of each window (for the Zeek dns/http/ssl logs)."""
+    app_events.create(conn, checkfirst=True)  # with its index
+
+
 # (version it leads to, step), in order.
 STEPS: tuple[tuple[int, Callable[[sa.Connection, str], None]], ...] = (
     (2, _v2_sensors_and_dns),
     (3, _v3_one_run_index_per_table),
     (4, _v4_unique_window_keys),
+    (5, _v5_app_events),
 )

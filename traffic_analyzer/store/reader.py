@@ -421,15 +421,15 @@ def _columns(conn: sa.Connection) -> dict[str, frozenset[str]]:
 # -- the export: one table's records of a time range, chunk by chunk ------------------------------
 
 CHUNK_ROWS = 50_000  # rows read and written at a time, so a large store exports in bounded memory
-START_COLUMN = {"flows": "ts", "alerts": "start"}  # the time a record is filed under
-ORDER = {"flows": ("ts", "uid"), "alerts": ("start", "alert_id")}
+START_COLUMN = {"flows": "ts", "alerts": "start", "app_events": "ts"}  # the time a record is filed under
+ORDER = {"flows": ("ts", "uid"), "alerts": ("start", "alert_id"), "app_events": ("ts", "uid", "window_start", "seq")}
 
 
 @dataclass(frozen=True)
 class Selection:
     """Which records to export: records that started in [start, end) (packet time), of the runs given."""
 
-    what: str  # flows or alerts
+    what: str  # flows, alerts or app_events (the messages of the Zeek dns/http/ssl logs)
     start: float | None = None  # epoch seconds of packet time, inclusive
     end: float | None = None  # epoch seconds of packet time, exclusive
     run_ids: tuple[str, ...] | None = None  # None: every run (see export.runs)

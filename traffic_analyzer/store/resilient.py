@@ -68,7 +68,7 @@ class _Held:
 
 def window_bytes(result: WindowResult) -> int:
     """Roughly how much memory a held window takes: its tables, deep, and its alerts."""
-    frames = (result.traffic, result.protocols, result.hosts, result.flows, result.dns)
+    frames = (result.traffic, result.protocols, result.hosts, result.flows, result.dns, result.app)
     tables = sum(int(f.memory_usage(index=True, deep=True).sum()) for f in frames if isinstance(f, pd.DataFrame))
     return tables + ALERT_BYTES * len(result.alerts)
 

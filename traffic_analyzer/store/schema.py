@@ -14,19 +14,21 @@ Every row a window appends carries that window's key, and a unique index enforce
 writer inserts with conflicts ignored, so a window written again, after a commit whose answer
 was lost with the connection, adds nothing. Traffic is keyed by (run_id, second, window_start)
 (a second can straddle two windows), protocols, hosts and DNS names by their window and what they
-count, health samples by their time. Flows are upserted by (run_id, uid) and alerts replaced by
-id, so they never needed one.
+count, health samples by their time, application messages by their place in the window (v5).
+Flows are upserted by (run_id, uid) and alerts replaced by id, so they never needed one.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..records.app_events import APP_EVENT_COLUMNS
 from ..records.flows import FLOW_COLUMNS
 
 # 1: the first SQLite stores (no sensors, flows keyed by uid alone); 2: sensors, DNS names; 3: no index on run_id alone;
-# 4: window rows keyed by unique indexes (traffic gets window_start)
-SCHEMA_VERSION = 4
+# 4: window rows keyed by unique indexes (traffic gets window_start);
+# 5: app_events (DNS, HTTP and TLS messages for the Zeek dns/http/ssl logs)
+SCHEMA_VERSION = 5
 
 metadata = sa.MetaData()
 
@@ -85,7 +87,15 @@ hosts = sa.Table(
     sa.Index("ux_hosts_run_window_host", "run_id", "window_start", "host", unique=True),
 )
 
-_SQL_TYPES = {"float64": sa.Float, "string": sa.String, "Int32": sa.Integer, "int64": sa.BigInteger}  # by str(dtype)
+_SQL_TYPES = {  # by str(dtype)
+    "float64": sa.Float,
+    "string": sa.String,
+    "Int16": sa.Integer,
+    "Int32": sa.Integer,
+    "int64": sa.BigInteger,
+    "Int64": sa.BigInteger,
+    "boolean": sa.Boolean,
+}
 
 
 def flow_columns() -> list[sa.Column]:
@@ -147,9 +157,20 @@ dns_queries = sa.Table(
     sa.Index("ux_dns_queries_run_window_name", "run_id", "window_start", "host", "qname", unique=True),
 )
 
-WINDOW_TABLES = (traffic, protocols, hosts, health, dns_queries)  # rows appended per window, under a unique key
+WINDOW_TABLES = (traffic, protocols, hosts, health, dns_queries)  # rows appended per window, under a unique key (v4)
 
-RESULT_TABLES = (runs, traffic, protocols, hosts, flows, alerts, health, dns_queries)
+app_events = sa.Table(  # v5: what the Zeek dns.log, http.log and ssl.log exports are made of
+    "app_events",
+    metadata,
+    sa.Column("run_id", sa.String, nullable=False),
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),  # the message's place in its window: with the window, its unique key
+    *[sa.Column(name, _SQL_TYPES[str(dtype)]) for name, dtype in APP_EVENT_COLUMNS.items()],
+    sa.Index("ux_app_events_run_window_seq", "run_id", "window_start", "seq", unique=True),
+    sa.Index("ix_app_events_run_ts", "run_id", "ts"),
+)
+
+RESULT_TABLES = (runs, traffic, protocols, hosts, flows, alerts, health, dns_queries, app_events)
 
 # The packet-time column of each table a run fills: retention prunes by it, oldest first.
 TIME_COLUMNS: dict[str, str] = {
@@ -160,4 +181,5 @@ TIME_COLUMNS: dict[str, str] = {
     "alerts": "end",
     "health": "at",
     "dns_queries": "window_start",
+    "app_events": "window_start",
 }

@@ -24,7 +24,7 @@ from .engine import default_sensor_name, display_url, open_engine, store_error
 from .flow_versions import FlowChanges, StoredFlows
 from .migrations import migrate
 from .retention import Retention
-from .schema import alerts, dns_queries, flows, health, hosts, protocols, runs, traffic
+from .schema import alerts, app_events, dns_queries, flows, health, hosts, protocols, runs, traffic
 
 __all__ = ["ResultWriter"]
 
@@ -120,6 +120,7 @@ class ResultWriter:
             (protocols, result.protocols),
             (hosts, result.hosts),
             (dns_queries, result.dns),
+            (app_events, result.app.assign(seq=range(len(result.app)))),  # its place in the window: the key
         ):
             if len(frame):
                 columns = [c.name for c in table.columns]
