@@ -33,9 +33,14 @@ CONFIG = {
     # Anomaly model: isolation_forest, autoencoder (a Kitsune-style autoencoder ensemble), or
     # local_outlier_factor (scikit-learn's LOF in novelty mode). (command line: --anomaly-model)
     "anomaly_model": "isolation_forest",
-    # Share of baseline host windows the anomaly threshold may flag (the false-alarm budget).
+    # The anomaly model's false-alarm budget: about this many anomaly alerts a day on traffic like
+    # its baseline (its threshold is placed in the baseline's scores, extrapolated beyond them when
+    # a day holds more host windows than the baseline). (command line: --anomaly-alerts-per-day)
+    "anomaly_alerts_per_day": 1.0,
+    # Instead of anomaly_alerts_per_day, the share of host windows the anomaly threshold may flag
+    # (0.001 flags 36 an hour of 50 hosts in 5 s windows). None uses anomaly_alerts_per_day.
     # (command line: --false-alarm-rate)
-    "false_alarm_rate": 0.001,
+    "false_alarm_rate": None,
     # Seconds of traffic per analysis window. (command line: --window)
     "window_s": 5.0,
     # Reading a file, run the detectors in a second process while the next window is read and its

@@ -65,7 +65,8 @@ class NetworkTrafficAnalyzer:
         baseline_s: float = 600.0,
         model_path: str | None = None,
         anomaly_model: str = "isolation_forest",
-        false_alarm_rate: float = 0.001,
+        anomaly_alerts_per_day: float = 1.0,
+        false_alarm_rate: float | None = None,
         window_s: float = 5.0,
         parallel_detection: bool = True,
         scan_min_ports: int = 25,
@@ -126,6 +127,7 @@ class NetworkTrafficAnalyzer:
         self.baseline_s = baseline_s
         self.model_path = model_path
         self.anomaly_model = anomaly_model
+        self.anomaly_alerts_per_day = anomaly_alerts_per_day
         self.false_alarm_rate = false_alarm_rate
         self.window_s = window_s
         self.parallel_detection = parallel_detection

@@ -86,7 +86,7 @@ def baseline_model():
     features = pd.concat(rows)
     if len(features) < MIN_BASELINE_WINDOWS:
         return None
-    return HostAnomalyModel(n_estimators=50).fit(features)
+    return HostAnomalyModel(n_estimators=50, false_alarm_rate=0.01).fit(features)
 
 
 def analyse(source, model) -> tuple[str, str, int]:

@@ -78,8 +78,9 @@ def test_train_save_reload_and_explain(pcaps, syn_scan, tmp_path):
     first = read_json(tmp_path, syn_scan.path, "--train", train, "--false-alarm-rate", "0.02")
     assert first["model"]["status"] == "trained" and first["model"]["baseline_windows"] > 100
     assert (tmp_path / "data" / "model.joblib").exists()
+    assert first["model"]["window_rate"] == 0.02
     # The next run has no --train: it reloads the saved model and says what it was trained on.
-    second = read_json(tmp_path, syn_scan.path)
+    second = read_json(tmp_path, syn_scan.path, "--false-alarm-rate", "0.02")
     assert second["model"]["trained_on"] == train
     assert second["model"]["threshold"] == first["model"]["threshold"]
     anomalies = [a for a in second["alerts"] if a["kind"] == "anomaly"]
@@ -88,12 +89,16 @@ def test_train_save_reload_and_explain(pcaps, syn_scan, tmp_path):
     assert "baseline" in text and ("distinct_dst_ports" in text or "failed_flows" in text)
     model, meta = load_model(tmp_path / "data" / "model.joblib", HOST_FEATURES)
     assert meta["features"] == list(HOST_FEATURES) and model.false_alarm_rate == 0.02
+    # A budget of alerts a day moves the saved model's threshold beyond its least normal baseline window.
+    daily = read_json(tmp_path, syn_scan.path, "--anomaly-alerts-per-day", "1")["model"]
+    assert daily["alerts_per_day"] == 1 and daily["false_alarm_rate"] is None
+    assert daily["threshold"] < first["model"]["threshold"] and daily["window_rate"] < 1 / meta["baseline_windows"]
 
 
 def test_model_trained_on_other_features_is_refused(tmp_path, baseline):
     import joblib
 
-    model = HostAnomalyModel().fit(baseline)
+    model = HostAnomalyModel(false_alarm_rate=0.01).fit(baseline)
     joblib.dump({"model": model, "meta": {"features": ["something_else"]}}, tmp_path / "old.joblib")
     with pytest.raises(AnalyzerError, match="other features"):
         load_model(tmp_path / "old.joblib", HOST_FEATURES)

@@ -62,6 +62,7 @@ def test_readme_table_is_generated_from_the_catalogue():
         ({"capture_duration": -1}, "capture_duration"),
         ({"dashboard_host": "not an address"}, "dashboard_host"),
         ({"false_alarm_rate": 2}, "false_alarm_rate"),
+        ({"anomaly_alerts_per_day": 0}, "anomaly_alerts_per_day"),
         ({"scan_min_ports": 2.5}, "scan_min_ports"),
         ({"dashboard": "yes"}, "dashboard"),
     ],

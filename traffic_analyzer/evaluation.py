@@ -265,7 +265,16 @@ def _model_alerts(model, windows: list[tuple[float, float, pd.DataFrame]]) -> li
     return list(book.alerts.values())
 
 
-def compare_models(labels: pd.DataFrame, folder: Path, window_s: float, rate: float) -> str:
+def _fit_on(model, files: list[list[tuple[float, float, pd.DataFrame]]]):
+    """``model`` fitted on the host windows of ``files``, with the seconds of traffic they cover."""
+    features = pd.concat([f for windows in files for _, _, f in windows])
+    seconds = sum(max(w[1] for w in windows) - min(w[0] for w in windows) for windows in files if windows)
+    return model.fit(features, seconds=seconds)
+
+
+def compare_models(
+    labels: pd.DataFrame, folder: Path, window_s: float, alerts_per_day: float, rate: float | None = None
+) -> str:
     """Every anomaly model on the same host windows: recall on the attacks, false alerts on benign files.
 
     Attack files are scored by a model trained on all benign files; each benign file by a model
@@ -276,12 +285,11 @@ def compare_models(labels: pd.DataFrame, folder: Path, window_s: float, rate: fl
     rows = []
     for kind in MODELS:
         runs = {}
-        baseline = pd.concat([f for b in benign for _, _, f in tables[b]])
-        model = make_model(kind, rate).fit(baseline)
+        model = _fit_on(make_model(kind, alerts_per_day, rate), [tables[b] for b in benign])
         for name, windows in tables.items():
             if name in benign:
-                others = pd.concat([f for b in benign if b != name for _, _, f in tables[b]])
-                alerts = _model_alerts(make_model(kind, rate).fit(others), windows)
+                others = [tables[b] for b in benign if b != name]
+                alerts = _model_alerts(_fit_on(make_model(kind, alerts_per_day, rate), others), windows)
             else:
                 alerts = _model_alerts(model, windows)
             first = min((w[0] for w in windows), default=0.0)
@@ -334,10 +342,16 @@ def main(argv: list[str]) -> int:
         help="compare the anomaly models (IsolationForest, autoencoder, LOF) on the host windows",
     )
     parser.add_argument(
+        "--anomaly-alerts-per-day",
+        type=float,
+        default=DEFAULTS["anomaly_alerts_per_day"],
+        help="the models' false-alarm budget: alerts a day on traffic like their baseline",
+    )
+    parser.add_argument(
         "--false-alarm-rate",
         type=float,
         default=DEFAULTS["false_alarm_rate"],
-        help="the models' false-alarm budget on their baseline",
+        help="instead, the share of baseline host windows the models may flag",
     )
     args = parser.parse_args(argv)
     try:
@@ -346,7 +360,11 @@ def main(argv: list[str]) -> int:
         thresholds = parse_threshold_options(args.threshold)
         names = check_names(parse_names(args.detectors))
         if args.compare_models:
-            print(compare_models(labels, labels_path.parent, args.window, args.false_alarm_rate))
+            print(
+                compare_models(
+                    labels, labels_path.parent, args.window, args.anomaly_alerts_per_day, args.false_alarm_rate
+                )
+            )
             return 0
         model = None
         if args.model:

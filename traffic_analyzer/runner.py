@@ -108,6 +108,20 @@ class Runner:
                 self.logger.info(
                     "loaded anomaly model %s (trained on %s)", self.model_path, self.model_meta["trained_on"]
                 )
+                self._apply_budget()
+
+    def _apply_budget(self) -> None:
+        """A saved model keeps its baseline's scores: a changed false-alarm budget moves its threshold."""
+        c, model = self.config, self.model
+        budget = (c.anomaly_alerts_per_day, c.false_alarm_rate)
+        if budget == (getattr(model, "alerts_per_day", None), model.false_alarm_rate):
+            return
+        if not hasattr(model, "baseline_scores_"):
+            self.logger.warning("the saved model predates alerts a day: train it again to apply the budget")
+            return
+        model.set_budget(*budget)
+        self.model_meta = {**self.model_meta, **_models().budget_info(model)}
+        self.logger.info("anomaly threshold placed for %s", _models().budget_text(model))
 
     def start_dashboard(self) -> None:
         if self.config.dashboard:
@@ -128,18 +142,28 @@ class Runner:
     def train(self, paths: str) -> None:
         """Fit the anomaly model on benign captures (comma-separated paths) and save it."""
         rows = []
+        seconds = 0.0
         for path in [p.strip() for p in paths.split(",") if p.strip()]:
             analysis = Analysis(detectors=[])
             source = CaptureFileSource(path, reader=self.config.file_reader, progress=self.config.progress)
+            first = last = None
             for packets in file_windows(source.batches(), self.config.window_s):
                 _, window = analysis.process(packets, live=False)
                 rows.append(window.host_features)
+                first = window.start if first is None else first
+                last = window.end
+            seconds += (last - first) if first is not None else 0.0  # the file's network time
         features = pd.concat(rows) if rows else pd.DataFrame(columns=list(HOST_FEATURES))
-        model = _models().make_model(self.config.anomaly_model, self.config.false_alarm_rate).fit(features)
+        model = self._new_model().fit(features, seconds=seconds)
         self.model = model
         self.model_meta = _models().save_model(model, self.model_path, trained_on=paths)
         self.logger.info(
-            "trained anomaly model on %s: %d host windows, saved to %s", paths, len(features), self.model_path
+            "trained anomaly model on %s: %d host windows over %.0f s, threshold for %s, saved to %s",
+            paths,
+            len(features),
+            seconds,
+            _models().budget_text(model),
+            self.model_path,
         )
 
     def source(self) -> tuple[PacketSource, bool, str]:
@@ -246,7 +270,7 @@ class Runner:
                 if live and analysis.model is None:
                     baseline_rows.append(window.host_features)
                     if time.time() - started >= self.config.baseline_s:
-                        self._fit_live_baseline(analysis, baseline_rows)
+                        self._fit_live_baseline(analysis, baseline_rows, time.time() - started)
                 if self.reload_requested.is_set():
                     self._reload(analysis, alerts)
         except KeyboardInterrupt:
@@ -341,10 +365,14 @@ class Runner:
         self.logger.info("running as %s (uid %d) from now on; capture processes keep root", account.name, account.uid)
         self.start_dashboard()
 
-    def _fit_live_baseline(self, analysis: Analysis, rows: list[pd.DataFrame]) -> None:
+    def _new_model(self) -> BaselineModel:
+        c = self.config
+        return _models().make_model(c.anomaly_model, c.anomaly_alerts_per_day, c.false_alarm_rate)
+
+    def _fit_live_baseline(self, analysis: Analysis, rows: list[pd.DataFrame], seconds: float) -> None:
         features = pd.concat(rows)
         try:
-            model = _models().make_model(self.config.anomaly_model, self.config.false_alarm_rate).fit(features)
+            model = self._new_model().fit(features, seconds=seconds)
         except AnalyzerError as exc:
             self.model_meta = {"status": "too little baseline", "detail": str(exc)}
             self.logger.warning("%s; the anomaly model keeps learning", exc)

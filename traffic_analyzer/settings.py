@@ -74,9 +74,19 @@ SETTINGS: tuple[Setting, ...] = (
         ("isolation_forest", "autoencoder", "local_outlier_factor"),
     ),
     Setting(
+        "anomaly_alerts_per_day",
+        1.0,
+        "The anomaly model's false-alarm budget: about this many anomaly alerts a day on traffic like its "
+        "baseline (its threshold is placed in the baseline's scores, extrapolated beyond them when a day "
+        "holds more host windows than the baseline).",
+        "--anomaly-alerts-per-day",
+        float,
+    ),
+    Setting(
         "false_alarm_rate",
-        0.001,
-        "Share of baseline host windows the anomaly threshold may flag (the false-alarm budget).",
+        None,
+        "Instead of anomaly_alerts_per_day, the share of host windows the anomaly threshold may flag "
+        "(0.001 flags 36 an hour of 50 hosts in 5 s windows). None uses anomaly_alerts_per_day.",
         "--false-alarm-rate",
         float,
     ),
@@ -337,7 +347,9 @@ def _check_ranges(v: dict[str, Any]) -> None:
             raise ConfigError(f"{name} must be more than 0 seconds, not {v[name]}")
     if v["scan_min_ports"] < 2:
         raise ConfigError(f"scan_min_ports must be at least 2, not {v['scan_min_ports']}")
-    if not 0 < v["false_alarm_rate"] < 1:
+    if not v["anomaly_alerts_per_day"] > 0:
+        raise ConfigError(f"anomaly_alerts_per_day must be above 0, not {v['anomaly_alerts_per_day']}")
+    if v["false_alarm_rate"] is not None and not 0 < v["false_alarm_rate"] < 1:
         raise ConfigError(f"false_alarm_rate must be between 0 and 1, not {v['false_alarm_rate']}")
     if not 1 <= v["dashboard_port"] <= 65535:
         raise ConfigError(f"dashboard_port must be between 1 and 65535, not {v['dashboard_port']}")

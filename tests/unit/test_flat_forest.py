@@ -40,7 +40,9 @@ def test_missing_values_are_scored_by_scikit_learn():
 def test_the_model_scores_as_its_forest_and_saves_without_the_flat_copy():
     rng = np.random.default_rng(2)
     columns = [f"f{i}" for i in range(5)]
-    model = HostAnomalyModel(n_estimators=30).fit(pd.DataFrame(rng.poisson(3, (400, 5)), columns=columns))
+    model = HostAnomalyModel(n_estimators=30, false_alarm_rate=0.01).fit(
+        pd.DataFrame(rng.poisson(3, (400, 5)), columns=columns)
+    )
     windows = pd.DataFrame(rng.poisson(6, (50, 5)), columns=columns)
     expected = model.forest_.score_samples(np.log1p(windows.to_numpy(dtype=float)))
     assert np.array_equal(model.score_samples(windows), expected)

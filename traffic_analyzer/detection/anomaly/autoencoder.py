@@ -33,8 +33,10 @@ class AutoencoderModel(BaselineModel):
 
     Parameters
     ----------
-    false_alarm_rate : float
-        Share of baseline windows allowed above the threshold.
+    alerts_per_day : float
+        Alerts a day that traffic like the baseline may raise (the false-alarm budget).
+    false_alarm_rate : float or None
+        If given, the share of baseline host windows allowed below the threshold instead.
     max_iter : int
         Training epochs of each autoencoder.
     random_state : int
@@ -43,7 +45,14 @@ class AutoencoderModel(BaselineModel):
 
     name = "autoencoder"
 
-    def __init__(self, false_alarm_rate: float = 0.001, max_iter: int = 500, random_state: int = 0) -> None:
+    def __init__(
+        self,
+        alerts_per_day: float = 1.0,
+        false_alarm_rate: float | None = None,
+        max_iter: int = 500,
+        random_state: int = 0,
+    ) -> None:
+        self.alerts_per_day = alerts_per_day
         self.false_alarm_rate = false_alarm_rate
         self.max_iter = max_iter
         self.random_state = random_state

@@ -1,8 +1,9 @@
 """What every anomaly model shares: the baseline guard, the calibrated threshold, and scikit-learn's outlier API.
 
 The threshold is not a share of whatever arrives (``contamination=0.1`` flags a tenth of all traffic by
-construction): it is the score below which only ``false_alarm_rate`` of the *baseline* windows fell, so on
-traffic like the baseline a model raises about that many alerts and no more.
+construction): it is placed in the *baseline's* score distribution so that traffic like the baseline
+raises about ``alerts_per_day`` alerts a day (:mod:`.threshold`), or, when ``false_alarm_rate`` is
+given, so that that share of baseline host windows falls below it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ...errors import AnalyzerError
+from .threshold import tail_threshold, window_rate
 
 MIN_BASELINE_WINDOWS = 20  # fewer host windows than this say too little about "normal"
 SCORE_FLOOR = 40.0  # threat score of a window just past the threshold
@@ -31,13 +33,16 @@ class BaselineModel(OutlierMixin, BaseEstimator, ABC):
     """A model of normal host windows: subclasses learn scores in ``_fit`` and give them in ``_scores``.
 
     ``fit`` checks the baseline, remembers its medians and maxima (quoted in explanations) and sets the
-    threshold ``offset_`` so that ``false_alarm_rate`` of the baseline windows fall below it.
+    threshold ``offset_`` at the per-window rate ``rate_`` that ``alerts_per_day`` allow, given how many
+    host windows the baseline's ``seconds`` of traffic held; ``false_alarm_rate`` sets that rate itself.
     """
 
     name = "baseline_model"
-    false_alarm_rate: float
+    alerts_per_day: float
+    false_alarm_rate: float | None
 
-    def fit(self, X: pd.DataFrame, y: object = None) -> BaselineModel:
+    def fit(self, X: pd.DataFrame, y: object = None, seconds: float | None = None) -> BaselineModel:
+        """Learn the baseline ``X`` (host windows by feature), which covers ``seconds`` of network time."""
         if len(X) < MIN_BASELINE_WINDOWS:
             raise AnalyzerError(
                 f"the baseline has {len(X)} host windows; the anomaly model needs at least {MIN_BASELINE_WINDOWS} "
@@ -45,10 +50,26 @@ class BaselineModel(OutlierMixin, BaseEstimator, ABC):
             )
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         baseline_scores = self._fit(X)
-        self.offset_ = float(np.quantile(baseline_scores, self.false_alarm_rate, method="lower"))
+        if self.false_alarm_rate is None and seconds is None:
+            raise ValueError("fit needs the seconds of traffic the baseline covers, or a false_alarm_rate")
+        self.baseline_scores_ = np.sort(np.asarray(baseline_scores, dtype=float))  # kept: a new budget needs them
+        self.baseline_seconds_ = seconds
         self.baseline_median_ = X.median()
         self.baseline_max_ = X.max()
         self.n_baseline_windows_ = len(X)
+        return self.set_budget(self.alerts_per_day, self.false_alarm_rate)
+
+    def set_budget(self, alerts_per_day: float, false_alarm_rate: float | None = None) -> BaselineModel:
+        """Place the threshold for a new false-alarm budget on the fitted baseline, without fitting again."""
+        check_is_fitted(self, "baseline_scores_")
+        if false_alarm_rate is None and self.baseline_seconds_ is None:
+            raise ValueError("this model was fitted without the baseline's seconds: give a false_alarm_rate")
+        self.alerts_per_day, self.false_alarm_rate = alerts_per_day, false_alarm_rate
+        if false_alarm_rate is not None:
+            self.rate_ = float(false_alarm_rate)
+        else:
+            self.rate_ = window_rate(alerts_per_day, len(self.baseline_scores_), self.baseline_seconds_)
+        self.offset_ = tail_threshold(self.baseline_scores_, self.rate_)
         return self
 
     @abstractmethod

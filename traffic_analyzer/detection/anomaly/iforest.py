@@ -19,16 +19,25 @@ class HostAnomalyModel(BaselineModel):
     ----------
     n_estimators : int
         Trees in the forest.
-    false_alarm_rate : float
-        Share of baseline windows allowed above the threshold (the false-alarm budget).
+    alerts_per_day : float
+        Alerts a day that traffic like the baseline may raise (the false-alarm budget).
+    false_alarm_rate : float or None
+        If given, the share of baseline host windows allowed below the threshold instead.
     random_state : int
         Seed, so the same baseline gives the same model.
     """
 
     name = "isolation_forest"
 
-    def __init__(self, n_estimators: int = 200, false_alarm_rate: float = 0.001, random_state: int = 0) -> None:
+    def __init__(
+        self,
+        n_estimators: int = 200,
+        alerts_per_day: float = 1.0,
+        false_alarm_rate: float | None = None,
+        random_state: int = 0,
+    ) -> None:
         self.n_estimators = n_estimators
+        self.alerts_per_day = alerts_per_day
         self.false_alarm_rate = false_alarm_rate
         self.random_state = random_state
 

@@ -23,8 +23,10 @@ class LocalOutlierModel(BaselineModel):
 
     Parameters
     ----------
-    false_alarm_rate : float
-        Share of baseline windows allowed above the threshold.
+    alerts_per_day : float
+        Alerts a day that traffic like the baseline may raise (the false-alarm budget).
+    false_alarm_rate : float or None
+        If given, the share of baseline host windows allowed below the threshold instead.
     n_neighbors : int
         Neighbours that define a window's local density.
     max_baseline : int
@@ -36,8 +38,14 @@ class LocalOutlierModel(BaselineModel):
     name = "local_outlier_factor"
 
     def __init__(
-        self, false_alarm_rate: float = 0.001, n_neighbors: int = 20, max_baseline: int = 20_000, random_state: int = 0
+        self,
+        alerts_per_day: float = 1.0,
+        false_alarm_rate: float | None = None,
+        n_neighbors: int = 20,
+        max_baseline: int = 20_000,
+        random_state: int = 0,
     ) -> None:
+        self.alerts_per_day = alerts_per_day
         self.false_alarm_rate = false_alarm_rate
         self.n_neighbors = n_neighbors
         self.max_baseline = max_baseline

@@ -21,9 +21,9 @@ MODELS: dict[str, type[BaselineModel]] = {
 }
 
 
-def make_model(kind: str, false_alarm_rate: float) -> BaselineModel:
-    """A fresh anomaly model of the configured kind (``anomaly_model``: one of MODELS)."""
-    return MODELS.get(kind, HostAnomalyModel)(false_alarm_rate=false_alarm_rate)
+def make_model(kind: str, alerts_per_day: float, false_alarm_rate: float | None = None) -> BaselineModel:
+    """A fresh anomaly model of the configured kind (``anomaly_model``: one of MODELS) and budget."""
+    return MODELS.get(kind, HostAnomalyModel)(alerts_per_day=alerts_per_day, false_alarm_rate=false_alarm_rate)
 
 
 def save_model(model: BaselineModel, path: str | Path, trained_on: str) -> dict:
@@ -41,11 +41,26 @@ def model_info(model: BaselineModel, trained_on: str, trained_at: float | None =
         "trained_on": trained_on,
         "trained_at": trained_at or time.time(),
         "baseline_windows": int(model.n_baseline_windows_),
-        "threshold": model.offset_,
-        "false_alarm_rate": model.false_alarm_rate,
+        **budget_info(model),
         "features": list(model.feature_names_in_),
         "sklearn": sklearn.__version__,
     }
+
+
+def budget_info(model: BaselineModel) -> dict:
+    """The false-alarm budget a fitted model's threshold stands for."""
+    return {
+        "threshold": model.offset_,
+        "alerts_per_day": model.alerts_per_day,
+        "false_alarm_rate": model.false_alarm_rate,
+        "window_rate": model.rate_,  # the share of host windows it flags on traffic like the baseline
+    }
+
+
+def budget_text(model: BaselineModel) -> str:
+    if model.false_alarm_rate is not None:
+        return f"{model.false_alarm_rate:g} of host windows"
+    return f"{model.alerts_per_day:g} alerts a day (1 host window in {1 / model.rate_:,.0f})"
 
 
 def load_model(path: str | Path, features: tuple[str, ...]) -> tuple[BaselineModel, dict] | None:
