@@ -17,6 +17,8 @@ from traffic_analyzer.detection.anomaly.persist import load_model
 from traffic_analyzer.errors import AnalyzerError
 from traffic_analyzer.features.host_windows import HOST_FEATURES
 from traffic_analyzer.pipeline import Analysis, file_windows
+from traffic_analyzer.store.engine import store_url
+from traffic_analyzer.store.reader import ResultReader
 
 BASELINE = ("benign-netflix-streaming.pcap", "benign-msteams-call.pcap", "benign-android-mixed.pcap")
 
@@ -87,6 +89,14 @@ def test_train_save_reload_and_explain(pcaps, syn_scan, tmp_path):
     assert [a["attacker"] for a in anomalies] == [syn_scan.label["attacker"]]  # the scanner, and nobody else
     text = anomalies[0]["explanation"]
     assert "baseline" in text and ("distinct_dst_ports" in text or "failed_flows" in text)
+    # Every host window's margin is stored: the scanner's passes the threshold, nobody else's does.
+    reader, attacker = ResultReader(store_url(tmp_path / "data")), syn_scan.label["attacker"]
+    scanner = reader.host_windows(second["run_id"], attacker)["anomaly"]
+    assert scanner.notna().all() and (scanner > 0).any()
+    others = [h for h in reader.host_totals(second["run_id"])["host"] if h != attacker]
+    margins = pd.concat([reader.host_windows(second["run_id"], h)["anomaly"] for h in others])
+    assert margins.notna().any() and (margins.dropna() <= 0).all()
+    reader.close()
     model, meta = load_model(tmp_path / "data" / "model.joblib", HOST_FEATURES)
     assert meta["features"] == list(HOST_FEATURES) and model.false_alarm_rate == 0.02
     # A budget of alerts a day moves the saved model's threshold beyond its least normal baseline window.

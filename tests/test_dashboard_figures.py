@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from traffic_analyzer.dashboard.figures import (
+    host_traffic_figure,
     protocol_figure,
     top_talkers_figure,
     traffic_figure,
@@ -83,6 +84,27 @@ def test_talkers_figure_stacks_sent_and_received_bytes_per_host_busiest_on_top()
     assert list(sent.x) == [1020, 115652]
     assert list(received.x) == [20000, 1020]
     assert list(sent.customdata) == [17, 1994]  # packets, for the hover text
+
+
+def _host_windows(anomaly: list[float | None]) -> pd.DataFrame:
+    """ResultReader.host_windows(): one row per analysis window of one host."""
+    n = len(anomaly)
+    frame = pd.DataFrame({"window_start": [T0 + 5.0 * i for i in range(n)], "packets_out": [3] * n})
+    frame = frame.assign(bytes_out=300, packets_in=1, bytes_in=100)
+    return frame.assign(anomaly=pd.Series(anomaly, dtype="float64"))
+
+
+def test_host_figure_shows_the_anomaly_margin_under_the_traffic_when_the_model_scored_the_host():
+    fig = host_traffic_figure(_host_windows([-0.2, None, 0.15]))
+    sent, received, margin = fig.data
+    assert (sent.name, received.name, margin.name) == ("sent", "received", "anomaly margin")
+    assert margin.yaxis == "y2" and list(margin.y[[0, 2]]) == [-0.2, 0.15] and pd.isna(margin.y[1])
+    (threshold,) = fig.layout.shapes
+    assert (threshold.y0, threshold.y1, threshold.yref) == (0, 0, "y2")  # the model's threshold
+    assert fig.layout.yaxis2.title.text == "anomaly margin"
+
+    unscored = host_traffic_figure(_host_windows([None, None]))  # no model: traffic alone
+    assert [t.name for t in unscored.data] == ["sent", "received"] and not unscored.layout.shapes
 
 
 def test_labels_from_packets_are_escaped_so_plotly_shows_them_as_text():

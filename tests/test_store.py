@@ -319,7 +319,9 @@ V3_WINDOW_INDEXES = {  # as version 3 indexed the tables a window fills
 
 
 def back_to_version_3(conn: sa.Connection) -> None:
-    """Undo versions 4 and 5 in a current store: no unique window keys, no traffic.window_start, no app_events."""
+    """Undo versions 4 to 6 in a current store: no unique window keys, no traffic.window_start, no app_events,
+    no hosts.anomaly."""
+    back_to_version_5(conn)
     conn.exec_driver_sql("DROP TABLE app_events")
     for table in WINDOW_TABLES:
         for index in table.indexes:
@@ -347,11 +349,17 @@ def test_a_version_2_store_loses_its_run_id_indexes_and_nothing_else(url):
     assert reader.latest_run()["run_id"] == "r" and len(_run_id_indexes(url)) == 6  # read as it is
     ResultWriter(url, sensor="s").close()
     with engine.connect() as conn:
-        assert stored_version(conn) == SCHEMA_VERSION == 5
+        assert stored_version(conn) == SCHEMA_VERSION == 6
     assert _run_id_indexes(url) == {"alerts.ix_alerts_run_id"}
     assert reader.traffic("r")["packets"].tolist() == [3] and reader.count_flows("r") == 1
     reader.close()
     engine.dispose()
+
+
+def back_to_version_5(conn: sa.Connection) -> None:
+    """Undo version 6 in a current store: hosts have no anomaly margin."""
+    conn.exec_driver_sql("ALTER TABLE hosts DROP COLUMN anomaly")
+    conn.exec_driver_sql("UPDATE store_schema SET version = 5")
 
 
 def test_a_version_4_store_gains_the_app_events_table_and_keeps_its_rows(url):
@@ -361,13 +369,41 @@ def test_a_version_4_store_gains_the_app_events_table_and_keeps_its_rows(url):
     writer.close()
     engine = open_engine(url)
     with engine.begin() as conn:  # as the previous release made it
+        back_to_version_5(conn)
         conn.exec_driver_sql("DROP TABLE app_events")
         conn.exec_driver_sql("UPDATE store_schema SET version = 4")
     ResultWriter(url, sensor="s").close()
     with engine.connect() as conn:
-        assert stored_version(conn) == 5
+        assert stored_version(conn) == SCHEMA_VERSION
         assert sa.inspect(conn).has_table("app_events")
         assert conn.exec_driver_sql("SELECT count(*) FROM flows").scalar() == 1
+    engine.dispose()
+
+
+def test_a_version_5_store_is_read_as_it_is_then_gains_the_hosts_anomaly_margin(url):
+    writer = ResultWriter(url, sensor="s")
+    writer.start_run("r", "file a.pcap", {})
+    scored = _window(T0)
+    scored.hosts["anomaly"] = [0.25]
+    writer.write_window("r", scored)
+    writer.close()
+    reader = ResultReader(url)
+    assert reader.host_windows("r", "10.0.0.1")["anomaly"].tolist() == [0.25]
+    reader.close()
+    engine = open_engine(url)
+    with engine.begin() as conn:
+        back_to_version_5(conn)
+    reader = ResultReader(url)  # the dashboard of a store the previous release wrote
+    old = reader.host_windows("r", "10.0.0.1")
+    assert old["packets_out"].tolist() == [2] and old["anomaly"].isna().all()
+    writer = ResultWriter(url, sensor="s")  # upgrades it; a window without a model stores no margin
+    writer.write_window("r", _window(T0 + 5))
+    writer.close()
+    with engine.connect() as conn:
+        assert stored_version(conn) == SCHEMA_VERSION
+    reader = ResultReader(url)
+    assert reader.host_windows("r", "10.0.0.1")["anomaly"].isna().all()
+    reader.close()
     engine.dispose()
 
 

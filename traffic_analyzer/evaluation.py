@@ -79,15 +79,16 @@ def analyse_file(
         for result, window in analysis.results(windows, live=False):
             for alert in result.alerts:
                 raised.setdefault(alert.key, window.end)
-            if model is not None and len(window.host_features):
-                decision = model.decision_function(window.host_features)
+            if window.anomaly is not None:  # the pipeline scored the host windows with the model
+                margin = window.anomaly.to_numpy()
                 scored.append(
                     pd.DataFrame(
                         {
+                            "start": window.start,
                             "time": window.end,
                             "host": window.host_features.index,
-                            "score": -decision,
-                            "flagged": decision < 0,
+                            "score": margin,
+                            "flagged": margin > 0,
                         }
                     )
                 )
@@ -177,6 +178,47 @@ def score(labels: pd.DataFrame, runs: dict[str, FileRun]) -> tuple[pd.DataFrame,
         else {},
     }
     return per_attack, per_kind, benign
+
+
+def host_window_auc(labels: pd.DataFrame, runs: dict[str, FileRun]) -> tuple[float | None, int, int]:
+    """ROC-AUC of the anomaly margin on host windows, with the positive and negative windows counted.
+
+    Positive: a labelled attacker's window inside its attack's range (with the slack). Negative: every
+    window of a host no label of its file names as attacker (victims included: answering a scan is not
+    an anomaly of their own). An attacker's windows outside its ranges are left out: they may be either.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    margins, truth = [], []
+    for name, run in runs.items():
+        if not run.scored:
+            continue
+        windows = pd.concat(run.scored, ignore_index=True)
+        attacks = labels[(labels["file"] == name) & (labels["kind"] != "benign")]
+        attacker = np.zeros(len(windows), dtype=bool)
+        inside = np.zeros(len(windows), dtype=bool)
+        for _, label in attacks.iterrows():
+            named = windows["host"].isin(_addresses(label["attacker"]) - {"*"}).to_numpy()
+            start = label["start_ts"] if pd.notna(label["start_ts"]) else run.first_ts
+            end = label["end_ts"] if pd.notna(label["end_ts"]) else run.last_ts
+            overlaps = (windows["time"] >= start - TIME_SLACK_S) & (windows["start"] <= end + TIME_SLACK_S)
+            attacker |= named
+            inside |= named & overlaps.to_numpy()
+        keep = inside | ~attacker
+        margins.append(windows["score"].to_numpy()[keep])
+        truth.append(inside[keep])
+    y, s = (np.concatenate(v) if v else np.array([]) for v in (truth, margins))
+    positives, negatives = int(y.sum()), int((~y.astype(bool)).sum())
+    auc = float(roc_auc_score(y, s)) if positives and negatives else None
+    return auc, positives, negatives
+
+
+def auc_line(auc: float | None, positives: int, negatives: int) -> str:
+    value = f"{auc:.3f}" if auc is not None else "n/a (needs attacker windows and others)"
+    return (
+        f"Anomaly model on host windows: ROC-AUC {value} ({positives:,} attacker windows inside labelled "
+        f"ranges, {negatives:,} windows of other hosts)."
+    )
 
 
 def poisson_upper(count: int, confidence: float = CONFIDENCE) -> float:
@@ -378,6 +420,8 @@ def main(argv: list[str]) -> int:
             runs[name] = analyse_file(paths[name], model, args.window, args.file_reader, thresholds, names)
         per_attack, per_kind, benign = score(labels, runs)
         print(markdown(per_attack, per_kind, benign))
+        if model is not None:
+            print(auc_line(*host_window_auc(labels, runs)))
         if args.csv:
             write_csv(args.csv, runs)
         return 0

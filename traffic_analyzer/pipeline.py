@@ -160,14 +160,25 @@ class Analysis:
         touched = (
             pd.concat([update.finished, update.active], ignore_index=True) if len(update.finished) else update.active
         )
+        features = host_window_features(packets, touched)
         window = WindowData(
-            start=start, end=end, packets=packets, flows=touched, host_features=host_window_features(packets, touched)
+            start=start, end=end, packets=packets, flows=touched, host_features=features, anomaly=self._score(features)
         )
         self.flows_finished += len(update.finished)
         self._count(packets)
         result = self._result(window, touched, [])
         result.app = app_events(packets, touched)
         return result, window
+
+    def _score(self, features: pd.DataFrame) -> pd.Series | None:
+        """Each host window's distance past the anomaly threshold (above 0: flagged), stored for its page.
+
+        Scored here, once: the anomaly detector reads it from the window instead of scoring again.
+        """
+        model = self.model
+        if model is None or features.empty:
+            return None
+        return pd.Series(-model.decision_function(features), index=features.index, name="anomaly")
 
     def finish(self) -> WindowResult:
         """End every open flow: the last window of a file or a capture."""
@@ -236,7 +247,7 @@ class Analysis:
             window_end=window.end,
             traffic=traffic,
             protocols=protocols,
-            hosts=host_traffic(p),
+            hosts=_with_anomaly(host_traffic(p), window.anomaly),
             flows=flows,
             alerts=alerts,
             dns=dns_counts(p),
@@ -257,6 +268,12 @@ class Analysis:
             "rss_mb": round(self._process.memory_info().rss / 2**20, 1),
             "status": status,
         }
+
+
+def _with_anomaly(hosts: pd.DataFrame, anomaly: pd.Series | None) -> pd.DataFrame:
+    """The store's per-host rows with each host's anomaly margin (NaN where the model did not score it)."""
+    hosts["anomaly"] = hosts["host"].map(anomaly).astype("float64") if anomaly is not None else np.nan
+    return hosts
 
 
 def default_detectors(

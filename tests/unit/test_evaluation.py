@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy.stats import poisson
 
-from traffic_analyzer.evaluation import FileRun, markdown, matches, poisson_upper, score
+from traffic_analyzer.evaluation import FileRun, auc_line, host_window_auc, markdown, matches, poisson_upper, score
 from traffic_analyzer.records.alert import Alert
 
 pytestmark = pytest.mark.unit
@@ -94,3 +94,34 @@ def test_no_false_alert_still_has_an_upper_bound():
     benign = label_rows(("benign.pcap", "", "", "benign", None, None, ""))
     _, _, rates = score(benign, {"benign.pcap": run("benign.pcap", [], first_ts=0.0, last_ts=86_400.0)})
     assert rates["per_day_by_detector"] == {"all": {"alerts": 0, "per_day": 0.0, "upper_per_day": 3.0}}
+
+
+def _scored(rows: list[tuple[float, str, float]]) -> pd.DataFrame:
+    """Host windows of 10 s starting at each time, with the model's margin."""
+    frame = pd.DataFrame(rows, columns=["start", "host", "score"])
+    return frame.assign(time=frame["start"] + 10.0, flagged=frame["score"] > 0)
+
+
+def test_host_window_auc_ranks_the_attackers_windows_in_range_against_everyone_elses():
+    labels = label_rows(SCAN, ("quiet.pcap", "", "", "benign", None, None, ""))
+    scan = run("scan.pcap", [])
+    scan.scored = [
+        _scored([(1100.0, ATTACKER, 0.4), (1150.0, ATTACKER, 0.1)]),  # in range: positives
+        _scored([(1500.0, ATTACKER, -0.9)]),  # the attacker after the attack: left out
+        _scored([(1100.0, VICTIM, 0.2), (1150.0, BYSTANDER, -0.3)]),  # negatives, the victim too
+    ]
+    quiet = run("quiet.pcap", [])
+    quiet.scored = [_scored([(1000.0, BYSTANDER, -0.5), (1010.0, VICTIM, 0.0)])]
+    auc, positives, negatives = host_window_auc(labels, {"scan.pcap": scan, "quiet.pcap": quiet})
+    assert (positives, negatives) == (2, 4)
+    # 0.4 beats all four negatives; 0.1 beats three of them (not the victim's 0.2): 7 of 8 pairs.
+    assert auc == pytest.approx(7 / 8)
+    assert "ROC-AUC 0.875 (2 attacker windows" in auc_line(auc, positives, negatives)
+
+
+def test_host_window_auc_is_undefined_without_both_classes():
+    labels = label_rows(("quiet.pcap", "", "", "benign", None, None, ""))
+    quiet = run("quiet.pcap", [])
+    quiet.scored = [_scored([(1000.0, BYSTANDER, -0.5)])]
+    assert host_window_auc(labels, {"quiet.pcap": quiet}) == (None, 0, 1)
+    assert "n/a" in auc_line(None, 0, 1)

@@ -23,6 +23,7 @@ PACKETS_COLOUR = "#2563eb"
 BYTES_COLOUR = "#0d9488"
 OUT_COLOUR = "#7c3aed"
 IN_COLOUR = "#f59e0b"
+ANOMALY_COLOUR = "#dc2626"
 
 
 def plain_text(value: object) -> str:
@@ -255,33 +256,59 @@ def _port_label(port: object) -> str:
 
 
 def host_traffic_figure(windows: pd.DataFrame, empty_message: str = "No traffic of this host yet.") -> go.Figure:
-    """Bytes the host sent and received per analysis window, as grouped bars (packets in the hover)."""
+    """Bytes the host sent and received per analysis window, as grouped bars (packets in the hover); below
+    them the anomaly model's margin per window, when the model scored the host."""
     if windows.empty:
         return empty_figure(empty_message)
     times = pd.to_datetime(windows["window_start"].astype("float64").round(), unit="s", utc=True)  # whole-second ticks
-    fig = go.Figure(
-        [
-            go.Bar(
-                x=times,
-                y=windows["bytes_out"],
-                name="sent",
-                marker_color=OUT_COLOUR,
-                customdata=windows["packets_out"],
-                hovertemplate="window from %{x|%H:%M:%S} UTC<br>sent %{y:,} bytes in %{customdata:,} packets"
-                "<extra></extra>",
-            ),
-            go.Bar(
-                x=times,
-                y=windows["bytes_in"],
-                name="received",
-                marker_color=IN_COLOUR,
-                customdata=windows["packets_in"],
-                hovertemplate="window from %{x|%H:%M:%S} UTC<br>received %{y:,} bytes in %{customdata:,} packets"
-                "<extra></extra>",
-            ),
-        ]
-    )
+    scored = "anomaly" in windows and windows["anomaly"].notna().any()
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38]) if scored else None
+    bars = [
+        go.Bar(
+            x=times,
+            y=windows["bytes_out"],
+            name="sent",
+            marker_color=OUT_COLOUR,
+            customdata=windows["packets_out"],
+            hovertemplate="window from %{x|%H:%M:%S} UTC<br>sent %{y:,} bytes in %{customdata:,} packets"
+            "<extra></extra>",
+        ),
+        go.Bar(
+            x=times,
+            y=windows["bytes_in"],
+            name="received",
+            marker_color=IN_COLOUR,
+            customdata=windows["packets_in"],
+            hovertemplate="window from %{x|%H:%M:%S} UTC<br>received %{y:,} bytes in %{customdata:,} packets"
+            "<extra></extra>",
+        ),
+    ]
+    if fig is None:
+        fig = go.Figure(bars)
+        fig.update_layout(barmode="group")
+        fig.update_xaxes(title_text="analysis window start (UTC)")
+        fig.update_yaxes(title_text="bytes per window", rangemode="tozero")
+        return _base_layout(fig, height=300)
+    for bar in bars:
+        fig.add_trace(bar, row=1, col=1)
+    fig.add_trace(_anomaly_trace(times, windows["anomaly"].astype("float64")), row=2, col=1)
+    fig.add_hline(y=0, line={"color": ANOMALY_COLOUR, "dash": "dash", "width": 1}, row=2, col=1)
     fig.update_layout(barmode="group")
-    fig.update_xaxes(title_text="analysis window start (UTC)")
-    fig.update_yaxes(title_text="bytes per window", rangemode="tozero")
-    return _base_layout(fig, height=300)
+    fig.update_yaxes(title_text="bytes per window", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="anomaly margin", row=2, col=1)
+    fig.update_xaxes(title_text="analysis window start (UTC)", row=2, col=1)
+    return _base_layout(fig, height=440)
+
+
+def _anomaly_trace(times: pd.Series, margin: pd.Series) -> go.Scatter:
+    """The model's margin per window: above the dashed line at 0, past the threshold (an anomaly alert)."""
+    return go.Scatter(
+        x=times,
+        y=margin,
+        name="anomaly margin",
+        mode="lines+markers" if len(margin) <= MARKERS_UP_TO_POINTS else "lines",
+        line={"color": ANOMALY_COLOUR, "width": 1.5},
+        connectgaps=False,
+        hovertemplate="window from %{x|%H:%M:%S} UTC<br>anomaly margin %{y:.3f} (above 0: past the model's threshold)"
+        "<extra></extra>",
+    )

@@ -19,6 +19,7 @@ class WindowData:
     packets: pd.DataFrame  # the window's packet table
     flows: pd.DataFrame  # conn records the window touched (current state)
     host_features: pd.DataFrame  # per-host features (features.host_windows)
+    anomaly: pd.Series | None = None  # per host (host_features' order): how far past the model's threshold, >0 flagged
 
 
 DNS_COLUMNS = ["host", "qname", "queries"]
@@ -32,7 +33,7 @@ class WindowResult:
     window_end: float
     traffic: pd.DataFrame  # second, packets, bytes
     protocols: pd.DataFrame  # protocol, packets, bytes
-    hosts: pd.DataFrame  # host, packets_out, bytes_out, packets_in, bytes_in
+    hosts: pd.DataFrame  # host, packets_out, bytes_out, packets_in, bytes_in, anomaly (NaN: not scored)
     flows: pd.DataFrame  # conn.log records touched or finished in the window
     alerts: list[Alert] = field(default_factory=list)  # created or updated in the window
     health: dict = field(default_factory=dict)

@@ -39,8 +39,16 @@ def column_values(series: pd.Series) -> list:
 
 
 def frame_rows(frame: pd.DataFrame, columns: Sequence[str], constants: dict[str, object]) -> list[tuple]:
-    """Rows of ``frame`` as tuples in ``columns`` order; a column named in ``constants`` has that one value."""
-    lists = [itertools.repeat(constants[c]) if c in constants else column_values(frame[c]) for c in columns]
+    """Rows of ``frame`` as tuples in ``columns`` order; a column named in ``constants`` has that one value.
+
+    A column the frame lacks is NULL (an optional one, such as a host's anomaly margin without a model;
+    the database refuses it where a value is required).
+    """
+    nulls = [None] * len(frame)
+    lists = [
+        itertools.repeat(constants[c]) if c in constants else column_values(frame[c]) if c in frame else nulls
+        for c in columns
+    ]
     return list(zip(*lists, strict=False)) if len(frame) else []  # constants repeat
 
 

@@ -164,10 +164,16 @@ def _v5_app_events(conn: sa.Connection, _sensor: str) -> None:
     app_events.create(conn, checkfirst=True)  # with its index
 
 
+def _v6_host_anomaly(conn: sa.Connection, _sensor: str) -> None:
+    """v5 -> v6: each host window's anomaly margin, for the model's score over time on a host's page."""
+    _add_column(conn, "hosts", sa.Column("anomaly", sa.Float))
+
+
 # (version it leads to, step), in order.
 STEPS: tuple[tuple[int, Callable[[sa.Connection, str], None]], ...] = (
     (2, _v2_sensors_and_dns),
     (3, _v3_one_run_index_per_table),
     (4, _v4_unique_window_keys),
     (5, _v5_app_events),
+    (6, _v6_host_anomaly),
 )

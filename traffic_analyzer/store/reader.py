@@ -258,7 +258,8 @@ class ResultReader:
         return self._frame(q)
 
     def host_windows(self, run_id: RunIds, host: str) -> pd.DataFrame:
-        """One host's packets and bytes each way per analysis window, oldest first."""
+        """One host's packets and bytes each way per analysis window, and its anomaly margin, oldest first."""
+        self._ready()  # an older store has no margin column
         q = (
             sa.select(
                 hosts.c.window_start,
@@ -266,6 +267,7 @@ class ResultReader:
                 sa.func.sum(hosts.c.bytes_out).label("bytes_out"),
                 sa.func.sum(hosts.c.packets_in).label("packets_in"),
                 sa.func.sum(hosts.c.bytes_in).label("bytes_in"),
+                sa.func.max(self._column(hosts, "anomaly")).label("anomaly"),  # NULL where no model scored it
             )
             .where(_of_runs(hosts.c.run_id, run_id), hosts.c.host == host)
             .group_by(hosts.c.window_start)

@@ -27,8 +27,8 @@ from ..records.flows import FLOW_COLUMNS
 
 # 1: the first SQLite stores (no sensors, flows keyed by uid alone); 2: sensors, DNS names; 3: no index on run_id alone;
 # 4: window rows keyed by unique indexes (traffic gets window_start);
-# 5: app_events (DNS, HTTP and TLS messages for the Zeek dns/http/ssl logs)
-SCHEMA_VERSION = 5
+# 5: app_events (DNS, HTTP and TLS messages for the Zeek dns/http/ssl logs); 6: hosts.anomaly
+SCHEMA_VERSION = 6
 
 metadata = sa.MetaData()
 
@@ -84,6 +84,7 @@ hosts = sa.Table(
     sa.Column("bytes_out", sa.BigInteger, nullable=False),
     sa.Column("packets_in", sa.BigInteger, nullable=False),
     sa.Column("bytes_in", sa.BigInteger, nullable=False),
+    sa.Column("anomaly", sa.Float),  # v6: how far past the anomaly threshold (above 0: flagged); NULL: not scored
     sa.Index("ux_hosts_run_window_host", "run_id", "window_start", "host", unique=True),
 )
 

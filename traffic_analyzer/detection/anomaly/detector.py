@@ -24,16 +24,26 @@ class AnomalyDetector(Detector):
         self.model = model
 
     def detect(self, window: WindowData) -> list[Alert]:
-        return anomaly_alerts(self.model, window.host_features, window.flows, window.start, window.end)
+        decision = -window.anomaly.to_numpy() if window.anomaly is not None else None  # scored by the pipeline
+        return anomaly_alerts(self.model, window.host_features, window.flows, window.start, window.end, decision)
 
 
 def anomaly_alerts(
-    model: BaselineModel, features: pd.DataFrame, flows: pd.DataFrame, start: float, end: float
+    model: BaselineModel,
+    features: pd.DataFrame,
+    flows: pd.DataFrame,
+    start: float,
+    end: float,
+    decision: np.ndarray | None = None,
 ) -> list[Alert]:
-    """Alerts for the host windows the model flags, each explained against the baseline."""
+    """Alerts for the host windows the model flags, each explained against the baseline.
+
+    ``decision`` is the model's decision function of ``features`` when it was computed already.
+    """
     if features.empty:
         return []
-    decision = model.decision_function(features)
+    if decision is None:
+        decision = model.decision_function(features)
     flagged = np.flatnonzero(decision < 0)
     scores = model.threat_score(decision)
     alerts: list[Alert] = []
