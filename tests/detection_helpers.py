@@ -14,6 +14,22 @@ from traffic_analyzer.records.alert import Alert
 from traffic_analyzer.settings import DEFAULTS
 
 BENIGN_GLOB = "benign-*"
+WINDOW_S = 5.0  # the analyzer's default window
+
+
+def analyse(path: Path, detector: Detector) -> tuple[list[Alert], Analysis]:
+    """The merged alerts of one detector over a capture read through the real pipeline, and the analysis."""
+    analysis = Analysis(detectors=[detector])
+    for packets in file_windows(PcapFileSource(path, progress=False).batches(), WINDOW_S):
+        analysis.process(packets, live=False)
+    return list(analysis.book.alerts.values()), analysis
+
+
+def labelled_span(row: pd.Series, analysis: Analysis) -> tuple[float, float]:
+    """The label's time range; empty start/end mean the whole file."""
+    start = analysis.first_ts if pd.isna(row["start_ts"]) else float(row["start_ts"])
+    end = analysis.last_ts if pd.isna(row["end_ts"]) else float(row["end_ts"])
+    return start, end
 
 
 def alerts_of(path: Path, *detectors: Detector, window_s: float = 5.0) -> list[Alert]:

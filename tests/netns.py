@@ -6,13 +6,18 @@ import contextlib
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 SUBNET_PREFIX = "10.213.0"  # exists only inside the namespaces below
+PCAP_HEADER_BYTES = 24  # a capture file of this size holds no packet
+CAPTURE_BUFFER_KB = 16384
+HEADERS_SNAPLEN = 256  # bytes of each frame kept when the headers are all a detector reads
 
 
 @dataclass(frozen=True)
@@ -71,3 +76,33 @@ def host_pair():
         pytest.skip("iproute2 (ip) is not installed; ./setup.sh --dev installs it")
     with namespace_pair() as pair:
         yield pair
+
+
+def need(*tools: str) -> None:
+    for tool in tools:
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (./setup.sh --dev installs it)")
+
+
+@contextlib.contextmanager
+def recording(pair: HostPair, path: Path, bpf: str = "", snaplen: int = 0) -> Iterator[None]:
+    """tcpdump on host A's interface into ``path`` while the block runs: the frames ``bpf`` selects (all without
+    one), cut to ``snaplen`` bytes (whole without one). Fails if tcpdump dropped a frame or recorded none."""
+    tcpdump = ["tcpdump", "-n", "-Z", "root", "--immediate-mode", "-U", "-B", str(CAPTURE_BUFFER_KB)]
+    tcpdump += ["-s", str(snaplen)] if snaplen else []
+    capture = [*tcpdump, "-i", pair.if_a, "-w", str(path), *([bpf] if bpf else [])]
+    proc = pair.popen_in(pair.ns_a, *capture, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:  # tcpdump says "listening on" once it captures, or exits with the reason
+            if "listening on" in line:
+                break
+        else:
+            raise AssertionError(f"tcpdump did not start (exit {proc.wait(timeout=10)})")
+        yield
+        time.sleep(0.5)  # the last replies
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    stats = proc.stderr.read()
+    assert "\n0 packets dropped by kernel" in "\n" + stats, stats
+    assert path.stat().st_size > PCAP_HEADER_BYTES, "tcpdump recorded no packet"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
+from detection_helpers import analyse, labelled_span
+from dns_responder import record_dns
 from netns import host_pair  # noqa: F401 (fixture)
-from test_detect_dns_tunnel import analyse, labelled_span, record_dns
 
 from traffic_analyzer.detection.dga import DgaDetector, generated_label
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from netns import host_pair  # noqa: F401 (fixture)
-from test_detect_dns_tunnel import analyse, labelled_span, need, recording
+from detection_helpers import analyse, labelled_span
+from netns import (
+    host_pair,  # noqa: F401 (fixture)
+    need,
+    recording,
+)
 
 from traffic_analyzer.detection.icmp_tunnel import IcmpTunnelDetector
 

@@ -18,10 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from detection_helpers import BENIGN_GLOB
-from netns import HostPair, host_pair  # noqa: F401 (fixture)
-from test_detect_dns_tunnel import analyse, labelled_span, need
-from test_detect_sweep import recording
+from detection_helpers import BENIGN_GLOB, analyse, labelled_span
+from netns import HEADERS_SNAPLEN, HostPair, host_pair, need, recording  # noqa: F401 (fixture)
 
 from traffic_analyzer.capture.pcap_file import PcapFileSource
 from traffic_analyzer.detection.mac_flood import MacFloodDetector
@@ -119,7 +117,7 @@ def test_flood_of_new_source_macs_between_namespaces(host_pair, tmp_path, kind, 
     """Random MACs are caught by their group bits; valid unicast ones by their rate alone."""
     need("tcpdump")
     pcap = tmp_path / "macflood.pcap"
-    with recording(host_pair, pcap):
+    with recording(host_pair, pcap, snaplen=HEADERS_SNAPLEN):
         send_flood(host_pair, frames, kind)
     alerts, _ = analyse(pcap, MacFloodDetector())
     assert [(a.kind, a.attacker, a.victims) for a in alerts] == [("mac_flood", "*", ["many"])]

@@ -18,10 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from detection_helpers import BENIGN_GLOB, alerts_of
-from netns import HostPair, host_pair  # noqa: F401 (fixture)
-from test_detect_dns_tunnel import analyse, labelled_span, need
-from test_detect_sweep import recording
+from detection_helpers import BENIGN_GLOB, alerts_of, analyse, labelled_span
+from netns import HEADERS_SNAPLEN, HostPair, host_pair, need, recording  # noqa: F401 (fixture)
 
 from traffic_analyzer.capture.pcap_file import PcapFileSource
 from traffic_analyzer.detection.reflection import ReflectionDetector
@@ -115,7 +113,7 @@ def test_spoofed_replies_from_hping3_are_an_attack(host_pair, tmp_path, kind, hp
     """Host B forges what a reflection attack delivers: replies to host A from a thousand random "reflectors"."""
     need("hping3", "tcpdump")
     pcap = tmp_path / "reflection.pcap"
-    with recording(host_pair, pcap):
+    with recording(host_pair, pcap, snaplen=HEADERS_SNAPLEN):
         args = ["-i", "u1000", "-c", str(SPOOFED_REPLIES), "--rand-source", *hping3_args, host_pair.ip_a]
         done = host_pair.run_in(host_pair.ns_b, "hping3", *args)
         assert f"{SPOOFED_REPLIES} packets transmitted" in done.stdout + done.stderr, done.stderr
@@ -141,7 +139,7 @@ def test_answers_to_questions_that_were_asked_are_not_an_attack(host_pair, tmp_p
     server = host_pair.popen_in(host_pair.ns_b, *tool(*serve), stdout=subprocess.PIPE, text=True, env=tool_env())
     try:
         assert server.stdout.readline().strip() == "ready"
-        with recording(host_pair, pcap):
+        with recording(host_pair, pcap, snaplen=HEADERS_SNAPLEN):
             run_tool(host_pair, host_pair.ns_a, "ask", "53", str(PER_SERVER), *servers)
             run_tool(host_pair, host_pair.ns_a, "msearch", host_pair.ip_a)
             run_tool(host_pair, host_pair.ns_b, "answer", host_pair.ip_a, str(PER_SERVER), *servers)

@@ -13,15 +13,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from detection_helpers import BENIGN_GLOB
-from netns import SUBNET_PREFIX, HostPair, host_pair  # noqa: F401 (fixture)
-from test_detect_dns_tunnel import analyse, need
+from detection_helpers import BENIGN_GLOB, analyse
+from netns import HEADERS_SNAPLEN, SUBNET_PREFIX, HostPair, host_pair, need, recording  # noqa: F401 (fixture)
 
 from traffic_analyzer.capture.pcap_file import PcapFileSource
 from traffic_analyzer.detection.sweep import HostSweepDetector
@@ -41,9 +37,6 @@ SERVER_PORT = 8443
 TOOL_LIFETIME_S = 20.0
 # tcpdump's kernel ring: in immediate mode each packet takes a snaplen-sized slot, so a short snaplen and a
 # large buffer hold the bursts of nmap, hping3 and the MAC flood while a busy CPU delays tcpdump.
-CAPTURE_BUFFER_KB = 16384
-SNAPLEN = 256  # bytes of each frame kept: all the headers these detectors read
-PCAP_HEADER_BYTES = 24  # a capture file of this size holds no packet
 
 
 def add_addresses(ns: str, dev: str, hosts) -> list[str]:
@@ -51,39 +44,6 @@ def add_addresses(ns: str, dev: str, hosts) -> list[str]:
     for address in addresses:
         subprocess.run(["ip", "-n", ns, "addr", "add", f"{address}/24", "dev", dev], check=True, timeout=10)
     return addresses
-
-
-@contextmanager
-def recording(pair: HostPair, path: Path) -> Iterator[None]:
-    """Every frame on host A's interface into ``path`` while the block runs; fails if tcpdump dropped any."""
-    tcpdump = [
-        "tcpdump",
-        "-n",
-        "-Z",
-        "root",
-        "--immediate-mode",
-        "-U",
-        "-B",
-        str(CAPTURE_BUFFER_KB),
-        "-s",
-        str(SNAPLEN),
-    ]
-    capture = [*tcpdump, "-i", pair.if_a, "-w", str(path)]
-    proc = pair.popen_in(pair.ns_a, *capture, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        for line in proc.stderr:  # tcpdump says "listening on" once it captures, or exits with the reason
-            if "listening on" in line:
-                break
-        else:
-            raise AssertionError(f"tcpdump did not start (exit {proc.wait(timeout=10)})")
-        yield
-        time.sleep(0.5)  # the last replies
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-    stats = proc.stderr.read()
-    assert "\n0 packets dropped by kernel" in "\n" + stats, stats
-    assert path.stat().st_size > PCAP_HEADER_BYTES, "tcpdump recorded no packet"
 
 
 def analyse_without_arp(pcap: Path) -> list:
@@ -108,7 +68,7 @@ def test_nmap_sweep_between_namespaces(host_pair, tmp_path, nmap_args, method, t
     need("nmap", "tcpdump")
     add_addresses(host_pair.ns_a, host_pair.if_a, EXTRA_HOSTS)
     pcap = tmp_path / "sweep.pcap"
-    with recording(host_pair, pcap):
+    with recording(host_pair, pcap, snaplen=HEADERS_SNAPLEN):
         done = host_pair.run_in(host_pair.ns_b, "nmap", "-n", "-T4", *nmap_args, SUBNET, timeout=120)
         assert done.returncode == 0, done.stderr
     alerts, _ = analyse(pcap, HostSweepDetector())
@@ -138,7 +98,7 @@ def test_client_of_forty_servers_is_not_a_sweep_unless_it_says_nothing(host_pair
     pcap = tmp_path / "client.pcap"
     try:
         assert server.stdout.readline().strip() == "ready"
-        with recording(host_pair, pcap):
+        with recording(host_pair, pcap, snaplen=HEADERS_SNAPLEN):
             visit = [sys.executable, str(HERE), "visit", str(SERVER_PORT), "say" if say else "silent", *servers]
             done = host_pair.run_in(host_pair.ns_a, *visit, timeout=TOOL_LIFETIME_S + 10, env=env)
             assert done.returncode == 0, done.stderr

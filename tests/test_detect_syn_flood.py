@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from detection_helpers import BENIGN_GLOB
-from netns import host_pair  # noqa: F401 (fixture)
-from test_detect_dns_tunnel import analyse, labelled_span, need
-from test_detect_sweep import recording
+from detection_helpers import BENIGN_GLOB, analyse, labelled_span
+from netns import (
+    HEADERS_SNAPLEN,
+    host_pair,  # noqa: F401 (fixture)
+    need,
+    recording,
+)
 
 from traffic_analyzer.capture.pcap_file import PcapFileSource
 from traffic_analyzer.detection.portscan import PortScanDetector
@@ -107,7 +110,7 @@ def test_bad_parameter_is_named(name):
 def test_hping3_flood_between_namespaces(host_pair, tmp_path, hping3_args, spoofed, ports):  # noqa: F811
     need("hping3", "tcpdump")
     pcap = tmp_path / "flood.pcap"
-    with recording(host_pair, pcap):
+    with recording(host_pair, pcap, snaplen=HEADERS_SNAPLEN):
         args = ["-S", "-i", "u1000", "-c", str(FLOOD_SYNS), *hping3_args, host_pair.ip_a]
         done = host_pair.run_in(host_pair.ns_b, "hping3", *args)
         assert f"{FLOOD_SYNS} packets transmitted" in done.stdout + done.stderr, done.stderr
@@ -127,7 +130,7 @@ def test_nmap_port_scan_between_namespaces_is_not_a_flood(host_pair, tmp_path): 
     """nmap -T5 between namespaces sends its 2000 SYNs far faster than any flood threshold: still a scan."""
     need("nmap", "tcpdump")
     pcap = tmp_path / "scan.pcap"
-    with recording(host_pair, pcap):
+    with recording(host_pair, pcap, snaplen=HEADERS_SNAPLEN):
         done = host_pair.run_in(host_pair.ns_b, "nmap", "-n", "-sS", "-p", "1-2000", "-T5", host_pair.ip_a, timeout=120)
         assert done.returncode == 0, done.stderr
     assert analyse(pcap, SynFloodDetector())[0] == []
@@ -144,7 +147,7 @@ def test_busy_server_completing_its_handshakes_is_not_a_flood(host_pair, tmp_pat
     server = host_pair.popen_in(host_pair.ns_a, *tool, "serve", *args, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert server.stdout.readline().strip() == "ready"
-        with recording(host_pair, pcap):
+        with recording(host_pair, pcap, snaplen=HEADERS_SNAPLEN):
             done = host_pair.run_in(host_pair.ns_b, *tool, "connect", *args, timeout=TOOL_LIFETIME_S + 10, env=env)
             assert done.returncode == 0, done.stderr
         assert server.wait(timeout=30) == 0
