@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from alert_servers import HttpReceiver, SmtpServer, SyslogReceiver, free_port, parse_rfc5424, wait_for
+from browser_session import _wait_text, browser, console, serve  # noqa: F401 (fixtures)
 from conftest import run_cli
-from test_dashboard_browser import _wait_text, browser, console, serve  # noqa: F401 (fixtures)
 
 from traffic_analyzer.dashboard.formatting import channel_states
 from traffic_analyzer.store.engine import store_url

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_session import T0, _window
 from test_dashboard_auth import PASSWORD, USER, credentials, no_credentials, serve  # noqa: F401 (fixtures)
-from test_dashboard_browser import T0, _window
 
 from traffic_analyzer.dashboard import access
 from traffic_analyzer.dashboard.server import DashboardServer

@@ -12,9 +12,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_session import _text, _wait, browser  # noqa: F401 (fixture)
 from conftest import CLI
 from netns import host_pair  # noqa: F401 (fixture)
-from test_dashboard_browser import _text, _wait, browser  # noqa: F401 (fixture)
 
 from traffic_analyzer.dashboard.server import DashboardServer
 from traffic_analyzer.store.engine import store_url

@@ -14,10 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_PCAPS, read_json, serving_after_read
-from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
-from test_dashboard_browser import (  # noqa: F401 (fixtures)
+from browser_session import (  # noqa: F401 (fixtures)
     T0,
     _act,
     _graph,
@@ -30,6 +27,9 @@ from test_dashboard_browser import (  # noqa: F401 (fixtures)
     nmap_run,
     serve,
 )
+from conftest import SHARED_PCAPS, read_json, serving_after_read
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from traffic_analyzer.dashboard import access
 from traffic_analyzer.dashboard import formatting as fmt

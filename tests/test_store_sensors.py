@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from browser_session import _act, _text, _wait, browser, console, serve  # noqa: F401 (fixtures)
 from conftest import CLI
 from postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 from selenium.webdriver.common.by import By
-from test_dashboard_browser import _act, _text, _wait, browser, console, serve  # noqa: F401 (fixtures)
 
 from traffic_analyzer.dashboard.app import create_app
 from traffic_analyzer.store.reader import ResultReader

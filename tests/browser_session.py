@@ -1,0 +1,222 @@
+"""Headless Chromium on the dashboard for the browser tests: the fixtures (a browser, the dashboard served
+from a store, the nmap run's store, console errors) and the page helpers they share.
+
+Everything talks to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
+
+from traffic_analyzer.dashboard.server import DashboardServer
+from traffic_analyzer.records.alert import Alert
+from traffic_analyzer.records.flows import empty_flows
+from traffic_analyzer.records.window import WindowResult
+from traffic_analyzer.store.engine import store_url
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = ROOT / "network_traffic_analyzer.py"
+PCAPS = Path(__file__).resolve().parents[2] / "shared" / "pcaps"
+NMAP_CAPTURE = PCAPS / "nmap-syn-scan.pcapng"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+WAIT_S = 20.0  # upper bound for any page condition; the page refreshes every 2 s
+CLI_TIMEOUT_S = 300.0
+SERVER_START_TIMEOUT_S = 30.0
+HIGH_SEVERITY_RGB = "rgb(234, 88, 12)"  # SEVERITY_COLOURS["high"] background in pages/overview.py
+T0 = 1278275056  # first second of nmap-syn-scan.pcapng, reused for the hand-written windows
+
+# JavaScript run in the page: one read each, so a refresh cannot swap elements between two calls.
+TABLE_ROWS_JS = """
+return Array.from(document.querySelectorAll('#overview-alerts-table tr'))
+    .map(tr => Object.fromEntries(Array.from(tr.querySelectorAll('td[data-dash-column]'))
+        .map(td => [td.dataset.dashColumn, td.innerText.trim()])))
+    .filter(row => Object.keys(row).length > 0);
+"""
+SEVERITY_BACKGROUNDS_JS = """
+return Array.from(document.querySelectorAll('#overview-alerts-table td[data-dash-column="severity"]'))
+    .map(td => [td.innerText.trim(), getComputedStyle(td).backgroundColor]);
+"""
+KIND_FILTER_CSS = '#overview-alerts-table th.dash-filter[data-dash-column="kind"] input:not([type=button])'
+SCORE_SORT_CSS = '#overview-alerts-table th[data-dash-column="score"] .column-header--sort'
+TEXT_JS = "const el = document.getElementById(arguments[0]); return el ? el.innerText.trim() : '';"
+# Plotly's computed traces (_fullData) hold plain arrays whatever encoding the figure JSON used.
+GRAPH_JS = """
+const plot = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+if (!plot || !plot._fullData) return null;
+return {
+    traces: plot._fullData.map(t => ({name: t.name, x: Array.from(t.x || []), y: Array.from(t.y || [])})),
+    annotations: (plot.layout.annotations || []).map(a => a.text),
+    ytick_text: Array.from(plot.querySelectorAll('.ytick text')).map(t => t.textContent),
+};
+"""
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    """One headless Chromium for the module, with a fresh profile and the console log kept."""
+    for program in (CHROMIUM, CHROMEDRIVER):
+        if not program.exists():
+            pytest.skip(f"{program} is missing: install Debian's chromium and chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,1000",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(WAIT_S)
+    driver.set_script_timeout(WAIT_S)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def nmap_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+    """Store URL and --json summary of the analyzer CLI reading nmap-syn-scan.pcapng."""
+    if not NMAP_CAPTURE.exists():
+        pytest.skip(f"the public captures are not here: {NMAP_CAPTURE} is missing")
+    if not CLI.exists():
+        pytest.skip(f"the analyzer CLI {CLI.name} is not there yet")
+    tmp = tmp_path_factory.mktemp("nmap-run")
+    cmd = [
+        sys.executable,
+        str(CLI),
+        "--read",
+        str(NMAP_CAPTURE),
+        "--no-dashboard",
+        "--json",
+        "--no-progress",
+        "--data-dir",
+        str(tmp / "data"),
+        "--log-file",
+        str(tmp / "analysis.log"),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, cwd=tmp)
+    assert proc.returncode == 0, proc.stderr
+    return store_url(tmp / "data"), json.loads(proc.stdout)
+
+
+@pytest.fixture
+def serve() -> Iterator:
+    """Start DashboardServers on free ports; every one is stopped after the test."""
+    servers: list[DashboardServer] = []
+
+    def start(url: str) -> DashboardServer:
+        server = DashboardServer(url, port=0)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def console(browser: webdriver.Chrome) -> Iterator[None]:
+    """Fail the test if the page logged a SEVERE console error while it ran."""
+    browser.get_log("browser")  # reading the log empties it: start clean
+    yield
+    severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not severe, f"browser console errors: {severe}"
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _wait(driver: webdriver.Chrome, condition, what: str):
+    """Wait up to WAIT_S for ``condition(driver)`` to be truthy and return its value."""
+    try:
+        return WebDriverWait(driver, WAIT_S, poll_frequency=0.2).until(condition)
+    except TimeoutException:
+        pytest.fail(f"after {WAIT_S:.0f} s the page still does not show {what}")
+
+
+def _text(driver: webdriver.Chrome, element_id: str) -> str:
+    """The element's rendered text, read in one script: the page may replace it between two WebDriver calls."""
+    return driver.execute_script(TEXT_JS, element_id)
+
+
+def _act(driver: webdriver.Chrome, css: str, action: Callable[[WebElement], None]) -> None:
+    """Find the element and act on it, again if a refresh replaced it in between."""
+
+    def attempt(d: webdriver.Chrome) -> bool:
+        action(d.find_element(By.CSS_SELECTOR, css))
+        return True
+
+    ignored = (StaleElementReferenceException, NoSuchElementException)
+    WebDriverWait(driver, WAIT_S, poll_frequency=0.2, ignored_exceptions=ignored).until(attempt)
+
+
+def _wait_text(driver: webdriver.Chrome, element_id: str, expected: str) -> None:
+    _wait(driver, lambda d: _text(d, element_id) == expected, f"{expected!r} in #{element_id}")
+
+
+def _graph(driver: webdriver.Chrome, graph_id: str) -> dict | None:
+    return driver.execute_script(GRAPH_JS, graph_id)
+
+
+def _window(second: int, packets: int, n_bytes: int, alerts: list[Alert], status: str) -> WindowResult:
+    """A one-second analysis window as the analysis loop would write it."""
+    return WindowResult(
+        window_start=second,
+        window_end=second + 1,
+        traffic=pd.DataFrame({"second": [second], "packets": [packets], "bytes": [n_bytes]}),
+        protocols=pd.DataFrame(
+            {"protocol": ["TCP", "<b>X</b>"], "packets": [packets - 1, 1], "bytes": [n_bytes - 60, 60]}
+        ),
+        hosts=pd.DataFrame(
+            {
+                "host": ["10.0.0.1", "10.0.0.2"],
+                "packets_out": [packets, 0],
+                "bytes_out": [n_bytes, 0],
+                "packets_in": [0, packets],
+                "bytes_in": [0, n_bytes],
+            }
+        ),
+        flows=empty_flows(),
+        alerts=alerts,
+        health={
+            "at": time.time(),
+            "packets": packets,
+            "bytes": n_bytes,
+            "dropped": 0,
+            "sampled_out": 0,
+            "lag_s": 0.2,
+            "open_flows": 3,
+            "cpu_percent": 4.0,
+            "rss_mb": 120.0,
+            "status": status,
+        },
+    )
+
+
+# --- tests ------------------------------------------------------------------------------------
