@@ -186,3 +186,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"{REPO_PCAPS} holds only those that may be redistributed: put all 30 in {SHARED_PCAPS} "
             "(see tests/data/pcaps/MANIFEST.md for where they come from) and run the tests again"
         )
+
+
+def wait_for(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")

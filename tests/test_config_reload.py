@@ -24,7 +24,7 @@ from live_analyzer import (
     wait_for_log,
     wait_for_windows,
 )
-from test_store_kill import udp_traffic  # noqa: F401 (fixture)
+from send_traffic import udp_traffic  # noqa: F401 (fixture)
 
 from traffic_analyzer.alerts.dispatcher import dispatcher_from_config
 from traffic_analyzer.errors import ConfigError

@@ -33,8 +33,8 @@ from live_analyzer import (
     wait_for_windows,
 )
 from postgres import _as_owner, _bin_dir, postgres_server  # noqa: F401 (fixture)
+from send_traffic import udp_traffic  # noqa: F401 (fixture)
 from test_store import _window
-from test_store_kill import udp_traffic  # noqa: F401 (fixture)
 
 from traffic_analyzer.errors import AnalyzerError
 from traffic_analyzer.store import engine, resilient

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import read_json, run_cli
-from test_fast_pcap import SERVER, ipv4, tcp
+from frame_bytes import SERVER, ipv4, tcp
 
 from traffic_analyzer.capture.fast_pcap import UnsupportedLinkTypeError
 from traffic_analyzer.capture.file_reader import CaptureFileSource

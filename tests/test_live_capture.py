@@ -18,20 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import CLI
+from conftest import CLI, wait_for
 from netns import host_pair  # noqa: F401 (fixture)
 
 HERE = Path(__file__).resolve().parent
 DATAGRAMS = 60
-
-
-def wait_for(predicate, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @pytest.mark.parametrize("backend", ["dumpcap", "pyshark", "tshark"])

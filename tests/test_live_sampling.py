@@ -10,9 +10,8 @@ import sys
 import time
 
 import pytest
-from conftest import CLI
+from conftest import CLI, wait_for
 from netns import host_pair  # noqa: F401 (fixture)
-from test_live_capture import wait_for
 
 FLOOD_PACKETS = 200_000  # UDP datagrams, each from a new source port (a new flow); stopped after the scan
 FLOOD_INTERVAL_US = 50  # at most 20,000 packets/s (hping3 reaches about a quarter of that)

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import CLI
 from postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
+from send_traffic import udp_traffic  # noqa: F401 (fixture)
 
 from traffic_analyzer.store.engine import store_url
 from traffic_analyzer.store.reader import ResultReader
@@ -28,34 +26,8 @@ from traffic_analyzer.store.reader import ResultReader
 SENSOR = "kill-test"
 WINDOW_S = 1
 MIN_WINDOWS = 3
-DATAGRAM_INTERVAL_S = 0.05
-MAX_DATAGRAMS = 2400  # two minutes at most, even if the test hangs
 START_TIMEOUT_S = 60
 RESTART_DURATION_S = 5
-
-
-@pytest.fixture
-def udp_traffic() -> Iterator[int]:
-    """A free UDP port on 127.0.0.1 that a thread sends datagrams to until the test ends."""
-    if os.geteuid() != 0:
-        pytest.skip("live capture on lo needs root (sudo ./run-tests.sh)")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
-        sink.bind(("127.0.0.1", 0))
-        port = sink.getsockname()[1]
-        stop = threading.Event()
-
-        def send() -> None:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-                for i in range(MAX_DATAGRAMS):
-                    if stop.wait(DATAGRAM_INTERVAL_S):
-                        return
-                    sock.sendto(f"kill test {i}".encode(), ("127.0.0.1", port))
-
-        sender = threading.Thread(target=send, daemon=True)
-        sender.start()
-        yield port
-        stop.set()
-        sender.join(timeout=5)
 
 
 def _analyzer(store: str, port: int, tmp_path: Path, *extra: str) -> subprocess.Popen:
@@ -100,7 +72,7 @@ def store(request, tmp_path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-def test_kill_9_mid_run_keeps_every_committed_window_and_the_next_run_goes_on(store, udp_traffic, tmp_path):
+def test_kill_9_mid_run_keeps_every_committed_window_and_the_next_run_goes_on(store, udp_traffic, tmp_path):  # noqa: F811
     analyzer = _analyzer(store, udp_traffic, tmp_path)
     try:
         killed_run, seen = _wait_for_windows(store, analyzer)
