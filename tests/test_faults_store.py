@@ -34,7 +34,7 @@ from live_analyzer import (
 )
 from postgres import _as_owner, _bin_dir, postgres_server  # noqa: F401 (fixture)
 from send_traffic import udp_traffic  # noqa: F401 (fixture)
-from test_store import _window
+from store_windows import _window
 
 from traffic_analyzer.errors import AnalyzerError
 from traffic_analyzer.store import engine, resilient

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 from postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
-from test_store import T0, _window, back_to_version_3, url  # noqa: F401 (fixture)
+from store_windows import T0, _window, back_to_version_3, url  # noqa: F401 (fixture)
 
 from traffic_analyzer.store import resilient
 from traffic_analyzer.store.engine import open_engine
