@@ -220,3 +220,37 @@ def _window(second: int, packets: int, n_bytes: int, alerts: list[Alert], status
 
 
 # --- tests ------------------------------------------------------------------------------------
+
+
+ROWS_JS = """
+return Array.from(document.querySelectorAll('#' + arguments[0] + ' tr'))
+    .map(tr => Object.fromEntries(Array.from(tr.querySelectorAll('td[data-dash-column]'))
+        .map(td => [td.dataset.dashColumn, td.innerText.trim()])))
+    .filter(row => Object.keys(row).length > 0);
+"""
+
+
+def _rows(driver, table_id: str) -> list[dict]:
+    return driver.execute_script(ROWS_JS, table_id)
+
+
+def _wait_rows(driver, table_id: str, condition, what: str) -> list[dict]:
+    return _wait(driver, lambda d: (rows := _rows(d, table_id)) and condition(rows) and rows, what)
+
+
+def _click_cell(driver, table_id: str, column: str, text: str | None = None) -> None:
+    """Click the first cell of ``column`` (holding ``text``, if given) in a DataTable."""
+    css = f'#{table_id} td[data-dash-column="{column}"]'
+
+    def click(_el) -> None:
+        cells = driver.find_elements(By.CSS_SELECTOR, css)
+        cell = next(c for c in cells if text is None or c.text.strip() == text)
+        cell.click()
+
+    _act(driver, css, click)
+
+
+@pytest.fixture(autouse=True)
+def blank_page(browser) -> None:
+    """Start each test on a blank page: the last test's page would poll its stopped server and log errors."""
+    browser.get("about:blank")

@@ -7,10 +7,10 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 from conftest import ROOT
+from dashboard_http import OTHER_LOOPBACK, PASSWORD, USER, credentials, no_credentials, serve  # noqa: F401
 
 from traffic_analyzer.dashboard.auth import PASSWORD_ENV, USER_ENV, Credentials, credentials_from_env
 from traffic_analyzer.dashboard.server import DashboardServer
@@ -18,8 +18,6 @@ from traffic_analyzer.errors import AnalyzerError
 from traffic_analyzer.store.engine import store_url
 from traffic_analyzer.store.writer import ResultWriter
 
-OTHER_LOOPBACK = "127.0.0.2"  # not 127.0.0.1, so it counts as "another address", yet stays on this machine
-USER, PASSWORD = "analyst", "correct horse battery staple"
 TIMEOUT_S = 20.0
 SERVER_START_TIMEOUT_S = 30.0
 
@@ -29,33 +27,6 @@ def store(tmp_path) -> str:
     url = store_url(tmp_path)
     ResultWriter(url).close()
     return url
-
-
-@pytest.fixture
-def no_credentials(monkeypatch) -> None:
-    monkeypatch.delenv(USER_ENV, raising=False)
-    monkeypatch.delenv(PASSWORD_ENV, raising=False)
-
-
-@pytest.fixture
-def credentials(monkeypatch) -> None:
-    monkeypatch.setenv(USER_ENV, USER)
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-
-
-@pytest.fixture
-def serve() -> Iterator:
-    servers: list[DashboardServer] = []
-
-    def start(url: str, host: str, **kwargs) -> DashboardServer:
-        server = DashboardServer(url, host=host, port=0, **kwargs)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def _get(url: str, user: str | None = None, password: str | None = None, **headers: str) -> tuple[int, dict, str]:

@@ -8,8 +8,6 @@ a login (the session token's cookie, or basic auth) may, and every change is log
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import os
 import stat
@@ -17,25 +15,34 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from browser_session import T0, _window
-from test_dashboard_auth import PASSWORD, USER, credentials, no_credentials, serve  # noqa: F401 (fixtures)
+from dashboard_http import (  # noqa: F401 (fixtures)
+    ALLOW_HOST_BUTTON,
+    PASSWORD,
+    RUN_ID,
+    SCANNER,
+    TARGET,
+    TIMEOUT_S,
+    USER,
+    NoRedirect,
+    _basic,
+    _message,
+    _request,
+    allow_host_request,
+    credentials,
+    no_credentials,
+    scan_store,
+    serve,
+)
 
 from traffic_analyzer.dashboard import access
 from traffic_analyzer.dashboard.server import DashboardServer
-from traffic_analyzer.records.alert import Alert
 from traffic_analyzer.store.annotations import AnnotationStore
-from traffic_analyzer.store.engine import store_url
-from traffic_analyzer.store.writer import ResultWriter
 
-SCANNER, TARGET = "172.16.0.8", "64.13.134.52"
-RUN_ID = "r"
 LOOPBACK = "127.0.0.1"  # reading open, changes only with the token (or basic auth when its login is set)
 EVIL = "http://evil.example"
 TIMEOUT_S = 20.0
-ALLOW_HOST_BUTTON = "alerts-allow-host-button"
 
 
 class _Lines(logging.Handler):
@@ -59,68 +66,13 @@ def change_log() -> Iterator[list[str]]:
     logger.setLevel(level)
 
 
-@pytest.fixture
-def scan_store(tmp_path: Path) -> tuple[str, str]:
-    """A store with one port scan, and that alert's id."""
-    url = store_url(tmp_path)
-    scan = Alert("port_scan", SCANNER, [TARGET], T0, T0 + 5, 90.0, "probed 1000 ports")
-    writer = ResultWriter(url)
-    writer.start_run(RUN_ID, "file nmap.pcap", {"status": "none"})
-    writer.write_window(RUN_ID, _window(T0, 10, 600, [scan], "finished"))
-    writer.finish_run(RUN_ID, "finished")
-    writer.close()
-    return url, scan.alert_id(RUN_ID)
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Hand a redirect back as it is (its Set-Cookie included) instead of following it."""
-
-    def redirect_request(self, *args, **kwargs) -> None:
-        return None
-
-
-def _request(url: str, body: bytes | None = None, **headers: str) -> tuple[int, dict, str]:
-    """Status, headers and body, without following redirects or raising on 4xx."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST" if body is not None else "GET")
-    try:
-        with urllib.request.build_opener(NoRedirect).open(request, timeout=TIMEOUT_S) as response:
-            return response.status, dict(response.headers), response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read().decode()
-
-
 def _allow_host_body(server: DashboardServer, alert_id: str, **headers: str) -> bytes:
     """The callback request the Alerts page sends when *Allow-list host* is clicked on ``alert_id``."""
     return allow_host_request(_request(server.url + "_dash-dependencies", **headers)[2], alert_id)
 
 
-def allow_host_request(dependencies: str, alert_id: str) -> bytes:
-    """That request, built from the dashboard's ``_dash-dependencies`` answer."""
-    (callback,) = [c for c in json.loads(dependencies) if any(i["id"] == ALLOW_HOST_BUTTON for i in c["inputs"])]
-    body = {
-        "output": callback["output"],
-        "outputs": [
-            {"id": part.split(".")[0], "property": part.split(".", 1)[1]}
-            for part in callback["output"].strip(".").split("...")
-        ],
-        "inputs": [{**i, "value": 1 if i["id"] == ALLOW_HOST_BUTTON else None} for i in callback["inputs"]],
-        "changedPropIds": [f"{ALLOW_HOST_BUTTON}.n_clicks"],
-        "state": [{**s, "value": alert_id if s["id"] == "alerts-selected" else 0} for s in callback["state"]],
-    }
-    return json.dumps(body).encode()
-
-
-def _message(text: str) -> str:
-    """The message a callback answer puts under the Alerts page's buttons."""
-    return json.loads(text)["response"]["alerts-action-message"]["children"]
-
-
 def _origin(server: DashboardServer) -> str:
     return server.url.rstrip("/")
-
-
-def _basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def _log_in(server: DashboardServer) -> str:

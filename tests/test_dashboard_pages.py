@@ -15,13 +15,18 @@ from pathlib import Path
 
 import pytest
 from browser_session import (  # noqa: F401 (fixtures)
+    ROWS_JS,
     T0,
     _act,
+    _click_cell,
     _graph,
+    _rows,
     _text,
     _wait,
+    _wait_rows,
     _wait_text,
     _window,
+    blank_page,
     browser,
     console,
     nmap_run,
@@ -45,12 +50,6 @@ FTP_CLIENT, FTP_SERVER = "10.234.125.254", "10.121.70.151"  # ftp-bruteforce.pca
 DOWNLOAD_WAIT_S = 20.0
 
 # One read per call, so a refresh cannot swap the table between two WebDriver calls.
-ROWS_JS = """
-return Array.from(document.querySelectorAll('#' + arguments[0] + ' tr'))
-    .map(tr => Object.fromEntries(Array.from(tr.querySelectorAll('td[data-dash-column]'))
-        .map(td => [td.dataset.dashColumn, td.innerText.trim()])))
-    .filter(row => Object.keys(row).length > 0);
-"""
 EVIDENCE_JS = """
 const dl = document.getElementById('alerts-evidence-list');
 if (!dl) return null;
@@ -69,26 +68,6 @@ return Array.from(document.querySelectorAll('#alerts-allow-list .allow-entry-wha
 """
 
 
-def _rows(driver, table_id: str) -> list[dict]:
-    return driver.execute_script(ROWS_JS, table_id)
-
-
-def _wait_rows(driver, table_id: str, condition, what: str) -> list[dict]:
-    return _wait(driver, lambda d: (rows := _rows(d, table_id)) and condition(rows) and rows, what)
-
-
-def _click_cell(driver, table_id: str, column: str, text: str | None = None) -> None:
-    """Click the first cell of ``column`` (holding ``text``, if given) in a DataTable."""
-    css = f'#{table_id} td[data-dash-column="{column}"]'
-
-    def click(_el) -> None:
-        cells = driver.find_elements(By.CSS_SELECTOR, css)
-        cell = next(c for c in cells if text is None or c.text.strip() == text)
-        cell.click()
-
-    _act(driver, css, click)
-
-
 def _copy_store(url: str, target_dir: Path) -> str:
     """A copy of a finished store, so a test can annotate it without touching the shared one."""
     target_dir.mkdir(parents=True, exist_ok=True)
@@ -99,12 +78,6 @@ def _copy_store(url: str, target_dir: Path) -> str:
     source.close()
     copy.close()
     return store_url(target_dir)
-
-
-@pytest.fixture(autouse=True)
-def blank_page(browser) -> None:  # noqa: F811
-    """Start each test on a blank page: the last test's page would poll its stopped server and log errors."""
-    browser.get("about:blank")
 
 
 @pytest.fixture(scope="module")

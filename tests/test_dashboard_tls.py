@@ -12,8 +12,18 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_dashboard_auth import OTHER_LOOPBACK, PASSWORD, USER, credentials, serve  # noqa: F401 (fixtures)
-from test_dashboard_changes import NoRedirect, _basic, _message, allow_host_request, scan_store  # noqa: F401 (fixture)
+from dashboard_http import (  # noqa: F401 (fixtures)
+    OTHER_LOOPBACK,
+    PASSWORD,
+    USER,
+    NoRedirect,
+    _basic,
+    _message,
+    allow_host_request,
+    credentials,
+    scan_store,
+    serve,
+)
 
 from traffic_analyzer.dashboard.server import DashboardServer, TlsFiles
 from traffic_analyzer.errors import AnalyzerError, ConfigError

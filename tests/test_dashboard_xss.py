@@ -13,7 +13,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from browser_session import _text, _wait, browser, console, serve  # noqa: F401 (fixtures)
+from browser_session import _click_cell, _text, _wait, _wait_rows, blank_page, browser, console, serve  # noqa: F401
 from conftest import read_json
 from data.make_tiny_pcaps import (
     ACK,
@@ -31,7 +31,6 @@ from data.make_tiny_pcaps import (
     udp,
 )
 from selenium.common.exceptions import NoAlertPresentException
-from test_dashboard_pages import _click_cell, _wait_rows, blank_page  # noqa: F401 (fixture)
 
 from traffic_analyzer.store.engine import store_url
 
