@@ -129,8 +129,8 @@ def serve() -> Iterator:
     """Start DashboardServers on free ports; every one is stopped after the test."""
     servers: list[DashboardServer] = []
 
-    def start(url: str) -> DashboardServer:
-        server = DashboardServer(url, port=0)
+    def start(url: str, host: str = "127.0.0.1", **kwargs) -> DashboardServer:
+        server = DashboardServer(url, host=host, port=0, **kwargs)
         server.start()
         servers.append(server)
         return server

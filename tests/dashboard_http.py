@@ -8,14 +8,12 @@ import base64
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_session import T0, _window
+from browser_session import T0, _window, serve  # noqa: F401 (fixture, for the importers)
 
 from traffic_analyzer.dashboard.auth import PASSWORD_ENV, USER_ENV
-from traffic_analyzer.dashboard.server import DashboardServer
 from traffic_analyzer.records.alert import Alert
 from traffic_analyzer.store.engine import store_url
 from traffic_analyzer.store.writer import ResultWriter
@@ -38,21 +36,6 @@ def no_credentials(monkeypatch) -> None:
 def credentials(monkeypatch) -> None:
     monkeypatch.setenv(USER_ENV, USER)
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-
-
-@pytest.fixture
-def serve() -> Iterator:
-    servers: list[DashboardServer] = []
-
-    def start(url: str, host: str, **kwargs) -> DashboardServer:
-        server = DashboardServer(url, host=host, port=0, **kwargs)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 @pytest.fixture
