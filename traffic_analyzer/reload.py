@@ -15,8 +15,10 @@ from .pipeline import default_detectors
 from .settings import Config
 
 DETECTION_SETTINGS = ("detectors", "detector_thresholds", "scan_min_ports", "scan_window_s")
+BUDGET_SETTINGS = ("anomaly_alerts_per_day", "false_alarm_rate")  # move the fitted model's threshold
 LIVE_SETTINGS = frozenset(
     DETECTION_SETTINGS
+    + BUDGET_SETTINGS
     + ("alert_quiet_s", "retention_days", "retention_max_mb")
     + tuple(name for names in CHANNEL_SETTINGS.values() for name in names)
 )  # the settings a reload applies at once

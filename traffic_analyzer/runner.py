@@ -108,20 +108,22 @@ class Runner:
                 self.logger.info(
                     "loaded anomaly model %s (trained on %s)", self.model_path, self.model_meta["trained_on"]
                 )
-                self._apply_budget()
+                self._apply_budget(c)
 
-    def _apply_budget(self) -> None:
-        """A saved model keeps its baseline's scores: a changed false-alarm budget moves its threshold."""
-        c, model = self.config, self.model
-        budget = (c.anomaly_alerts_per_day, c.false_alarm_rate)
-        if budget == (getattr(model, "alerts_per_day", None), model.false_alarm_rate):
-            return
-        if not hasattr(model, "baseline_scores_"):
-            self.logger.warning("the saved model predates alerts a day: train it again to apply the budget")
-            return
-        model.set_budget(*budget)
+    def _apply_budget(self, config: Config) -> bool:
+        """A fitted model keeps its baseline's scores: a changed false-alarm budget moves its threshold."""
+        model = self.model
+        try:
+            if model is None or not _models().apply_budget(
+                model, config.anomaly_alerts_per_day, config.false_alarm_rate
+            ):
+                return False
+        except AnalyzerError as exc:  # an older saved model: it keeps working at the threshold it was saved with
+            self.logger.warning("%s; it keeps its threshold until then", exc)
+            return False
         self.model_meta = {**self.model_meta, **_models().budget_info(model)}
         self.logger.info("anomaly threshold placed for %s", _models().budget_text(model))
+        return True
 
     def start_dashboard(self) -> None:
         if self.config.dashboard:
@@ -344,6 +346,9 @@ class Runner:
             self.logger.warning("config reload failed: %s; the running configuration stays", exc)
             return
         analysis.detectors = detectors
+        if analysis.model is not None and self._apply_budget(plan.config):
+            analysis.model = self.model  # the detection worker gets the moved threshold too
+            self.writer.set_model(self.run_id, self.model_meta)
         self.writer.set_retention(Retention(plan.config.retention_days, plan.config.retention_max_mb))
         self.logger.log(logging.WARNING if plan.restart else logging.INFO, "%s", plan.describe(self.config))
         self.config = plan.config

@@ -9,7 +9,11 @@ import pandas as pd
 import pytest
 
 from traffic_analyzer.detection.anomaly.iforest import HostAnomalyModel
+from traffic_analyzer.detection.anomaly.persist import apply_budget
 from traffic_analyzer.detection.anomaly.threshold import DAY_S, tail_threshold, window_rate
+from traffic_analyzer.errors import AnalyzerError
+from traffic_analyzer.reload import plan_reload
+from traffic_analyzer.settings import Config
 
 pytestmark = pytest.mark.unit
 
@@ -81,3 +85,20 @@ def test_a_new_budget_moves_the_threshold_as_fitting_with_it_would():
     assert strict.offset_ == loose.offset_ and strict.rate_ == loose.rate_
     strict.set_budget(1, false_alarm_rate=0.05)
     assert (strict.predict(X) == -1).mean() <= 0.05
+
+
+def test_a_reload_applies_a_new_budget_to_the_running_model():
+    plan = plan_reload(Config(), Config(anomaly_alerts_per_day=24.0))
+    assert plan.applied == ["anomaly_alerts_per_day"] and not plan.restart
+    model = HostAnomalyModel(n_estimators=20).fit(_baseline(), seconds=300.0)
+    before = model.offset_
+    assert apply_budget(model, plan.config.anomaly_alerts_per_day, plan.config.false_alarm_rate)
+    assert model.alerts_per_day == 24.0 and model.offset_ > before
+    assert not apply_budget(model, 24.0, None)  # the budget it has: nothing to do
+
+
+def test_a_model_saved_without_its_baseline_scores_cannot_take_a_new_budget():
+    model = HostAnomalyModel(n_estimators=20, false_alarm_rate=0.01).fit(_baseline())
+    del model.baseline_scores_  # as a model saved before budgets in alerts a day
+    with pytest.raises(AnalyzerError, match="train it again"):
+        apply_budget(model, 1.0, None)

@@ -57,6 +57,19 @@ def budget_info(model: BaselineModel) -> dict:
     }
 
 
+def apply_budget(model: BaselineModel, alerts_per_day: float, false_alarm_rate: float | None) -> bool:
+    """Move a fitted model's threshold to this budget; False when it has it already.
+
+    A model saved before budgets in alerts a day keeps no baseline scores: it is refused, to train again.
+    """
+    if (getattr(model, "alerts_per_day", None), model.false_alarm_rate) == (alerts_per_day, false_alarm_rate):
+        return False
+    if not hasattr(model, "baseline_scores_"):
+        raise AnalyzerError("the saved anomaly model predates budgets in alerts a day: train it again (--train)")
+    model.set_budget(alerts_per_day, false_alarm_rate)
+    return True
+
+
 def budget_text(model: BaselineModel) -> str:
     if model.false_alarm_rate is not None:
         return f"{model.false_alarm_rate:g} of host windows"
