@@ -86,7 +86,8 @@ def baseline_model():
     features = pd.concat(rows)
     if len(features) < MIN_BASELINE_WINDOWS:
         return None
-    return HostAnomalyModel(n_estimators=50, false_alarm_rate=0.01).fit(features)
+    seconds = float((analysis.last_ts or 0.0) - (analysis.first_ts or 0.0))
+    return HostAnomalyModel(n_estimators=50).fit(features, seconds=max(seconds, 1.0))  # the default budget
 
 
 def analyse(source, model) -> tuple[str, str, int]:

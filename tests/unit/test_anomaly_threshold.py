@@ -102,3 +102,10 @@ def test_a_model_saved_without_its_baseline_scores_cannot_take_a_new_budget():
     del model.baseline_scores_  # as a model saved before budgets in alerts a day
     with pytest.raises(AnalyzerError, match="train it again"):
         apply_budget(model, 1.0, None)
+
+
+def test_a_model_fitted_without_its_baseline_duration_cannot_take_a_daily_budget():
+    model = HostAnomalyModel(n_estimators=20, false_alarm_rate=0.01).fit(_baseline())
+    with pytest.raises(AnalyzerError, match="duration"):
+        apply_budget(model, 1.0, None)
+    assert apply_budget(model, 1.0, 0.05) and model.rate_ == 0.05  # a per-window share needs no duration

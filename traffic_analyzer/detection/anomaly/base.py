@@ -63,7 +63,10 @@ class BaselineModel(OutlierMixin, BaseEstimator, ABC):
         """Place the threshold for a new false-alarm budget on the fitted baseline, without fitting again."""
         check_is_fitted(self, "baseline_scores_")
         if false_alarm_rate is None and self.baseline_seconds_ is None:
-            raise ValueError("this model was fitted without the baseline's seconds: give a false_alarm_rate")
+            raise AnalyzerError(
+                "the anomaly model was fitted without its baseline's duration, so it cannot place a budget of "
+                "alerts a day: train it again (--train) or set false_alarm_rate"
+            )
         self.alerts_per_day, self.false_alarm_rate = alerts_per_day, false_alarm_rate
         if false_alarm_rate is not None:
             self.rate_ = float(false_alarm_rate)

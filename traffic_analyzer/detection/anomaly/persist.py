@@ -60,7 +60,8 @@ def budget_info(model: BaselineModel) -> dict:
 def apply_budget(model: BaselineModel, alerts_per_day: float, false_alarm_rate: float | None) -> bool:
     """Move a fitted model's threshold to this budget; False when it has it already.
 
-    A model saved before budgets in alerts a day keeps no baseline scores: it is refused, to train again.
+    A model saved before budgets in alerts a day keeps no baseline scores, and one fitted without its
+    baseline's duration cannot place a daily budget: both are refused (AnalyzerError), to train again.
     """
     if (getattr(model, "alerts_per_day", None), model.false_alarm_rate) == (alerts_per_day, false_alarm_rate):
         return False
