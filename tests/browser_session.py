@@ -6,15 +6,13 @@ Everything talks to 127.0.0.1.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import read_json
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
@@ -35,7 +33,6 @@ NMAP_CAPTURE = PCAPS / "nmap-syn-scan.pcapng"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 WAIT_S = 20.0  # upper bound for any page condition; the page refreshes every 2 s
-CLI_TIMEOUT_S = 300.0
 SERVER_START_TIMEOUT_S = 30.0
 HIGH_SEVERITY_RGB = "rgb(234, 88, 12)"  # SEVERITY_COLOURS["high"] background in pages/overview.py
 T0 = 1278275056  # first second of nmap-syn-scan.pcapng, reused for the hand-written windows
@@ -106,22 +103,8 @@ def nmap_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
     if not CLI.exists():
         pytest.skip(f"the analyzer CLI {CLI.name} is not there yet")
     tmp = tmp_path_factory.mktemp("nmap-run")
-    cmd = [
-        sys.executable,
-        str(CLI),
-        "--read",
-        str(NMAP_CAPTURE),
-        "--no-dashboard",
-        "--json",
-        "--no-progress",
-        "--data-dir",
-        str(tmp / "data"),
-        "--log-file",
-        str(tmp / "analysis.log"),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, cwd=tmp)
-    assert proc.returncode == 0, proc.stderr
-    return store_url(tmp / "data"), json.loads(proc.stdout)
+    summary = read_json(tmp, NMAP_CAPTURE)  # the CLI as a user runs it; asserts it exits 0
+    return store_url(tmp / "data"), summary
 
 
 @pytest.fixture
