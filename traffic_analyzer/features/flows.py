@@ -48,50 +48,49 @@ _NOT_A_SERVICE = {"TCP", "UDP", "DATA", "ICMP", "ICMPV6", "IP", "IPV6", "ETH", "
 
 _SIDES = ("a", "b")
 _FLAG_NAMES = ("syn", "synack", "fin", "rst")
-_STATE_COLUMNS = (
-    [
-        "key",
-        "uid",
-        "proto",
-        "ts",
-        "last_ts",
-        "a_h",
-        "a_p",
-        "b_h",
-        "b_p",
-        "orig_is_a",
-        "icmp_resp_p",
-        "history",
-        "service",
-    ]
-    + [f"{s}_{c}" for s in _SIDES for c in ("pkts", "bytes", "ip_bytes")]
-    + [f"{s}_{f}" for s in _SIDES for f in _FLAG_NAMES]
-)
+_COUNTERS = [f"{s}_{c}" for s in _SIDES for c in ("pkts", "bytes", "ip_bytes")]
+_FLAGS = [f"{s}_{f}" for s in _SIDES for f in _FLAG_NAMES]
+
+# Flow state and a batch's connection instances are columns of numpy arrays of one length, keyed by
+# "key" (a 64-bit hash of the 5-tuple): a window's flow work is a few dozen array operations, where
+# a pandas frame cost more in per-call overhead than the work itself on the few thousand packets of a
+# typical window (issue 13).
+Columns = dict[str, np.ndarray]
+
+_STATE_TYPES: dict[str, object] = {
+    "key": np.int64,
+    "uid": object,
+    "proto": object,
+    "ts": np.float64,
+    "last_ts": np.float64,
+    "a_h": object,
+    "a_p": np.int64,
+    "b_h": object,
+    "b_p": np.int64,
+    "orig_is_a": bool,
+    "icmp_resp_p": np.int64,
+    "history": object,
+    "service": object,
+    **{c: np.int64 for c in _COUNTERS},
+    **{c: bool for c in _FLAGS},
+}
 
 
-def _empty_state() -> pd.DataFrame:
-    """Open-flow state with typed columns, so that concatenating batches never falls back to objects.
-
-    The index is an explicit int64 ``Index`` of flow keys, never a ``RangeIndex``: pandas makes one of
-    evenly spaced labels (any two keys are) and keeps it through concatenations, and its range
-    arithmetic overflows on 64-bit hash keys, so a later selection lost rows of the state.
-    """
-    types = {c: "object" for c in ("uid", "proto", "a_h", "b_h", "history", "service")}
-    types.update({c: "float64" for c in ("ts", "last_ts")})
-    types.update({c: "int64" for c in _STATE_COLUMNS if c.endswith(("pkts", "bytes", "_p"))})
-    types.update({c: "bool" for c in _STATE_COLUMNS if c.endswith(_FLAG_NAMES) or c == "orig_is_a"})
-    keys = pd.Index(np.zeros(0, dtype=np.int64), name="key")
-    return pd.DataFrame({c: pd.Series(dtype=types[c], index=keys) for c in _STATE_COLUMNS[1:]}, index=keys)
+def _empty_state() -> Columns:
+    return {c: np.zeros(0, dtype=t) for c, t in _STATE_TYPES.items()}
 
 
-def _by_key(instances: pd.DataFrame) -> pd.DataFrame:
-    """Instances indexed by their flow key, as an explicit int64 ``Index`` (see :func:`_empty_state`).
+def _take(cols: Columns, rows: np.ndarray) -> Columns:
+    """The rows (positions or a boolean mask) of every column."""
+    return {c: v[rows] for c, v in cols.items()}
 
-    Never ``set_index("key")``: pandas turns evenly spaced integers, and so any two keys, into a
-    ``RangeIndex``.
-    """
-    keys = pd.Index(instances["key"].to_numpy(dtype=np.int64), name="key")
-    return instances.drop(columns="key").set_axis(keys)
+
+def _concat(parts: list[Columns]) -> Columns:
+    return {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}
+
+
+def _rows(cols: Columns) -> int:
+    return len(cols["key"])
 
 
 @dataclass
@@ -110,163 +109,195 @@ class FlowTracker:
     ) -> None:
         self.tcp_idle_timeout_s = tcp_idle_timeout_s
         self.udp_idle_timeout_s = udp_idle_timeout_s
-        self._state = _empty_state()
+        self._state = _empty_state()  # one row per open connection, keys unique
         self._flows_started = 0  # salts uids, so a replayed connection gets a new one
 
     @property
     def open_flows(self) -> int:
-        return len(self._state)
+        return _rows(self._state)
 
     def update(self, packets: pd.DataFrame, now: float | None = None) -> FlowUpdate:
         """Fold a packet batch into the open flows; ``now`` (epoch s) expires idle ones."""
         p = _flow_packets(packets)
-        finished: list[pd.DataFrame] = []
-        touched_keys: list[pd.Index] = []
-        if not p.empty:
-            p = self._segment(p)
+        finished: list[Columns] = []
+        touched: np.ndarray | None = None
+        state = self._state
+        if _rows(p):
+            index = pd.Index(state["key"])
+            p["seg"] = self._segment(p, index.get_indexer(p["key"]))
             instances = _aggregate(p)
-            is_continuing = (instances["seg"] == 0) & instances["key"].isin(self._state.index)
-            continuing = _by_key(instances[is_continuing])
-            merged = _merge(self._state.loc[continuing.index], continuing)
-            state = pd.concat([self._state.drop(index=merged.index), merged])
-            split = state.index.isin(instances.loc[instances["seg"] > 0, "key"])
-            finished.append(state[split])
-            fresh = instances[~is_continuing]
-            fresh = _by_key(fresh.assign(uid=_uids(fresh, self._flows_started)))
-            self._flows_started += len(fresh)
-            last_seg = fresh.groupby(level=0)["seg"].transform("max")
-            finished.append(fresh[fresh["seg"] < last_seg].drop(columns="seg"))
-            newest = fresh[fresh["seg"] == last_seg].drop(columns="seg")
-            self._state = pd.concat([state[~split], newest])[_STATE_COLUMNS[1:]]
-            touched_keys.append(pd.Index(p["key"].unique()))
-        if now is not None and len(self._state):
-            expired = self._expired(now)
-            finished.append(self._state[expired])
-            self._state = self._state[~expired]
-        active = self._state.loc[self._state.index.isin(touched_keys[0])] if touched_keys else self._state.iloc[:0]
-        done = [f for f in finished if len(f)]
+            at = index.get_indexer(instances["key"])
+            is_continuing = (instances["seg"] == 0) & (at >= 0)
+            merged = _merge(_take(state, at[is_continuing]), _take(instances, is_continuing))
+            untouched = np.ones(_rows(state), dtype=bool)
+            untouched[at[is_continuing]] = False
+            state = _concat([_take(state, untouched), merged])
+            split = np.isin(state["key"], instances["key"][instances["seg"] > 0])
+            finished.append(_take(state, split))
+            fresh = _take(instances, ~is_continuing)
+            fresh["uid"] = _uids(fresh["key"], fresh["ts"], self._flows_started)
+            self._flows_started += _rows(fresh)
+            keys, of_key = np.unique(fresh["key"], return_inverse=True)
+            last_seg = np.full(len(keys), -1, dtype=np.int64)
+            np.maximum.at(last_seg, of_key, fresh["seg"])
+            newest = fresh["seg"] == last_seg[of_key]
+            finished.append(_take(fresh, ~newest))
+            state = _concat([_take(state, ~split), _take(fresh, newest)])
+            state = {c: state[c] for c in _STATE_TYPES}  # instances carry "seg"
+            touched = p["key"]
+        if now is not None and _rows(state):
+            expired = self._expired(state, now)
+            finished.append(_take(state, expired))
+            state = _take(state, ~expired)
+        self._state = state
+        active = _take(state, np.isin(state["key"], touched)) if touched is not None else _take(state, slice(0, 0))
+        done = [{c: f[c] for c in _STATE_TYPES} for f in finished if _rows(f)]
         if not done:
             return FlowUpdate(active=conn_records(active), finished=empty_flows())
-        records = conn_records(pd.concat([*done, active]))  # one pass over both: its cost is mostly fixed
-        ended = sum(len(f) for f in done)
+        records = conn_records(_concat([*done, active]))  # one pass over both: its cost is mostly fixed
+        ended = sum(_rows(f) for f in done)
         return FlowUpdate(active=records.iloc[ended:].reset_index(drop=True), finished=records.iloc[:ended])
 
     def flush(self) -> pd.DataFrame:
         """End every open flow (end of a file or of a capture)."""
-        done, self._state = self._state, self._state.iloc[:0]
+        done, self._state = self._state, _empty_state()
         return conn_records(done)
 
-    def _expired(self, now: float) -> np.ndarray:
-        s = self._state
+    def _expired(self, s: Columns, now: float) -> np.ndarray:
         closed = s["a_rst"] | s["b_rst"] | (s["a_fin"] & s["b_fin"])
         timeout = np.where(
             s["proto"] == "tcp", np.where(closed, CLOSED_TCP_LINGER_S, self.tcp_idle_timeout_s), self.udp_idle_timeout_s
         )
-        return (now - s["last_ts"].astype(float)).to_numpy() > timeout
+        return (now - s["last_ts"]) > timeout
 
-    def _segment(self, p: pd.DataFrame) -> pd.DataFrame:
-        """Number each key's packets into connection instances: 0 continues the open flow."""
-        state_last = p["key"].map(self._state["last_ts"]).astype(float)
-        ended = self._state[["a_rst", "b_rst", "a_fin", "b_fin"]].astype(bool).any(axis=1)
-        state_closed = p["key"].map(ended).astype("boolean")
-        prev_ts = p.groupby("key", sort=False)["ts"].shift().fillna(state_last)
-        timeout = np.where(p["proto"] == "tcp", self.tcp_idle_timeout_s, self.udp_idle_timeout_s)
+    def _segment(self, p: Columns, at: np.ndarray) -> np.ndarray:
+        """Number each key's packets into connection instances: 0 continues the open flow.
+
+        ``at`` is each packet's row in the open-flow state (-1: none). The packets of a key are taken
+        together (a stable sort by key keeps their time order) so that "the key's previous packet"
+        and "the key's last FIN/RST/SYN before this packet" are shifts and running maxima.
+        """
+        s = self._state
+        known = at >= 0
+        # A sentinel row past the state's end for the packets of no open flow (at -1).
+        state_last = np.r_[s["last_ts"], np.nan][at]
+        state_closed = np.r_[s["a_rst"] | s["b_rst"] | s["a_fin"] | s["b_fin"], False][at] & known
+        order = np.argsort(p["key"], kind="stable")
+        n = len(order)
+        positions = np.arange(n)
+        first = np.r_[True, p["key"][order][1:] != p["key"][order][:-1]]
+        ts = p["ts"][order]
+        prev_ts = np.where(first, state_last[order], np.r_[np.nan, ts[:-1]])
+        timeout = np.where(p["proto"][order] == "tcp", self.tcp_idle_timeout_s, self.udp_idle_timeout_s)
         # A bare SYN after the connection's last RST/FIN (not after a retransmitted SYN) opens a new one.
-        event = pd.Series(np.select([p["rst"] | p["fin"], p["bare_syn"]], [1.0, 2.0], default=np.nan), index=p.index)
-        last_event = event.groupby(p["key"], sort=False).ffill().groupby(p["key"], sort=False).shift()
-        closed_before = (last_event == 1).to_numpy() | (last_event.isna() & state_closed.fillna(False)).to_numpy(
-            dtype=bool
-        )
-        new = ((p["ts"] - prev_ts) > timeout) | (p["bare_syn"] & closed_before & prev_ts.notna())
-        p["seg"] = new.astype(int).groupby(p["key"], sort=False).cumsum()
-        return p
+        event = np.select([(p["rst"] | p["fin"])[order], p["bare_syn"][order]], [1, 2], default=0)
+        group_start = np.maximum.accumulate(np.where(first, positions, 0))
+        last_at = np.maximum.accumulate(np.where(event > 0, positions, -1))  # this packet included
+        before = np.r_[-1, last_at[:-1]]  # the last event strictly before this packet...
+        before = np.where(before >= group_start, before, -1)  # ...of the same key
+        last_event = np.where(before >= 0, event[np.maximum(before, 0)], 0)
+        closed_before = (last_event == 1) | ((last_event == 0) & state_closed[order])
+        with np.errstate(invalid="ignore"):
+            new = ((ts - prev_ts) > timeout) | (p["bare_syn"][order] & closed_before & ~np.isnan(prev_ts))
+        running = np.cumsum(new)
+        seg_sorted = running - (running - new)[group_start]
+        seg = np.empty(n, dtype=np.int64)
+        seg[order] = seg_sorted
+        return seg
 
 
-def _flow_packets(packets: pd.DataFrame) -> pd.DataFrame:
+def _ints(column: pd.Series, rows: np.ndarray, missing: int) -> np.ndarray:
+    """A numeric packet column at ``rows`` as int64, missing values as ``missing``."""
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)[rows]
+    return np.where(np.isnan(values), missing, values).astype(np.int64)
+
+
+_PROTO_OF_TRANSPORT = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "icmp"}
+_LETTER_FLAGS = ("", "S", "H", "R", "F", "A")  # none, bare SYN, SYN-ACK, RST, FIN, pure ACK
+
+
+def _flow_packets(packets: pd.DataFrame) -> Columns:
     """The IP packets that make flows, with their canonical key, side and history letters."""
+    transport, names = pd.factorize(packets["transport"])
+    proto_of = np.array([_PROTO_OF_TRANSPORT.get(str(n), "") for n in names] + [""], dtype=object)
+    proto_all = proto_of[transport]  # code -1 (missing) takes the last entry
     # Both addresses: a missing one would factorize to code -1 and take another address's place in the key.
-    keep = (
-        packets["transport"].isin(["tcp", "udp", "icmp", "icmpv6"])
-        & packets["src_ip"].notna()
-        & packets["dst_ip"].notna()
-    )
-    p = packets.loc[
-        keep,
-        [
-            "ts",
-            "src_ip",
-            "dst_ip",
-            "src_port",
-            "dst_port",
-            "transport",
-            "tcp_flags",
-            "payload_len",
-            "ip_len",
-            "icmp_type",
-            "icmp_code",
-            "protocol",
-        ],
-    ].copy()
-    if not p["ts"].is_monotonic_increasing:
-        p = p.sort_values("ts", kind="stable")
-    is_icmp = p["transport"].isin(["icmp", "icmpv6"])
-    p["proto"] = p["transport"].where(~is_icmp, "icmp")
-    icmp_type = p["icmp_type"].fillna(-1).astype(int)
+    keep = (proto_all != "") & packets["src_ip"].notna().to_numpy() & packets["dst_ip"].notna().to_numpy()
+    rows = np.flatnonzero(keep)
+    ts = packets["ts"].to_numpy(dtype=np.float64)[rows]
+    if len(ts) > 1 and not (ts[1:] >= ts[:-1]).all():
+        by_time = np.argsort(ts, kind="stable")
+        rows, ts = rows[by_time], ts[by_time]
+    p: Columns = {"ts": ts}
+    proto = proto_all[rows]
+    is_icmp = proto == "icmp"
+    p["proto"] = proto
+    icmp_type = _ints(packets["icmp_type"], rows, -1)
     # ICMP "ports": the request type and its reply type, or the type and code.
-    type_row = icmp_type.to_numpy()
-    type_row = np.where((type_row >= 0) & (type_row < 256), type_row, 256)
+    type_row = np.where((icmp_type >= 0) & (icmp_type < 256), icmp_type, 256)
     req_type = _ICMP_REQUEST_OF[type_row]
-    req_type = np.where(type_row == 256, icmp_type.to_numpy(), req_type)
+    req_type = np.where(type_row == 256, icmp_type, req_type)
     reply = _ICMP_REPLY_OF[np.where((req_type >= 0) & (req_type < 256), req_type, 256)]
-    icmp_lo = pd.Series(req_type, index=p.index)
-    icmp_hi = pd.Series(np.where(reply >= 0, reply, p["icmp_code"].fillna(0).astype(int).to_numpy()), index=p.index)
-    sport = p["src_port"].astype("Int64").where(~is_icmp, icmp_lo).fillna(0).astype(int)
-    dport = p["dst_port"].astype("Int64").where(~is_icmp, icmp_hi).fillna(0).astype(int)
+    icmp_hi = np.where(reply >= 0, reply, _ints(packets["icmp_code"], rows, 0))
+    sport = np.where(is_icmp, req_type, _ints(packets["src_port"], rows, 0))
+    dport = np.where(is_icmp, icmp_hi, _ints(packets["dst_port"], rows, 0))
     # Addresses as codes in sorted order: comparing codes is comparing the strings, at integer cost.
-    n = len(p)
+    n = len(rows)
     codes, addresses = pd.factorize(
-        np.concatenate([p["src_ip"].to_numpy(dtype=object), p["dst_ip"].to_numpy(dtype=object)]), sort=True
+        np.concatenate(
+            [packets["src_ip"].to_numpy(dtype=object)[rows], packets["dst_ip"].to_numpy(dtype=object)[rows]]
+        ),
+        sort=True,
     )
     src, dst = codes[:n], codes[n:]
-    sport_np, dport_np = sport.to_numpy(dtype=np.int64), dport.to_numpy(dtype=np.int64)
     # For ICMP the ports are the same in both directions, so order by address only.
-    src_first = (src < dst) | ((src == dst) & (sport_np <= dport_np))
-    keep_ports = src_first | is_icmp.to_numpy(dtype=bool)
+    src_first = (src < dst) | ((src == dst) & (sport <= dport))
+    keep_ports = src_first | is_icmp
     a_code, b_code = np.where(src_first, src, dst), np.where(src_first, dst, src)
     addresses = np.asarray(addresses, dtype=object)
     p["is_a"] = src_first
     p["a_h"] = addresses[a_code]
     p["b_h"] = addresses[b_code]
-    p["a_p"] = np.where(keep_ports, sport_np, dport_np)
-    p["b_p"] = np.where(keep_ports, dport_np, sport_np)
-    p["key"] = _flow_keys(p["proto"].to_numpy(dtype=object), addresses, a_code, p["a_p"], b_code, p["b_p"])
+    p["a_p"] = np.where(keep_ports, sport, dport)
+    p["b_p"] = np.where(keep_ports, dport, sport)
+    p["key"] = _flow_keys(proto, addresses, a_code, p["a_p"], b_code, p["b_p"])
 
-    flags = p["tcp_flags"].fillna(0).astype(int).to_numpy()
-    tcp = (p["proto"] == "tcp").to_numpy()
+    flags = _ints(packets["tcp_flags"], rows, 0)
+    tcp = proto == "tcp"
     syn = tcp & (flags & TCP_SYN > 0)
     ack = flags & TCP_ACK > 0
     p["bare_syn"] = syn & ~ack
     p["synack"] = syn & ack
     p["fin"] = tcp & (flags & TCP_FIN > 0)
     p["rst"] = tcp & (flags & TCP_RST > 0)
-    p["payload"] = p["payload_len"].fillna(0).astype(int)
-    p["ip_bytes"] = p["ip_len"].fillna(0).astype(int)
-    p["icmp_request"] = is_icmp & icmp_type.isin(_ICMP_REQUESTS)
-    pure_ack = tcp & ack & ~syn & ~p["fin"].to_numpy() & ~p["rst"].to_numpy() & (p["payload"].to_numpy() == 0)
-    # History letters in "a" case (upper) for now; flipped to orig/resp case at the end.
-    flag_letter = np.select(
-        [p["bare_syn"], p["synack"], p["rst"], p["fin"], pure_ack], ["S", "H", "R", "F", "A"], default=""
-    )
-    data_letter = np.where((p["payload"].to_numpy() > 0) & (tcp | (p["proto"] == "udp").to_numpy()), "D", "")
-    letters = pd.Series(np.char.add(data_letter.astype(str), flag_letter.astype(str)), index=p.index)
-    p["letters"] = letters.where(p["is_a"], letters.str.lower())
-    svc = http_named(p["protocol"].fillna("").astype(str), tcp)
-    p["svc"] = svc.where(~svc.isin(_NOT_A_SERVICE) & (svc != ""))
+    p["payload"] = _ints(packets["payload_len"], rows, 0)
+    p["ip_bytes"] = _ints(packets["ip_len"], rows, 0)
+    p["icmp_request"] = is_icmp & np.isin(icmp_type, list(_ICMP_REQUESTS))
+    pure_ack = tcp & ack & ~syn & ~p["fin"] & ~p["rst"] & (p["payload"] == 0)
+    # History letters: a data letter then a flag letter, upper case from side "a", lower from "b";
+    # flipped to originator/responder case at the end.
+    p["flag_letter"] = np.select([p["bare_syn"], p["synack"], p["rst"], p["fin"], pure_ack], [1, 2, 3, 4, 5], 0)
+    p["data_letter"] = (p["payload"] > 0) & (tcp | (proto == "udp"))
+    p["svc"] = _services(packets["protocol"], rows, tcp)
     return p
 
 
+def _services(protocol: pd.Series, rows: np.ndarray, tcp: np.ndarray) -> np.ndarray:
+    """Each packet's Zeek service name (None: says nothing about the application), worked out per distinct name."""
+    codes, names = pd.factorize(protocol.to_numpy(dtype=object)[rows])
+    names = pd.Series(np.asarray(names, dtype=object), dtype=object)
+
+    def table(on_tcp: bool) -> np.ndarray:
+        named = http_named(names, np.full(len(names), on_tcp)).to_numpy(dtype=object)
+        return np.array(
+            [None if n in _NOT_A_SERVICE or n == "" else zeek_service(n) for n in named] + [None], dtype=object
+        )
+
+    return np.where(tcp, table(True)[codes], table(False)[codes])
+
+
 def _flow_keys(
-    proto: np.ndarray, addresses: np.ndarray, a_code: np.ndarray, a_p: pd.Series, b_code: np.ndarray, b_p: pd.Series
+    proto: np.ndarray, addresses: np.ndarray, a_code: np.ndarray, a_p: np.ndarray, b_code: np.ndarray, b_p: np.ndarray
 ) -> np.ndarray:
     """One 64-bit key per connection 5-tuple (canonical order), stable across batches.
 
@@ -279,23 +310,31 @@ def _flow_keys(
         {
             "proto": pd.util.hash_array(proto).view(np.int64),
             "a_h": address_hash[a_code],
-            "a_p": a_p.to_numpy(dtype=np.int64),
+            "a_p": a_p.astype(np.int64),
             "b_h": address_hash[b_code],
-            "b_p": b_p.to_numpy(dtype=np.int64),
+            "b_p": b_p.astype(np.int64),
         }
     )
     return pd.util.hash_pandas_object(parts, index=False).to_numpy().view(np.int64)
 
 
-def _aggregate(p: pd.DataFrame) -> pd.DataFrame:
+def _aggregate(p: Columns) -> Columns:
     """One row per (key, seg) connection instance of this batch, in order of first packet.
 
     Plain numpy reductions over the packets sorted by instance: a pandas group-by per column
     costs more than the whole reduction on the few hundred packets of a typical window.
     """
-    codes = p.groupby(["key", "seg"], sort=False).ngroup().to_numpy()  # numbered in first-seen order
-    n = int(codes.max()) + 1
-    first = np.unique(codes, return_index=True)[1]
+    by_key = np.argsort(p["key"], kind="stable")  # each instance's packets together, in time order
+    key, seg = p["key"][by_key], p["seg"][by_key]
+    boundary = np.r_[True, (key[1:] != key[:-1]) | (seg[1:] != seg[:-1])]
+    group_sorted = np.cumsum(boundary) - 1
+    n = int(group_sorted[-1]) + 1
+    first_seen = by_key[boundary]  # each instance's first packet
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(first_seen, kind="stable")] = np.arange(n)  # numbered in first-seen order
+    codes = np.empty(len(by_key), dtype=np.int64)
+    codes[by_key] = rank[group_sorted]
+    first = np.sort(first_seen)
     order = np.argsort(codes, kind="stable")
     starts = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]])
 
@@ -309,15 +348,13 @@ def _aggregate(p: pd.DataFrame) -> pd.DataFrame:
         found[which] = values[mask][at]
         return found
 
-    is_a = p["is_a"].to_numpy(dtype=bool)
-    payload, ip_bytes = p["payload"].to_numpy(dtype=np.int64), p["ip_bytes"].to_numpy(dtype=np.int64)
-    flags = {
-        f: p[c].to_numpy(dtype=bool) for f, c in zip(_FLAG_NAMES, ("bare_syn", "synack", "fin", "rst"), strict=True)
-    }
-    ts = p["ts"].to_numpy(dtype=np.float64)
-    cols: dict[str, object] = {
-        "key": p["key"].to_numpy()[first],
-        "seg": p["seg"].to_numpy()[first],
+    is_a = p["is_a"]
+    payload, ip_bytes = p["payload"], p["ip_bytes"]
+    flags = dict(zip(_FLAG_NAMES, (p["bare_syn"], p["synack"], p["fin"], p["rst"]), strict=True))
+    ts = p["ts"]
+    cols: Columns = {
+        "key": p["key"][first],
+        "seg": p["seg"][first],
         "ts": np.minimum.reduceat(ts[order], starts),
         "last_ts": np.maximum.reduceat(ts[order], starts),
     }
@@ -329,37 +366,39 @@ def _aggregate(p: pd.DataFrame) -> pd.DataFrame:
         for f in _FLAG_NAMES:
             cols[f"{side}_{f}"] = total((mask & flags[f]).astype(np.int64)) > 0
     for c in ("proto", "a_h", "a_p", "b_h", "b_p"):
-        cols[c] = p[c].to_numpy()[first]
+        cols[c] = p[c][first]
     # Orientation: the first SYN's sender, else the first SYN-ACK's receiver, else the first ICMP
     # request's sender, else the sender of the first packet is the originator.
     orig_is_a = is_a[first].copy()
-    for mask, sender_is_orig in (
-        (p["icmp_request"].to_numpy(dtype=bool), True),
-        (flags["synack"], False),
-        (flags["syn"], True),
-    ):
+    for mask, sender_is_orig in ((p["icmp_request"], True), (flags["synack"], False), (flags["syn"], True)):
         clue = first_where(mask, is_a.astype(np.int64))
         orig_is_a = np.where(clue >= 0, (clue == 1) == sender_is_orig, orig_is_a)
     cols["orig_is_a"] = orig_is_a
     cols["icmp_resp_p"] = cols["b_p"]
-    svc = p["svc"]
-    known = svc.notna().to_numpy()
-    at = first_where(known, np.arange(len(p)))
-    cols["service"] = _service(pd.Series(np.where(at >= 0, svc.to_numpy(dtype=object)[np.maximum(at, 0)], None)))
-    cols["history"] = _history(p["letters"].to_numpy(dtype=str), codes, n)
-    return pd.DataFrame(cols)
+    known = np.not_equal(p["svc"], None)
+    at = first_where(known, np.arange(len(known)))
+    cols["service"] = np.where(at >= 0, p["svc"][np.maximum(at, 0)], None)
+    cols["history"] = _history(p, codes, n)
+    return cols
 
 
-def _history(letters: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
+_UPPER = np.array([0] + [ord(c) for c in _LETTER_FLAGS[1:]], dtype=np.uint32)
+_ASCII = np.array([chr(c) for c in range(128)], dtype=object)
+
+
+def _history(p: Columns, codes: np.ndarray, n: int) -> np.ndarray:
     """Per instance: its packets' letters in first-seen order, each at most once."""
-    chars = np.ascontiguousarray(letters, dtype="<U2").view("<U1")  # a packet has at most two letters
-    slot = np.flatnonzero(chars != "")
-    group, char = np.repeat(codes, 2)[slot], chars[slot]
+    lower = np.where(p["is_a"], 0, 32).astype(np.uint32)  # ASCII lower case is upper case + 32
+    data = np.where(p["data_letter"], ord("D") + lower, 0)
+    flag = np.where(p["flag_letter"] > 0, _UPPER[p["flag_letter"]] + lower, 0)
+    chars = np.column_stack([data, flag]).ravel()  # a packet's data letter comes before its flag letter
+    slot = np.flatnonzero(chars)
+    group, char = np.repeat(codes, 2)[slot], chars[slot].astype(np.int64)
     out = np.full(n, "", dtype=object)
     if len(slot) == 0:
         return out
-    kept = np.sort(np.unique(group * 0x110000 + char.view(np.uint32), return_index=True)[1])  # first of each
-    group, char = group[kept], char[kept].astype(object)
+    kept = np.sort(np.unique(group * 0x110000 + char, return_index=True)[1])  # first of each
+    group, char = group[kept], _ASCII[char[kept]]
     order = np.argsort(group, kind="stable")
     group, char = group[order], char[order]
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
@@ -371,39 +410,33 @@ def _dedupe_letters(history: str) -> str:
     return "".join(dict.fromkeys(history))
 
 
-def _service(svc: pd.Series) -> pd.Series:
-    return pd.Series(per_distinct(svc, lambda v: v.map(lambda s: s if pd.isna(s) else zeek_service(s))))
-
-
-def _merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
-    """Fold this batch's part of continuing connections into their open state."""
-    if old.empty:
-        return old
-    new = new.loc[old.index]
-    out = old.copy()
-    for c in [c for c in _STATE_COLUMNS if c.endswith(("pkts", "bytes"))]:
-        out[c] = old[c].astype(int) + new[c].astype(int)
-    for c in [f"{s}_{f}" for s in _SIDES for f in _FLAG_NAMES]:
-        out[c] = old[c].astype(bool) | new[c].astype(bool)
-    out["last_ts"] = np.maximum(old["last_ts"].astype(float), new["last_ts"].astype(float))
-    out["history"] = (old["history"].fillna("") + new["history"].fillna("")).map(_dedupe_letters)
-    out["service"] = old["service"].where(old["service"].notna(), new["service"])
+def _merge(old: Columns, new: Columns) -> Columns:
+    """Fold this batch's part of continuing connections (rows in the same order) into their open state."""
+    out = dict(old)
+    for c in _COUNTERS:
+        out[c] = old[c] + new[c]
+    for c in _FLAGS:
+        out[c] = old[c] | new[c]
+    out["last_ts"] = np.maximum(old["last_ts"], new["last_ts"])
+    history = [_dedupe_letters(a + b) for a, b in zip(old["history"].tolist(), new["history"].tolist(), strict=True)]
+    out["history"] = np.array(history, dtype=object) if history else old["history"]
+    out["service"] = np.where(np.not_equal(old["service"], None), old["service"], new["service"])
     return out
 
 
 _UID_ALPHABET = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
 
 
-def _uids(instances: pd.DataFrame, first_number: int) -> np.ndarray:
+def _uids(keys: np.ndarray, ts: np.ndarray, first_number: int) -> np.ndarray:
     """Zeek-style connection ids ("C" + 17 base-62 digits of a 96-bit hash), the same for the same
     capture read the same way. Vectorised: two keyed row hashes instead of a digest per flow."""
-    if instances.empty:
+    if len(keys) == 0:
         return np.array([], dtype=object)
     rows = pd.DataFrame(
         {
-            "key": instances["key"].to_numpy(),
-            "ts": instances["ts"].to_numpy(dtype=np.float64),
-            "number": np.arange(first_number, first_number + len(instances), dtype=np.int64),
+            "key": keys,
+            "ts": ts.astype(np.float64),
+            "number": np.arange(first_number, first_number + len(keys), dtype=np.int64),
         }
     )
     digits = []
@@ -416,25 +449,24 @@ def _uids(instances: pd.DataFrame, first_number: int) -> np.ndarray:
     return np.ascontiguousarray(chars).view("S18").ravel().astype(str).astype(object)
 
 
-def conn_records(state: pd.DataFrame) -> pd.DataFrame:
+def conn_records(s: Columns) -> pd.DataFrame:
     """Flow state rows -> conn.log records, oriented originator -> responder."""
-    if state.empty:
+    if _rows(s) == 0:
         return empty_flows()
-    s = state
-    a = s["orig_is_a"].astype(bool).to_numpy()
+    a = s["orig_is_a"]
 
     def pick(a_col: str, b_col: str) -> np.ndarray:
-        return np.where(a, s[a_col].to_numpy(), s[b_col].to_numpy())
+        return np.where(a, s[a_col], s[b_col])
 
     # Plain arrays, one DataFrame at the end: column-by-column assignment is most of a small window's cost.
-    cols: dict[str, object] = {"ts": s["ts"].to_numpy(dtype=np.float64), "uid": s["uid"].to_numpy(dtype=object)}
+    cols: dict[str, object] = {"ts": s["ts"], "uid": s["uid"]}
     cols["orig_h"], cols["resp_h"] = pick("a_h", "b_h"), pick("b_h", "a_h")
-    is_icmp = (s["proto"] == "icmp").to_numpy(dtype=bool)
-    cols["orig_p"] = np.where(is_icmp, s["a_p"].to_numpy(), pick("a_p", "b_p"))
-    cols["resp_p"] = np.where(is_icmp, s["icmp_resp_p"].to_numpy(), pick("b_p", "a_p"))
-    cols["proto"] = s["proto"].to_numpy(dtype=object)
-    cols["service"] = s["service"].to_numpy(dtype=object)
-    last_ts = s["last_ts"].to_numpy(dtype=np.float64)
+    is_icmp = s["proto"] == "icmp"
+    cols["orig_p"] = np.where(is_icmp, s["a_p"], pick("a_p", "b_p"))
+    cols["resp_p"] = np.where(is_icmp, s["icmp_resp_p"], pick("b_p", "a_p"))
+    cols["proto"] = s["proto"]
+    cols["service"] = s["service"]
+    last_ts = s["last_ts"]
     cols["duration"] = last_ts - cols["ts"]
     for zeek, side_o, side_r in (
         ("bytes", "a_bytes", "b_bytes"),
@@ -449,7 +481,7 @@ def conn_records(state: pd.DataFrame) -> pd.DataFrame:
         ep[f"{role}_synack"] = pick(f"{side_o}_synack", f"{side_r}_synack").astype(bool)
         ep[f"{role}_fin"] = pick(f"{side_o}_fin", f"{side_r}_fin").astype(bool)
         ep[f"{role}_rst"] = pick(f"{side_o}_rst", f"{side_r}_rst").astype(bool)
-    history = pd.Series(s["history"].fillna("").astype(str).to_numpy(dtype=object), dtype=object)
+    history = pd.Series(s["history"], dtype=object)
     cols["history"] = np.where(a, history.to_numpy(), per_distinct(history, lambda h: h.str.swapcase()))
     cols["conn_state"] = _conn_state(cols, ep)
     cols["last_ts"] = last_ts
