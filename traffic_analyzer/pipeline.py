@@ -167,7 +167,7 @@ class Analysis:
         self.flows_finished += len(update.finished)
         self._count(packets)
         result = self._result(window, touched, [])
-        result.app = app_events(packets, touched)
+        result.app = app_events(packets, touched, update.packet_uids, update.from_orig)
         return result, window
 
     def _score(self, features: pd.DataFrame) -> pd.Series | None:

@@ -1,8 +1,8 @@
 """A window's decoded DNS, HTTP and TLS messages, each given the uid of the flow it belongs to.
 
-Only packets that carry a decoded message are looked at (a few per connection), and each is
-matched to its flow by the connection's canonical 5-tuple and time: the latest flow of that
-tuple that had started by the packet's time (a tuple can be reused by a later connection).
+Only packets that carry a decoded message are looked at (a few per connection); the flow tracker,
+which put every packet into its connection (a tuple reused by a later connection is a new one),
+says which flow each belongs to.
 """
 
 from __future__ import annotations
@@ -13,53 +13,35 @@ import pandas as pd
 from ..records.app_events import APP_EVENT_COLUMNS, empty_app_events
 
 _MESSAGE_COLUMNS = [c for c in APP_EVENT_COLUMNS if c.startswith(("dns_", "http_", "tls_"))]
+_FLOW_COLUMNS = ["orig_h", "orig_p", "resp_h", "resp_p", "proto"]
 
 
-def _tuple_key(proto: pd.Series, h1: pd.Series, p1: pd.Series, h2: pd.Series, p2: pd.Series) -> np.ndarray:
-    """The same text for both directions of a connection: proto and the two endpoints in sorted order.
+def app_events(
+    packets: pd.DataFrame, flows: pd.DataFrame, packet_uids: np.ndarray, from_orig: np.ndarray
+) -> pd.DataFrame:
+    """The window's DNS, HTTP and TLS messages with their flow's uid and endpoints.
 
-    Plain Python over object arrays: these are a few messages and their flows a window, where
-    pandas' string methods cost more in overhead than the work.
+    ``flows`` are the window's conns; ``packet_uids`` and ``from_orig`` say, per packet, which of them
+    it belongs to and in which direction (the flow tracker knows: :class:`~.flows.FlowUpdate`).
     """
-    values = (s.to_numpy(dtype=object) for s in (proto, h1, p1, h2, p2))
-    return np.array(
-        [f"{t}|{min(a, b)}|{max(a, b)}" for t, *ends in zip(*values, strict=True) for a, b in [_ends(*ends)]],
-        dtype=object,
-    )
-
-
-def _ends(h1: str, p1: int, h2: str, p2: int) -> tuple[str, str]:
-    return f"{h1}/{p1}", f"{h2}/{p2}"
-
-
-def app_events(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
-    """The window's DNS, HTTP and TLS messages with their flow's uid and endpoints (``flows``: the window's conns)."""
-    is_dns = packets["dns_qname"].notna()
-    is_http = (packets["http_method"].notna() | packets["http_status"].notna()) & (packets["transport"] == "tcp")
-    is_ssl = packets["tls_sni"].notna()
-    carrying = (is_dns | is_http | is_ssl) & packets["transport"].isin(["tcp", "udp"]) & packets["src_port"].notna()
-    if not carrying.any() or flows.empty:
+    is_dns = packets["dns_qname"].notna().to_numpy()
+    is_http = (packets["http_method"].notna() | packets["http_status"].notna()).to_numpy()
+    transport = packets["transport"].to_numpy(dtype=object, na_value="")
+    is_http = is_http & (transport == "tcp")
+    is_ssl = packets["tls_sni"].notna().to_numpy()
+    carrying = (is_dns | is_http | is_ssl) & ((transport == "tcp") | (transport == "udp"))
+    carrying &= packets["src_port"].notna().to_numpy() & np.not_equal(packet_uids, None)
+    rows = np.flatnonzero(carrying)
+    if len(rows) == 0 or flows.empty:
         return empty_app_events()
-    p = packets.loc[carrying, ["ts", "src_ip", "src_port", "transport", *_MESSAGE_COLUMNS]].copy()
-    p["kind"] = np.select([is_dns[carrying], is_http[carrying]], ["dns", "http"], default="ssl")
-    p["key"] = _tuple_key(
-        p["transport"], p["src_ip"], p["src_port"], packets.loc[carrying, "dst_ip"], packets.loc[carrying, "dst_port"]
-    )
-    ports = pd.concat([p["src_port"], packets.loc[carrying, "dst_port"]]).unique()
-    f = flows[flows["orig_p"].isin(ports) & flows["resp_p"].isin(ports)]  # cheap: the string keys only for these
-    f = f[f["proto"].isin(["tcp", "udp"])]
-    f = f.assign(
-        key=_tuple_key(f["proto"], f["orig_h"], f["orig_p"], f["resp_h"], f["resp_p"]),
-        flow_ts=f["ts"],
-    )[["key", "flow_ts", "uid", "orig_h", "orig_p", "resp_h", "resp_p", "proto"]]
-    joined = pd.merge_asof(
-        p.sort_values("ts", kind="stable"),
-        f.sort_values("flow_ts", kind="stable"),
-        left_on="ts",
-        right_on="flow_ts",
-        by="key",
-        direction="backward",
-    )
-    joined = joined[joined["uid"].notna()]
-    joined["from_orig"] = (joined["src_ip"] == joined["orig_h"]) & (joined["src_port"] == joined["orig_p"])
-    return joined[list(APP_EVENT_COLUMNS)].reset_index(drop=True)  # the message columns keep the packet dtypes
+    rows = rows[np.argsort(packets["ts"].to_numpy()[rows], kind="stable")]
+    uids = packet_uids[rows]
+    at = pd.Index(flows["uid"]).get_indexer(uids)
+    rows, uids, at = rows[at >= 0], uids[at >= 0], at[at >= 0]
+    events = packets.iloc[rows][["ts", *_MESSAGE_COLUMNS]].reset_index(drop=True)
+    events["uid"] = uids
+    events["kind"] = np.select([is_dns[rows], is_http[rows]], ["dns", "http"], default="ssl")
+    for c in _FLOW_COLUMNS:
+        events[c] = flows[c].iloc[at].reset_index(drop=True)
+    events["from_orig"] = from_orig[rows]
+    return events[list(APP_EVENT_COLUMNS)]  # the message columns keep the packet dtypes

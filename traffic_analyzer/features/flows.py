@@ -10,7 +10,7 @@ conn.log documentation for ``history`` letters (upper case: originator).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -99,6 +99,9 @@ class FlowUpdate:
 
     active: pd.DataFrame
     finished: pd.DataFrame
+    # Per packet of the batch: its flow's uid (None: not part of a flow) and whether the originator sent it.
+    packet_uids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    from_orig: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 class FlowTracker:
@@ -122,6 +125,8 @@ class FlowTracker:
         finished: list[Columns] = []
         touched: np.ndarray | None = None
         state = self._state
+        packet_uids = np.full(len(packets), None, dtype=object)
+        from_orig = np.zeros(len(packets), dtype=bool)
         if _rows(p):
             index = pd.Index(state["key"])
             p["seg"] = self._segment(p, index.get_indexer(p["key"]))
@@ -136,6 +141,13 @@ class FlowTracker:
             finished.append(_take(state, split))
             fresh = _take(instances, ~is_continuing)
             fresh["uid"] = _uids(fresh["key"], fresh["ts"], self._flows_started)
+            # Each packet's flow: its instance continues an open flow or is a fresh one.
+            instance_uid = np.empty(_rows(instances), dtype=object)
+            instance_uid[is_continuing], instance_uid[~is_continuing] = merged["uid"], fresh["uid"]
+            instance_orig_is_a = instances["orig_is_a"].copy()
+            instance_orig_is_a[is_continuing] = merged["orig_is_a"]
+            packet_uids[p["row"]] = instance_uid[p["instance"]]
+            from_orig[p["row"]] = p["is_a"] == instance_orig_is_a[p["instance"]]
             self._flows_started += _rows(fresh)
             keys, of_key = np.unique(fresh["key"], return_inverse=True)
             last_seg = np.full(len(keys), -1, dtype=np.int64)
@@ -153,10 +165,10 @@ class FlowTracker:
         active = _take(state, np.isin(state["key"], touched)) if touched is not None else _take(state, slice(0, 0))
         done = [{c: f[c] for c in _STATE_TYPES} for f in finished if _rows(f)]
         if not done:
-            return FlowUpdate(active=conn_records(active), finished=empty_flows())
+            return FlowUpdate(conn_records(active), empty_flows(), packet_uids, from_orig)
         records = conn_records(_concat([*done, active]))  # one pass over both: its cost is mostly fixed
         ended = sum(_rows(f) for f in done)
-        return FlowUpdate(active=records.iloc[ended:].reset_index(drop=True), finished=records.iloc[:ended])
+        return FlowUpdate(records.iloc[ended:].reset_index(drop=True), records.iloc[:ended], packet_uids, from_orig)
 
     def flush(self) -> pd.DataFrame:
         """End every open flow (end of a file or of a capture)."""
@@ -228,7 +240,7 @@ def _flow_packets(packets: pd.DataFrame) -> Columns:
     if len(ts) > 1 and not (ts[1:] >= ts[:-1]).all():
         by_time = np.argsort(ts, kind="stable")
         rows, ts = rows[by_time], ts[by_time]
-    p: Columns = {"ts": ts}
+    p: Columns = {"ts": ts, "row": rows}
     proto = proto_all[rows]
     is_icmp = proto == "icmp"
     p["proto"] = proto
@@ -334,6 +346,7 @@ def _aggregate(p: Columns) -> Columns:
     rank[np.argsort(first_seen, kind="stable")] = np.arange(n)  # numbered in first-seen order
     codes = np.empty(len(by_key), dtype=np.int64)
     codes[by_key] = rank[group_sorted]
+    p["instance"] = codes  # each packet's instance: its row in what this returns
     first = np.sort(first_seen)
     order = np.argsort(codes, kind="stable")
     starts = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]])
