@@ -39,3 +39,27 @@ def pair_hashes(first: pd.Series, second: pd.Series) -> np.ndarray:
     """A 64-bit key per ordered pair of values, e.g. (source, destination): integer keys instead of "a|b" text."""
     with np.errstate(over="ignore"):
         return text_hashes(first) * _PAIR_MULTIPLIER + text_hashes(second)
+
+
+def count_by(keys: dict[str, pd.Series], count: str, sums: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """A sorted group-by's size (``count``) and integer sums over the ``keys`` columns, as a frame.
+
+    Factorize and bincount: the same rows as ``groupby(keys, sort=True)`` (a row with a missing key
+    counts nowhere) at a fraction of its fixed cost, which is most of the cost on a window's table.
+    """
+    factors = [pd.factorize(values, sort=True) for values in keys.values()]
+    valid = np.logical_and.reduce([codes >= 0 for codes, _ in factors])
+    combined = np.zeros(int(valid.sum()), dtype=np.int64)
+    for codes, uniques in factors:
+        combined = combined * len(uniques) + codes[valid]
+    groups, inverse = np.unique(combined, return_inverse=True)
+    columns: dict[str, object] = {}
+    rest = groups
+    for name, (_, uniques) in reversed(list(zip(keys, factors, strict=True))):
+        columns[name] = uniques.take(rest % max(len(uniques), 1)).array
+        rest = rest // max(len(uniques), 1)
+    out = {name: columns[name] for name in keys}
+    out[count] = np.bincount(inverse, minlength=len(groups)).astype(np.int64)
+    for name, values in (sums or {}).items():
+        out[name] = np.bincount(inverse, weights=values[valid], minlength=len(groups)).astype(np.int64)
+    return pd.DataFrame(out)

@@ -15,6 +15,7 @@ from .detection.alert_book import AlertBook
 from .detection.base import Detector
 from .detection.catalogue import build_detectors
 from .detection.engine import Detection
+from .distinct import count_by
 from .errors import TruncatedCaptureError
 from .features.app_events import app_events
 from .features.flows import FlowTracker
@@ -236,12 +237,10 @@ class Analysis:
 
     def _result(self, window: WindowData, flows: pd.DataFrame, alerts: list[Alert]) -> WindowResult:
         p = window.packets
-        second = np.floor(p["ts"]).astype("int64")
-        traffic = p.groupby(second)["length"].agg(["size", "sum"]).reset_index()
-        traffic.columns = ["second", "packets", "bytes"]
+        length = {"bytes": p["length"].to_numpy(dtype=np.float64)}  # sums stay exact in float64 below 2**53
+        traffic = count_by({"second": np.floor(p["ts"]).astype("int64")}, "packets", length)
         named = http_named(p["protocol"].fillna(p["transport"]), p["transport"] == "tcp")
-        protocols = p.groupby(named)["length"].agg(["size", "sum"]).reset_index()
-        protocols.columns = ["protocol", "packets", "bytes"]
+        protocols = count_by({"protocol": named}, "packets", length)
         return WindowResult(
             window_start=window.start,
             window_end=window.end,

@@ -38,10 +38,10 @@ def app_events(
     uids = packet_uids[rows]
     at = pd.Index(flows["uid"]).get_indexer(uids)
     rows, uids, at = rows[at >= 0], uids[at >= 0], at[at >= 0]
-    events = packets.iloc[rows][["ts", *_MESSAGE_COLUMNS]].reset_index(drop=True)
+    # Column by column into one frame: the message columns keep the packet dtypes.
+    events = {c: packets[c].array.take(rows) for c in ("ts", *_MESSAGE_COLUMNS)}
     events["uid"] = uids
     events["kind"] = np.select([is_dns[rows], is_http[rows]], ["dns", "http"], default="ssl")
-    for c in _FLOW_COLUMNS:
-        events[c] = flows[c].iloc[at].reset_index(drop=True)
+    events.update({c: flows[c].array.take(at) for c in _FLOW_COLUMNS})
     events["from_orig"] = from_orig[rows]
-    return events[list(APP_EVENT_COLUMNS)]  # the message columns keep the packet dtypes
+    return pd.DataFrame({c: events[c] for c in APP_EVENT_COLUMNS})

@@ -38,14 +38,14 @@ def host_window_features(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataF
     factorized once, in sorted order, and every feature is a bincount over those codes: one pass each
     instead of a pandas group-by each (the hosts come out in the order a group-by would give them).
     """
-    ip = packets[packets["src_ip"].notna()]
-    addresses, src, dst, features = _by_address(ip)
+    ip = packets["src_ip"].notna().to_numpy()
+    addresses, src, dst, features = _by_address(packets, ip)
     n, has_dst = len(addresses), dst >= 0
     if len(flows):
         features.update(_flow_features(flows, pd.Index(addresses), n))
-    asked = (ip["dns_qname"].notna() & ip["dns_response"].eq(False).fillna(False)).to_numpy(dtype=bool)
+    asked = packets["dns_qname"].notna().to_numpy()[ip] & ~packets["dns_response"].to_numpy(bool, na_value=True)[ip]
     if asked.any():
-        names = ip["dns_qname"].to_numpy(dtype=object)[asked]
+        names = packets["dns_qname"].to_numpy(dtype=object)[ip][asked]
         features["dns_queries"] = np.bincount(src[asked], minlength=n)
         features["distinct_dns_names"] = _distinct_per_code(src[asked], pd.factorize(names)[0], n)
         name_len = pd.Series(names, dtype=object).str.len().to_numpy(dtype=np.float64)
@@ -53,9 +53,10 @@ def host_window_features(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataF
             features["mean_dns_name_len"] = np.bincount(src[asked], weights=name_len, minlength=n) / np.maximum(
                 features["dns_queries"], 1
             )
-    nxdomain = ip["dns_rcode"].eq(DNS_NXDOMAIN).fillna(False).to_numpy(dtype=bool) & has_dst
+    nxdomain = (packets["dns_rcode"].to_numpy(np.float64, na_value=np.nan)[ip] == DNS_NXDOMAIN) & has_dst
     features["nxdomain_replies"] = np.bincount(dst[nxdomain], minlength=n)
-    icmp = ip["transport"].isin(["icmp", "icmpv6"]).fillna(False).to_numpy(dtype=bool)
+    transport = packets["transport"].to_numpy(dtype=object, na_value="")[ip]
+    icmp = (transport == "icmp") | (transport == "icmpv6")
     features["icmp_packets_out"] = np.bincount(src[icmp], minlength=n)
 
     senders = np.flatnonzero(features["packets_out"] > 0)  # the hosts that originated traffic
@@ -63,7 +64,7 @@ def host_window_features(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataF
         {name: np.asarray(features.get(name, np.zeros(n)), dtype=float)[senders] for name in HOST_FEATURES}
     )
     out["failed_ratio"] = np.where(out["flows"] > 0, out["failed_flows"] / out["flows"].clip(lower=1), 0.0)
-    out.index = pd.Index(addresses[senders], dtype=ip["src_ip"].dtype).astype(str)
+    out.index = pd.Index(addresses[senders], dtype=packets["src_ip"].dtype).astype(str)
     out.index.name = "host"
     return out
 
@@ -93,22 +94,25 @@ def _distinct_per_code(owner: np.ndarray, value: np.ndarray, n: int) -> np.ndarr
 def host_traffic(packets: pd.DataFrame) -> pd.DataFrame:
     """Packets and bytes each address sent and received in a window: host, packets_out, bytes_out, packets_in,
     bytes_in (int64), one row per address seen either way, in address order (the store's per-host table)."""
-    ip = packets[packets["src_ip"].notna()]
-    addresses, _, _, counts = _by_address(ip)
-    hosts = pd.Series(addresses, dtype=ip["src_ip"].dtype, name="host")
+    addresses, _, _, counts = _by_address(packets, packets["src_ip"].notna().to_numpy())
+    hosts = pd.Series(addresses, dtype=packets["src_ip"].dtype, name="host")
     return pd.DataFrame({"host": hosts, **{k: v.astype(np.int64) for k, v in counts.items()}})
 
 
-def _by_address(ip: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """The window's addresses in sorted order, each packet's source and destination code (-1: none), and the
-    packets and bytes each address sent and received."""
-    n_ip = len(ip)
-    codes, addresses = pd.factorize(
-        np.concatenate([ip["src_ip"].to_numpy(dtype=object), ip["dst_ip"].to_numpy(dtype=object)]), sort=True
-    )
+def _by_address(
+    packets: pd.DataFrame, ip: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The window's addresses in sorted order, each IP packet's (``ip``: the rows with a source address)
+    source and destination code (-1: none), and the packets and bytes each address sent and received.
+
+    Columns are taken as arrays, never the frame's rows: a row selection of the whole packet table
+    costs more than every count here."""
+    ends = [packets[c].to_numpy(dtype=object)[ip] for c in ("src_ip", "dst_ip")]
+    n_ip = len(ends[0])
+    codes, addresses = pd.factorize(np.concatenate(ends), sort=True)
     src, dst = codes[:n_ip], codes[n_ip:]
     n = len(addresses)
-    length = ip["length"].to_numpy(dtype=np.float64)  # byte sums stay exact in float64 below 2**53
+    length = packets["length"].to_numpy(dtype=np.float64)[ip]  # byte sums stay exact in float64 below 2**53
     has_dst = dst >= 0
     counts = {
         "packets_out": np.bincount(src, minlength=n),

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..distinct import count_by
 from .alert import Alert
 from .app_events import empty_app_events
 
@@ -45,7 +46,4 @@ def dns_counts(packets: pd.DataFrame) -> pd.DataFrame:
     """DNS names each host asked for in a window: host, qname, queries (responses are not counted)."""
     asked = packets["dns_qname"].notna() & ~packets["dns_response"].fillna(False).astype(bool)
     asked &= packets["src_ip"].notna()
-    q = packets.loc[asked, ["src_ip", "dns_qname"]]
-    counts = q.groupby(["src_ip", "dns_qname"], sort=True).size().reset_index()
-    counts.columns = DNS_COLUMNS
-    return counts
+    return count_by({"host": packets["src_ip"][asked], "qname": packets["dns_qname"][asked]}, "queries")
