@@ -1,7 +1,8 @@
 """SIGHUP re-reads the config file: what can change while running is applied, the rest waits for a restart.
 
-Which detectors run, their thresholds, alert channels and retention change between two windows; the capture, the
-store, the model and the dashboard were set up at the start and keep their running values.
+Which detectors run, their thresholds, the indicator files (re-read at every reload), alert channels and retention
+change between two windows; the capture, the store, the model and the dashboard were set up at the start and keep
+their running values.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from typing import Any
 
 from .alerts.dispatcher import CHANNEL_SETTINGS
 from .detection.base import Detector
+from .detection.intel import IndicatorSet
+from .detection.intel_match import IntelMatchDetector
 from .pipeline import default_detectors
 from .settings import Config
 
-DETECTION_SETTINGS = ("detectors", "detector_thresholds", "scan_min_ports", "scan_window_s")
+DETECTION_SETTINGS = ("detectors", "detector_thresholds", "scan_min_ports", "scan_window_s", "intel_files")
 BUDGET_SETTINGS = ("anomaly_alerts_per_day", "false_alarm_rate")  # move the fitted model's threshold
 LIVE_SETTINGS = frozenset(
     DETECTION_SETTINGS
@@ -63,15 +66,25 @@ def detector_thresholds(config: Config) -> dict[str, dict[str, Any]]:
     return chosen
 
 
-def swapped_detectors(detectors: list[Detector], old: Config, new: Config) -> list[Detector]:
+def swapped_detectors(
+    detectors: list[Detector], old: Config, new: Config, intel: IndicatorSet | None = None
+) -> list[Detector]:
     """The detectors the new settings ask for: running ones whose thresholds did not change keep their state,
-    the others (changed, or newly turned on) start anew; those turned off are dropped."""
+    the others (changed, or newly turned on) start anew; those turned off are dropped.
+
+    ``intel`` is the indicator set re-read from the ``intel_files`` (None: no indicators); the intel_match
+    detector starts anew with it when it differs from the running one's.
+    """
     before, after = detector_thresholds(old), detector_thresholds(new)
     changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
     running = {d.name: d for d in detectors}
+    intel = intel if intel is not None else IndicatorSet()
+    matcher = running.get(IntelMatchDetector.name)
+    if isinstance(matcher, IntelMatchDetector) and matcher.indicators.fingerprint != intel.fingerprint:
+        changed.add(IntelMatchDetector.name)
     if not changed and old.detectors == new.detectors:
         return detectors
-    wanted = default_detectors(new.scan_min_ports, new.scan_window_s, new.detector_thresholds, new.detectors)
+    wanted = default_detectors(new.scan_min_ports, new.scan_window_s, new.detector_thresholds, new.detectors, intel)
     return [running[d.name] if d.name in running and d.name not in changed else d for d in wanted]
 
 
@@ -82,6 +95,8 @@ def _change(name: str, old: Config, new: Config) -> str:
         return f"{name} {before} -> {after}"
     if name == "detector_thresholds":
         return f"{name} {before or {}} -> {after or {}}"
+    if name == "intel_files":
+        return f"{name} {list(before)} -> {list(after)}"
     if name == "detectors":
         return f"{name} {'all' if before is None else before} -> {'all' if after is None else after}"
     return name

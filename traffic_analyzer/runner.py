@@ -28,6 +28,8 @@ from .capture.sampling import SamplingController, sampling_status, scale_counts
 from .capture.source import PacketSource
 from .capture.tshark import check_live_capture, default_interface, tshark_path
 from .console import ConsoleStatus
+from .detection.intel import IndicatorSet
+from .detection.intel_files import load_intel
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
 from .features.host_windows import HOST_FEATURES
 from .memory import MemoryTrimmer
@@ -79,6 +81,7 @@ class Runner:
         self.alerts: AlertDispatcher | None = None  # log, e-mail, webhook, syslog
         self.console = ConsoleStatus(enabled=False)  # a live run's start lines and status a minute on stderr
         self.worker: RemoteDetection | None = None  # a file's detection process, when started early
+        self.intel = IndicatorSet()  # the intel_files' indicators, re-read on SIGHUP
 
     # -- set-up ---------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -96,6 +99,7 @@ class Runner:
         writer = ResultWriter(self.store, c.sensor_name, Retention(c.retention_days, c.retention_max_mb))
         self.writer = ResilientWriter(writer, c.store_backlog_mb, self.logger)
         self.alerts = dispatcher_from_config(c, self.logger, self.run_id)
+        self.intel = self._load_intel(c.intel_files)
         if self.account is None and c.read_file and parallel_worthwhile(c.read_file, c.parallel_detection):
             # No privilege drop to wait for: the detection worker starts now and imports while the model loads.
             self.worker = start_worker()
@@ -109,6 +113,25 @@ class Runner:
                     "loaded anomaly model %s (trained on %s)", self.model_path, self.model_meta["trained_on"]
                 )
                 self._apply_budget(c)
+
+    def _load_intel(self, paths: tuple[str, ...]) -> IndicatorSet:
+        """The indicators of the intel files; a bad line is a warning, a file that cannot be read an error."""
+        if not paths:
+            return IndicatorSet()
+        started = time.perf_counter()
+        intel, reports = load_intel(paths)
+        for report in reports:
+            if report.warning():
+                self.logger.warning("%s", report.warning())
+        counts = ", ".join(f"{kind} {n}" for kind, n in intel.counts().items())
+        self.logger.info(
+            "loaded %d indicators (%s) from %d intel files in %.1f s",
+            len(intel),
+            counts,
+            len(paths),
+            time.perf_counter() - started,
+        )
+        return intel.warm()
 
     def _apply_budget(self, config: Config) -> bool:
         """A fitted model keeps its baseline's scores: a changed false-alarm budget moves its threshold."""
@@ -216,7 +239,7 @@ class Runner:
         if self.dashboard is not None:
             self.console.dashboard(self.dashboard.url)
         c = self.config
-        detectors = default_detectors(c.scan_min_ports, c.scan_window_s, c.detector_thresholds, c.detectors)
+        detectors = default_detectors(c.scan_min_ports, c.scan_window_s, c.detector_thresholds, c.detectors, self.intel)
         # Reading a file, the detectors run in a second process beside reading and flow metering.
         parallel = not live and parallel_worthwhile(self.config.read_file, self.config.parallel_detection)
         return Analysis(detectors, self.model, parallel=parallel, worker=self.worker), source, live, status
@@ -340,12 +363,22 @@ class Runner:
             return
         try:
             plan = plan_reload(self.config, config_of(self.reload_settings()))
-            detectors = swapped_detectors(analysis.detectors, self.config, plan.config)
+        except AnalyzerError as exc:
+            self.logger.warning("config reload failed: %s; the running configuration stays", exc)
+            return
+        intel = self.intel
+        try:
+            intel = self._load_intel(plan.config.intel_files)
+        except AnalyzerError as exc:  # the other settings still apply
+            self.logger.warning("%s; the indicators loaded before stay", exc)
+        try:
+            detectors = swapped_detectors(analysis.detectors, self.config, plan.config, intel)
             alerts.reconfigure(plan.config, set(plan.applied))  # the last step: it raises before changing anything
         except AnalyzerError as exc:
             self.logger.warning("config reload failed: %s; the running configuration stays", exc)
             return
         analysis.detectors = detectors
+        self.intel = intel
         if analysis.model is not None and self._apply_budget(plan.config):
             analysis.model = self.model  # the detection worker gets the moved threshold too
             self.writer.set_model(self.run_id, self.model_meta)
