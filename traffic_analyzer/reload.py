@@ -7,13 +7,17 @@ their running values.
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from .alerts.dispatcher import CHANNEL_SETTINGS
 from .detection.base import Detector
 from .detection.intel import IndicatorSet
+from .detection.intel_files import load_intel
 from .detection.intel_match import IntelMatchDetector
+from .errors import AnalyzerError
 from .pipeline import default_detectors
 from .settings import Config
 
@@ -86,6 +90,30 @@ def swapped_detectors(
         return detectors
     wanted = default_detectors(new.scan_min_ports, new.scan_window_s, new.detector_thresholds, new.detectors, intel)
     return [running[d.name] if d.name in running and d.name not in changed else d for d in wanted]
+
+
+def load_indicators(paths: tuple[str, ...], logger: logging.Logger) -> IndicatorSet:
+    """The indicators of the intel files (at start and on reload); bad lines are a warning per file, a file
+    that cannot be read at all raises AnalyzerError naming it."""
+    if not paths:
+        return IndicatorSet()
+    started = time.perf_counter()
+    intel, reports = load_intel(paths)
+    for warning in filter(None, (report.warning() for report in reports)):
+        logger.warning("%s", warning)
+    counts = ", ".join(f"{kind} {n}" for kind, n in intel.counts().items())
+    seconds = time.perf_counter() - started
+    logger.info("loaded %d indicators (%s) from %d intel files in %.1f s", len(intel), counts, len(paths), seconds)
+    return intel
+
+
+def reloaded_indicators(paths: tuple[str, ...], running: IndicatorSet, logger: logging.Logger) -> IndicatorSet:
+    """The intel files re-read on SIGHUP; when one cannot be read, the running indicators stay (a warning)."""
+    try:
+        return load_indicators(paths, logger)
+    except AnalyzerError as exc:
+        logger.warning("%s; the indicators loaded before stay", exc)
+        return running
 
 
 def _change(name: str, old: Config, new: Config) -> str:

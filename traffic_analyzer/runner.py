@@ -29,13 +29,12 @@ from .capture.source import PacketSource
 from .capture.tshark import check_live_capture, default_interface, tshark_path
 from .console import ConsoleStatus
 from .detection.intel import IndicatorSet
-from .detection.intel_files import load_intel
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
 from .features.host_windows import HOST_FEATURES
 from .memory import MemoryTrimmer
 from .pipeline import Analysis, default_detectors, file_windows, parallel_worthwhile, start_worker
 from .privileges import drop_to, hand_over, readable_by, target_account
-from .reload import plan_reload, swapped_detectors
+from .reload import load_indicators, plan_reload, reloaded_indicators, swapped_detectors
 from .secrets_file import load_secrets
 from .settings import Config, config_of
 from .store.annotations import AllowList, AnnotationStore
@@ -99,7 +98,7 @@ class Runner:
         writer = ResultWriter(self.store, c.sensor_name, Retention(c.retention_days, c.retention_max_mb))
         self.writer = ResilientWriter(writer, c.store_backlog_mb, self.logger)
         self.alerts = dispatcher_from_config(c, self.logger, self.run_id)
-        self.intel = self._load_intel(c.intel_files)
+        self.intel = load_indicators(c.intel_files, self.logger)
         if self.account is None and c.read_file and parallel_worthwhile(c.read_file, c.parallel_detection):
             # No privilege drop to wait for: the detection worker starts now and imports while the model loads.
             self.worker = start_worker()
@@ -113,25 +112,6 @@ class Runner:
                     "loaded anomaly model %s (trained on %s)", self.model_path, self.model_meta["trained_on"]
                 )
                 self._apply_budget(c)
-
-    def _load_intel(self, paths: tuple[str, ...]) -> IndicatorSet:
-        """The indicators of the intel files; a bad line is a warning, a file that cannot be read an error."""
-        if not paths:
-            return IndicatorSet()
-        started = time.perf_counter()
-        intel, reports = load_intel(paths)
-        for report in reports:
-            if report.warning():
-                self.logger.warning("%s", report.warning())
-        counts = ", ".join(f"{kind} {n}" for kind, n in intel.counts().items())
-        self.logger.info(
-            "loaded %d indicators (%s) from %d intel files in %.1f s",
-            len(intel),
-            counts,
-            len(paths),
-            time.perf_counter() - started,
-        )
-        return intel.warm()
 
     def _apply_budget(self, config: Config) -> bool:
         """A fitted model keeps its baseline's scores: a changed false-alarm budget moves its threshold."""
@@ -366,11 +346,7 @@ class Runner:
         except AnalyzerError as exc:
             self.logger.warning("config reload failed: %s; the running configuration stays", exc)
             return
-        intel = self.intel
-        try:
-            intel = self._load_intel(plan.config.intel_files)
-        except AnalyzerError as exc:  # the other settings still apply
-            self.logger.warning("%s; the indicators loaded before stay", exc)
+        intel = reloaded_indicators(plan.config.intel_files, self.intel, self.logger)
         try:
             detectors = swapped_detectors(analysis.detectors, self.config, plan.config, intel)
             alerts.reconfigure(plan.config, set(plan.applied))  # the last step: it raises before changing anything

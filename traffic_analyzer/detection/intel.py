@@ -10,8 +10,11 @@ one indicator or one observed value at a time in Python:
   never overlap partially, so the first length that matches is the longest-prefix match. This is
   hand-written rather than taken from ``pytricia`` or ``py-radix`` (maintained, in PyPI): both insert
   and look up one Python call per address, and the detection worker needs the set pickled.
-- Domains and URLs are a hashed ``pandas.Index``; a name is looked up with each of its parent
-  domains (one vectorised look-up per label depth), so a domain matches itself and its subdomains.
+- Domains and URLs are the same kind of sorted keys: 64-bit hashes of their text
+  (``pandas.util.hash_array``, SipHash with a fixed key, so a pickled set stays valid), the text kept
+  beside them to confirm a hit. A name is looked up with each of its parent domains (one vectorised
+  look-up per label depth), so a domain matches itself and its subdomains. (A ``pandas.Index`` of a
+  million strings took 1-8 ms per ``get_indexer`` call, too slow for a few calls a window.)
 - Text is parsed with Arrow compute kernels (``pyarrow``); only IPv6 text goes through ``ipaddress``.
 
 Indicators are case-insensitive, as in Zeek's Intel framework (``to_lower`` on both sides).
@@ -150,6 +153,27 @@ def url_keys(values: object) -> pa.Array:
     return pc.replace_substring_regex(text, r"^https?://", "")
 
 
+@dataclass(frozen=True)
+class NameTable:
+    """Distinct names (domains or URLs) sorted by their 64-bit hash, with each one's source code."""
+
+    hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    names: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    sources: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def lookup(self, names: np.ndarray) -> np.ndarray:
+        """Each name's row in the table, or -1."""
+        if len(self.hashes) == 0 or len(names) == 0:
+            return np.full(len(names), -1, dtype=np.int64)
+        wanted = pd.util.hash_array(names)
+        pos = np.minimum(np.searchsorted(self.hashes, wanted), len(self.hashes) - 1)
+        hit = (self.hashes[pos] == wanted) & (self.names[pos] == names)
+        return np.where(hit, pos, -1)
+
+
 @dataclass
 class IndicatorSet:
     """Loaded indicators, ready for batch look-ups; ``sources`` names each indicator's list (its file or
@@ -157,10 +181,8 @@ class IndicatorSet:
 
     sources: tuple[str, ...] = ()
     nets: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # (version, bits)
-    domains: pd.Index = field(default_factory=lambda: pd.Index([], dtype=object))
-    domain_sources: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
-    urls: pd.Index = field(default_factory=lambda: pd.Index([], dtype=object))
-    url_sources: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    domains: NameTable = field(default_factory=NameTable)
+    urls: NameTable = field(default_factory=NameTable)
     fingerprint: str = ""  # digest of the files' bytes: a reload that read the same files changes nothing
 
     def __len__(self) -> int:
@@ -171,12 +193,6 @@ class IndicatorSet:
         addrs = sum(len(k) for (v, bits), (k, _) in self.nets.items() if bits == (32 if v == 4 else 128))
         subnets = sum(len(k) for k, _ in self.nets.values()) - addrs
         return {ADDR: addrs, SUBNET: subnets, DOMAIN: len(self.domains), URL: len(self.urls)}
-
-    def warm(self) -> IndicatorSet:
-        """Build the hash tables of the name indexes now (a look-up would on first use)."""
-        self.domains.get_indexer([])
-        self.urls.get_indexer([])
-        return self
 
     def match_addresses(self, values: pd.Series) -> pd.DataFrame:
         """The listed ones among ``values`` (distinct addresses): value, indicator, type, source."""
@@ -208,45 +224,44 @@ class IndicatorSet:
         """The names (distinct) that are a listed domain or under one: value, indicator, type, source."""
         if len(self.domains) == 0 or len(names) == 0:
             return _no_match()
-        current = host_names(names)
+        labels = pc.split_pattern(host_names(names), ".")
+        depth = pc.fill_null(pc.list_value_length(labels), 0).to_numpy(zero_copy_only=False)
         found = np.full(len(names), -1, dtype=np.int64)
-        while True:  # the name itself, then its parent domains, one label at a time; the most specific wins
-            live = pc.fill_null(pc.greater(pc.utf8_length(current), 0), False).to_numpy(zero_copy_only=False)
-            if not (live & (found < 0)).any():
+        for level in range(int(depth.max(initial=0))):  # the name, then its parents; the most specific wins
+            todo = np.flatnonzero((found < 0) & (depth > level))
+            if not len(todo):
                 break
-            hits = self.domains.get_indexer(pc.fill_null(current, "").to_numpy(zero_copy_only=False))
-            take = (found < 0) & (hits >= 0) & live
-            found[take] = hits[take]
-            current = pc.if_else(
-                pc.match_substring(current, "."), pc.replace_substring_regex(current, r"^[^.]*\.", ""), ""
-            )
-        return self._string_matches(names, found, self.domains, self.domain_sources, DOMAIN)
+            suffix = pc.binary_join(pc.list_slice(pc.take(labels, pa.array(todo)), level), ".")
+            hits = self.domains.lookup(suffix.to_numpy(zero_copy_only=False).astype(object))
+            found[todo[hits >= 0]] = hits[hits >= 0]
+        return self._string_matches(names, found, self.domains, DOMAIN)
 
     def match_urls(self, urls: pd.Series) -> pd.DataFrame:
         """The URLs (distinct) that are listed: value, indicator, type, source."""
         if len(self.urls) == 0 or len(urls) == 0:
             return _no_match()
-        found = self.urls.get_indexer(pc.fill_null(url_keys(urls), "").to_numpy(zero_copy_only=False))
-        return self._string_matches(urls, found, self.urls, self.url_sources, URL)
+        found = self.urls.lookup(pc.fill_null(url_keys(urls), "").to_numpy(zero_copy_only=False).astype(object))
+        return self._string_matches(urls, found, self.urls, URL)
 
-    def _string_matches(
-        self, values: pd.Series, found: np.ndarray, index: pd.Index, sources: np.ndarray, kind: str
-    ) -> pd.DataFrame:
+    def _string_matches(self, values: pd.Series, found: np.ndarray, table: NameTable, kind: str) -> pd.DataFrame:
         hit = found >= 0
+        if not hit.any():
+            return _no_match()
         return pd.DataFrame(
             {
                 "value": values.to_numpy()[hit],
-                "indicator": index.to_numpy()[found[hit]],
+                "indicator": table.names[found[hit]],
                 "indicator_type": kind,
-                "source": np.asarray(self.sources, dtype=object)[sources[found[hit]]]
-                if hit.any()
-                else np.array([], dtype=object),
+                "source": np.asarray(self.sources, dtype=object)[table.sources[found[hit]]],
             }
         )
 
 
+_NO_MATCH = pd.DataFrame(columns=["value", "indicator", "indicator_type", "source"])  # shared: never changed
+
+
 def _no_match() -> pd.DataFrame:
-    return pd.DataFrame(columns=["value", "indicator", "indicator_type", "source"])
+    return _NO_MATCH
 
 
 def merged_sources(groups: np.ndarray, codes: np.ndarray, sources: list[str]) -> np.ndarray:
@@ -284,7 +299,10 @@ def build_nets(
     return nets
 
 
-def build_names(names: np.ndarray, codes: np.ndarray, sources: list[str]) -> tuple[pd.Index, np.ndarray]:
-    """A unique, hashed index of names (domains or URLs) and each one's source."""
+def build_names(names: np.ndarray, codes: np.ndarray, sources: list[str]) -> NameTable:
+    """The distinct names (domains or URLs) sorted by hash, and each one's source."""
     groups, uniques = pd.factorize(names)
-    return pd.Index(np.asarray(uniques, dtype=object), dtype=object), merged_sources(groups, codes, sources)
+    uniques = np.asarray(uniques, dtype=object)
+    hashes = pd.util.hash_array(uniques)
+    order = np.argsort(hashes, kind="stable")
+    return NameTable(hashes[order], uniques[order], merged_sources(groups, codes, sources)[order])

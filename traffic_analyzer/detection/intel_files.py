@@ -207,9 +207,9 @@ def _build(items: list[_Items], reports: list[FileReport], fingerprint: str) -> 
             )
 
     nets = build_nets(_subset(addresses, is_net), codes[is_net], sources)
-    domains, domain_sources = build_names(_strings(names, is_domain), codes[is_domain], sources)
-    urls, url_sources = build_names(_strings(url_keys(text), is_url), codes[is_url], sources)
-    return IndicatorSet(tuple(sources), nets, domains, domain_sources, urls, url_sources, fingerprint)
+    domains = build_names(_strings(names, is_domain), codes[is_domain], sources)
+    urls = build_names(_strings(url_keys(text), is_url), codes[is_url], sources)
+    return IndicatorSet(tuple(sources), nets, domains, urls, fingerprint)
 
 
 def _subset(parsed: ParsedAddresses, rows: np.ndarray) -> ParsedAddresses:

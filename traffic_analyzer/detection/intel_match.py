@@ -14,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
-from .intel import SUBNET, IndicatorSet
+from .intel import SUBNET, IndicatorSet, as_text_array
 
 SCORE = 80.0  # high: a list's word is taken as it is, its quality is the list keeper's
 MAX_TRACKED = 50_000  # (indicator, host) pairs remembered; the least recent are forgotten first
@@ -76,13 +78,16 @@ class IntelMatchDetector(Detector):
         if not len(self.indicators):
             return []
         p = window.packets
-        found = pd.concat(
-            [self._address_hits(window.flows, window.start), self._name_hits(p), self._url_hits(p)], ignore_index=True
-        )
-        if found.empty:
+        found = [
+            hits
+            for hits in (self._address_hits(window.flows, window.start), self._name_hits(p), self._url_hits(p))
+            if hits is not None
+        ]
+        if not found:
             return []
         touched = []
-        for row in found.sort_values("ts", kind="stable").itertuples(index=False):  # matches only, not packets
+        rows = pd.concat(found, ignore_index=True).sort_values("ts", kind="stable")
+        for row in rows.itertuples(index=False):  # one row per (field, value, host, server): matches, not packets
             key = (str(row.attacker), str(row.victim))
             hits = self._hits.pop(key, None) or _Hits(
                 row.indicator, row.indicator_type, row.source, row.ts, row.ts, row.value, row.field, row.detail
@@ -100,92 +105,104 @@ class IntelMatchDetector(Detector):
             del self._hits[next(iter(self._hits))]
         return [self._alert(key) for key in dict.fromkeys(touched) if key in self._hits]
 
-    def _address_hits(self, flows: pd.DataFrame, start: float) -> pd.DataFrame:
+    def _address_hits(self, flows: pd.DataFrame, start: float) -> pd.DataFrame | None:
         """Flows with a listed endpoint: the listed side is the attacker, the other side the victim.
 
         A flow counts once, in the window it started in: the windows after it carry it on while it lasts.
         """
-        if flows.empty:
-            return _NO_HITS
-        endpoints = pd.Series(pd.unique(pd.concat([flows["orig_h"], flows["resp_h"]]).dropna()), dtype=object)
-        listed = self.indicators.match_addresses(endpoints).set_index("value")
+        if flows.empty or not self.indicators.nets:
+            return None
+        orig, resp = _text(flows["orig_h"]), _text(flows["resp_h"])
+        listed = self.indicators.match_addresses(pd.Series(pd.unique(np.concatenate([orig, resp])), dtype=object))
         if listed.empty:
-            return _NO_HITS
+            return None
+        known = pd.Index(listed["value"])
         parts = []
-        for side, other, name in (("resp_h", "orig_h", "conn responder"), ("orig_h", "resp_h", "conn originator")):
-            f = flows[flows[side].isin(listed.index)]
-            if f.empty:
+        for side, other, name in ((resp, orig, "conn responder"), (orig, resp, "conn originator")):
+            rows = np.flatnonzero(known.get_indexer(side) >= 0)
+            if not len(rows):
                 continue
-            service = f["proto"].astype(str) + "/" + f["resp_p"].astype("Int64").astype(str)
+            f = flows.iloc[rows]
             parts.append(
                 pd.DataFrame(
                     {
+                        "field": name,
+                        "value": side[rows],
+                        "victim": other[rows],
+                        "server": "",
+                        "detail": (f["proto"].astype(str) + "/" + f["resp_p"].astype(str)).to_numpy(),
                         "ts": f["ts"].to_numpy(),
                         "last": f["last_ts"].to_numpy(),
-                        "attacker": f[side].to_numpy(),
-                        "victim": f[other].to_numpy(),
-                        "value": f[side].to_numpy(),
-                        "field": name,
-                        "detail": service.to_numpy(),
-                        "server": "",
                         "count": (f["ts"] >= start).to_numpy(dtype=int),
                     }
-                ).join(listed, on="value")
+                )
             )
-        return pd.concat(parts, ignore_index=True) if parts else _NO_HITS
+        return _with_indicators(pd.concat(parts, ignore_index=True), listed, "value")
 
-    def _name_hits(self, p: pd.DataFrame) -> pd.DataFrame:
-        """DNS names, HTTP Host headers and TLS server names under a listed domain."""
+    def _name_hits(self, p: pd.DataFrame) -> pd.DataFrame | None:
+        """DNS names (queries and answers), HTTP Host headers and TLS server names under a listed domain."""
         if len(self.indicators.domains) == 0 or p.empty:
-            return _NO_HITS
-        answer = p["dns_response"].fillna(False).astype(bool)
+            return None
+        answer = p["dns_response"].fillna(False).to_numpy(dtype=bool)
+        qname, method = p["dns_qname"].notna().to_numpy(), p["http_method"].notna().to_numpy()
+        src, dst = _text(p["src_ip"]), _text(p["dst_ip"])
         seen = [
-            (p["dns_qname"].notna() & ~answer, "dns_qname", "src_ip", "DNS query"),
-            (p["dns_qname"].notna() & answer, "dns_qname", "dst_ip", "DNS answer"),
-            (p["http_host"].notna() & p["http_method"].notna(), "http_host", "src_ip", "HTTP Host"),
-            (p["tls_sni"].notna(), "tls_sni", "src_ip", "TLS SNI"),
+            (qname & ~answer, "dns_qname", src, None, "DNS query"),
+            (qname & answer, "dns_qname", dst, None, "DNS answer"),
+            (p["http_host"].notna().to_numpy() & method, "http_host", src, dst, "HTTP Host"),
+            (p["tls_sni"].notna().to_numpy(), "tls_sni", src, dst, "TLS SNI"),
         ]
-        return self._grouped(p, seen, self.indicators.match_domains)
+        observed = [
+            (name, _text(p[column])[rows], victim[rows], server[rows] if server is not None else None, rows)
+            for rows, column, victim, server, name in ((np.flatnonzero(m), *rest) for m, *rest in seen)
+            if len(rows)
+        ]
+        return self._matched(observed, p["ts"].to_numpy(), self.indicators.match_domains)
 
-    def _url_hits(self, p: pd.DataFrame) -> pd.DataFrame:
+    def _url_hits(self, p: pd.DataFrame) -> pd.DataFrame | None:
         """HTTP requests whose URL (Host header and path, as Zeek's Intel::URL) is listed."""
         if len(self.indicators.urls) == 0 or p.empty:
-            return _NO_HITS
-        requests = p[p["http_method"].notna() & p["http_uri"].notna()]
-        if requests.empty:
-            return _NO_HITS
-        uri = requests["http_uri"].astype(str)
-        absolute = uri.str.contains("://", regex=False)  # a proxy request carries the whole URL
-        url = uri.where(absolute, requests["http_host"].fillna(requests["dst_ip"]).astype(str) + uri)
-        requests = requests.assign(intel_url=url)
-        return self._grouped(requests, [(None, "intel_url", "src_ip", "HTTP URL")], self.indicators.match_urls)
+            return None
+        rows = np.flatnonzero((p["http_method"].notna() & p["http_uri"].notna()).to_numpy())
+        if not len(rows):
+            return None
+        uri, host = as_text_array(_text(p["http_uri"])[rows]), as_text_array(_text(p["http_host"])[rows])
+        dst = as_text_array(_text(p["dst_ip"])[rows])
+        absolute = pc.match_substring(uri, "://")  # a proxy request carries the whole URL
+        url = pc.if_else(absolute, uri, pc.binary_join_element_wise(pc.coalesce(host, dst), uri, ""))
+        observed = [("HTTP URL", _text(pd.Series(url)), _text(p["src_ip"])[rows], _text(p["dst_ip"])[rows], rows)]
+        return self._matched(observed, p["ts"].to_numpy(), self.indicators.match_urls)
 
-    def _grouped(self, p: pd.DataFrame, seen: list[tuple], match: Callable[[pd.Series], pd.DataFrame]) -> pd.DataFrame:
-        """Look the distinct values of each (rows, value column, victim column, field) up, then group the
-        matching packets by victim, value and server: a count per group, not a row per packet."""
+    def _matched(
+        self, observed: list[tuple], ts: np.ndarray, match: Callable[[pd.Series], pd.DataFrame]
+    ) -> pd.DataFrame | None:
+        """Look the distinct observed values (field, values, victims, servers, packet rows) up once; the matching
+        packets grouped by field, value, victim and server: a count per group, not a row per packet."""
+        if not observed:
+            return None
+        listed = match(pd.Series(pd.unique(np.concatenate([values for _, values, *_ in observed])), dtype=object))
+        if listed.empty:
+            return None
+        known = pd.Index(listed["value"])
         parts = []
-        for rows, column, victim, name in seen:
-            picked = p if rows is None else p[rows]
-            if picked.empty:
-                continue
-            values = pd.Series(pd.unique(picked[column].astype(str)), dtype=object)
-            listed = match(values).set_index("value")
-            if listed.empty:
-                continue
-            hit = picked[picked[column].astype(str).isin(listed.index)]
-            server = hit["dst_ip"] if victim == "src_ip" and name != "DNS query" else pd.Series("", index=hit.index)
-            groups = (
-                pd.DataFrame({"victim": hit[victim], "value": hit[column].astype(str), "ts": hit["ts"]})
-                .assign(server=server.fillna(""))
-                .groupby(["victim", "value", "server"], sort=False)["ts"]
-                .agg(["min", "max", "size"])
-                .reset_index()
-                .rename(columns={"min": "ts", "max": "last", "size": "count"})
-                .join(listed, on="value")
-            )
-            groups["attacker"], groups["field"], groups["detail"] = groups["indicator"], name, ""
-            parts.append(groups)
-        return pd.concat(parts, ignore_index=True) if parts else _NO_HITS
+        for name, values, victims, servers, rows in observed:
+            hit = np.flatnonzero(known.get_indexer(values) >= 0)
+            if len(hit):
+                server = servers[hit] if servers is not None else ""
+                found = {"field": name, "value": values[hit], "victim": victims[hit], "server": server}
+                parts.append(pd.DataFrame({**found, "ts": ts[rows[hit]]}))
+        if not parts:
+            return None
+        groups = (
+            pd.concat(parts, ignore_index=True)
+            .fillna({"server": ""})
+            .groupby(["field", "value", "victim", "server"], sort=False)["ts"]
+            .agg(["min", "max", "size"])
+            .reset_index()
+            .rename(columns={"min": "ts", "max": "last", "size": "count"})
+        )
+        groups["detail"] = ""
+        return _with_indicators(groups, listed, "indicator")
 
     def _alert(self, key: tuple[str, str]) -> Alert:
         attacker, victim = key
@@ -220,19 +237,13 @@ class IntelMatchDetector(Detector):
         )
 
 
-_NO_HITS = pd.DataFrame(
-    columns=[
-        "ts",
-        "last",
-        "attacker",
-        "victim",
-        "value",
-        "field",
-        "detail",
-        "server",
-        "count",
-        "indicator",
-        "indicator_type",
-        "source",
-    ]
-)
+def _text(column: pd.Series) -> np.ndarray:
+    """A text column as an object array, missing values as None."""
+    return column.to_numpy(dtype=object, na_value=None)
+
+
+def _with_indicators(hits: pd.DataFrame, listed: pd.DataFrame, attacker: str) -> pd.DataFrame:
+    """Hits with their indicator, type and source; the attacker is the listed address or the listed name."""
+    hits = hits.join(listed.set_index("value"), on="value")
+    hits["attacker"] = hits[attacker]
+    return hits
