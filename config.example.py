@@ -106,6 +106,12 @@ CONFIG = {
     # command line --threshold port_scan.min_ports=30 (repeatable). README 'Detector thresholds'
     # lists them all. (command line: --threshold)
     "detector_thresholds": None,
+    # Threat-intel indicator files, loaded at start and re-read on SIGHUP: Zeek Intel framework
+    # files (#fields indicator indicator_type meta.source; Intel::ADDR, SUBNET, DOMAIN and URL
+    # items) or plain lists of one IP address, CIDR range or domain a line. The intel_match detector
+    # alerts on hosts that contact them (a domain matches its subdomains too). On the command line
+    # --intel FILE, repeatable, adds to the config file's. (command line: --intel)
+    "intel_files": (),
     # Save the packets behind each alert as DATA_DIR/evidence/<alert_id>.pcap (from the input file,
     # or from a dumpcap ring buffer of recent packets when capturing live). (command line: --no-
     # evidence)

@@ -90,6 +90,7 @@ class NetworkTrafficAnalyzer:
         file_reader: str = "auto",
         detectors: list[str] | None = None,
         detector_thresholds: dict | None = None,
+        intel_files: tuple[str, ...] | list[str] = (),
         evidence: bool = True,
         evidence_ring_mb: float = 100.0,
         evidence_max_packets: int = 10000,
@@ -152,6 +153,7 @@ class NetworkTrafficAnalyzer:
         self.file_reader = file_reader
         self.detectors = detectors
         self.detector_thresholds = detector_thresholds
+        self.intel_files = intel_files
         self.evidence = evidence
         self.evidence_ring_mb = evidence_ring_mb
         self.evidence_max_packets = evidence_max_packets

@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
                 s.flag, dest=s.name, action="append", metavar="DETECTOR.THRESHOLD=VALUE", default=argparse.SUPPRESS,
                 help=s.help,
             )  # fmt: skip
+        elif s.type is tuple:  # a file a time, repeatable; main() adds them to the config file's
+            parser.add_argument(
+                s.flag, dest=s.name, action="append", metavar="FILE", default=argparse.SUPPRESS, help=s.help
+            )
         elif s.type is list:  # NAME,NAME,... (or all, none); main() turns the text into the list
             parser.add_argument(
                 s.flag, dest=s.name, metavar="NAME,NAME|all|none", default=argparse.SUPPRESS, help=s.help
@@ -140,6 +144,9 @@ def run_settings(config_file: str | None, args: dict[str, Any]) -> dict[str, Any
 
         options = parse_threshold_options(args["detector_thresholds"])
         args["detector_thresholds"] = merge_thresholds(settings.get("detector_thresholds"), options)
+    base_files = settings.get("intel_files") or ()
+    if "intel_files" in args and isinstance(base_files, (list, tuple)):
+        args["intel_files"] = list(dict.fromkeys([*base_files, *args["intel_files"]]))
     if "detectors" in args:
         from .detection.catalogue import parse_names
 

@@ -15,6 +15,8 @@ from .detection.alert_book import AlertBook
 from .detection.base import Detector
 from .detection.catalogue import build_detectors
 from .detection.engine import Detection
+from .detection.intel import IndicatorSet
+from .detection.intel_match import IntelMatchDetector
 from .distinct import count_by
 from .errors import TruncatedCaptureError
 from .features.app_events import app_events
@@ -280,15 +282,20 @@ def default_detectors(
     scan_window_s: float,
     thresholds: dict[str, dict[str, Any]] | None = None,
     names: list[str] | None = None,
+    intel: IndicatorSet | None = None,
 ) -> list[Detector]:
     """The known-attack detectors with their documented default thresholds, except where the user set them.
 
     ``thresholds`` ({detector: {threshold: value}}, the ``detector_thresholds`` setting) wins over
     ``scan_min_ports``/``scan_window_s``, which only set the port-scan detector's defaults. ``names`` (the
-    ``detectors`` setting) keeps only those detectors; None keeps all.
+    ``detectors`` setting) keeps only those detectors; None keeps all. ``intel`` holds the indicators of the
+    ``intel_files`` setting, for the intel_match detector (none: it finds nothing).
     """
     chosen = {"port_scan": {"min_ports": scan_min_ports, "window_s": scan_window_s}}
     for detector, values in (thresholds or {}).items():
         chosen[detector] = {**chosen.get(detector, {}), **values}
     built = build_detectors(chosen)
+    for detector in built:
+        if isinstance(detector, IntelMatchDetector) and intel is not None:
+            detector.indicators = intel
     return built if names is None else [d for d in built if d.name in names]

@@ -28,12 +28,13 @@ from .capture.sampling import SamplingController, sampling_status, scale_counts
 from .capture.source import PacketSource
 from .capture.tshark import check_live_capture, default_interface, tshark_path
 from .console import ConsoleStatus
+from .detection.intel import IndicatorSet
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
 from .features.host_windows import HOST_FEATURES
 from .memory import MemoryTrimmer
 from .pipeline import Analysis, default_detectors, file_windows, parallel_worthwhile, start_worker
 from .privileges import drop_to, hand_over, readable_by, target_account
-from .reload import plan_reload, swapped_detectors
+from .reload import load_indicators, plan_reload, reloaded_indicators, swapped_detectors
 from .secrets_file import load_secrets
 from .settings import Config, config_of
 from .store.annotations import AllowList, AnnotationStore
@@ -79,6 +80,7 @@ class Runner:
         self.alerts: AlertDispatcher | None = None  # log, e-mail, webhook, syslog
         self.console = ConsoleStatus(enabled=False)  # a live run's start lines and status a minute on stderr
         self.worker: RemoteDetection | None = None  # a file's detection process, when started early
+        self.intel = IndicatorSet()  # the intel_files' indicators, re-read on SIGHUP
 
     # -- set-up ---------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -96,6 +98,7 @@ class Runner:
         writer = ResultWriter(self.store, c.sensor_name, Retention(c.retention_days, c.retention_max_mb))
         self.writer = ResilientWriter(writer, c.store_backlog_mb, self.logger)
         self.alerts = dispatcher_from_config(c, self.logger, self.run_id)
+        self.intel = load_indicators(c.intel_files, self.logger)
         if self.account is None and c.read_file and parallel_worthwhile(c.read_file, c.parallel_detection):
             # No privilege drop to wait for: the detection worker starts now and imports while the model loads.
             self.worker = start_worker()
@@ -216,7 +219,7 @@ class Runner:
         if self.dashboard is not None:
             self.console.dashboard(self.dashboard.url)
         c = self.config
-        detectors = default_detectors(c.scan_min_ports, c.scan_window_s, c.detector_thresholds, c.detectors)
+        detectors = default_detectors(c.scan_min_ports, c.scan_window_s, c.detector_thresholds, c.detectors, self.intel)
         # Reading a file, the detectors run in a second process beside reading and flow metering.
         parallel = not live and parallel_worthwhile(self.config.read_file, self.config.parallel_detection)
         return Analysis(detectors, self.model, parallel=parallel, worker=self.worker), source, live, status
@@ -340,12 +343,18 @@ class Runner:
             return
         try:
             plan = plan_reload(self.config, config_of(self.reload_settings()))
-            detectors = swapped_detectors(analysis.detectors, self.config, plan.config)
+        except AnalyzerError as exc:
+            self.logger.warning("config reload failed: %s; the running configuration stays", exc)
+            return
+        intel = reloaded_indicators(plan.config.intel_files, self.intel, self.logger)
+        try:
+            detectors = swapped_detectors(analysis.detectors, self.config, plan.config, intel)
             alerts.reconfigure(plan.config, set(plan.applied))  # the last step: it raises before changing anything
         except AnalyzerError as exc:
             self.logger.warning("config reload failed: %s; the running configuration stays", exc)
             return
         analysis.detectors = detectors
+        self.intel = intel
         if analysis.model is not None and self._apply_budget(plan.config):
             analysis.model = self.model  # the detection worker gets the moved threshold too
             self.writer.set_model(self.run_id, self.model_meta)

@@ -204,6 +204,17 @@ SETTINGS: tuple[Setting, ...] = (
         dict,
     ),
     Setting(
+        "intel_files",
+        (),
+        "Threat-intel indicator files, loaded at start and re-read on SIGHUP: Zeek Intel framework files "
+        "(#fields indicator indicator_type meta.source; Intel::ADDR, SUBNET, DOMAIN and URL items) or plain "
+        "lists of one IP address, CIDR range or domain a line. The intel_match detector alerts on hosts that "
+        "contact them (a domain matches its subdomains too). On the command line --intel FILE, repeatable, "
+        "adds to the config file's.",
+        "--intel",
+        tuple,
+    ),
+    Setting(
         "evidence",
         True,
         "Save the packets behind each alert as DATA_DIR/evidence/<alert_id>.pcap (from the input file, or from "
@@ -332,6 +343,10 @@ def validate(values: dict[str, Any]) -> None:
             raise ConfigError(f"{s.name} must be a number, not {value!r}")
         if s.type is int and not float(value).is_integer():
             raise ConfigError(f"{s.name} must be a whole number, not {value!r}")
+        if s.type is tuple and (
+            isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value)
+        ):
+            raise ConfigError(f"{s.name} must be a list of file paths, not {value!r}")
         if s.type is str and not isinstance(value, str):
             raise ConfigError(f"{s.name} must be text, not {value!r}")
         if s.choices and value not in s.choices:
@@ -404,7 +419,8 @@ def config_of(values: dict[str, Any]) -> Config:
     the dashboard package, so the default ``data`` made every evidence download fail (issue 15 item 1).
     """
     absolute = {name: os.path.abspath(values[name]) for name in PATH_SETTINGS if values.get(name)}
-    return Config(**{**values, **absolute})
+    lists = {s.name: tuple(values[s.name]) for s in SETTINGS if s.type is tuple and s.name in values}
+    return Config(**{**values, **absolute, **lists})
 
 
 def config_example_text() -> str:

@@ -22,6 +22,7 @@ from .dga import DgaDetector
 from .dns_tunnel import DnsTunnelDetector
 from .exfiltration import ExfiltrationDetector
 from .icmp_tunnel import IcmpTunnelDetector
+from .intel_match import IntelMatchDetector
 from .mac_flood import MacFloodDetector
 from .portscan import PortScanDetector
 from .reflection import ReflectionDetector
@@ -45,6 +46,7 @@ DETECTORS: tuple[type[Detector], ...] = (
     ReflectionDetector,
     MacFloodDetector,
     HostSweepDetector,
+    IntelMatchDetector,
 )
 BY_NAME: dict[str, type[Detector]] = {cls.name: cls for cls in DETECTORS}
 _PARAM_LINE = re.compile(r"^(?P<names>\w+(?:\s*,\s*\w+)*)\s*:\s*(?P<type>.+)$")

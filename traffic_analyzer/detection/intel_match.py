@@ -1,0 +1,249 @@
+"""Traffic to or from listed indicators (the ``intel_files`` setting): addresses, subnets, domains, URLs.
+
+A window's flow endpoints are looked up among the listed addresses and subnets; its DNS query names
+(in queries and answers), HTTP Host headers and TLS server names among the listed domains (a domain
+matches itself and its subdomains); its HTTP requests' URLs among the listed URLs. Each look-up runs
+once per distinct value of the window (:mod:`.intel`), so a window costs what its distinct values cost.
+
+The local host that contacted a listed indicator is the victim, the indicator the attacker (as a
+C2 server is in ``c2_beacon``); one alert per indicator and host, however many flows and lookups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+
+from ..records.alert import Alert
+from ..records.window import WindowData
+from .base import Detector
+from .intel import SUBNET, IndicatorSet, as_text_array
+
+SCORE = 80.0  # high: a list's word is taken as it is, its quality is the list keeper's
+MAX_TRACKED = 50_000  # (indicator, host) pairs remembered; the least recent are forgotten first
+MAX_SEEN = 5  # distinct observed values quoted per alert
+# Matched field -> how the explanation says what the host did with the value.
+FIELD_VERBS = {
+    "conn responder": "connected to",
+    "conn originator": "was contacted by",
+    "DNS query": "looked up",
+    "DNS answer": "got a DNS answer for",
+    "HTTP Host": "sent an HTTP request to",
+    "TLS SNI": "opened TLS to",
+    "HTTP URL": "requested",
+}
+
+
+@dataclass
+class _Hits:
+    """What one (indicator, host) pair has shown so far."""
+
+    indicator: str
+    indicator_type: str
+    source: str
+    first: float
+    last: float
+    first_value: str  # the first observed value and its field, quoted in the explanation
+    first_field: str
+    first_detail: str
+    count: int = 0
+    fields: dict[str, int] = field(default_factory=dict)  # field -> matches
+    seen: list[str] = field(default_factory=list)  # distinct observed values, up to MAX_SEEN
+    servers: list[str] = field(default_factory=list)  # addresses the names were reached at, up to MAX_SEEN
+
+
+class IntelMatchDetector(Detector):
+    """Flags hosts that contact indicators from the ``intel_files`` lists (Zeek intel or plain lists).
+
+    Parameters
+    ----------
+    score : float
+        Threat score of a match (80 is high severity; 90 and above critical).
+    """
+
+    name = "intel_match"
+
+    def __init__(self, score: float = SCORE, indicators: IndicatorSet | None = None) -> None:
+        if not 0 < score <= 100:
+            raise ValueError(f"score must be between 0 and 100, not {score}")
+        self.score = score
+        self.indicators = indicators if indicators is not None else IndicatorSet()
+        self._hits: dict[tuple[str, str], _Hits] = {}  # (attacker, victim) -> hits, least recent first
+
+    def detect(self, window: WindowData) -> list[Alert]:
+        if not len(self.indicators):
+            return []
+        p = window.packets
+        found = [
+            hits
+            for hits in (self._address_hits(window.flows, window.start), self._name_hits(p), self._url_hits(p))
+            if hits is not None
+        ]
+        if not found:
+            return []
+        touched = []
+        rows = pd.concat(found, ignore_index=True).sort_values("ts", kind="stable")
+        for row in rows.itertuples(index=False):  # one row per (field, value, host, server): matches, not packets
+            key = (str(row.attacker), str(row.victim))
+            hits = self._hits.pop(key, None) or _Hits(
+                row.indicator, row.indicator_type, row.source, row.ts, row.ts, row.value, row.field, row.detail
+            )
+            self._hits[key] = hits  # most recent last
+            hits.last = max(hits.last, float(row.last))
+            hits.count = max(1, hits.count + int(row.count))
+            hits.fields[row.field] = hits.fields.get(row.field, 0) + int(row.count)
+            if row.value not in hits.seen and len(hits.seen) < MAX_SEEN:
+                hits.seen.append(row.value)
+            if row.server and row.server not in hits.servers and len(hits.servers) < MAX_SEEN:
+                hits.servers.append(row.server)
+            touched.append(key)
+        while len(self._hits) > MAX_TRACKED:
+            del self._hits[next(iter(self._hits))]
+        return [self._alert(key) for key in dict.fromkeys(touched) if key in self._hits]
+
+    def _address_hits(self, flows: pd.DataFrame, start: float) -> pd.DataFrame | None:
+        """Flows with a listed endpoint: the listed side is the attacker, the other side the victim.
+
+        A flow counts once, in the window it started in: the windows after it carry it on while it lasts.
+        """
+        if flows.empty or not self.indicators.nets:
+            return None
+        orig, resp = _text(flows["orig_h"]), _text(flows["resp_h"])
+        listed = self.indicators.match_addresses(pd.Series(pd.unique(np.concatenate([orig, resp])), dtype=object))
+        if listed.empty:
+            return None
+        known = pd.Index(listed["value"])
+        parts = []
+        for side, other, name in ((resp, orig, "conn responder"), (orig, resp, "conn originator")):
+            rows = np.flatnonzero(known.get_indexer(side) >= 0)
+            if not len(rows):
+                continue
+            f = flows.iloc[rows]
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "field": name,
+                        "value": side[rows],
+                        "victim": other[rows],
+                        "server": "",
+                        "detail": (f["proto"].astype(str) + "/" + f["resp_p"].astype(str)).to_numpy(),
+                        "ts": f["ts"].to_numpy(),
+                        "last": f["last_ts"].to_numpy(),
+                        "count": (f["ts"] >= start).to_numpy(dtype=int),
+                    }
+                )
+            )
+        return _with_indicators(pd.concat(parts, ignore_index=True), listed, "value")
+
+    def _name_hits(self, p: pd.DataFrame) -> pd.DataFrame | None:
+        """DNS names (queries and answers), HTTP Host headers and TLS server names under a listed domain."""
+        if len(self.indicators.domains) == 0 or p.empty:
+            return None
+        answer = p["dns_response"].fillna(False).to_numpy(dtype=bool)
+        qname, method = p["dns_qname"].notna().to_numpy(), p["http_method"].notna().to_numpy()
+        src, dst = _text(p["src_ip"]), _text(p["dst_ip"])
+        seen = [
+            (qname & ~answer, "dns_qname", src, None, "DNS query"),
+            (qname & answer, "dns_qname", dst, None, "DNS answer"),
+            (p["http_host"].notna().to_numpy() & method, "http_host", src, dst, "HTTP Host"),
+            (p["tls_sni"].notna().to_numpy(), "tls_sni", src, dst, "TLS SNI"),
+        ]
+        observed = [
+            (name, _text(p[column])[rows], victim[rows], server[rows] if server is not None else None, rows)
+            for rows, column, victim, server, name in ((np.flatnonzero(m), *rest) for m, *rest in seen)
+            if len(rows)
+        ]
+        return self._matched(observed, p["ts"].to_numpy(), self.indicators.match_domains)
+
+    def _url_hits(self, p: pd.DataFrame) -> pd.DataFrame | None:
+        """HTTP requests whose URL (Host header and path, as Zeek's Intel::URL) is listed."""
+        if len(self.indicators.urls) == 0 or p.empty:
+            return None
+        rows = np.flatnonzero((p["http_method"].notna() & p["http_uri"].notna()).to_numpy())
+        if not len(rows):
+            return None
+        uri, host = as_text_array(_text(p["http_uri"])[rows]), as_text_array(_text(p["http_host"])[rows])
+        dst = as_text_array(_text(p["dst_ip"])[rows])
+        absolute = pc.match_substring(uri, "://")  # a proxy request carries the whole URL
+        url = pc.if_else(absolute, uri, pc.binary_join_element_wise(pc.coalesce(host, dst), uri, ""))
+        observed = [("HTTP URL", _text(pd.Series(url)), _text(p["src_ip"])[rows], _text(p["dst_ip"])[rows], rows)]
+        return self._matched(observed, p["ts"].to_numpy(), self.indicators.match_urls)
+
+    def _matched(
+        self, observed: list[tuple], ts: np.ndarray, match: Callable[[pd.Series], pd.DataFrame]
+    ) -> pd.DataFrame | None:
+        """Look the distinct observed values (field, values, victims, servers, packet rows) up once; the matching
+        packets grouped by field, value, victim and server: a count per group, not a row per packet."""
+        if not observed:
+            return None
+        listed = match(pd.Series(pd.unique(np.concatenate([values for _, values, *_ in observed])), dtype=object))
+        if listed.empty:
+            return None
+        known = pd.Index(listed["value"])
+        parts = []
+        for name, values, victims, servers, rows in observed:
+            hit = np.flatnonzero(known.get_indexer(values) >= 0)
+            if len(hit):
+                server = servers[hit] if servers is not None else ""
+                found = {"field": name, "value": values[hit], "victim": victims[hit], "server": server}
+                parts.append(pd.DataFrame({**found, "ts": ts[rows[hit]]}))
+        if not parts:
+            return None
+        groups = (
+            pd.concat(parts, ignore_index=True)
+            .fillna({"server": ""})
+            .groupby(["field", "value", "victim", "server"], sort=False)["ts"]
+            .agg(["min", "max", "size"])
+            .reset_index()
+            .rename(columns={"min": "ts", "max": "last", "size": "count"})
+        )
+        groups["detail"] = ""
+        return _with_indicators(groups, listed, "indicator")
+
+    def _alert(self, key: tuple[str, str]) -> Alert:
+        attacker, victim = key
+        h = self._hits[key]
+        verb = FIELD_VERBS[h.first_field]
+        how = f"{h.first_field}, {h.first_detail}" if h.first_detail else h.first_field
+        under = "" if h.first_value.lower().rstrip(".") == h.indicator else f", under {h.indicator}"
+        if h.indicator_type == SUBNET:
+            under = f", in {h.indicator}"
+        text = f"{victim} {verb} {h.first_value} ({how}){under} listed as {h.indicator_type} in {h.source}"
+        if h.count > 1:
+            fields = ", ".join(f"{name} {n}" for name, n in h.fields.items())
+            text += f"; {h.count} matches in all ({fields})"
+        return Alert(
+            kind="intel_match",
+            attacker=attacker,
+            victims=[victim],
+            start=h.first,
+            end=h.last,
+            score=self.score,
+            explanation=text + ".",
+            evidence={
+                "indicator": h.indicator,
+                "indicator_type": h.indicator_type,
+                "source": h.source,
+                "fields": dict(h.fields),
+                "matches": h.count,
+                "seen": list(h.seen),
+                **({"servers": list(h.servers)} if h.servers else {}),
+            },
+            detector=self.name,
+        )
+
+
+def _text(column: pd.Series) -> np.ndarray:
+    """A text column as an object array, missing values as None."""
+    return column.to_numpy(dtype=object, na_value=None)
+
+
+def _with_indicators(hits: pd.DataFrame, listed: pd.DataFrame, attacker: str) -> pd.DataFrame:
+    """Hits with their indicator, type and source; the attacker is the listed address or the listed name."""
+    hits = hits.join(listed.set_index("value"), on="value")
+    hits["attacker"] = hits[attacker]
+    return hits
