@@ -131,26 +131,38 @@ class AppDecoder:
         fields.put_rows("ftp.response.code", t.rows[idx[ok]], code[ok])
 
     def _loop(self, buf, t, verdict, fields, protocol, todo, key, in_error) -> None:
+        """Dissect the payloads of ``todo`` one by one, in capture order (reassembly state runs across them).
+
+        Every per-packet value is taken out of its array once, as a list: indexing numpy arrays one
+        element at a time costs more than the dissection of a typical segment.
+        """
         mem = memoryview(buf)
-        rows = t.rows
         found: dict[str, dict[int, object]] = {}
-        start, cap, rep = t.payload_start, t.payload_cap, t.payload_rep
-        for i in todo.tolist():
-            data = bytes(mem[start[i] : start[i] + cap[i]])
-            k = KEYS[key[i]]
-            is_tcp = t.proto[i] == IPPROTO_TCP
+        named_rows: list[int] = []
+        names: list[str] = []
+        columns = (
+            t.rows[todo], key[todo], t.proto[todo] == IPPROTO_TCP, t.payload_start[todo], t.payload_cap[todo],
+            t.payload_rep[todo], verdict.connection[todo], verdict.out_of_order[todo], verdict.direction[todo],
+            t.seq[todo], (t.flags[todo] & TH_FIN) != 0, t.whole[todo] & (not in_error),
+        )  # fmt: skip
+        for row, k, is_tcp, start, cap, rep, conn, ooo, direction, seq, fin, whole in zip(
+            *(c.tolist() for c in columns), strict=True
+        ):
+            data = bytes(mem[start : start + cap])
             messages: list[AppMessage] | None
             if not is_tcp:
-                messages = self._udp(k, data, int(rep[i]))
+                messages = self._udp(KEYS[k], data, rep)
             else:
-                messages = self._tcp(k, data, i, t, verdict, bool(t.whole[i]) and not in_error)
+                messages = self._tcp(KEYS[k], data, conn, ooo, direction, seq, fin, whole)
             if not messages:
                 continue
-            row = int(rows[i])
             for msg in messages:
                 for name, value in msg.values.items():
                     found.setdefault(name, {}).setdefault(row, value)
-            protocol[row] = P.protocol_id(messages[-1].name)
+            named_rows.append(row)
+            names.append(messages[-1].name)
+        if named_rows:
+            protocol[np.array(named_rows, dtype=np.int64)] = [P.protocol_id(name) for name in names]
         for name, values in found.items():
             rows_found = np.fromiter(values.keys(), dtype=np.int64, count=len(values))
             fields.put_rows(name, rows_found, list(values.values()))
@@ -168,10 +180,10 @@ class AppDecoder:
         # an unregistered port: the STUN heuristic
         return [AppMessage("STUN" if is_stun(data, rep, heuristic=True) else "DATA")]
 
-    def _tcp(self, k, data, i, t: Transport, verdict: TcpVerdict, can_desegment) -> list[AppMessage] | None:
-        conn = int(verdict.connection[i])
+    def _tcp(
+        self, k: str, data: bytes, conn: int, ooo: bool, direction: int, seq: int, fin: bool, can_desegment: bool
+    ) -> list[AppMessage] | None:
         k = self._conversations.get(conn, k)
-        ooo = bool(verdict.out_of_order[i])
         if k == "":
             if ooo or not data:
                 return None
@@ -186,7 +198,4 @@ class AppDecoder:
             if k == NBSS:
                 return [AppMessage(smb_name(data))]
             return [AppMessage(k if k.isupper() else "DATA")]
-        fin = bool(t.flags[i] & TH_FIN)
-        return self._reassembly.segment(
-            k, conn, int(verdict.direction[i]), int(t.seq[i]), fin, data, ooo, can_desegment
-        )
+        return self._reassembly.segment(k, conn, direction, seq, fin, data, ooo, can_desegment)
