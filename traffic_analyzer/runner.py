@@ -29,11 +29,13 @@ from .capture.source import PacketSource
 from .capture.tshark import check_live_capture, default_interface, tshark_path
 from .console import ConsoleStatus
 from .detection.intel import IndicatorSet
+from .detection.known_patterns import KnownPatterns
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
 from .features.host_windows import HOST_FEATURES
 from .memory import MemoryTrimmer
 from .pipeline import Analysis, default_detectors, file_windows, parallel_worthwhile, start_worker
 from .privileges import drop_to, hand_over, readable_by, target_account
+from .records.alert import Alert
 from .reload import load_indicators, plan_reload, reloaded_indicators, swapped_detectors
 from .secrets_file import load_secrets
 from .settings import Config, config_of
@@ -148,8 +150,12 @@ class Runner:
         """Fit the anomaly model on benign captures (comma-separated paths) and save it."""
         rows = []
         seconds = 0.0
+        seen: list[Alert] = []  # what the detectors make of the baseline: the site's own pollers, backups...
+        c = self.config
         for path in [p.strip() for p in paths.split(",") if p.strip()]:
-            analysis = Analysis(detectors=[])
+            analysis = Analysis(
+                default_detectors(c.scan_min_ports, c.scan_window_s, c.detector_thresholds, c.detectors)
+            )
             source = CaptureFileSource(path, reader=self.config.file_reader, progress=self.config.progress)
             first = last = None
             for packets in file_windows(source.batches(), self.config.window_s):
@@ -158,8 +164,12 @@ class Runner:
                 first = window.start if first is None else first
                 last = window.end
             seconds += (last - first) if first is not None else 0.0  # the file's network time
+            seen += analysis.book.alerts.values()
         features = pd.concat(rows) if rows else pd.DataFrame(columns=list(HOST_FEATURES))
         model = self._new_model().fit(features, seconds=seconds)
+        model.known_patterns_ = KnownPatterns.learn(seen)
+        for pattern in model.known_patterns_.describe():
+            self.logger.info("learned from the baseline, not raised again: %s", pattern)
         self.model = model
         self.model_meta = _models().save_model(model, self.model_path, trained_on=paths)
         self.logger.info(

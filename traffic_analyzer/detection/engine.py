@@ -45,6 +45,9 @@ class Detection:
         found: list[Alert] = []
         for detector in [*self.detectors, *([self._anomaly] if self._anomaly is not None else [])]:
             found += detector.detect(window)
+        model = self.model
+        if model is not None and len(model.known_patterns_):  # what the site's baseline does is no alert
+            found = [a for a in found if not model.known_patterns_.covers(a)]
         return self.book.add(found)
 
     def submit(self, window: WindowData) -> None:

@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ...errors import AnalyzerError
+from ..known_patterns import KnownPatterns
 from .threshold import tail_threshold, window_rate
 
 MIN_BASELINE_WINDOWS = 20  # fewer host windows than this say too little about "normal"
@@ -40,6 +41,8 @@ class BaselineModel(OutlierMixin, BaseEstimator, ABC):
     name = "baseline_model"
     alerts_per_day: float
     false_alarm_rate: float | None
+    # What the known-attack detectors raised on the same baseline (set when training): not raised again.
+    known_patterns_: KnownPatterns = KnownPatterns()
 
     def fit(self, X: pd.DataFrame, y: object = None, seconds: float | None = None) -> BaselineModel:
         """Learn the baseline ``X`` (host windows by feature), which covers ``seconds`` of network time."""

@@ -43,6 +43,7 @@ def model_info(model: BaselineModel, trained_on: str, trained_at: float | None =
         "baseline_windows": int(model.n_baseline_windows_),
         **budget_info(model),
         "features": list(model.feature_names_in_),
+        "known_patterns": model.known_patterns_.describe(),
         "sklearn": sklearn.__version__,
     }
 
