@@ -439,5 +439,7 @@ class Runner:
     def close(self) -> None:
         if self.alerts is not None:
             self.alerts.close()  # a no-op when the run already closed it
+        if self.zeek_logs is not None:
+            self.zeek_logs.close(time.time())  # a no-op for the logs the run already closed
         if self.dashboard is not None:
             self.dashboard.stop()
