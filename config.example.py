@@ -133,6 +133,17 @@ CONFIG = {
     "eve_file": None,
     # Lowest alert severity written to eve_file.
     "eve_min_severity": "low",
+    # Write Zeek's conn.log, dns.log, http.log and ssl.log into this folder while the analyzer runs
+    # (the rows and uids of export --format zeek), rotated as Zeek does; None writes none. (command
+    # line: --zeek-log-dir)
+    "zeek_log_dir": None,
+    # Format of the zeek_log_dir logs: tsv (Zeek's ASCII logs with their header lines) or json
+    # (Zeek's JSON lines). (command line: --zeek-log-format)
+    "zeek_log_format": "tsv",
+    # Every this many seconds of network time (packet time for a --read, as zeek -r), the
+    # zeek_log_dir logs are closed, renamed conn.<open time>.log and started anew; 0 never rotates.
+    # (command line: --zeek-log-rotate)
+    "zeek_log_rotate_s": 3600.0,
     # Send alert e-mail to these addresses (comma-separated); None sends no e-mail. (command line:
     # --email-to)
     "email_to": None,

@@ -99,6 +99,9 @@ class NetworkTrafficAnalyzer:
         log_min_severity: str = "low",
         eve_file: str | None = None,
         eve_min_severity: str = "low",
+        zeek_log_dir: str | None = None,
+        zeek_log_format: str = "tsv",
+        zeek_log_rotate_s: float = 3600.0,
         email_to: str | None = None,
         email_from: str | None = None,
         smtp_host: str = "localhost",
@@ -162,6 +165,9 @@ class NetworkTrafficAnalyzer:
         self.log_min_severity = log_min_severity
         self.eve_file = eve_file
         self.eve_min_severity = eve_min_severity
+        self.zeek_log_dir = zeek_log_dir
+        self.zeek_log_format = zeek_log_format
+        self.zeek_log_rotate_s = zeek_log_rotate_s
         self.email_to = email_to
         self.email_from = email_from
         self.smtp_host = smtp_host

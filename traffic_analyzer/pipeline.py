@@ -170,6 +170,7 @@ class Analysis:
         self.flows_finished += len(update.finished)
         self._count(packets)
         result = self._result(window, touched, [])
+        result.flows_ended = len(update.finished)  # touched lists them first
         result.app = app_events(packets, touched, update.packet_uids, update.from_orig)
         return result, window
 
@@ -195,7 +196,9 @@ class Analysis:
             flows=finished,
             host_features=host_window_features(empty_packets(), empty_flows()),
         )
-        return self._result(window, finished, [])
+        result = self._result(window, finished, [])
+        result.flows_ended = len(finished)
+        return result
 
     def close(self) -> None:
         """End the detection worker, if there is one."""

@@ -31,6 +31,7 @@ from .console import ConsoleStatus
 from .detection.intel import IndicatorSet
 from .detection.known_patterns import KnownPatterns
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
+from .export.zeek_live import ZeekLiveLogs
 from .features.host_windows import HOST_FEATURES
 from .memory import MemoryTrimmer
 from .pipeline import Analysis, default_detectors, file_windows, parallel_worthwhile, start_worker
@@ -83,6 +84,7 @@ class Runner:
         self.console = ConsoleStatus(enabled=False)  # a live run's start lines and status a minute on stderr
         self.worker: RemoteDetection | None = None  # a file's detection process, when started early
         self.intel = IndicatorSet()  # the intel_files' indicators, re-read on SIGHUP
+        self.zeek_logs: ZeekLiveLogs | None = None  # conn/dns/http/ssl logs written as the run goes (zeek_log_dir)
 
     # -- set-up ---------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -100,6 +102,9 @@ class Runner:
         writer = ResultWriter(self.store, c.sensor_name, Retention(c.retention_days, c.retention_max_mb))
         self.writer = ResilientWriter(writer, c.store_backlog_mb, self.logger)
         self.alerts = dispatcher_from_config(c, self.logger, self.run_id)
+        if c.zeek_log_dir:
+            self.zeek_logs = ZeekLiveLogs(c.zeek_log_dir, c.zeek_log_format, c.zeek_log_rotate_s, self.logger)
+            self.zeek_logs.start()
         self.intel = load_indicators(c.intel_files, self.logger)
         if self.account is None and c.read_file and parallel_worthwhile(c.read_file, c.parallel_detection):
             # No privilege drop to wait for: the detection worker starts now and imports while the model loads.
@@ -269,6 +274,8 @@ class Runner:
                 alerts.send(result.alerts, now=window.end)
                 result.health["channels"] = json.dumps(alerts.health())
                 self.writer.write_window(self.run_id, result)
+                if self.zeek_logs is not None:
+                    self.zeek_logs.write_window(result, time.time() if live else result.window_end)
                 self.console.window(source.stats, analysis.packets, len(analysis.book.alerts))
                 if len(packets) or not live:
                     log_window(
@@ -297,6 +304,8 @@ class Runner:
             if self.evidence is not None:
                 self.evidence.stop()
             alerts.close()
+            if self.zeek_logs is not None:
+                self.zeek_logs.close(time.time() if live else analysis.last_ts or time.time())
             try:
                 self.writer.finish_run(self.run_id, "failed", self.model_meta)
             except AnalyzerError as store_exc:
@@ -317,6 +326,10 @@ class Runner:
         undelivered = alerts.close()  # open alerts end, held ones go out as a digest; bounded wait
         last.health["channels"] = json.dumps(alerts.health())
         self.writer.write_window(self.run_id, last)
+        if self.zeek_logs is not None:  # the connections still open end here, as the store's last window says
+            now = time.time() if live else last.window_end
+            self.zeek_logs.write_window(last, now)
+            self.zeek_logs.close(now)
         self.writer.finish_run(self.run_id, "finished" if failure is None else "damaged", self.model_meta)
         if undelivered:  # stored and finished; like a store still out, lost alerts fail the run
             self.logger.info("%s", undelivered)
@@ -383,6 +396,8 @@ class Runner:
             )
         log_file = Path(self.config.log_file)
         owned = [self.data_dir, self.model_path, *log_file.parent.glob(log_file.name + "*")]
+        if self.config.zeek_log_dir:
+            owned.append(Path(self.config.zeek_log_dir))  # rotation makes and renames files in it
         hand_over([Path(p) for p in owned], account)
         start_keeper()  # stays root to end the root capture processes when asked or when we die
         drop_to(account)
@@ -434,5 +449,7 @@ class Runner:
     def close(self) -> None:
         if self.alerts is not None:
             self.alerts.close()  # a no-op when the run already closed it
+        if self.zeek_logs is not None:
+            self.zeek_logs.close(time.time())  # a no-op for the logs the run already closed
         if self.dashboard is not None:
             self.dashboard.stop()

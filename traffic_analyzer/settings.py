@@ -248,6 +248,29 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("eve_min_severity", "low", "Lowest alert severity written to eve_file.", None, str, SEVERITIES),
     Setting(
+        "zeek_log_dir",
+        None,
+        "Write Zeek's conn.log, dns.log, http.log and ssl.log into this folder while the analyzer runs (the rows "
+        "and uids of export --format zeek), rotated as Zeek does; None writes none.",
+        "--zeek-log-dir",
+    ),
+    Setting(
+        "zeek_log_format",
+        "tsv",
+        "Format of the zeek_log_dir logs: tsv (Zeek's ASCII logs with their header lines) or json (Zeek's JSON lines).",
+        "--zeek-log-format",
+        str,
+        ("tsv", "json"),
+    ),
+    Setting(
+        "zeek_log_rotate_s",
+        3600.0,
+        "Every this many seconds of network time (packet time for a --read, as zeek -r), the zeek_log_dir logs are "
+        "closed, renamed conn.<open time>.log and started anew; 0 never rotates.",
+        "--zeek-log-rotate",
+        float,
+    ),
+    Setting(
         "email_to",
         None,
         "Send alert e-mail to these addresses (comma-separated); None sends no e-mail.",
@@ -392,6 +415,8 @@ def _check_ranges(v: dict[str, Any]) -> None:
             raise ConfigError(f"{name} must be 0 (no limit) or more, not {v[name]}")
     if v["sample_max_pps"] < 0:
         raise ConfigError(f"sample_max_pps must be 0 (no limit) or more packets per second, not {v['sample_max_pps']}")
+    if v["zeek_log_rotate_s"] < 0:
+        raise ConfigError(f"zeek_log_rotate_s must be 0 (never rotate) or more seconds, not {v['zeek_log_rotate_s']}")
     if v["store_backlog_mb"] < 0:
         raise ConfigError(f"store_backlog_mb must be 0 (keep no window) or more, not {v['store_backlog_mb']}")
     if v["read_file"] and v["capture_filter"]:

@@ -27,8 +27,7 @@ from ..store.reader import RecordReader, Selection
 from .eve import EveWriter
 from .runs import ALL, LATEST, run_sensors, selected_runs
 from .tables import CsvWriter, JsonLinesWriter, ParquetWriter, arrow_schema
-from .zeek import ZeekJsonWriter, ZeekLogWriter
-from .zeek_app import LOG_FIELDS, app_log
+from .zeek_app import app_log, zeek_writer
 
 FORMATS = ("zeek", "jsonl", "eve", "csv", "parquet")
 LOGS = ("conn", "dns", "http", "ssl")  # the Zeek logs --format zeek/jsonl write
@@ -155,7 +154,7 @@ def export_app_log(url: str, selection: Selection, fmt: str, log: str, out: IO) 
     finally:
         reader.close()
     rows = app_log(events, log)
-    writer = ZeekLogWriter(out, LOG_FIELDS[log], log) if fmt == "zeek" else ZeekJsonWriter(out, LOG_FIELDS[log])
+    writer = zeek_writer(out, log, as_json=fmt == "jsonl")
     writer.begin()
     writer.write(rows)
     writer.end()
@@ -166,10 +165,10 @@ def export(url: str, selection: Selection, fmt: str, out: IO) -> int:
     """Write the selected records to ``out`` in ``fmt``; returns how many were written."""
     reader = RecordReader(url, selection.what)
     try:
-        if fmt == "zeek":
-            writer = ZeekLogWriter(out)
+        if fmt == "zeek" or (fmt == "jsonl" and selection.what == "flows"):
+            writer = zeek_writer(out, "conn", as_json=fmt == "jsonl")
         elif fmt == "jsonl":
-            writer = ZeekJsonWriter(out) if selection.what == "flows" else JsonLinesWriter(out)
+            writer = JsonLinesWriter(out)
         elif fmt == "eve":
             writer = EveWriter(out, selection.what, run_sensors(reader.engine))
         elif fmt == "csv":

@@ -95,7 +95,8 @@ class ZeekLogWriter:
         self.fields = fields
         self.path = path
 
-    def begin(self) -> None:
+    def begin(self, opened_at: float | None = None) -> None:
+        """The header lines; ``#open`` is now unless the caller says when the file was opened (a rotated log)."""
         names = SEPARATOR.join(name for name, _, _ in self.fields)
         types = SEPARATOR.join(zeek_type for _, zeek_type, _ in self.fields)
         self.out.write(
@@ -104,7 +105,7 @@ class ZeekLogWriter:
             f"#empty_field{SEPARATOR}{EMPTY_FIELD}\n"
             f"#unset_field{SEPARATOR}{UNSET_FIELD}\n"
             f"#path{SEPARATOR}{self.path}\n"
-            f"#open{SEPARATOR}{_zeek_time(time.time())}\n"
+            f"#open{SEPARATOR}{_zeek_time(time.time() if opened_at is None else opened_at)}\n"
             f"#fields{SEPARATOR}{names}\n"
             f"#types{SEPARATOR}{types}\n"
         )
@@ -120,8 +121,8 @@ class ZeekLogWriter:
         lines = columns[0].str.cat(columns[1:], sep=SEPARATOR)
         self.out.write("\n".join(lines) + "\n")
 
-    def end(self) -> None:
-        self.out.write(f"#close{SEPARATOR}{_zeek_time(time.time())}\n")
+    def end(self, closed_at: float | None = None) -> None:
+        self.out.write(f"#close{SEPARATOR}{_zeek_time(time.time() if closed_at is None else closed_at)}\n")
 
 
 class ZeekJsonWriter:
@@ -131,14 +132,14 @@ class ZeekJsonWriter:
         self.out = out
         self.fields = fields
 
-    def begin(self) -> None:
+    def begin(self, opened_at: float | None = None) -> None:
         """JSON lines have no header."""
 
     def write(self, records: pd.DataFrame) -> None:
         for record in records.to_dict("records"):
             self.out.write(json.dumps(zeek_json(record, self.fields)) + "\n")
 
-    def end(self) -> None:
+    def end(self, closed_at: float | None = None) -> None:
         """Nor a footer."""
 
 

@@ -13,9 +13,11 @@ transaction that spans two analysis windows is still one row.
 
 from __future__ import annotations
 
+from typing import TextIO
+
 import pandas as pd
 
-from .zeek import CONN_FIELDS, ZeekFields
+from .zeek import CONN_FIELDS, ZeekFields, ZeekJsonWriter, ZeekLogWriter
 
 ID_FIELDS: ZeekFields = CONN_FIELDS[:6]  # ts, uid and the id.* endpoints, which every Zeek protocol log starts with
 DNS_FIELDS: ZeekFields = (
@@ -79,6 +81,7 @@ SSL_FIELDS: ZeekFields = (
     ("ssl_history", "string", None),
 )
 LOG_FIELDS: dict[str, ZeekFields] = {"dns": DNS_FIELDS, "http": HTTP_FIELDS, "ssl": SSL_FIELDS}
+ZEEK_LOGS: dict[str, ZeekFields] = {"conn": CONN_FIELDS, **LOG_FIELDS}  # every Zeek log we write, by Zeek path
 
 QTYPE_NAMES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 10: "NULL", 12: "PTR", 13: "HINFO", 15: "MX", 16: "TXT"}
 QTYPE_NAMES |= {28: "AAAA", 33: "SRV", 35: "NAPTR", 43: "DS", 48: "DNSKEY", 64: "SVCB", 65: "HTTPS", 255: "*"}
@@ -142,3 +145,12 @@ BUILDERS = {"dns": dns_log, "http": http_log, "ssl": ssl_log}
 def app_log(events: pd.DataFrame, log: str) -> pd.DataFrame:
     """The rows of Zeek's ``log`` (dns, http or ssl) from stored app_events rows."""
     return BUILDERS[log](events).reset_index(drop=True)
+
+
+def zeek_writer(out: TextIO, log: str, as_json: bool) -> ZeekLogWriter | ZeekJsonWriter:
+    """The one writer of Zeek's ``log`` (conn, dns, http, ssl): TSV with header lines, or JSON lines.
+
+    The export and the live logs (:mod:`.zeek_live`) both write through it, so their rows are the same text.
+    """
+    fields = ZEEK_LOGS[log]
+    return ZeekJsonWriter(out, fields) if as_json else ZeekLogWriter(out, fields, log)

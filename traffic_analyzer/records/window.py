@@ -40,6 +40,11 @@ class WindowResult:
     health: dict = field(default_factory=dict)
     dns: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DNS_COLUMNS))  # host, qname, queries
     app: pd.DataFrame = field(default_factory=empty_app_events)  # DNS/HTTP/TLS messages by uid (records.app_events)
+    flows_ended: int = 0  # flows' first this many rows ended in the window; the rest are still open
+
+    def ended_flows(self) -> pd.DataFrame:
+        """The connections that ended in this window: a live conn.log writes each once, when it ends (as Zeek)."""
+        return self.flows.iloc[: self.flows_ended]
 
 
 def dns_counts(packets: pd.DataFrame) -> pd.DataFrame:
