@@ -1,0 +1,64 @@
+"""Patterns learned from the site's baseline: the same beacon, download or upload is not raised again,
+anything else is."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from builders import tcp, window
+
+from traffic_analyzer.detection.anomaly.iforest import HostAnomalyModel
+from traffic_analyzer.detection.beacon import BeaconDetector
+from traffic_analyzer.detection.engine import Detection
+from traffic_analyzer.detection.known_patterns import KnownPatterns
+from traffic_analyzer.features.host_windows import HOST_FEATURES
+from traffic_analyzer.records.alert import Alert
+from traffic_analyzer.records.packets import TCP_ACK, TCP_PSH
+
+pytestmark = pytest.mark.unit
+
+POLLED, C2 = "198.51.100.7", "203.0.113.66"
+
+
+def _alert(kind: str, attacker: str, victims: list[str]) -> Alert:
+    return Alert(kind, attacker, victims, 0.0, 1.0, 70.0, "hand-built", detector=kind)
+
+
+def test_a_learned_server_covers_the_same_kind_from_any_client_and_nothing_else():
+    known = KnownPatterns.learn(
+        [
+            _alert("c2_beacon", POLLED, ["10.0.0.5"]),
+            _alert("data_exfiltration", "10.0.0.9", ["192.0.2.10"]),
+            _alert("port_scan", "10.0.0.66", ["10.0.0.1"]),  # never learned: a scan is not a service
+        ]
+    )
+    assert known.describe() == ["c2_beacon with 198.51.100.7", "data_exfiltration with 192.0.2.10"]
+    assert known.covers(_alert("c2_beacon", POLLED, ["10.0.0.77"]))
+    assert not known.covers(_alert("c2_beacon", C2, ["10.0.0.5"]))
+    assert not known.covers(_alert("suspicious_download", POLLED, ["10.0.0.5"]))  # another kind
+    assert known.covers(_alert("data_exfiltration", "10.0.0.3", ["192.0.2.10"]))
+    assert not known.covers(_alert("data_exfiltration", "10.0.0.9", ["192.0.2.10", "192.0.2.99"]))
+    assert not known.covers(_alert("port_scan", "10.0.0.66", ["10.0.0.1"]))
+    assert not KnownPatterns().covers(_alert("c2_beacon", POLLED, ["10.0.0.5"]))
+
+
+def _check_ins(server: str, client: str) -> list[dict]:
+    return [tcp(1000.0 + 30 * i, client, server, 443, 50000, TCP_PSH | TCP_ACK, payload_len=200) for i in range(10)]
+
+
+def _model(known: KnownPatterns) -> HostAnomalyModel:
+    rng = np.random.default_rng(7)
+    baseline = pd.DataFrame(rng.integers(1, 50, size=(60, len(HOST_FEATURES))), columns=list(HOST_FEATURES))
+    model = HostAnomalyModel(n_estimators=20).fit(baseline, seconds=600.0)
+    model.known_patterns_ = known
+    return model
+
+
+def test_detection_drops_what_the_models_baseline_showed_and_keeps_a_new_server():
+    known = KnownPatterns.learn([_alert("c2_beacon", POLLED, ["10.0.0.5"])])
+    detection = Detection([BeaconDetector()], _model(known))
+    polled = window(_check_ins(POLLED, "10.0.0.8"))
+    assert [a.kind for a in detection.detect(polled) if a.kind == "c2_beacon"] == []
+    fresh = Detection([BeaconDetector()], _model(known)).detect(window(_check_ins(C2, "10.0.0.8")))
+    assert [(a.kind, a.attacker) for a in fresh if a.kind == "c2_beacon"] == [("c2_beacon", C2)]
