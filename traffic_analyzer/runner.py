@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -172,9 +172,7 @@ class Runner:
             seen += analysis.book.alerts.values()
         features = pd.concat(rows) if rows else pd.DataFrame(columns=list(HOST_FEATURES))
         model = self._new_model().fit(features, seconds=seconds)
-        model.known_patterns_ = KnownPatterns.learn(seen)
-        for pattern in model.known_patterns_.describe():
-            self.logger.info("learned from the baseline, not raised again: %s", pattern)
+        model.known_patterns_ = self._learned(seen)
         self.model = model
         self.model_meta = _models().save_model(model, self.model_path, trained_on=paths)
         self.logger.info(
@@ -408,6 +406,13 @@ class Runner:
         c = self.config
         return _models().make_model(c.anomaly_model, c.anomaly_alerts_per_day, c.false_alarm_rate)
 
+    def _learned(self, alerts: Iterable[Alert]) -> KnownPatterns:
+        """The site's own pollers, backups and mirrors among the alerts the baseline raised, logged one by one."""
+        known = KnownPatterns.learn(alerts)
+        for pattern in known.describe():
+            self.logger.info("learned from the baseline, not raised again: %s", pattern)
+        return known
+
     def _fit_live_baseline(self, analysis: Analysis, rows: list[pd.DataFrame], seconds: float) -> None:
         features = pd.concat(rows)
         try:
@@ -417,6 +422,7 @@ class Runner:
             self.logger.warning("%s; the anomaly model keeps learning", exc)
             return
         trained_on = f"first {self.config.baseline_s:.0f} s of live capture"
+        model.known_patterns_ = self._learned(analysis.book.alerts.values())
         self.model_meta = _models().save_model(model, self.model_path, trained_on=trained_on)
         analysis.model = self.model = model
         rows.clear()
