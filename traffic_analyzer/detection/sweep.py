@@ -190,7 +190,10 @@ def _without_talk(probes: pd.DataFrame, talked: pd.DataFrame) -> pd.DataFrame:
 
 def _arp_probes(packets: pd.DataFrame) -> pd.DataFrame:
     """Who-has requests per (asker, target), answered if the target replied to the asker in this window."""
-    arp = packets[(packets["transport"] == "arp").fillna(False)]
+    is_arp = packets["transport"].to_numpy(dtype=object, na_value="") == "arp"
+    if not is_arp.any():
+        return _empty()
+    arp = packets.loc[is_arp, ["ts", "arp_op", "arp_src_ip", "arp_dst_ip"]]  # never a row selection of every column
     if arp.empty:
         return _empty()
     src, dst = arp["arp_src_ip"], arp["arp_dst_ip"]
