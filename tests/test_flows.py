@@ -7,7 +7,9 @@ import pytest
 from conftest import DATA
 
 from traffic_analyzer.capture.pcap_file import PcapFileSource
-from traffic_analyzer.features.flows import FLOW_COLUMNS, FlowTracker, _flow_packets
+from traffic_analyzer.features.flow_packets import flow_packets
+from traffic_analyzer.features.flows import FlowTracker
+from traffic_analyzer.records.flows import FLOW_COLUMNS
 from traffic_analyzer.records.packets import PACKET_SCHEMA, empty_packets
 
 
@@ -126,7 +128,7 @@ def _udp_packets(rows: list[tuple[float, str, str, int, int]]) -> pd.DataFrame:
 
 
 def _keys_of(rows: list[tuple[float, str, str, int, int]]) -> list[int]:
-    return [int(k) for k in _flow_packets(_udp_packets(rows))["key"]]
+    return [int(k) for k in flow_packets(_udp_packets(rows))["key"]]
 
 
 def test_two_open_flows_whose_keys_overflow_a_range_keep_their_state():

@@ -2,10 +2,8 @@
 
 :class:`FlowTracker` keeps one aggregated row per open connection (never the
 packets), folds each packet batch into it with grouped, vectorised operations,
-and hands back the connections a batch touched and the ones that ended.
-
-References: Zeek's ``base/protocols/conn/main.zeek`` (``conn_state``) and the
-conn.log documentation for ``history`` letters (upper case: originator).
+and hands back the connections a batch touched and the ones that ended, as conn.log
+records (:mod:`.conn_log`). Each packet's key and letters come from :mod:`.flow_packets`.
 """
 
 from __future__ import annotations
@@ -15,10 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..distinct import per_distinct
-from ..records.flows import FLOW_COLUMNS, empty_flows
-from ..records.packets import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TEXT, fit_integers
-from .services import http_named, zeek_service
+from ..records.flows import empty_flows
+from .conn_log import conn_records
+from .flow_packets import LETTER_FLAGS, Columns, flow_packets
 
 # Zeek's default inactivity timeouts; a closed TCP connection ends sooner.
 TCP_IDLE_TIMEOUT_S = 300.0
@@ -27,35 +24,11 @@ ICMP_IDLE_TIMEOUT_S = 60.0
 CLOSED_TCP_LINGER_S = 5.0  # Zeek's tcp_close_delay
 
 
-# ICMP request type -> reply type, so both halves of an exchange form one flow.
-_ICMP_PAIRS = {8: 0, 13: 14, 15: 16, 17: 18}
-_ICMPV6_PAIRS = {128: 129, 130: 131, 133: 134, 135: 136}
-_ICMP_REQUESTS = set(_ICMP_PAIRS) | set(_ICMPV6_PAIRS)
-
-
-def _icmp_tables() -> tuple[np.ndarray, np.ndarray]:
-    """The pairs as lookup tables over the 256 types (index 256: no type): request type; reply type or -1."""
-    request_of, reply_of = np.r_[np.arange(256), -1], np.full(257, -1)
-    for request, reply in {**_ICMP_PAIRS, **_ICMPV6_PAIRS}.items():
-        request_of[reply], reply_of[request] = request, reply
-    return request_of, reply_of
-
-
-_ICMP_REQUEST_OF, _ICMP_REPLY_OF = _icmp_tables()
-
-# tshark protocol names that say nothing about the application.
-_NOT_A_SERVICE = {"TCP", "UDP", "DATA", "ICMP", "ICMPV6", "IP", "IPV6", "ETH", "ETHERTYPE", "SLL", "FRAME"}
-
 _SIDES = ("a", "b")
 _FLAG_NAMES = ("syn", "synack", "fin", "rst")
 _COUNTERS = [f"{s}_{c}" for s in _SIDES for c in ("pkts", "bytes", "ip_bytes")]
 _FLAGS = [f"{s}_{f}" for s in _SIDES for f in _FLAG_NAMES]
 
-# Flow state and a batch's connection instances are columns of numpy arrays of one length, keyed by
-# "key" (a 64-bit hash of the 5-tuple): a window's flow work is a few dozen array operations, where
-# a pandas frame cost more in per-call overhead than the work itself on the few thousand packets of a
-# typical window (issue 13).
-Columns = dict[str, np.ndarray]
 
 _STATE_TYPES: dict[str, object] = {
     "key": np.int64,
@@ -121,7 +94,7 @@ class FlowTracker:
 
     def update(self, packets: pd.DataFrame, now: float | None = None) -> FlowUpdate:
         """Fold a packet batch into the open flows; ``now`` (epoch s) expires idle ones."""
-        p = _flow_packets(packets)
+        p = flow_packets(packets)
         finished: list[Columns] = []
         touched: np.ndarray | None = None
         state = self._state
@@ -218,118 +191,6 @@ class FlowTracker:
         return seg
 
 
-def _ints(column: pd.Series, rows: np.ndarray, missing: int) -> np.ndarray:
-    """A numeric packet column at ``rows`` as int64, missing values as ``missing``."""
-    values = column.to_numpy(dtype=np.float64, na_value=np.nan)[rows]
-    return np.where(np.isnan(values), missing, values).astype(np.int64)
-
-
-_PROTO_OF_TRANSPORT = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "icmp"}
-_LETTER_FLAGS = ("", "S", "H", "R", "F", "A")  # none, bare SYN, SYN-ACK, RST, FIN, pure ACK
-
-
-def _flow_packets(packets: pd.DataFrame) -> Columns:
-    """The IP packets that make flows, with their canonical key, side and history letters."""
-    transport, names = pd.factorize(packets["transport"])
-    proto_of = np.array([_PROTO_OF_TRANSPORT.get(str(n), "") for n in names] + [""], dtype=object)
-    proto_all = proto_of[transport]  # code -1 (missing) takes the last entry
-    # Both addresses: a missing one would factorize to code -1 and take another address's place in the key.
-    keep = (proto_all != "") & packets["src_ip"].notna().to_numpy() & packets["dst_ip"].notna().to_numpy()
-    rows = np.flatnonzero(keep)
-    ts = packets["ts"].to_numpy(dtype=np.float64)[rows]
-    if len(ts) > 1 and not (ts[1:] >= ts[:-1]).all():
-        by_time = np.argsort(ts, kind="stable")
-        rows, ts = rows[by_time], ts[by_time]
-    p: Columns = {"ts": ts, "row": rows}
-    proto = proto_all[rows]
-    is_icmp = proto == "icmp"
-    p["proto"] = proto
-    icmp_type = _ints(packets["icmp_type"], rows, -1)
-    # ICMP "ports": the request type and its reply type, or the type and code.
-    type_row = np.where((icmp_type >= 0) & (icmp_type < 256), icmp_type, 256)
-    req_type = _ICMP_REQUEST_OF[type_row]
-    req_type = np.where(type_row == 256, icmp_type, req_type)
-    reply = _ICMP_REPLY_OF[np.where((req_type >= 0) & (req_type < 256), req_type, 256)]
-    icmp_hi = np.where(reply >= 0, reply, _ints(packets["icmp_code"], rows, 0))
-    sport = np.where(is_icmp, req_type, _ints(packets["src_port"], rows, 0))
-    dport = np.where(is_icmp, icmp_hi, _ints(packets["dst_port"], rows, 0))
-    # Addresses as codes in sorted order: comparing codes is comparing the strings, at integer cost.
-    n = len(rows)
-    codes, addresses = pd.factorize(
-        np.concatenate(
-            [packets["src_ip"].to_numpy(dtype=object)[rows], packets["dst_ip"].to_numpy(dtype=object)[rows]]
-        ),
-        sort=True,
-    )
-    src, dst = codes[:n], codes[n:]
-    # For ICMP the ports are the same in both directions, so order by address only.
-    src_first = (src < dst) | ((src == dst) & (sport <= dport))
-    keep_ports = src_first | is_icmp
-    a_code, b_code = np.where(src_first, src, dst), np.where(src_first, dst, src)
-    addresses = np.asarray(addresses, dtype=object)
-    p["is_a"] = src_first
-    p["a_h"] = addresses[a_code]
-    p["b_h"] = addresses[b_code]
-    p["a_p"] = np.where(keep_ports, sport, dport)
-    p["b_p"] = np.where(keep_ports, dport, sport)
-    p["key"] = _flow_keys(proto, addresses, a_code, p["a_p"], b_code, p["b_p"])
-
-    flags = _ints(packets["tcp_flags"], rows, 0)
-    tcp = proto == "tcp"
-    syn = tcp & (flags & TCP_SYN > 0)
-    ack = flags & TCP_ACK > 0
-    p["bare_syn"] = syn & ~ack
-    p["synack"] = syn & ack
-    p["fin"] = tcp & (flags & TCP_FIN > 0)
-    p["rst"] = tcp & (flags & TCP_RST > 0)
-    p["payload"] = _ints(packets["payload_len"], rows, 0)
-    p["ip_bytes"] = _ints(packets["ip_len"], rows, 0)
-    p["icmp_request"] = is_icmp & np.isin(icmp_type, list(_ICMP_REQUESTS))
-    pure_ack = tcp & ack & ~syn & ~p["fin"] & ~p["rst"] & (p["payload"] == 0)
-    # History letters: a data letter then a flag letter, upper case from side "a", lower from "b";
-    # flipped to originator/responder case at the end.
-    p["flag_letter"] = np.select([p["bare_syn"], p["synack"], p["rst"], p["fin"], pure_ack], [1, 2, 3, 4, 5], 0)
-    p["data_letter"] = (p["payload"] > 0) & (tcp | (proto == "udp"))
-    p["svc"] = _services(packets["protocol"], rows, tcp)
-    return p
-
-
-def _services(protocol: pd.Series, rows: np.ndarray, tcp: np.ndarray) -> np.ndarray:
-    """Each packet's Zeek service name (None: says nothing about the application), worked out per distinct name."""
-    codes, names = pd.factorize(protocol.to_numpy(dtype=object)[rows])
-    names = pd.Series(np.asarray(names, dtype=object), dtype=object)
-
-    def table(on_tcp: bool) -> np.ndarray:
-        named = http_named(names, np.full(len(names), on_tcp)).to_numpy(dtype=object)
-        return np.array(
-            [None if n in _NOT_A_SERVICE or n == "" else zeek_service(n) for n in named] + [None], dtype=object
-        )
-
-    return np.where(tcp, table(True)[codes], table(False)[codes])
-
-
-def _flow_keys(
-    proto: np.ndarray, addresses: np.ndarray, a_code: np.ndarray, a_p: np.ndarray, b_code: np.ndarray, b_p: np.ndarray
-) -> np.ndarray:
-    """One 64-bit key per connection 5-tuple (canonical order), stable across batches.
-
-    A keyed hash of the tuple rather than the joined text: grouping and matching integers is what
-    keeps a busy window cheap. Two tuples share a key with probability about n^2 / 2^65 (n open
-    connections): one in 37 million for a million connections at once.
-    """
-    address_hash = pd.util.hash_array(addresses).view(np.int64)
-    parts = pd.DataFrame(
-        {
-            "proto": pd.util.hash_array(proto).view(np.int64),
-            "a_h": address_hash[a_code],
-            "a_p": a_p.astype(np.int64),
-            "b_h": address_hash[b_code],
-            "b_p": b_p.astype(np.int64),
-        }
-    )
-    return pd.util.hash_pandas_object(parts, index=False).to_numpy().view(np.int64)
-
-
 def _aggregate(p: Columns) -> Columns:
     """One row per (key, seg) connection instance of this batch, in order of first packet.
 
@@ -395,7 +256,7 @@ def _aggregate(p: Columns) -> Columns:
     return cols
 
 
-_UPPER = np.array([0] + [ord(c) for c in _LETTER_FLAGS[1:]], dtype=np.uint32)
+_UPPER = np.array([0] + [ord(c) for c in LETTER_FLAGS[1:]], dtype=np.uint32)
 _ASCII = np.array([chr(c) for c in range(128)], dtype=object)
 
 
@@ -460,95 +321,3 @@ def _uids(keys: np.ndarray, ts: np.ndarray, first_number: int) -> np.ndarray:
             digits.append(_UID_ALPHABET[r.astype(np.intp)])
     chars = np.column_stack([np.full(len(rows), ord("C"), dtype=np.uint8), *digits])
     return np.ascontiguousarray(chars).view("S18").ravel().astype(str).astype(object)
-
-
-def conn_records(s: Columns) -> pd.DataFrame:
-    """Flow state rows -> conn.log records, oriented originator -> responder."""
-    if _rows(s) == 0:
-        return empty_flows()
-    a = s["orig_is_a"]
-
-    def pick(a_col: str, b_col: str) -> np.ndarray:
-        return np.where(a, s[a_col], s[b_col])
-
-    # Plain arrays, one DataFrame at the end: column-by-column assignment is most of a small window's cost.
-    cols: dict[str, object] = {"ts": s["ts"], "uid": s["uid"]}
-    cols["orig_h"], cols["resp_h"] = pick("a_h", "b_h"), pick("b_h", "a_h")
-    is_icmp = s["proto"] == "icmp"
-    cols["orig_p"] = np.where(is_icmp, s["a_p"], pick("a_p", "b_p"))
-    cols["resp_p"] = np.where(is_icmp, s["icmp_resp_p"], pick("b_p", "a_p"))
-    cols["proto"] = s["proto"]
-    cols["service"] = s["service"]
-    last_ts = s["last_ts"]
-    cols["duration"] = last_ts - cols["ts"]
-    for zeek, side_o, side_r in (
-        ("bytes", "a_bytes", "b_bytes"),
-        ("pkts", "a_pkts", "b_pkts"),
-        ("ip_bytes", "a_ip_bytes", "b_ip_bytes"),
-    ):
-        cols[f"orig_{zeek}"] = pick(side_o, side_r)
-        cols[f"resp_{zeek}"] = pick(side_r, side_o)
-    ep = {}
-    for role, side_o, side_r in (("o", "a", "b"), ("r", "b", "a")):
-        ep[f"{role}_syn"] = pick(f"{side_o}_syn", f"{side_r}_syn").astype(bool)
-        ep[f"{role}_synack"] = pick(f"{side_o}_synack", f"{side_r}_synack").astype(bool)
-        ep[f"{role}_fin"] = pick(f"{side_o}_fin", f"{side_r}_fin").astype(bool)
-        ep[f"{role}_rst"] = pick(f"{side_o}_rst", f"{side_r}_rst").astype(bool)
-    history = pd.Series(s["history"], dtype=object)
-    cols["history"] = np.where(a, history.to_numpy(), per_distinct(history, lambda h: h.str.swapcase()))
-    cols["conn_state"] = _conn_state(cols, ep)
-    cols["last_ts"] = last_ts
-    return pd.DataFrame({c: _typed(cols[c], dtype) for c, dtype in FLOW_COLUMNS.items()})
-
-
-def _typed(values, dtype) -> object:
-    """A column in its record dtype, made directly: a frame's ``astype`` cost ten times more on a window."""
-    if dtype == TEXT:
-        return pd.array(values, dtype=TEXT)
-    if dtype == "Int32":
-        return fit_integers(values, np.ones(len(values), dtype=bool), "Int32")
-    return np.asarray(values, dtype=dtype)
-
-
-def _conn_state(c: dict, ep: dict[str, np.ndarray]) -> np.ndarray:
-    """Zeek's conn_state() from each endpoint's final TCP state (main.zeek)."""
-    established = ep["o_syn"] & ep["r_synack"]
-    o_pk = np.asarray(c["orig_pkts"]) > 0
-    r_pk = np.asarray(c["resp_pkts"]) > 0
-
-    def state(role: str, pk: np.ndarray) -> np.ndarray:
-        return np.select(
-            [ep[f"{role}_rst"], ep[f"{role}_fin"], established & pk, ep[f"{role}_syn"], ep[f"{role}_synack"], pk],
-            ["RESET", "CLOSED", "ESTABLISHED", "SYN_SENT", "SYN_ACK_SENT", "PARTIAL"],
-            default="INACTIVE",
-        )
-
-    os_, rs = state("o", o_pk), state("r", r_pk)
-    o_inactive = np.isin(os_, ["INACTIVE", "PARTIAL"])
-    r_inactive = np.isin(rs, ["INACTIVE", "PARTIAL"])
-    no_payload = (np.asarray(c["orig_bytes"]) == 0) & (np.asarray(c["resp_bytes"]) == 0)
-    rstos0 = per_distinct(
-        pd.Series(c["history"], dtype=object), lambda h: h.str.fullmatch(r"\^?S[^HAFGIQ]*R.*").fillna(False).to_numpy()
-    )
-    tcp = np.select(
-        [
-            (rs == "RESET") & (np.isin(os_, ["SYN_SENT", "SYN_ACK_SENT"]) | ((os_ == "RESET") & no_payload)),
-            (rs == "RESET") & o_inactive,
-            rs == "RESET",
-            (os_ == "RESET") & r_inactive & rstos0,
-            (os_ == "RESET") & r_inactive,
-            os_ == "RESET",
-            (rs == "CLOSED") & (os_ == "CLOSED"),
-            (os_ == "CLOSED") & r_inactive,
-            os_ == "CLOSED",
-            (rs == "CLOSED") & o_inactive,
-            rs == "CLOSED",
-            (os_ == "SYN_SENT") & (rs == "INACTIVE"),
-            (os_ == "ESTABLISHED") & (rs == "ESTABLISHED"),
-        ],
-        ["REJ", "RSTRH", "RSTR", "RSTOS0", "OTH", "RSTO", "SF", "SH", "S2", "SHR", "S3", "S0", "S1"],
-        default="OTH",
-    )
-    udp = np.select([o_pk & r_pk, o_pk, r_pk], ["SF", "S0", "SHR"], default="OTH")
-    proto = np.asarray(c["proto"])
-    return np.where(proto == "tcp", tcp, np.where(proto == "udp", udp, "OTH"))
