@@ -254,7 +254,7 @@ def _end_group_after(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         return
     except PermissionError:
-        terminate_capture_processes()  # root processes, after the analyzer dropped root: the keeper ends them
+        terminate_capture_processes(orphans=True)  # root, after the analyzer dropped root: the keeper ends them
 
 
 def link_state(interface: str) -> str | None:

@@ -76,9 +76,13 @@ def capture_processes(pid: int | None = None) -> list[psutil.Process]:
     return found
 
 
-def terminate_capture_processes() -> None:
-    """End this analyzer's capture processes, through the keeper when they outrank us."""
-    denied = False
+def terminate_capture_processes(orphans: bool = False) -> None:
+    """End this analyzer's capture processes, through the keeper when they outrank us.
+
+    ``orphans``: ask the keeper in any case, for root captures that are no longer our
+    descendants (the dumpcap of a killed tshark belongs to init, and holds our pipe open).
+    """
+    denied = orphans
     for proc in capture_processes():
         try:
             proc.terminate()
@@ -111,6 +115,7 @@ def start_keeper(capture_command: list[str] | None = None) -> None:
                     str(os.getpid()),
                     str(theirs.fileno()),
                     json.dumps(capture_command or []),
+                    *[str(proc.pid) for proc in capture_processes()],  # known to it before they can be orphaned
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
@@ -303,21 +308,30 @@ class _CaptureStarter:
         return {"pid": proc.pid}, fds
 
 
-def _keep(analyzer_pid: int, channel: socket.socket, allowed: list[str]) -> None:
+def _keep(analyzer_pid: int, channel: socket.socket, allowed: list[str], running: list[int]) -> None:
     """The keeper's loop: each 'stop' line, and the end of input, ends the analyzer's captures.
 
     The captures are looked up every half second, so they are still known once the analyzer
     is gone (its children then belong to init). Requests to start a capture are served on
-    ``channel`` meanwhile.
+    ``channel`` meanwhile. ``running`` are the captures the analyzer had when it started us.
     """
     known: dict[int, psutil.Process] = {}
+    for pid in running:
+        try:
+            proc = psutil.Process(pid)
+            if proc.name() in CAPTURE_PROCESS_NAMES:
+                known[pid] = proc
+        except psutil.Error:
+            continue
     done = threading.Event()
     threading.Thread(target=_CaptureStarter(allowed).serve, args=(channel,), daemon=True).start()
 
     def watch() -> None:
-        while not done.wait(0.5):
+        while True:
             for proc in capture_processes(analyzer_pid):
                 known.setdefault(proc.pid, proc)
+            if done.wait(0.5):
+                return
 
     threading.Thread(target=watch, daemon=True).start()
     for line in iter(sys.stdin.buffer.readline, b""):
@@ -340,4 +354,6 @@ def _end(analyzer_pid: int, known: dict[int, psutil.Process]) -> None:
 
 
 if __name__ == "__main__":
-    _keep(int(sys.argv[1]), socket.socket(fileno=int(sys.argv[2])), json.loads(sys.argv[3]))
+    _keep(
+        int(sys.argv[1]), socket.socket(fileno=int(sys.argv[2])), json.loads(sys.argv[3]), list(map(int, sys.argv[4:]))
+    )
