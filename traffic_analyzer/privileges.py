@@ -3,7 +3,9 @@
 Started with ``sudo``, the analyzer opens the capture as root, gives the files it writes
 (data directory, log file) to the user who ran sudo, and then becomes that user for good:
 the capture processes (tshark, dumpcap) keep the root they were started with, while the
-Python process that parses attacker-written bytes and serves the dashboard does not.
+Python process that parses attacker-written bytes and serves the dashboard does not. A root
+keeper (:mod:`traffic_analyzer.capture.processes`) ends those captures, and starts the
+configured dumpcap again, and nothing else, when it dies after the drop.
 ``run_as`` names another account, or ``root`` to keep root (not recommended).
 """
 

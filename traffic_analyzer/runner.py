@@ -21,7 +21,7 @@ from .alerts.evidence import EvidenceRecorder, evidence_recorder
 from .alerts.log_channel import log_window, setup_logging
 from .capture.dumpcap_live import DumpcapLiveSource
 from .capture.file_reader import CaptureFileSource
-from .capture.live import PysharkLiveSource, TsharkLiveSource
+from .capture.live import LiveSource, PysharkLiveSource, TsharkLiveSource
 from .capture.own_traffic import without_dashboard
 from .capture.processes import start_keeper, stop_keeper
 from .capture.sampling import SamplingController, sampling_status, scale_counts
@@ -286,7 +286,9 @@ class Runner:
                         len(result.alerts),
                     )
                 if live and self.account is not None and os.geteuid() == 0:
-                    self.drop_privileges()  # the capture has run a whole window: its processes hold root
+                    # the capture has run a whole window: its processes hold root
+                    restart = source.restart_command() if isinstance(source, LiveSource) else None
+                    self.drop_privileges(capture_command=restart)
                 if live and analysis.model is None:
                     baseline_rows.append(window.host_features)
                     if time.time() - started >= self.config.baseline_s:
@@ -383,8 +385,11 @@ class Runner:
         self.logger.log(logging.WARNING if plan.restart else logging.INFO, "%s", plan.describe(self.config))
         self.config = plan.config
 
-    def drop_privileges(self, read_file: str | None = None) -> None:
-        """Hand data_dir and the log to the unprivileged account, become it, then serve the dashboard."""
+    def drop_privileges(self, read_file: str | None = None, capture_command: list[str] | None = None) -> None:
+        """Hand data_dir and the log to the unprivileged account, become it, then serve the dashboard.
+
+        ``capture_command`` is the live capture the root keeper may start again if it dies.
+        """
         account = self.account
         assert account is not None
         if read_file and not readable_by(read_file, account):
@@ -397,7 +402,7 @@ class Runner:
         if self.config.zeek_log_dir:
             owned.append(Path(self.config.zeek_log_dir))  # rotation makes and renames files in it
         hand_over([Path(p) for p in owned], account)
-        start_keeper()  # stays root to end the root capture processes when asked or when we die
+        start_keeper(capture_command)  # stays root: ends the root captures, and restarts the live one
         drop_to(account)
         self.logger.info("running as %s (uid %d) from now on; capture processes keep root", account.name, account.uid)
         self.start_dashboard()

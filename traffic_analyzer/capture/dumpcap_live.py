@@ -33,7 +33,7 @@ from .fast_pcap import _PCAP_MAGICS, LINKTYPE_MASK, MAX_FRAME_BYTES, NANOSECONDS
 from .frame_hash import frame_flow_hash
 from .kernel_drops import KernelDropCounter, dumpcap_final_drops
 from .live import LiveSource
-from .processes import die_with_parent, terminate_capture_processes
+from .processes import KeptCapture, die_with_parent, keeper_running, start_kept_capture, terminate_capture_processes
 from .sampling import MIN_KEEP_RATE, SamplingController, flow_hash, kept_by_hash
 from .tshark import explain_tshark_error
 
@@ -72,7 +72,7 @@ class DumpcapLiveSource(LiveSource):
     ) -> None:
         super().__init__(interface, bpf_filter, duration_s, window_s)
         self.sampling = sampling or SamplingController(enabled=False)
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen | KeptCapture | None = None
         self._drops: KernelDropCounter | None = None
         self._keep_rate = 1.0  # applied to the packets read now
         self._backlog = 0  # decoded, kept packets not yet taken
@@ -119,14 +119,23 @@ class DumpcapLiveSource(LiveSource):
         self.stats.sample_rate = rate
         return packets
 
-    def _read(self) -> None:
-        proc = subprocess.Popen(
+    def restart_command(self) -> list[str]:
+        return self.command()
+
+    def _start(self) -> subprocess.Popen | KeptCapture:
+        """dumpcap, started by us, or by the root keeper once we dropped root (see :mod:`.processes`)."""
+        if os.geteuid() != 0 and keeper_running():
+            return start_kept_capture(self.command())
+        return subprocess.Popen(
             self.command(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             bufsize=0,
             preexec_fn=die_with_parent,  # this reader thread lives as long as the capture
         )
+
+    def _read(self) -> None:
+        proc = self._start()
         self._proc = proc
         drain = threading.Thread(
             target=lambda: self._stderr.extend(line.decode(errors="replace") for line in proc.stderr), daemon=True
@@ -142,7 +151,7 @@ class DumpcapLiveSource(LiveSource):
             header = _read_exactly(fd, PCAP_HEADER_BYTES, START_TIMEOUT_S)
             if header is not None:
                 stream.start(header)
-                self._drops = KernelDropCounter.attach(proc.pid)
+                self._drops = _drop_counter(proc)
                 self._dropped_before = self.stats.dropped or 0  # drops of earlier (restarted) captures
                 self.stats.dropped = self._dropped_before if self._drops is not None else None
                 self._pump(fd, stream)
@@ -198,7 +207,7 @@ class DumpcapLiveSource(LiveSource):
             self.stats.bytes += int(frames.length.sum())
             self.stats.sampled_out += n - len(kept)
 
-    def _finish(self, proc: subprocess.Popen, drain: threading.Thread) -> None:
+    def _finish(self, proc: subprocess.Popen | KeptCapture, drain: threading.Thread) -> None:
         if proc.poll() is None:
             self._kill_capture()
         try:
@@ -227,6 +236,13 @@ class DumpcapLiveSource(LiveSource):
             proc.terminate()
         except PermissionError:
             terminate_capture_processes()
+
+
+def _drop_counter(proc: subprocess.Popen | KeptCapture) -> KernelDropCounter | None:
+    """The kernel drops of dumpcap's packet socket: duplicated by us while root, else by the keeper."""
+    if isinstance(proc, KeptCapture):
+        return proc.drop_counter()
+    return KernelDropCounter.attach(proc.pid)
 
 
 def _subset(frames: Frames, keep: np.ndarray) -> Frames:

@@ -67,6 +67,10 @@ class KernelDropCounter:
         self.dropped += drops
         return self.dropped
 
+    def fileno(self) -> int:
+        """The duplicated socket, for the root keeper to pass on to the analyzer."""
+        return self._sock.fileno()
+
     def close(self) -> None:
         self._sock.close()
 

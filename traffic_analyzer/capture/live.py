@@ -61,6 +61,14 @@ class LiveSource(ABC):
         self._stop.set()
         self._kill_capture()
 
+    def restart_command(self) -> list[str] | None:
+        """The command the root keeper may start again for this capture after the privilege drop.
+
+        None: the capture cannot be restarted without root (tshark and pyshark start dumpcap
+        themselves, so the keeper could not hand their output over as it does dumpcap's).
+        """
+        return None
+
     def check(self) -> None:
         """Fail now, with one line, if the interface or filter cannot be used."""
         check_live_capture(self.interface, self.bpf_filter)
@@ -120,8 +128,9 @@ class LiveSource(ABC):
         """Capture; when the capture ends by itself (process killed, interface down), start it again.
 
         Restarts back off from RESTART_FIRST_S to RESTART_MAX_S and are reported once per outage.
-        A restart that is refused for lack of privilege (after the analyzer dropped root) ends
-        the run with the reason instead: retrying could never succeed.
+        After the analyzer dropped root, the root keeper starts the capture again for backends
+        that have a :meth:`restart_command`; for the others, a restart refused for lack of
+        privilege ends the run with the reason instead: retrying could never succeed.
         """
         delay = RESTART_FIRST_S
         outage_since: float | None = None
@@ -245,7 +254,7 @@ def _end_group_after(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         return
     except PermissionError:
-        terminate_capture_processes()  # root processes, after the analyzer dropped root: the keeper ends them
+        terminate_capture_processes(orphans=True)  # root, after the analyzer dropped root: the keeper ends them
 
 
 def link_state(interface: str) -> str | None:
