@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dash import dash_table, dcc, html
 from dash.dash_table.Format import Format, Group, Scheme
+from dash_ag_grid import AgGrid
 
 from .data import REFRESH_MS
 from .figures import FIGURE_FONT
@@ -102,6 +103,87 @@ def data_table(
         style_header={"backgroundColor": "#f3f4f6", "fontWeight": 600, "color": "#374151"},
         style_cell_conditional=style_cell_conditional or [],
         style_data_conditional=style_data_conditional or severity_styles(),
+        **kwargs,
+    )
+
+
+GRID_INTEGER = "d3.format(',')(params.value)"  # 1,994
+GRID_SCORE = "d3.format('.1f')(params.value)"  # 85.0
+GRID_SECONDS = "d3.format('.3f')(params.value)"  # 21.682
+GRID_PLAIN_NUMBER = "String(params.value)"  # ports: 8080, not 8,080
+
+
+def grid_text_column(column_id: str, name: str, **col_def: object) -> dict:
+    """An AG Grid column shown as text (AG Grid's default renderer sets textContent, never HTML)."""
+    return {"field": column_id, "headerName": name, **col_def}
+
+
+def grid_number_column(column_id: str, name: str, fmt: str = GRID_INTEGER, **col_def: object) -> dict:
+    """A numeric column: sorted and filtered as numbers, shown through a d3 format; empty when null."""
+    return {
+        "field": column_id,
+        "headerName": name,
+        "type": "numericColumn",
+        "filter": "agNumberColumnFilter",
+        "valueFormatter": {"function": f"params.value == null ? '' : {fmt}"},
+        **col_def,
+    }
+
+
+def severity_cell_style(**style: str) -> dict:
+    """The severity colours of a severity cell, as AG Grid cellStyle conditions."""
+    return {
+        "styleConditions": [
+            {
+                "condition": f"params.value === '{severity}'",
+                "style": {"backgroundColor": background, "color": text, "fontWeight": 600, **style},
+            }
+            for severity, (background, text) in SEVERITY_COLOURS.items()
+        ],
+        "defaultStyle": style or None,
+    }
+
+
+def data_grid(
+    grid_id: str,
+    columns: list[dict],
+    *,
+    page_size: int = 15,
+    native_filter: bool = True,
+    row_id: str | None = None,
+    **kwargs,
+) -> AgGrid:
+    """An AG Grid with the dashboard's look: sort, paging, optional filter row under the headers.
+
+    Every row of a page is in the DOM (auto height, no column virtualisation), so a page reads and
+    prints whole; ``row_id`` names the field that identifies a row in ``cellClicked``.
+    """
+    return AgGrid(
+        id=grid_id,
+        columnDefs=columns,
+        rowData=[],
+        className="data-grid",
+        columnSize="responsiveSizeToFit",
+        defaultColDef={
+            "sortable": True,
+            "filter": native_filter,
+            "floatingFilter": native_filter,
+            "suppressHeaderMenuButton": True,
+            "resizable": True,
+            "wrapText": True,
+            "autoHeight": True,
+            "minWidth": 80,
+        },
+        dashGridOptions={
+            "pagination": True,
+            "paginationPageSize": page_size,
+            "paginationPageSizeSelector": False,
+            "domLayout": "autoHeight",
+            "animateRows": False,
+            "suppressColumnVirtualisation": True,
+            "enableCellTextSelection": True,
+        },
+        **({"getRowId": f"params.data.{row_id}"} if row_id else {}),
         **kwargs,
     )
 
