@@ -197,7 +197,7 @@ def test_the_alerts_table_filters_and_hides_what_was_handled(browser, serve, con
     browser.get(server.url + "alerts")
     _wait_rows(browser, "alerts-table", lambda r: len(r) == 2, "two alerts")
 
-    kind_filter = '#alerts-table th.dash-filter[data-dash-column="kind"] input:not([type=button])'
+    kind_filter = '#alerts-table .ag-floating-filter[col-id="kind"] input'
     _act(browser, kind_filter, lambda el: el.send_keys("anom", Keys.ENTER))
     _wait_rows(browser, "alerts-table", lambda r: [x["attacker"] for x in r] == ["10.0.0.2"], "the filtered row")
     _act(browser, kind_filter, lambda el: el.send_keys(Keys.CONTROL, "a", Keys.BACKSPACE, Keys.ENTER))

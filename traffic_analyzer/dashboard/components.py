@@ -130,6 +130,24 @@ def grid_number_column(column_id: str, name: str, fmt: str = GRID_INTEGER, **col
     }
 
 
+FLOW_GRID_COLUMNS: list[dict] = [
+    grid_text_column("ts", "start (UTC)", minWidth=190),
+    grid_number_column("duration", "duration (s)", GRID_SECONDS),
+    grid_text_column("orig_h", "originator", minWidth=120),
+    grid_number_column("orig_p", "orig port", GRID_PLAIN_NUMBER),
+    grid_text_column("resp_h", "responder", minWidth=120),
+    grid_number_column("resp_p", "resp port", GRID_PLAIN_NUMBER),
+    grid_text_column("proto", "proto"),
+    grid_text_column("service", "service"),
+    grid_text_column("conn_state", "state"),
+    grid_text_column("history", "history"),
+    grid_number_column("orig_bytes", "orig bytes"),
+    grid_number_column("resp_bytes", "resp bytes"),
+    grid_number_column("orig_pkts", "orig pkts"),
+    grid_number_column("resp_pkts", "resp pkts"),
+]  # Zeek conn.log fields, as tables.flow_rows fills them
+
+
 def severity_cell_style(**style: str) -> dict:
     """The severity colours of a severity cell, as AG Grid cellStyle conditions."""
     return {

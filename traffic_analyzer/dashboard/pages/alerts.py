@@ -9,22 +9,18 @@ Everything that came from packets is shown as text.
 
 from __future__ import annotations
 
-import re
-
 import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from ..components import (
-    MUTED_TEXT_COLOUR,
-    SCORE,
-    SELECTED_ROW_COLOUR,
+    GRID_SCORE,
     SEVERITY_COLOURS,
     card,
-    data_table,
+    data_grid,
     footnote,
-    number_column,
-    severity_styles,
-    text_column,
+    grid_number_column,
+    grid_text_column,
+    severity_cell_style,
 )
 from ..data import REFRESH_INTERVAL_ID, SENSOR_FILTER_ID, annotations, fingerprint, reader
 from ..status import nothing_yet, run_state
@@ -33,49 +29,46 @@ from . import alert_actions, alert_detail
 
 dash.register_page(__name__, path="/alerts", name="Alerts", title="Alerts · Network Traffic Analyzer", order=1)
 
+STATUS_STYLE = {
+    "styleConditions": [
+        {"condition": f"params.value === '{NEW}'", "style": {"fontWeight": 600}},
+        {"condition": f"params.value === '{ACKNOWLEDGED}'", "style": {"color": "#166534"}},
+        {"condition": f"params.value === '{UPDATED}'", "style": {"color": "#b45309", "fontWeight": 600}},
+    ]
+}  # the status cell; allow-listed rows are muted whole (ROW_CLASSES)
+ROW_CLASSES = {
+    "grid-row-selected": "params.data.selected",  # the alert whose details are shown
+    "grid-row-muted": f"params.data.status === '{ALLOW_LISTED}'",
+}  # classes in assets/style.css
 ALERT_COLUMNS: list[dict] = [
-    text_column("status", "status"),
-    text_column("severity", "severity"),
-    number_column("score", "score", SCORE),
-    text_column("kind", "kind"),
-    text_column("attacker", "attacker"),
-    text_column("victims", "victims"),
-    text_column("start", "start (UTC)"),
-    text_column("end", "end (UTC)"),
-    text_column("explanation", "explanation"),
+    grid_text_column("status", "status", width=120, cellStyle=STATUS_STYLE),
+    grid_text_column("severity", "severity", width=100, cellStyle=severity_cell_style(textAlign="center")),
+    grid_number_column("score", "score", GRID_SCORE, width=90),
+    grid_text_column("kind", "kind"),
+    grid_text_column("attacker", "attacker"),
+    grid_text_column("victims", "victims"),
+    grid_text_column("start", "start (UTC)", minWidth=170),
+    grid_text_column("end", "end (UTC)", minWidth=170),
+    grid_text_column("explanation", "explanation", minWidth=320, flex=2),
 ]
 ALERTS_PAGE_SIZE = 15
-ALERT_ID = re.compile(r"^[0-9a-f]{1,64}$")  # the store's alert ids; anything else is never put in a table query
 HIDE_OPTIONS = [
     {"label": "acknowledged", "value": ACKNOWLEDGED},
     {"label": "allow-listed", "value": ALLOW_LISTED},
 ]
-STATUS_STYLES: list[dict] = [
-    {"if": {"filter_query": f'{{status}} = "{ALLOW_LISTED}"'}, "color": MUTED_TEXT_COLOUR},
-    {"if": {"filter_query": f'{{status}} = "{NEW}"', "column_id": "status"}, "fontWeight": 600},
-    {"if": {"filter_query": f'{{status}} = "{ACKNOWLEDGED}"', "column_id": "status"}, "color": "#166534"},
-    {"if": {"filter_query": f'{{status}} = "{UPDATED}"', "column_id": "status"}, "color": "#b45309", "fontWeight": 600},
-]
-
 
 # --- layout -----------------------------------------------------------------------------------
 
 
 def _alerts_table() -> object:
-    return data_table(
+    return data_grid(
         "alerts-table",
         ALERT_COLUMNS,
         page_size=ALERTS_PAGE_SIZE,
-        style_cell_conditional=[
-            {"if": {"column_id": "status"}, "width": "110px"},
-            {"if": {"column_id": "severity"}, "width": "80px", "textAlign": "center"},
-            {"if": {"column_id": "score"}, "width": "60px", "textAlign": "right"},
-            {"if": {"column_id": "start"}, "whiteSpace": "nowrap"},
-            {"if": {"column_id": "end"}, "whiteSpace": "nowrap"},
-            {"if": {"column_id": "explanation"}, "minWidth": "320px"},
-        ],
+        row_id="id",
+        rowClassRules=ROW_CLASSES,
         persistence=True,  # keep the user's filter and sort across page visits
-        persisted_props=["filter_query", "sort_by"],
+        persisted_props=["filterModel", "columnState"],
         persistence_type="memory",
     )
 
@@ -153,17 +146,9 @@ def _summary(rows: list[dict], shown: int, empty_text: str) -> str:
     return text + "."
 
 
-def _table_styles(selected: str | None) -> list[dict]:
-    styles = severity_styles() + STATUS_STYLES
-    if selected and ALERT_ID.match(selected):
-        styles.insert(1, {"if": {"filter_query": f'{{id}} = "{selected}"'}, "backgroundColor": SELECTED_ROW_COLOUR})
-    return styles
-
-
 @callback(
     Output("alerts-summary", "children"),
-    Output("alerts-table", "data"),
-    Output("alerts-table", "style_data_conditional"),
+    Output("alerts-table", "rowData"),
     Output("alerts-table-signature", "data"),
     Input(REFRESH_INTERVAL_ID, "n_intervals"),
     Input("alerts-hide", "value"),
@@ -191,24 +176,24 @@ def refresh_table(
     summary = _summary(rows, len(shown), nothing_yet("alerts", state))
     if rows and not shown:
         summary += " Untick Hide to see them."
-    styles = _table_styles(selected)
-    new_signature = fingerprint([summary, shown, styles])
+    shown = [{**row, "selected": row["id"] == selected} for row in shown]
+    new_signature = fingerprint([summary, shown])
     if new_signature == signature:
-        return no_update, no_update, no_update, no_update
-    return summary, shown, styles, new_signature
+        return no_update, no_update, no_update
+    return summary, shown, new_signature
 
 
 @callback(
     Output("alerts-selected", "data"),
     Output("alerts-action-message", "children", allow_duplicate=True),
-    Input("alerts-table", "active_cell"),
+    Input("alerts-table", "cellClicked"),
     prevent_initial_call=True,
 )
-def select(active_cell: dict | None) -> tuple:
+def select(clicked: dict | None) -> tuple:
     """A click on any cell of a row selects its alert."""
-    if not active_cell or not active_cell.get("row_id"):
+    if not clicked or not clicked.get("rowId"):
         return no_update, no_update
-    return str(active_cell["row_id"]), ""
+    return str(clicked["rowId"]), ""
 
 
 alert_detail.register()
