@@ -162,6 +162,21 @@ def severity_cell_style(**style: str) -> dict:
     }
 
 
+def alert_grid_columns(*, with_end: bool = True) -> list[dict]:
+    """An alert's columns from severity on, as every alerts table shows them (tables.alert_rows fills them)."""
+    columns = [
+        grid_text_column("severity", "severity", width=100, cellStyle=severity_cell_style(textAlign="center")),
+        grid_number_column("score", "score", GRID_SCORE, width=90),
+        grid_text_column("kind", "kind"),
+        grid_text_column("attacker", "attacker"),
+        grid_text_column("victims", "victims"),
+        grid_text_column("start", "start (UTC)", minWidth=170),
+        grid_text_column("end", "end (UTC)", minWidth=170),
+        grid_text_column("explanation", "explanation", minWidth=320, flex=2),
+    ]
+    return columns if with_end else [c for c in columns if c["field"] != "end"]
+
+
 def data_grid(
     grid_id: str,
     columns: list[dict],

@@ -13,14 +13,12 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from ..components import (
-    GRID_SCORE,
     SEVERITY_COLOURS,
+    alert_grid_columns,
     card,
     data_grid,
     footnote,
-    grid_number_column,
     grid_text_column,
-    severity_cell_style,
 )
 from ..data import REFRESH_INTERVAL_ID, SENSOR_FILTER_ID, annotations, fingerprint, reader
 from ..status import nothing_yet, run_state
@@ -42,14 +40,7 @@ ROW_CLASSES = {
 }  # classes in assets/style.css
 ALERT_COLUMNS: list[dict] = [
     grid_text_column("status", "status", width=120, cellStyle=STATUS_STYLE),
-    grid_text_column("severity", "severity", width=100, cellStyle=severity_cell_style(textAlign="center")),
-    grid_number_column("score", "score", GRID_SCORE, width=90),
-    grid_text_column("kind", "kind"),
-    grid_text_column("attacker", "attacker"),
-    grid_text_column("victims", "victims"),
-    grid_text_column("start", "start (UTC)", minWidth=170),
-    grid_text_column("end", "end (UTC)", minWidth=170),
-    grid_text_column("explanation", "explanation", minWidth=320, flex=2),
+    *alert_grid_columns(),
 ]
 ALERTS_PAGE_SIZE = 15
 HIDE_OPTIONS = [

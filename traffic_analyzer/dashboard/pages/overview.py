@@ -16,15 +16,12 @@ from dash import Input, Output, callback, dcc, html, no_update
 
 from .. import formatting as fmt
 from ..components import (
-    GRID_SCORE,
     SEVERITY_COLOURS,
+    alert_grid_columns,
     card,
     data_grid,
     footnote,
     graph,
-    grid_number_column,
-    grid_text_column,
-    severity_cell_style,
     stat,
 )
 from ..data import REFRESH_INTERVAL_ID, SENSOR_FILTER_ID, reader
@@ -34,16 +31,7 @@ from ..tables import alert_link, alert_rows
 
 dash.register_page(__name__, path="/", name="Overview", title="Overview · Network Traffic Analyzer", order=0)
 
-ALERT_COLUMNS: list[dict] = [
-    grid_text_column("severity", "severity", width=100, cellStyle=severity_cell_style(textAlign="center")),
-    grid_number_column("score", "score", GRID_SCORE, width=90),
-    grid_text_column("kind", "kind"),
-    grid_text_column("attacker", "attacker"),
-    grid_text_column("victims", "victims"),
-    grid_text_column("start", "start (UTC)", minWidth=170),
-    grid_text_column("end", "end (UTC)", minWidth=170),
-    grid_text_column("explanation", "explanation", minWidth=320, flex=2),
-]
+ALERT_COLUMNS: list[dict] = alert_grid_columns()
 ALERTS_PAGE_SIZE = 15
 
 
