@@ -209,17 +209,7 @@ def _window(second: int, packets: int, n_bytes: int, alerts: list[Alert], status
 # --- tests ------------------------------------------------------------------------------------
 
 
-ROWS_JS = (
-    GRID_ROWS_JS
-    + """
-const table = document.getElementById(arguments[0]);
-if (table && table.querySelector('.ag-root')) return rowsOf(arguments[0]);
-return Array.from(document.querySelectorAll('#' + arguments[0] + ' tr'))
-    .map(tr => Object.fromEntries(Array.from(tr.querySelectorAll('td[data-dash-column]'))
-        .map(td => [td.dataset.dashColumn, td.innerText.trim()])))
-    .filter(row => Object.keys(row).length > 0);
-"""
-)
+ROWS_JS = GRID_ROWS_JS + "return rowsOf(arguments[0]);"
 
 
 def _rows(driver, table_id: str) -> list[dict]:
@@ -232,7 +222,7 @@ def _wait_rows(driver, table_id: str, condition, what: str) -> list[dict]:
 
 def _click_cell(driver, table_id: str, column: str, text: str | None = None) -> None:
     """Click the first cell of ``column`` (holding ``text``, if given) in a table."""
-    css = f'#{table_id} td[data-dash-column="{column}"], #{table_id} .ag-row .ag-cell[col-id="{column}"]'
+    css = f'#{table_id} .ag-row .ag-cell[col-id="{column}"]'
 
     def click(_el) -> None:
         cells = driver.find_elements(By.CSS_SELECTOR, css)

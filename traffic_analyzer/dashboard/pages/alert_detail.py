@@ -15,7 +15,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from ...store.annotations import AllowEntry, allowed
 from .. import formatting as fmt
-from ..components import FLOW_GRID_COLUMNS, data_grid, graph, key_values, show
+from ..components import FLOW_TABLE_COLUMNS, data_grid, graph, key_values, show
 from ..data import REFRESH_INTERVAL_ID, SENSOR_FILTER_ID, annotations, fingerprint, reader
 from ..evidence_route import evidence_href
 from ..figures import alert_timeline_figure
@@ -82,7 +82,7 @@ def detail_body() -> html.Div:
                 ],
                 className="detail-flows-summary",
             ),
-            data_grid("alerts-flows-table", FLOW_GRID_COLUMNS, page_size=FLOWS_PAGE_SIZE, native_filter=False),
+            data_grid("alerts-flows-table", FLOW_TABLE_COLUMNS, page_size=FLOWS_PAGE_SIZE, native_filter=False),
         ],
         id="alerts-detail-body",
         style=show(False),

@@ -18,7 +18,7 @@ from ..components import (
     card,
     data_grid,
     footnote,
-    grid_text_column,
+    text_column,
 )
 from ..data import REFRESH_INTERVAL_ID, SENSOR_FILTER_ID, annotations, fingerprint, reader
 from ..status import nothing_yet, run_state
@@ -39,7 +39,7 @@ ROW_CLASSES = {
     "grid-row-muted": f"params.data.status === '{ALLOW_LISTED}'",
 }  # classes in assets/style.css
 ALERT_COLUMNS: list[dict] = [
-    grid_text_column("status", "status", width=120, cellStyle=STATUS_STYLE),
+    text_column("status", "status", width=120, cellStyle=STATUS_STYLE),
     *alert_grid_columns(),
 ]
 ALERTS_PAGE_SIZE = 15

@@ -12,18 +12,18 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from .. import formatting as fmt
 from ..components import (
-    GRID_PLAIN_NUMBER,
-    GRID_SCORE,
+    PLAIN_NUMBER,
+    SCORE,
     alert_grid_columns,
     card,
     data_grid,
     footnote,
     graph,
-    grid_number_column,
-    grid_text_column,
+    number_column,
     severity_cell_style,
     show,
     stat,
+    text_column,
 )
 from ..data import REFRESH_INTERVAL_ID, SENSOR_FILTER_ID, annotations, fingerprint, reader
 from ..figures import host_traffic_figure
@@ -36,44 +36,44 @@ dash.register_page(__name__, path="/hosts", name="Hosts", title="Hosts · Networ
 # its peers and ports come from flows, which count IP bytes as Zeek's orig_ip_bytes do (issue 15 item 9).
 FRAME_BYTES_HINT = "whole frames as captured, link-layer headers included; the peer and port tables count IP bytes"
 HOST_COLUMNS: list[dict] = [
-    grid_text_column("host", "host"),
-    grid_number_column("threat", "threat score", GRID_SCORE, width=110),
-    grid_text_column("severity", "severity", width=100, cellStyle=severity_cell_style(textAlign="center")),
-    grid_number_column("alerts", "alerts as attacker"),
-    grid_number_column("targeted", "alerts as victim"),
-    grid_number_column("packets_out", "packets sent"),
-    grid_number_column("bytes_out", "frame bytes sent"),
-    grid_number_column("packets_in", "packets received"),
-    grid_number_column("bytes_in", "frame bytes received"),
-    grid_text_column("first_seen", "first window (UTC)"),
-    grid_text_column("last_seen", "last window (UTC)"),
+    text_column("host", "host"),
+    number_column("threat", "threat score", SCORE, width=110),
+    text_column("severity", "severity", width=100, cellStyle=severity_cell_style(textAlign="center")),
+    number_column("alerts", "alerts as attacker"),
+    number_column("targeted", "alerts as victim"),
+    number_column("packets_out", "packets sent"),
+    number_column("bytes_out", "frame bytes sent"),
+    number_column("packets_in", "packets received"),
+    number_column("bytes_in", "frame bytes received"),
+    text_column("first_seen", "first window (UTC)"),
+    text_column("last_seen", "last window (UTC)"),
 ]
 PEER_COLUMNS: list[dict] = [
-    grid_text_column("peer", "peer"),
-    grid_number_column("flows", "flows"),
-    grid_number_column("bytes_sent", "IP bytes sent to it"),
-    grid_number_column("bytes_received", "IP bytes received from it"),
-    grid_text_column("first", "first (UTC)"),
-    grid_text_column("last", "last (UTC)"),
+    text_column("peer", "peer"),
+    number_column("flows", "flows"),
+    number_column("bytes_sent", "IP bytes sent to it"),
+    number_column("bytes_received", "IP bytes received from it"),
+    text_column("first", "first (UTC)"),
+    text_column("last", "last (UTC)"),
 ]
 PORT_COLUMNS: list[dict] = [
-    grid_text_column("role", "as"),
-    grid_text_column("proto", "proto"),
-    grid_number_column("port", "port", GRID_PLAIN_NUMBER),
-    grid_text_column("service", "service"),
-    grid_number_column("flows", "flows"),
-    grid_number_column("peers", "peers"),
-    grid_number_column("bytes", "IP bytes"),
+    text_column("role", "as"),
+    text_column("proto", "proto"),
+    number_column("port", "port", PLAIN_NUMBER),
+    text_column("service", "service"),
+    number_column("flows", "flows"),
+    number_column("peers", "peers"),
+    number_column("bytes", "IP bytes"),
 ]
 DNS_COLUMNS: list[dict] = [
-    grid_text_column("qname", "name asked for"),
-    grid_number_column("queries", "queries"),
-    grid_text_column("first", "first window (UTC)"),
-    grid_text_column("last", "last window (UTC)"),
+    text_column("qname", "name asked for"),
+    number_column("queries", "queries"),
+    text_column("first", "first window (UTC)"),
+    text_column("last", "last window (UTC)"),
 ]
 HOST_ALERT_COLUMNS: list[dict] = [
-    grid_text_column("role", "its role", width=110),
-    grid_text_column("status", "status", width=120),
+    text_column("role", "its role", width=110),
+    text_column("status", "status", width=120),
     *alert_grid_columns(with_end=False),
 ]
 HOSTS_PAGE_SIZE = 20
