@@ -38,18 +38,22 @@ HIGH_SEVERITY_RGB = "rgb(234, 88, 12)"  # SEVERITY_COLOURS["high"] background in
 T0 = 1278275056  # first second of nmap-syn-scan.pcapng, reused for the hand-written windows
 
 # JavaScript run in the page: one read each, so a refresh cannot swap elements between two calls.
-TABLE_ROWS_JS = """
-return Array.from(document.querySelectorAll('#overview-alerts-table tr'))
-    .map(tr => Object.fromEntries(Array.from(tr.querySelectorAll('td[data-dash-column]'))
-        .map(td => [td.dataset.dashColumn, td.innerText.trim()])))
+# A table's rows of the page shown, in display order, as {column id: text}: AG Grid keeps each row
+# absolutely positioned in .ag-center-cols-container, so the order is its row-index attribute.
+GRID_ROWS_JS = """
+const rowsOf = id => Array.from(document.querySelectorAll('#' + id + ' .ag-center-cols-container .ag-row'))
+    .sort((a, b) => Number(a.getAttribute('row-index')) - Number(b.getAttribute('row-index')))
+    .map(row => Object.fromEntries(Array.from(row.querySelectorAll('.ag-cell[col-id]'))
+        .map(cell => [cell.getAttribute('col-id'), cell.innerText.trim()])))
     .filter(row => Object.keys(row).length > 0);
 """
+TABLE_ROWS_JS = GRID_ROWS_JS + "return rowsOf('overview-alerts-table');"
 SEVERITY_BACKGROUNDS_JS = """
-return Array.from(document.querySelectorAll('#overview-alerts-table td[data-dash-column="severity"]'))
-    .map(td => [td.innerText.trim(), getComputedStyle(td).backgroundColor]);
+return Array.from(document.querySelectorAll('#overview-alerts-table .ag-row .ag-cell[col-id="severity"]'))
+    .map(cell => [cell.innerText.trim(), getComputedStyle(cell).backgroundColor]);
 """
-KIND_FILTER_CSS = '#overview-alerts-table th.dash-filter[data-dash-column="kind"] input:not([type=button])'
-SCORE_SORT_CSS = '#overview-alerts-table th[data-dash-column="score"] .column-header--sort'
+KIND_FILTER_CSS = '#overview-alerts-table .ag-floating-filter[col-id="kind"] input'
+SCORE_SORT_CSS = '#overview-alerts-table .ag-header-cell[col-id="score"] .ag-header-cell-label'
 TEXT_JS = "const el = document.getElementById(arguments[0]); return el ? el.innerText.trim() : '';"
 # Plotly's computed traces (_fullData) hold plain arrays whatever encoding the figure JSON used.
 GRAPH_JS = """
@@ -205,12 +209,7 @@ def _window(second: int, packets: int, n_bytes: int, alerts: list[Alert], status
 # --- tests ------------------------------------------------------------------------------------
 
 
-ROWS_JS = """
-return Array.from(document.querySelectorAll('#' + arguments[0] + ' tr'))
-    .map(tr => Object.fromEntries(Array.from(tr.querySelectorAll('td[data-dash-column]'))
-        .map(td => [td.dataset.dashColumn, td.innerText.trim()])))
-    .filter(row => Object.keys(row).length > 0);
-"""
+ROWS_JS = GRID_ROWS_JS + "return rowsOf(arguments[0]);"
 
 
 def _rows(driver, table_id: str) -> list[dict]:
@@ -222,8 +221,8 @@ def _wait_rows(driver, table_id: str, condition, what: str) -> list[dict]:
 
 
 def _click_cell(driver, table_id: str, column: str, text: str | None = None) -> None:
-    """Click the first cell of ``column`` (holding ``text``, if given) in a DataTable."""
-    css = f'#{table_id} td[data-dash-column="{column}"]'
+    """Click the first cell of ``column`` (holding ``text``, if given) in a table."""
+    css = f'#{table_id} .ag-row .ag-cell[col-id="{column}"]'
 
     def click(_el) -> None:
         cells = driver.find_elements(By.CSS_SELECTOR, css)

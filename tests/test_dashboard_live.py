@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_session import _text, _wait, browser  # noqa: F401 (fixture)
+from browser_session import _rows, _text, _wait, browser  # noqa: F401 (fixture)
 from conftest import CLI
 from netns import host_pair  # noqa: F401 (fixture)
 
@@ -144,8 +144,6 @@ def test_a_live_scan_fills_the_alerts_hosts_and_flows_pages(browser, host_pair, 
     """nmap scans inside test namespaces; each page shows it while the capture still runs, without a reload."""
     if shutil.which("nmap") is None:
         pytest.skip("nmap is not installed; ./setup.sh --dev installs it")
-    from test_dashboard_pages import _rows
-
     data_dir, log = tmp_path / "d", tmp_path / "log"
     analyzer = host_pair.popen_in(
         host_pair.ns_a, sys.executable, str(CLI), "--interface", host_pair.if_a, "--backend", "tshark",

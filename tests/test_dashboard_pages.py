@@ -197,7 +197,7 @@ def test_the_alerts_table_filters_and_hides_what_was_handled(browser, serve, con
     browser.get(server.url + "alerts")
     _wait_rows(browser, "alerts-table", lambda r: len(r) == 2, "two alerts")
 
-    kind_filter = '#alerts-table th.dash-filter[data-dash-column="kind"] input:not([type=button])'
+    kind_filter = '#alerts-table .ag-floating-filter[col-id="kind"] input'
     _act(browser, kind_filter, lambda el: el.send_keys("anom", Keys.ENTER))
     _wait_rows(browser, "alerts-table", lambda r: [x["attacker"] for x in r] == ["10.0.0.2"], "the filtered row")
     _act(browser, kind_filter, lambda el: el.send_keys(Keys.CONTROL, "a", Keys.BACKSPACE, Keys.ENTER))
@@ -302,7 +302,7 @@ def test_the_hosts_page_ranks_by_threat_and_drills_into_a_host(browser, ftp_run,
         assert row["bytes_out"] == fmt.count(totals.loc[row["host"], "bytes_out"])
         assert row["packets_in"] == fmt.count(totals.loc[row["host"], "packets_in"])
 
-    host_filter = '#hosts-table th.dash-filter[data-dash-column="host"] input:not([type=button])'
+    host_filter = '#hosts-table .ag-floating-filter[col-id="host"] input'
     _act(browser, host_filter, lambda el: el.send_keys(FTP_SERVER[:6], Keys.ENTER))
     _wait_rows(browser, "hosts-table", lambda r: [x["host"] for x in r] == [FTP_SERVER], "the filtered host")
     _act(browser, host_filter, lambda el: el.send_keys(Keys.CONTROL, "a", Keys.BACKSPACE, Keys.ENTER))
@@ -406,7 +406,7 @@ def test_the_evidence_download_works_with_the_default_data_dir(browser, tmp_path
 
 
 HEADERS_JS = """
-return Array.from(document.querySelectorAll('#' + arguments[0] + ' th .column-header-name'))
+return Array.from(document.querySelectorAll('#' + arguments[0] + ' .ag-header-cell-text'))
     .map(h => h.innerText.trim());
 """
 

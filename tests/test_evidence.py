@@ -143,22 +143,19 @@ def test_the_alert_details_offer_the_download_once_the_pcap_exists(scan_run):
     [alert] = [a for a in summary["alerts"] if a["kind"] == "port_scan"]
     alert_id = Path(alert["evidence"]["evidence_pcap"]).stem
     app = create_app(store_url(data_dir))
-    page = sys.modules["traffic_analyzer.dashboard.pages.alerts"]
-    slots = [(o.component_id, o.component_property) for o in page.DETAIL_OUTPUTS]
-    href_at = slots.index(("alerts-evidence-download", "href"))
-    style_at = slots.index(("alerts-evidence-download", "style"))
+    page = sys.modules["traffic_analyzer.dashboard.pages.alert_detail"]
     arguments = dict.fromkeys(inspect.signature(page.refresh_detail).parameters)
     arguments.update(_n=0, selected=alert_id, _version=0)
     with app.server.test_request_context():
         shown = page.refresh_detail(**arguments)
-        assert shown[href_at] == f"/evidence/{alert_id}.pcap" and shown[style_at] == {}
+        assert shown["evidence_href"] == f"/evidence/{alert_id}.pcap" and shown["evidence_style"] == {}
         hidden_pcap = data_dir / "evidence" / f"{alert_id}.pcap"
         hidden_pcap.rename(hidden_pcap.with_suffix(".bak"))
         try:
             hidden = page.refresh_detail(**arguments)
         finally:
             hidden_pcap.with_suffix(".bak").rename(hidden_pcap)
-        assert hidden[href_at] == "" and hidden[style_at] == {"display": "none"}
+        assert hidden["evidence_href"] == "" and hidden["evidence_style"] == {"display": "none"}
 
 
 class _StoppedRing:

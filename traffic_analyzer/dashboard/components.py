@@ -1,17 +1,17 @@
 """Building blocks the pages share: cards, graphs, tables with one look, severity colours.
 
 Plain functions returning Dash components; they never import the app or a page. Every table
-shows its cells with DataTable's default "input" presentation, which React escapes: text that
-came from packets is never read as HTML or markdown.
+is an AG Grid (dash-ag-grid) whose cells use AG Grid's default renderer, which sets text, never
+HTML: text that came from packets is never read as HTML or markdown. No column enables an HTML
+or markdown renderer, and the grids keep dash-ag-grid's default dangerously_allow_code=False.
 """
 
 from __future__ import annotations
 
-from dash import dash_table, dcc, html
-from dash.dash_table.Format import Format, Group, Scheme
+from dash import dcc, html
+from dash_ag_grid import AgGrid
 
 from .data import REFRESH_MS
-from .figures import FIGURE_FONT
 
 SEVERITY_COLOURS: dict[str, tuple[str, str]] = {
     "critical": ("#b91c1c", "#ffffff"),
@@ -19,30 +19,35 @@ SEVERITY_COLOURS: dict[str, tuple[str, str]] = {
     "medium": ("#facc15", "#1f2937"),
     "low": ("#dbeafe", "#1e3a8a"),
 }  # severity -> (background, text) of its table cell
-SELECTED_ROW_COLOUR = "#dbeafe"  # background of the row whose details are shown
-MUTED_TEXT_COLOUR = "#9ca3af"  # rows the analyst has set aside (allow-listed)
-ACCENT_CSS = [{"selector": "table", "rule": "--accent: #2563eb;"}]  # DataTable's default accent is hot pink
-
-INTEGER = Format().group(Group.yes)  # 1,994
-SCORE = Format(precision=1, scheme=Scheme.fixed)  # 85.0
-SECONDS = Format(precision=3, scheme=Scheme.fixed)  # 21.682
-PLAIN_NUMBER = Format()  # ports: 8080, not 8,080
+INTEGER = "d3.format(',')(params.value)"  # 1,994
+SCORE = "d3.format('.1f')(params.value)"  # 85.0
+SECONDS = "d3.format('.3f')(params.value)"  # 21.682
+PLAIN_NUMBER = "String(params.value)"  # ports: 8080, not 8,080
 
 
-def text_column(column_id: str, name: str) -> dict:
-    return {"id": column_id, "name": name}
+def text_column(column_id: str, name: str, **col_def: object) -> dict:
+    """An AG Grid column shown as text (AG Grid's default renderer sets textContent, never HTML)."""
+    return {"field": column_id, "headerName": name, **col_def}
 
 
-def number_column(column_id: str, name: str, fmt: Format = INTEGER) -> dict:
-    return {"id": column_id, "name": name, "type": "numeric", "format": fmt}
+def number_column(column_id: str, name: str, fmt: str = INTEGER, **col_def: object) -> dict:
+    """A numeric column: sorted and filtered as numbers, shown through a d3 format; empty when null."""
+    return {
+        "field": column_id,
+        "headerName": name,
+        "type": "numericColumn",
+        "filter": "agNumberColumnFilter",
+        "valueFormatter": {"function": f"params.value == null ? '' : {fmt}"},
+        **col_def,
+    }
 
 
 FLOW_TABLE_COLUMNS: list[dict] = [
-    text_column("ts", "start (UTC)"),
+    text_column("ts", "start (UTC)", minWidth=190),
     number_column("duration", "duration (s)", SECONDS),
-    text_column("orig_h", "originator"),
+    text_column("orig_h", "originator", minWidth=120),
     number_column("orig_p", "orig port", PLAIN_NUMBER),
-    text_column("resp_h", "responder"),
+    text_column("resp_h", "responder", minWidth=120),
     number_column("resp_p", "resp port", PLAIN_NUMBER),
     text_column("proto", "proto"),
     text_column("service", "service"),
@@ -55,53 +60,75 @@ FLOW_TABLE_COLUMNS: list[dict] = [
 ]  # Zeek conn.log fields, as tables.flow_rows fills them
 
 
-def severity_styles(column_id: str = "severity") -> list[dict]:
-    """Zebra rows first, so the severity colours listed after them win on the severity cell."""
-    return [{"if": {"row_index": "odd"}, "backgroundColor": "#f9fafb"}] + [
-        {
-            "if": {"filter_query": f'{{{column_id}}} = "{severity}"', "column_id": column_id},
-            "backgroundColor": background,
-            "color": text,
-            "fontWeight": 600,
-        }
-        for severity, (background, text) in SEVERITY_COLOURS.items()
+def severity_cell_style(**style: str) -> dict:
+    """The severity colours of a severity cell, as AG Grid cellStyle conditions."""
+    return {
+        "styleConditions": [
+            {
+                "condition": f"params.value === '{severity}'",
+                "style": {"backgroundColor": background, "color": text, "fontWeight": 600, **style},
+            }
+            for severity, (background, text) in SEVERITY_COLOURS.items()
+        ],
+        "defaultStyle": style or None,
+    }
+
+
+def alert_grid_columns(*, with_end: bool = True) -> list[dict]:
+    """An alert's columns from severity on, as every alerts table shows them (tables.alert_rows fills them)."""
+    columns = [
+        text_column("severity", "severity", width=100, cellStyle=severity_cell_style(textAlign="center")),
+        number_column("score", "score", SCORE, width=90),
+        text_column("kind", "kind"),
+        text_column("attacker", "attacker"),
+        text_column("victims", "victims"),
+        text_column("start", "start (UTC)", minWidth=170),
+        text_column("end", "end (UTC)", minWidth=170),
+        text_column("explanation", "explanation", minWidth=320, flex=2),
     ]
+    return columns if with_end else [c for c in columns if c["field"] != "end"]
 
 
-def data_table(
-    table_id: str,
+def data_grid(
+    grid_id: str,
     columns: list[dict],
     *,
     page_size: int = 15,
     native_filter: bool = True,
-    style_data_conditional: list[dict] | None = None,
-    style_cell_conditional: list[dict] | None = None,
+    row_id: str | None = None,
     **kwargs,
-) -> dash_table.DataTable:
-    """A DataTable with the dashboard's look: native sort and paging, optional native filter row."""
-    return dash_table.DataTable(
-        id=table_id,
-        columns=columns,
-        data=[],
-        sort_action="native",
-        filter_action="native" if native_filter else "none",
-        page_action="native",
-        page_size=page_size,
-        filter_options={"placeholder_text": "filter", "case": "insensitive"},
-        css=ACCENT_CSS,
-        style_table={"overflowX": "auto"},
-        style_cell={
-            "textAlign": "left",
-            "padding": "6px 10px",
-            "fontFamily": FIGURE_FONT,
-            "fontSize": "13px",
-            "border": "1px solid #e5e7eb",
-            "whiteSpace": "normal",
-            "height": "auto",
+) -> AgGrid:
+    """An AG Grid with the dashboard's look: sort, paging, optional filter row under the headers.
+
+    Every row of a page is in the DOM (auto height, no column virtualisation), so a page reads and
+    prints whole; ``row_id`` names the field that identifies a row in ``cellClicked``.
+    """
+    return AgGrid(
+        id=grid_id,
+        columnDefs=columns,
+        rowData=[],
+        className="data-grid",
+        columnSize="responsiveSizeToFit",
+        defaultColDef={
+            "sortable": True,
+            "filter": native_filter,
+            "floatingFilter": native_filter,
+            "suppressHeaderMenuButton": True,
+            "resizable": True,
+            "wrapText": True,
+            "autoHeight": True,
+            "minWidth": 80,
         },
-        style_header={"backgroundColor": "#f3f4f6", "fontWeight": 600, "color": "#374151"},
-        style_cell_conditional=style_cell_conditional or [],
-        style_data_conditional=style_data_conditional or severity_styles(),
+        dashGridOptions={
+            "pagination": True,
+            "paginationPageSize": page_size,
+            "paginationPageSizeSelector": False,
+            "domLayout": "autoHeight",
+            "animateRows": False,
+            "suppressColumnVirtualisation": True,
+            "enableCellTextSelection": True,
+        },
+        **({"getRowId": f"params.data.{row_id}"} if row_id else {}),
         **kwargs,
     )
 

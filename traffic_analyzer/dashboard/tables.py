@@ -1,4 +1,4 @@
-"""Store query results -> DataTable rows, and the flow search the flows page reads from its inputs.
+"""Store query results -> table rows (AG Grid rowData), and the flow search the flows page reads from its inputs.
 
 Pure functions of the frames :class:`~traffic_analyzer.store.reader.ResultReader` returns
 (and of the acknowledgements and allow-list entries), unit-tested without a browser. Rows hold

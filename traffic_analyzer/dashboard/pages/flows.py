@@ -13,7 +13,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from .. import formatting as fmt
-from ..components import FLOW_TABLE_COLUMNS, card, data_table, footnote
+from ..components import FLOW_TABLE_COLUMNS, card, data_grid, footnote
 from ..data import REFRESH_INTERVAL_ID, SENSOR_FILTER_ID, fingerprint, reader
 from ..status import nothing_yet, run_state
 from ..tables import flow_rows, flow_search
@@ -135,13 +135,11 @@ def layout(
                 ],
                 className="toolbar",
             ),
-            data_table(
+            data_grid(
                 "flows-table",
                 FLOW_TABLE_COLUMNS,
                 page_size=FLOWS_PAGE_SIZE,
                 native_filter=False,  # the search above runs in the store, so the CSV matches the table
-                style_data_conditional=[{"if": {"row_index": "odd"}, "backgroundColor": "#f9fafb"}],
-                style_cell_conditional=[{"if": {"column_id": "ts"}, "whiteSpace": "nowrap"}],
             ),
         ]
     )
@@ -160,7 +158,7 @@ def layout(
 @callback(
     Output("flows-summary", "children"),
     Output("flows-search-message", "children"),
-    Output("flows-table", "data"),
+    Output("flows-table", "rowData"),
     Output("flows-signature", "data"),
     Input(REFRESH_INTERVAL_ID, "n_intervals"),
     *(Input(i, "value") for i in SEARCH_INPUTS),
@@ -246,8 +244,8 @@ def clear(n_clicks: int | None) -> tuple:
 @callback(
     Output("flows-download", "data"),
     Input("flows-download-button", "n_clicks"),
-    State("flows-table", "derived_virtual_data"),
-    State("flows-table", "data"),
+    State("flows-table", "virtualRowData"),
+    State("flows-table", "rowData"),
     prevent_initial_call=True,
 )
 def download(n_clicks: int | None, shown: list[dict] | None, data: list[dict] | None) -> dict:
@@ -255,7 +253,7 @@ def download(n_clicks: int | None, shown: list[dict] | None, data: list[dict] | 
     if not n_clicks or ctx.triggered_id != "flows-download-button":
         return no_update
     rows = shown if shown is not None else (data or [])
-    columns = [c["id"] for c in FLOW_TABLE_COLUMNS]
-    frame = pd.DataFrame(rows, columns=columns).rename(columns={c["id"]: c["name"] for c in FLOW_TABLE_COLUMNS})
+    titles = {c["field"]: c["headerName"] for c in FLOW_TABLE_COLUMNS}
+    frame = pd.DataFrame(rows, columns=list(titles)).rename(columns=titles)
     run_id = run_state(reader()).run_id or "none"
     return dcc.send_data_frame(frame.to_csv, f"flows-{run_id}.csv", index=False)

@@ -14,12 +14,13 @@ from .. import formatting as fmt
 from ..components import (
     PLAIN_NUMBER,
     SCORE,
+    alert_grid_columns,
     card,
-    data_table,
+    data_grid,
     footnote,
     graph,
     number_column,
-    severity_styles,
+    severity_cell_style,
     show,
     stat,
     text_column,
@@ -36,8 +37,8 @@ dash.register_page(__name__, path="/hosts", name="Hosts", title="Hosts · Networ
 FRAME_BYTES_HINT = "whole frames as captured, link-layer headers included; the peer and port tables count IP bytes"
 HOST_COLUMNS: list[dict] = [
     text_column("host", "host"),
-    number_column("threat", "threat score", SCORE),
-    text_column("severity", "severity"),
+    number_column("threat", "threat score", SCORE, width=110),
+    text_column("severity", "severity", width=100, cellStyle=severity_cell_style(textAlign="center")),
     number_column("alerts", "alerts as attacker"),
     number_column("targeted", "alerts as victim"),
     number_column("packets_out", "packets sent"),
@@ -71,15 +72,9 @@ DNS_COLUMNS: list[dict] = [
     text_column("last", "last window (UTC)"),
 ]
 HOST_ALERT_COLUMNS: list[dict] = [
-    text_column("role", "its role"),
-    text_column("status", "status"),
-    text_column("severity", "severity"),
-    number_column("score", "score", SCORE),
-    text_column("kind", "kind"),
-    text_column("attacker", "attacker"),
-    text_column("victims", "victims"),
-    text_column("start", "start (UTC)"),
-    text_column("explanation", "explanation"),
+    text_column("role", "its role", width=110),
+    text_column("status", "status", width=120),
+    *alert_grid_columns(with_end=False),
 ]
 HOSTS_PAGE_SIZE = 20
 DETAIL_ROWS = 50  # peers and ports listed per host, busiest first
@@ -125,11 +120,12 @@ def _detail() -> html.Section:
                                 [
                                     html.H3("Peers"),
                                     html.P(id="hosts-peers-summary", className="table-note"),
-                                    data_table(
+                                    data_grid(
                                         "hosts-peers-table",
                                         PEER_COLUMNS,
                                         page_size=DETAIL_PAGE_SIZE,
                                         native_filter=False,
+                                        row_id="id",
                                     ),
                                 ]
                             ),
@@ -137,7 +133,7 @@ def _detail() -> html.Section:
                                 [
                                     html.H3("Ports and services"),
                                     html.P(id="hosts-ports-summary", className="table-note"),
-                                    data_table(
+                                    data_grid(
                                         "hosts-ports-table",
                                         PORT_COLUMNS,
                                         page_size=DETAIL_PAGE_SIZE,
@@ -150,15 +146,15 @@ def _detail() -> html.Section:
                     ),
                     html.H3("DNS names it asked for"),
                     html.P(id="hosts-dns", className="table-note"),
-                    data_table("hosts-dns-table", DNS_COLUMNS, page_size=DETAIL_PAGE_SIZE, native_filter=False),
+                    data_grid("hosts-dns-table", DNS_COLUMNS, page_size=DETAIL_PAGE_SIZE, native_filter=False),
                     html.H3("Alerts naming it"),
                     html.P(id="hosts-alerts-summary", className="table-note"),
-                    data_table(
+                    data_grid(
                         "hosts-alerts-table",
                         HOST_ALERT_COLUMNS,
                         page_size=DETAIL_PAGE_SIZE,
                         native_filter=False,
-                        style_cell_conditional=[{"if": {"column_id": "explanation"}, "minWidth": "320px"}],
+                        row_id="id",
                     ),
                 ],
                 id="hosts-detail-body",
@@ -183,16 +179,13 @@ def layout(host: str | None = None, **_query: str) -> html.Div:
                 html.Div(
                     [
                         html.P("Loading…", className="alerts-summary", id="hosts-summary"),
-                        data_table(
+                        data_grid(
                             "hosts-table",
                             HOST_COLUMNS,
                             page_size=HOSTS_PAGE_SIZE,
-                            style_cell_conditional=[
-                                {"if": {"column_id": "threat"}, "width": "90px", "textAlign": "right"},
-                                {"if": {"column_id": "severity"}, "width": "80px", "textAlign": "center"},
-                            ],
+                            row_id="id",
                             persistence=True,  # keep the user's filter and sort across drill-downs
-                            persisted_props=["filter_query", "sort_by"],
+                            persisted_props=["filterModel", "columnState"],
                             persistence_type="memory",
                         ),
                         html.P(HINT, className="table-note"),
@@ -208,7 +201,7 @@ def layout(host: str | None = None, **_query: str) -> html.Div:
 
 @callback(
     Output("hosts-summary", "children"),
-    Output("hosts-table", "data"),
+    Output("hosts-table", "rowData"),
     Output("hosts-list-signature", "data"),
     Input(REFRESH_INTERVAL_ID, "n_intervals"),
     Input(SENSOR_FILTER_ID, "value"),
@@ -240,9 +233,9 @@ def refresh_list(_n: int | None, sensor: str | None, signature: str | None) -> t
 
 @callback(
     Output("hosts-location", "href"),
-    Input("hosts-table", "active_cell"),
-    Input("hosts-peers-table", "active_cell"),
-    Input("hosts-alerts-table", "active_cell"),
+    Input("hosts-table", "cellClicked"),
+    Input("hosts-peers-table", "cellClicked"),
+    Input("hosts-alerts-table", "cellClicked"),
     prevent_initial_call=True,
 )
 def open_clicked(host_cell: dict | None, peer_cell: dict | None, alert_cell: dict | None) -> str:
@@ -250,9 +243,9 @@ def open_clicked(host_cell: dict | None, peer_cell: dict | None, alert_cell: dic
     cell = {"hosts-table": host_cell, "hosts-peers-table": peer_cell, "hosts-alerts-table": alert_cell}.get(
         ctx.triggered_id
     )
-    if not cell or not cell.get("row_id"):
+    if not cell or not cell.get("rowId"):
         return no_update
-    row_id = str(cell["row_id"])
+    row_id = str(cell["rowId"])
     return alert_link(row_id) if ctx.triggered_id == "hosts-alerts-table" else host_link(row_id)
 
 
@@ -269,14 +262,13 @@ DETAIL_OUTPUTS = [
     Output("hosts-detail-seen", "children"),
     Output("hosts-traffic-graph", "figure"),
     Output("hosts-peers-summary", "children"),
-    Output("hosts-peers-table", "data"),
+    Output("hosts-peers-table", "rowData"),
     Output("hosts-ports-summary", "children"),
-    Output("hosts-ports-table", "data"),
+    Output("hosts-ports-table", "rowData"),
     Output("hosts-alerts-summary", "children"),
-    Output("hosts-alerts-table", "data"),
-    Output("hosts-alerts-table", "style_data_conditional"),
+    Output("hosts-alerts-table", "rowData"),
     Output("hosts-dns", "children"),
-    Output("hosts-dns-table", "data"),
+    Output("hosts-dns-table", "rowData"),
     Output("hosts-detail-signature", "data"),
 ]
 
@@ -364,7 +356,6 @@ def refresh_detail(_n: int | None, host: str | None, sensor: str | None, signatu
         ports,
         alerts_summary,
         host_alerts,
-        severity_styles(),
         _dns_summary(names),
         names,
         new_signature,

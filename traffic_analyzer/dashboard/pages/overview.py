@@ -1,8 +1,8 @@
 """Overview page: the latest run at a glance, re-read from the store on every refresh tick.
 
 Everything that came from packets (addresses, protocol names, alert text) is rendered as
-plain text: Dash children strings and DataTable's default "input" presentation are escaped
-by React, and the figure builders escape the labels Plotly would read as markup.
+plain text: Dash children strings and AG Grid's default cell renderer (textContent) never
+read it as HTML, and the figure builders escape the labels Plotly would read as markup.
 """
 
 from __future__ import annotations
@@ -16,15 +16,13 @@ from dash import Input, Output, callback, dcc, html, no_update
 
 from .. import formatting as fmt
 from ..components import (
-    SCORE,
     SEVERITY_COLOURS,
+    alert_grid_columns,
     card,
-    data_table,
+    data_grid,
     footnote,
     graph,
-    number_column,
     stat,
-    text_column,
 )
 from ..data import REFRESH_INTERVAL_ID, SENSOR_FILTER_ID, reader
 from ..figures import protocol_figure, top_talkers_figure, traffic_figure
@@ -33,16 +31,7 @@ from ..tables import alert_link, alert_rows
 
 dash.register_page(__name__, path="/", name="Overview", title="Overview · Network Traffic Analyzer", order=0)
 
-ALERT_COLUMNS: list[dict] = [
-    text_column("severity", "severity"),
-    number_column("score", "score", SCORE),
-    text_column("kind", "kind"),
-    text_column("attacker", "attacker"),
-    text_column("victims", "victims"),
-    text_column("start", "start (UTC)"),
-    text_column("end", "end (UTC)"),
-    text_column("explanation", "explanation"),
-]
+ALERT_COLUMNS: list[dict] = alert_grid_columns()
 ALERTS_PAGE_SIZE = 15
 
 
@@ -160,18 +149,7 @@ def _alerts_summary(snap: _Snapshot) -> str:
 
 
 def _alerts_table() -> object:
-    return data_table(
-        "overview-alerts-table",
-        ALERT_COLUMNS,
-        page_size=ALERTS_PAGE_SIZE,
-        style_cell_conditional=[
-            {"if": {"column_id": "severity"}, "width": "80px", "textAlign": "center"},
-            {"if": {"column_id": "score"}, "width": "60px", "textAlign": "right"},
-            {"if": {"column_id": "start"}, "whiteSpace": "nowrap"},
-            {"if": {"column_id": "end"}, "whiteSpace": "nowrap"},
-            {"if": {"column_id": "explanation"}, "minWidth": "320px"},
-        ],
-    )
+    return data_grid("overview-alerts-table", ALERT_COLUMNS, page_size=ALERTS_PAGE_SIZE, row_id="id")
 
 
 def layout(**_query: str) -> html.Div:
@@ -213,7 +191,7 @@ def layout(**_query: str) -> html.Div:
     Output("overview-protocol-graph", "figure"),
     Output("overview-talkers-graph", "figure"),
     Output("overview-alerts-summary", "children"),
-    Output("overview-alerts-table", "data"),
+    Output("overview-alerts-table", "rowData"),
     Input(REFRESH_INTERVAL_ID, "n_intervals"),
     Input(SENSOR_FILTER_ID, "value"),
 )
@@ -234,9 +212,9 @@ def refresh(
     )
 
 
-@callback(Output("overview-location", "href"), Input("overview-alerts-table", "active_cell"), prevent_initial_call=True)
-def open_alert(active_cell: dict | None) -> str:
+@callback(Output("overview-location", "href"), Input("overview-alerts-table", "cellClicked"), prevent_initial_call=True)
+def open_alert(clicked: dict | None) -> str:
     """A click on an alert opens its details on the Alerts page."""
-    if not active_cell or not active_cell.get("row_id"):
+    if not clicked or not clicked.get("rowId"):
         return no_update
-    return alert_link(str(active_cell["row_id"]))
+    return alert_link(str(clicked["rowId"]))
