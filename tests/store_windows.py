@@ -81,7 +81,7 @@ V3_WINDOW_INDEXES = {  # as version 3 indexed the tables a window fills
 
 
 def back_to_version_3(conn: sa.Connection) -> None:
-    """Undo versions 4 to 6 in a current store: no unique window keys, no traffic.window_start, no app_events,
+    """Undo versions 4 to 7 in a current store: no unique window keys, no traffic.window_start, no app_events,
     no hosts.anomaly."""
     back_to_version_5(conn)
     conn.exec_driver_sql("DROP TABLE app_events")
@@ -95,7 +95,15 @@ def back_to_version_3(conn: sa.Connection) -> None:
     conn.exec_driver_sql("UPDATE store_schema SET version = 3")
 
 
+def back_to_version_6(conn: sa.Connection) -> None:
+    """Undo version 7 in a current store: DNS messages have no answer records."""
+    for column in ("dns_answers", "dns_ttls"):
+        conn.exec_driver_sql(f"ALTER TABLE app_events DROP COLUMN {column}")
+    conn.exec_driver_sql("UPDATE store_schema SET version = 6")
+
+
 def back_to_version_5(conn: sa.Connection) -> None:
-    """Undo version 6 in a current store: hosts have no anomaly margin."""
+    """Undo versions 6 and 7 in a current store: hosts have no anomaly margin."""
+    back_to_version_6(conn)
     conn.exec_driver_sql("ALTER TABLE hosts DROP COLUMN anomaly")
     conn.exec_driver_sql("UPDATE store_schema SET version = 5")

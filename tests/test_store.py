@@ -12,7 +12,16 @@ import sqlalchemy as sa
 import store_v1
 from conftest import DATA, run_cli
 from postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
-from store_windows import T0, _dns_query, _flow, _window, back_to_version_3, back_to_version_5, url  # noqa: F401
+from store_windows import (  # noqa: F401
+    T0,
+    _dns_query,
+    _flow,
+    _window,
+    back_to_version_3,
+    back_to_version_5,
+    back_to_version_6,
+    url,
+)
 
 from traffic_analyzer.capture.file_reader import CaptureFileSource
 from traffic_analyzer.capture.pcap_file import PcapFileSource
@@ -271,7 +280,7 @@ def test_a_version_2_store_loses_its_run_id_indexes_and_nothing_else(url):
     assert reader.latest_run()["run_id"] == "r" and len(_run_id_indexes(url)) == 6  # read as it is
     ResultWriter(url, sensor="s").close()
     with engine.connect() as conn:
-        assert stored_version(conn) == SCHEMA_VERSION == 6
+        assert stored_version(conn) == SCHEMA_VERSION == 7
     assert _run_id_indexes(url) == {"alerts.ix_alerts_run_id"}
     assert reader.traffic("r")["packets"].tolist() == [3] and reader.count_flows("r") == 1
     reader.close()
@@ -320,6 +329,24 @@ def test_a_version_5_store_is_read_as_it_is_then_gains_the_hosts_anomaly_margin(
     reader = ResultReader(url)
     assert reader.host_windows("r", "10.0.0.1")["anomaly"].isna().all()
     reader.close()
+    engine.dispose()
+
+
+def test_a_version_6_store_keeps_its_dns_messages_and_gains_their_answer_records(url):
+    writer = ResultWriter(url, sensor="s")
+    writer.start_run("r", "file a.pcap", {})
+    writer.write_window("r", _window(T0))
+    writer.close()
+    engine = open_engine(url)
+    with engine.begin() as conn:  # as the previous release made it
+        back_to_version_6(conn)
+        before = conn.exec_driver_sql("SELECT count(*) FROM app_events").scalar()
+    ResultWriter(url, sensor="s").close()
+    with engine.connect() as conn:
+        assert stored_version(conn) == SCHEMA_VERSION == 7
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("app_events")}
+        assert {"dns_answers", "dns_ttls"} <= columns
+        assert before > 0 and conn.exec_driver_sql("SELECT count(*) FROM app_events").scalar() == before
     engine.dispose()
 
 

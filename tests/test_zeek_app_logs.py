@@ -75,6 +75,21 @@ def test_dns_log_pairs_queries_with_answers(logs):
     assert {r["id.resp_p"] for r in rows} <= {53, 5353}
 
 
+def test_dns_log_lists_answers_and_ttls_in_answer_order(logs):
+    """tshark -r benign-android-mixed.pcap -Y 'dns.qry.name == captive.apple.com && dns.flags.response == 1'."""
+    _, rows = read(logs / "dns.log")
+    captive = [r for r in rows if r["query"] == "captive.apple.com" and r["qtype_name"] == "A"]
+    assert captive and captive[0]["answers"] == (
+        "captive-cidr.origin-apple.com.akadns.net,captive-cdn.origin-apple.com.akadns.net,"
+        "captive.g.aaplimg.com,17.253.53.201,17.253.53.208"
+    )
+    assert captive[0]["TTLs"] == "4234.000000,130.000000,340.000000,19.000000,19.000000"
+    json_rows = [json.loads(line) for line in (logs / "dns.json").read_text().splitlines()]
+    time_android = next(r for r in json_rows if r["query"] == "time.android.com" and "answers" in r)
+    assert time_android["answers"] == ["216.239.35.8", "216.239.35.0", "216.239.35.4", "216.239.35.12"]
+    assert time_android["TTLs"] == [280.0, 280.0, 280.0, 280.0]
+
+
 def test_http_log_has_requests_with_their_responses(logs):
     _, rows = read(logs / "http.log")
     apple = [r for r in rows if r["host"] == "captive.apple.com"]

@@ -169,8 +169,11 @@ def dns_query(ts: float, client: str, resolver: str, qname: str, qtype: int = 1)
     return udp(ts, client, resolver, 53, protocol="DNS", dns_qname=qname, dns_qtype=qtype, dns_response=False)
 
 
-def dns_answer(ts: float, resolver: str, client: str, qname: str, rcode: int = 0, qtype: int = 1) -> dict:
-    """A resolver's answer (rcode 3 is NXDOMAIN)."""
+def dns_answer(
+    ts: float, resolver: str, client: str, qname: str, rcode: int = 0, qtype: int = 1, answers: str | None = None
+) -> dict:
+    """A resolver's answer (rcode 3 is NXDOMAIN); ``answers`` its records' data comma-joined, each with TTL 60."""
+    ttls = None if answers is None else ",".join("60" for _ in answers.split(","))
     return udp(
         ts,
         resolver,
@@ -182,6 +185,8 @@ def dns_answer(ts: float, resolver: str, client: str, qname: str, rcode: int = 0
         dns_qtype=qtype,
         dns_rcode=rcode,
         dns_response=True,
+        dns_answers=answers,
+        dns_ttls=ttls,
     )
 
 

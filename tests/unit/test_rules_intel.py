@@ -158,6 +158,27 @@ def test_a_dns_lookup_of_a_listed_domain_is_explained_with_source_type_and_field
     assert alerts[0].explanation == f"{CLIENT} looked up evil.example (DNS query) listed as Intel::DOMAIN in feodo.txt."
 
 
+def test_dns_answer_records_match_listed_ranges_and_domains_not_only_the_query_name(tmp_path):
+    detector = IntelMatchDetector(indicators=indicators(tmp_path, "198.51.100.0/24\nevil.example\n2001:db8::/32\n"))
+    records = "www.evil.example,198.51.100.7,2001:db8::1"
+    alerts = detector.detect(window([dns_answer(10.0, RESOLVER, CLIENT, "innocent.example", answers=records)]))
+    by_attacker = {a.attacker: a for a in alerts}
+    assert set(by_attacker) == {"evil.example", "198.51.100.7", "2001:db8::1"}
+    assert all(a.victims == [CLIENT] and a.evidence["fields"] == {"DNS answer": 1} for a in alerts)
+    assert by_attacker["198.51.100.7"].explanation == (
+        f"{CLIENT} got a DNS answer for 198.51.100.7 (DNS answer), in 198.51.100.0/24"
+        " listed as Intel::SUBNET in feodo.txt."
+    )
+    assert by_attacker["evil.example"].evidence["seen"] == ["www.evil.example"]
+
+
+def test_unlisted_answer_records_and_queries_with_records_raise_nothing(tmp_path):
+    detector = IntelMatchDetector(indicators=indicators(tmp_path, "198.51.100.0/24\nevil.example\n"))
+    query = dns_query(10.0, CLIENT, RESOLVER, "innocent.example") | {"dns_answers": "198.51.100.7"}
+    answer = dns_answer(10.1, RESOLVER, CLIENT, "innocent.example", answers="good.example,192.0.2.1")
+    assert detector.detect(window([query, answer])) == []
+
+
 def test_dns_answers_tls_and_http_under_one_domain_make_one_alert_per_host(tmp_path):
     detector = IntelMatchDetector(indicators=indicators(tmp_path, "evil.example\n"))
     first = window(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..records.packets import TSHARK_FIELDS, packets_from_fields
+from ..records.packets import DNS_ANSWER_FIELDS, FIELD_AGGREGATOR, TSHARK_FIELDS, packets_from_fields
 from .pcap_file import check_capture_file
 from .source import CaptureStats
 
@@ -21,7 +21,8 @@ _FIELD_LAYERS = tuple(_LAYER_OF.get(name.split(".")[0], name.split(".")[0]) for 
 
 
 def packet_fields(packet) -> list[str | None]:
-    """The TSHARK_FIELDS values of one pyshark packet (first layer of each name, first value)."""
+    """The TSHARK_FIELDS values of one pyshark packet (first layer of each name; first value, but every
+    value of the DNS answer fields, joined as tshark's -E aggregator joins them)."""
     values: list[str | None] = []
     layers: dict[str, object] = {}
     for layer in packet.layers:
@@ -30,6 +31,8 @@ def packet_fields(packet) -> list[str | None]:
     for field, layer_name in zip(TSHARK_FIELDS, _FIELD_LAYERS, strict=True):
         layer = layers.get(layer_name)
         value = layer.get_field(field) if layer is not None else None
+        if value is not None and field in DNS_ANSWER_FIELDS and getattr(value, "all_fields", None):
+            value = FIELD_AGGREGATOR.join(str(occurrence.show) for occurrence in value.all_fields)
         values.append(None if value is None else str(value))
     return values
 

@@ -14,13 +14,15 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import CaptureError
-from ..records.packets import TSHARK_FIELDS
+from ..records.packets import FIELD_AGGREGATOR, TSHARK_FIELDS
 
 FIELD_ARGS: tuple[str, ...] = (
     "-T",
     "fields",
     "-E",
-    "occurrence=f",
+    "occurrence=a",  # the DNS answers need every occurrence; packets_from_fields keeps the first of the others
+    "-E",
+    f"aggregator={FIELD_AGGREGATOR}",
     "-E",
     "separator=/t",
     "-E",

@@ -1,8 +1,9 @@
 """Traffic to or from listed indicators (the ``intel_files`` setting): addresses, subnets, domains, URLs.
 
-A window's flow endpoints are looked up among the listed addresses and subnets; its DNS query names
-(in queries and answers), HTTP Host headers and TLS server names among the listed domains (a domain
-matches itself and its subdomains); its HTTP requests' URLs among the listed URLs. Each look-up runs
+A window's flow endpoints and the A/AAAA addresses of its DNS answers are looked up among the listed
+addresses and subnets; its DNS query names (in queries and answers), the CNAME/PTR/MX/NS names of its
+DNS answers, HTTP Host headers and TLS server names among the listed domains (a domain matches itself
+and its subdomains); its HTTP requests' URLs among the listed URLs. Each look-up runs
 once per distinct value of the window (:mod:`.intel`), so a window costs what its distinct values cost.
 
 The local host that contacted a listed indicator is the victim, the indicator the attacker (as a
@@ -80,7 +81,12 @@ class IntelMatchDetector(Detector):
         p = window.packets
         found = [
             hits
-            for hits in (self._address_hits(window.flows, window.start), self._name_hits(p), self._url_hits(p))
+            for hits in (
+                self._address_hits(window.flows, window.start),
+                self._answer_address_hits(p),
+                self._name_hits(p),
+                self._url_hits(p),
+            )
             if hits is not None
         ]
         if not found:
@@ -139,8 +145,18 @@ class IntelMatchDetector(Detector):
             )
         return _with_indicators(pd.concat(parts, ignore_index=True), listed, "value")
 
+    def _answer_address_hits(self, p: pd.DataFrame) -> pd.DataFrame | None:
+        """A/AAAA answer records in a listed address or range: the client was sent there (the address attacks)."""
+        if not self.indicators.nets or p.empty:
+            return None
+        values, rows, address = _answer_records(p)
+        if not address.any():
+            return None
+        observed = [("DNS answer", values[address], _text(p["dst_ip"])[rows[address]], None, rows[address])]
+        return self._matched(observed, p["ts"].to_numpy(), self.indicators.match_addresses, attacker="value")
+
     def _name_hits(self, p: pd.DataFrame) -> pd.DataFrame | None:
-        """DNS names (queries and answers), HTTP Host headers and TLS server names under a listed domain."""
+        """DNS names (queries, answers, answer records), HTTP Hosts and TLS server names under a listed domain."""
         if len(self.indicators.domains) == 0 or p.empty:
             return None
         answer = p["dns_response"].fillna(False).to_numpy(dtype=bool)
@@ -157,6 +173,9 @@ class IntelMatchDetector(Detector):
             for rows, column, victim, server, name in ((np.flatnonzero(m), *rest) for m, *rest in seen)
             if len(rows)
         ]
+        values, rows, address = _answer_records(p)
+        if (~address).any():
+            observed.append(("DNS answer", values[~address], dst[rows[~address]], None, rows[~address]))
         return self._matched(observed, p["ts"].to_numpy(), self.indicators.match_domains)
 
     def _url_hits(self, p: pd.DataFrame) -> pd.DataFrame | None:
@@ -174,10 +193,15 @@ class IntelMatchDetector(Detector):
         return self._matched(observed, p["ts"].to_numpy(), self.indicators.match_urls)
 
     def _matched(
-        self, observed: list[tuple], ts: np.ndarray, match: Callable[[pd.Series], pd.DataFrame]
+        self,
+        observed: list[tuple],
+        ts: np.ndarray,
+        match: Callable[[pd.Series], pd.DataFrame],
+        attacker: str = "indicator",
     ) -> pd.DataFrame | None:
         """Look the distinct observed values (field, values, victims, servers, packet rows) up once; the matching
-        packets grouped by field, value, victim and server: a count per group, not a row per packet."""
+        packets grouped by field, value, victim and server: a count per group, not a row per packet. The
+        attacker is the listed indicator (a domain), or the observed ``value`` (an address in a listed range)."""
         if not observed:
             return None
         listed = match(pd.Series(pd.unique(np.concatenate([values for _, values, *_ in observed])), dtype=object))
@@ -202,7 +226,7 @@ class IntelMatchDetector(Detector):
             .rename(columns={"min": "ts", "max": "last", "size": "count"})
         )
         groups["detail"] = ""
-        return _with_indicators(groups, listed, "indicator")
+        return _with_indicators(groups, listed, attacker)
 
     def _alert(self, key: tuple[str, str]) -> Alert:
         attacker, victim = key
@@ -240,6 +264,16 @@ class IntelMatchDetector(Detector):
 def _text(column: pd.Series) -> np.ndarray:
     """A text column as an object array, missing values as None."""
     return column.to_numpy(dtype=object, na_value=None)
+
+
+def _answer_records(p: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The window's DNS answer records one by one: (data, packet row, whether it is an address)."""
+    rows = np.flatnonzero((p["dns_answers"].notna() & p["dns_response"].fillna(False)).to_numpy(dtype=bool))
+    joined = pd.Series(p["dns_answers"].to_numpy(dtype=object)[rows], index=rows, dtype=object)
+    records = joined.str.split(",").explode()
+    records = records[records.str.len() > 0]
+    address = records.str.fullmatch(r"[0-9.]+|.*:.*").to_numpy(dtype=bool)  # IPv4 or IPv6; names have neither
+    return records.to_numpy(dtype=object), records.index.to_numpy(dtype=np.int64), address
 
 
 def _with_indicators(hits: pd.DataFrame, listed: pd.DataFrame, attacker: str) -> pd.DataFrame:

@@ -50,7 +50,8 @@ CONN_FIELDS: ZeekFields = (
 )
 _TIME_TYPES = {"time", "interval"}
 _NUMBER_TYPES = {"count", "port", "int"}
-_CONTAINER_TYPES = ("set[", "vector[")  # one value of ours is a one-element container
+_CONTAINER_TYPES = ("set[", "vector[")  # our value holds the elements comma-joined (often just one)
+_INTERVALS = "vector[interval]"  # the DNS TTLs: whole seconds, written as Zeek writes intervals
 _ESCAPED = re.compile(r"[\\\x00-\x1f\x7f-\x9f]")  # backslash and control characters, as Zeek's writer escapes
 
 
@@ -75,6 +76,10 @@ def _text_column(values: pd.Series | None, zeek_type: str, rows: int) -> pd.Seri
     elif zeek_type in _TIME_TYPES:
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         text = np.char.mod("%.6f", np.nan_to_num(numbers)).astype(object)
+    elif zeek_type == _INTERVALS:
+        strings = values.astype(object).where(~missing, "").astype(str)
+        missing = missing | (strings == "").to_numpy()
+        text = strings.map(_intervals_text).to_numpy(dtype=object)
     elif zeek_type in _NUMBER_TYPES:
         numbers = pd.to_numeric(values, errors="coerce").astype("Int64")
         text = numbers.astype(str).to_numpy(dtype=object)
@@ -85,6 +90,11 @@ def _text_column(values: pd.Series | None, zeek_type: str, rows: int) -> pd.Seri
         text = strings.map(_escape).to_numpy(dtype=object)
     text[missing] = UNSET_FIELD
     return pd.Series(text, dtype=object)
+
+
+def _intervals_text(joined: str) -> str:
+    """Comma-joined seconds as Zeek's ASCII writer prints a vector of intervals (6 decimals each)."""
+    return SET_SEPARATOR.join(f"{float(v):.6f}" for v in joined.split(",") if v) if joined else ""
 
 
 class ZeekLogWriter:
@@ -156,8 +166,10 @@ def zeek_json(row: dict, fields: ZeekFields = CONN_FIELDS) -> dict:
             record[name] = int(value)
         elif zeek_type == "bool":
             record[name] = bool(value)
+        elif zeek_type == _INTERVALS:
+            record[name] = [float(v) for v in str(value).split(",")]
         elif zeek_type.startswith(_CONTAINER_TYPES):
-            record[name] = [str(value)]
+            record[name] = str(value).split(",")
         else:
             record[name] = str(value)
     return record

@@ -2,8 +2,9 @@
 
 Field lists and types are Zeek's own (``scripts/base/protocols/{dns,http,ssl}/main.zeek``), in
 Zeek's order, so zeek-cut and Zeek readers take them; what the analyzer does not decode is unset
-(``-``): DNS answers, TTLs, class and header flags; HTTP version, referrer and file ids; the TLS
-version, cipher and certificates. Every row carries the uid of its conn.log row.
+(``-``): DNS class and header flags, and answer records other than A, AAAA, CNAME, PTR, MX and NS;
+HTTP version, referrer and file ids; the TLS version, cipher and certificates. Every row carries
+the uid of its conn.log row.
 
 A DNS row is a query and its answer (same connection, name and type; ``rtt`` between them), an
 HTTP row the n-th request of a connection with its n-th response (``trans_depth`` n), an SSL row
@@ -37,8 +38,8 @@ DNS_FIELDS: ZeekFields = (
     ("RD", "bool", None),
     ("RA", "bool", None),
     ("Z", "count", None),
-    ("answers", "vector[string]", None),
-    ("TTLs", "vector[interval]", None),
+    ("answers", "vector[string]", "dns_answers"),
+    ("TTLs", "vector[interval]", "dns_ttls"),
     ("rejected", "bool", None),
 )
 HTTP_FIELDS: ZeekFields = (
@@ -96,7 +97,12 @@ def dns_log(events: pd.DataFrame) -> pd.DataFrame:
     keys = [*_CONNECTION, "dns_qname", "dns_qtype"]
     queries = e[~answer].groupby(keys, dropna=False, sort=False)["ts"].min().rename("query_ts")
     answers = e[answer].groupby(keys, dropna=False, sort=False)
-    answers = answers.agg(answer_ts=("ts", "min"), dns_rcode=("dns_rcode", "first"))
+    answers = answers.agg(
+        answer_ts=("ts", "min"),
+        dns_rcode=("dns_rcode", "first"),
+        dns_answers=("dns_answers", "first"),
+        dns_ttls=("dns_ttls", "first"),
+    )
     rows = pd.concat([queries, answers], axis=1).reset_index()
     rows["ts"] = rows["query_ts"].fillna(rows["answer_ts"])
     rows["rtt"] = rows["answer_ts"] - rows["query_ts"]

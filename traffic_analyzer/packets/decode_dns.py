@@ -1,9 +1,19 @@
-"""DNS, mDNS and LLMNR messages as tshark 4.0's packet-dns.c reads them: flags, first question."""
+"""DNS, mDNS and LLMNR messages as tshark 4.0's packet-dns.c reads them: flags, first question, answers."""
 
 from __future__ import annotations
 
+import socket
+
+from ..records.packets import DNS_ANSWER_TYPES, DNS_TYPE_OPT, dns_answer_text
 from .decode_fields import AppMessage, Pdu
 from .decode_text import field_text, format_text
+
+DNS_TYPE_A = 1  # host address
+DNS_TYPE_AAAA = 28  # IPv6 host address
+DNS_TYPE_MX = 15  # mail exchange: a 2-byte preference, then the name
+DNS_CLASS_IN = 1
+DNS_CLASS_FLUSH = 0x8000  # mDNS's cache-flush bit, not part of the class
+RR_FIXED_LEN = 10  # type, class, TTL, data length after the owner name
 
 MAX_DNAME_LEN = 255  # packet-dns.h
 MIN_DNAME_LEN = 2
@@ -23,18 +33,71 @@ def dns_message(data: bytes, rep: int, name: str, tcp: bool) -> AppMessage:
     if len(data) < base + 12:
         return msg
     questions = (data[base + 4] << 8) | data[base + 5]
-    if questions == 0:
-        return msg
-    parsed = dns_name(data, base + 12, base)
-    if parsed is None:
-        return msg
-    qname, used = parsed
-    end = base + 12 + used
-    if end + 4 > len(data):
-        return msg
-    msg.values["dns.qry.name"] = field_text(qname)
-    msg.values["dns.qry.type"] = (data[end] << 8) | data[end + 1]
+    offset = base + 12
+    for i in range(questions):
+        parsed = dns_name(data, offset, base)
+        if parsed is None:
+            return msg
+        qname, used = parsed
+        end = offset + used
+        if end + 4 > len(data):
+            return msg
+        if i == 0:
+            msg.values["dns.qry.name"] = field_text(qname)
+            msg.values["dns.qry.type"] = (data[end] << 8) | data[end + 1]
+        offset = end + 4
+    if response:
+        answers = (data[base + 6] << 8) | data[base + 7]
+        text = dns_answer_text(dns_answers(data, offset, base, answers, mdns=name == "MDNS"))
+        if text is not None:
+            msg.values["dns_answers"], msg.values["dns_ttls"] = text
     return msg
+
+
+def dns_answers(data: bytes, offset: int, base: int, count: int, mdns: bool) -> list[tuple[str, int]]:
+    """dissect_answer_records() for the answer section: (data, TTL) of the record types the table keeps.
+
+    Stops at the first record tshark would throw on (truncated or an undecodable name), keeping
+    the ones before it, as tshark keeps their fields.
+    """
+    kept: list[tuple[str, int]] = []
+    n = len(data)
+    for _ in range(count):
+        parsed = dns_name(data, offset, base)
+        if parsed is None or offset + parsed[1] + RR_FIXED_LEN > n:
+            break
+        start = offset + parsed[1]
+        rr_type = (data[start] << 8) | data[start + 1]
+        rr_class = (data[start + 2] << 8) | data[start + 3]
+        if mdns:
+            rr_class &= ~DNS_CLASS_FLUSH
+        ttl = int.from_bytes(data[start + 4 : start + 8], "big")
+        size = (data[start + 8] << 8) | data[start + 9]
+        rdata = start + RR_FIXED_LEN
+        offset = rdata + size
+        if rr_type == DNS_TYPE_OPT or rr_type not in DNS_ANSWER_TYPES:
+            continue
+        value = _rdata_text(data, rdata, base, rr_type, rr_class)
+        if value is None:
+            break
+        kept.append((value, ttl))
+    return kept
+
+
+def _rdata_text(data: bytes, rdata: int, base: int, rr_type: int, rr_class: int) -> str | None:
+    """The record's data as tshark's field shows it, or None where tshark would throw or add no field."""
+    if rr_type == DNS_TYPE_A:
+        if rr_class != DNS_CLASS_IN or rdata + 4 > len(data):
+            return None
+        return socket.inet_ntop(socket.AF_INET, data[rdata : rdata + 4])
+    if rr_type == DNS_TYPE_AAAA:
+        if rdata + 16 > len(data):
+            return None
+        return socket.inet_ntop(socket.AF_INET6, data[rdata : rdata + 16])
+    if rr_type == DNS_TYPE_MX:
+        rdata += 2
+    parsed = dns_name(data, rdata, base)
+    return None if parsed is None else field_text(parsed[0])
 
 
 def dns_name(data: bytes, offset: int, base: int) -> tuple[str, int] | None:

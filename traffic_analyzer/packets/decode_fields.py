@@ -80,6 +80,10 @@ FIELD_KINDS: dict[str, str] = {
     "http.content_type": TEXT_FIELD,
     "http.content_length": INT,
     "ftp.response.code": INT,
+    # Not tshark fields: the answer section already joined as the packet columns hold it (the text
+    # path rebuilds the same from tshark's dns.resp.type, dns.a... occurrences).
+    "dns_answers": TEXT_FIELD,
+    "dns_ttls": TEXT_FIELD,
 }
 _DTYPES = {INT: np.int64, MAC: np.uint64, IPV4: np.uint32, IPV6: np.dtype("V16"), TEXT_FIELD: object, BOOL: bool}
 
@@ -232,6 +236,8 @@ def packet_table(
     cols["dns_rcode"] = fit_integers(*f("dns.flags.rcode"), "Int16")
     response, response_ok = f("dns.flags.response")
     cols["dns_response"] = pd.arrays.BooleanArray(response.copy(), ~response_ok)
+    cols["dns_answers"] = _object_text(*f("dns_answers"))
+    cols["dns_ttls"] = _object_text(*f("dns_ttls"))
     cols["tls_sni"] = _object_text(*f("tls.handshake.extensions_server_name"))
     cols["http_method"] = _object_text(*f("http.request.method"))
     cols["http_host"] = _object_text(*f("http.host"))

@@ -26,6 +26,8 @@ APP_EVENT_COLUMNS: dict[str, object] = {
     "dns_qtype": "Int32",
     "dns_rcode": "Int16",
     "dns_response": "boolean",
+    "dns_answers": TEXT,  # the answer's A/AAAA/CNAME/PTR/MX/NS data, comma-joined (Zeek's answers), v7
+    "dns_ttls": TEXT,  # and their TTLs in seconds (Zeek's TTLs), v7
     "http_method": TEXT,
     "http_host": TEXT,
     "http_uri": TEXT,

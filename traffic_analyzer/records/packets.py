@@ -49,6 +49,8 @@ PACKET_SCHEMA: dict[str, object] = {
     "dns_qtype": "Int32",
     "dns_rcode": "Int16",  # only on responses
     "dns_response": "boolean",
+    "dns_answers": TEXT,  # A/AAAA addresses, CNAME/PTR/MX/NS names of the answer section, comma-joined
+    "dns_ttls": TEXT,  # their TTLs in seconds, in the same order (Zeek dns.log TTLs); responses only
     "tls_sni": TEXT,
     "http_method": TEXT,
     "http_host": TEXT,
@@ -73,6 +75,28 @@ IPPROTO_TCP = 6
 IPPROTO_UDP = 17
 IPPROTO_ICMPV6 = 58
 ETHERTYPE_ARP = 0x0806
+
+# tshark joins the occurrences of a repeated field with this character (-E aggregator): the DNS
+# answer fields keep them all, every other field keeps its first occurrence.
+FIELD_AGGREGATOR = "\x1f"
+
+# DNS resource record types whose data the answers column keeps -> the tshark field holding it.
+# tshark prints each field separately, so the answer order is rebuilt from dns.resp.type.
+DNS_ANSWER_TYPES: dict[int, str] = {
+    1: "dns.a",
+    2: "dns.ns",
+    5: "dns.cname",
+    12: "dns.ptr.domain_name",
+    15: "dns.mx.mail_exchange",
+    28: "dns.aaaa",
+}
+DNS_TYPE_OPT = 41  # the EDNS pseudo-record: tshark shows no TTL for it
+DNS_ANSWER_FIELDS: tuple[str, ...] = (
+    "dns.count.answers",
+    "dns.resp.type",
+    "dns.resp.ttl",
+    *DNS_ANSWER_TYPES.values(),
+)
 
 # The tshark fields every backend extracts, in this order. Only the first
 # occurrence of a field is kept, so a tunnelled or quoted inner header (an ICMP
@@ -126,6 +150,7 @@ TSHARK_FIELDS: tuple[str, ...] = (
     "http.content_type",
     "http.content_length",
     "ftp.response.code",
+    *DNS_ANSWER_FIELDS,
 )
 
 UDP_HEADER_LEN = 8
@@ -193,11 +218,75 @@ def _boolean(col: pd.Series) -> pd.Series:
     return mapped.astype("boolean")
 
 
+def dns_answer_text(answers: list[tuple[str, int]]) -> tuple[str, str] | None:
+    """(answers, TTLs) column values of a response's kept answer records (data, TTL), or None when it has none.
+
+    Both decoders end here, so they join the same way: tshark's comma, the records in answer order.
+    """
+    if not answers:
+        return None
+    return ",".join(data for data, _ in answers), ",".join(str(ttl) for _, ttl in answers)
+
+
+def _first_occurrence(col: pd.Series) -> pd.Series:
+    """The first of the occurrences tshark aggregated (the rule for every field but the DNS answers)."""
+    if col.dtype == object or isinstance(col.dtype, pd.StringDtype):
+        several = col.str.contains(FIELD_AGGREGATOR, regex=False, na=False)
+        if several.any():
+            col = col.where(~several, col[several].str.split(FIELD_AGGREGATOR, n=1).str[0])
+    return col
+
+
+def _dns_answers(f: dict[str, pd.Series], response: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The answers and TTLs columns, rebuilt in answer order from tshark's per-field occurrences.
+
+    dns.resp.type lists every record in order (answers first); the n-th record of a type takes the
+    n-th occurrence of that type's field. Only responses with answers are looped over.
+    """
+    answers = np.full(len(response), pd.NA, dtype=object)
+    ttls = answers.copy()
+    count = _number(_first_occurrence(f["dns.count.answers"])).to_numpy(dtype=float, na_value=0)
+    rows = np.flatnonzero(response.fillna(False).to_numpy(dtype=bool) & (count > 0))
+    split = {name: _text(f[name]).iloc[rows].str.split(FIELD_AGGREGATOR).tolist() for name in DNS_ANSWER_FIELDS}
+    for i, row in enumerate(rows.tolist()):
+        text = dns_answer_text(_answer_records({name: v[i] for name, v in split.items()}, int(count[row])))
+        if text is not None:
+            answers[row], ttls[row] = text
+    index = response.index
+    return pd.Series(answers, index=index).astype(TEXT), pd.Series(ttls, index=index).astype(TEXT)
+
+
+def _answer_records(occurrences: dict[str, object], count: int) -> list[tuple[str, int]]:
+    """The kept (data, TTL) records among the first ``count`` of one response; stops where fields run out."""
+    fields = {name: values if isinstance(values, list) else [] for name, values in occurrences.items()}
+    taken = dict.fromkeys(DNS_ANSWER_TYPES.values(), 0)
+    ttls = fields["dns.resp.ttl"]
+    ttl_at = 0
+    kept: list[tuple[str, int]] = []
+    for rr_type in fields["dns.resp.type"][:count]:
+        rr = int(rr_type) if rr_type.isdecimal() else -1
+        if rr == DNS_TYPE_OPT:
+            continue
+        if ttl_at >= len(ttls) or not ttls[ttl_at].isdecimal():
+            break
+        ttl = int(ttls[ttl_at])
+        ttl_at += 1
+        name = DNS_ANSWER_TYPES.get(rr)
+        if name is None:
+            continue
+        if taken[name] >= len(fields[name]):
+            break
+        kept.append((fields[name][taken[name]], ttl))
+        taken[name] += 1
+    return kept
+
+
 def packets_from_fields(fields: pd.DataFrame) -> pd.DataFrame:
     """Typed packet table from a frame of tshark field strings (columns TSHARK_FIELDS)."""
     if fields.empty:
         return empty_packets()
     f = {name: fields[name] if name in fields else pd.Series(pd.NA, index=fields.index) for name in TSHARK_FIELDS}
+    f.update({name: _first_occurrence(f[name]) for name in TSHARK_FIELDS if name not in DNS_ANSWER_FIELDS})
     out = pd.DataFrame(index=fields.index)
     out["ts"] = pd.to_numeric(_text(f["frame.time_epoch"]), errors="coerce").astype("float64")
     out["length"] = pd.Series(_fit_column(_number(f["frame.len"]), "Int64"), index=fields.index).fillna(0)
@@ -254,6 +343,7 @@ def packets_from_fields(fields: pd.DataFrame) -> pd.DataFrame:
     out["dns_qtype"] = _number(f["dns.qry.type"])
     out["dns_rcode"] = _number(f["dns.flags.rcode"])
     out["dns_response"] = _boolean(f["dns.flags.response"])
+    out["dns_answers"], out["dns_ttls"] = _dns_answers(f, out["dns_response"])
     out["tls_sni"] = _text(f["tls.handshake.extensions_server_name"])
     out["http_method"] = _text(f["http.request.method"])
     out["http_host"] = _text(f["http.host"])

@@ -169,6 +169,17 @@ def _v6_host_anomaly(conn: sa.Connection, _sensor: str) -> None:
     _add_column(conn, "hosts", sa.Column("anomaly", sa.Float))
 
 
+def _v7_dns_answers(conn: sa.Connection, _sensor: str) -> None:
+    """v6 -> v7: each DNS answer's records and TTLs, for the Zeek dns.log answers and TTLs (NULL before).
+
+    A store older than v5 got app_events from the v5 step, already with these columns.
+    """
+    have = {column["name"] for column in sa.inspect(conn).get_columns(app_events.name)}
+    for name in ("dns_answers", "dns_ttls"):
+        if name not in have:
+            _add_column(conn, app_events.name, sa.Column(name, sa.String))
+
+
 # (version it leads to, step), in order.
 STEPS: tuple[tuple[int, Callable[[sa.Connection, str], None]], ...] = (
     (2, _v2_sensors_and_dns),
@@ -176,4 +187,5 @@ STEPS: tuple[tuple[int, Callable[[sa.Connection, str], None]], ...] = (
     (4, _v4_unique_window_keys),
     (5, _v5_app_events),
     (6, _v6_host_anomaly),
+    (7, _v7_dns_answers),
 )

@@ -27,8 +27,9 @@ from ..records.flows import FLOW_COLUMNS
 
 # 1: the first SQLite stores (no sensors, flows keyed by uid alone); 2: sensors, DNS names; 3: no index on run_id alone;
 # 4: window rows keyed by unique indexes (traffic gets window_start);
-# 5: app_events (DNS, HTTP and TLS messages for the Zeek dns/http/ssl logs); 6: hosts.anomaly
-SCHEMA_VERSION = 6
+# 5: app_events (DNS, HTTP and TLS messages for the Zeek dns/http/ssl logs); 6: hosts.anomaly;
+# 7: app_events.dns_answers and dns_ttls (the Zeek dns.log answers and TTLs)
+SCHEMA_VERSION = 7
 
 metadata = sa.MetaData()
 
