@@ -3,6 +3,7 @@ what each detector must find (kind, host, time) and what it must not."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -54,10 +55,12 @@ def test_brute_force_is_not_a_beacon_and_a_scan_is_not_brute_force(pcaps):
     assert alerts_of(pcaps / "nmap-connect-scan.pcap", BruteForceDetector()) == []
 
 
-def test_arp_spoof_names_attacker_ip_and_victim(pcaps):
+def test_arp_spoof_names_attacker_ip_and_victim(pcaps, labels):
     (alert,) = [a for a in default_alerts(pcaps / "arp-spoof-mitm.pcapng") if a.kind == "arp_spoof"]
-    assert (alert.attacker, alert.victims) == ("172.16.0.105", ["172.16.0.107"])
-    assert alert.evidence["spoofed_ips"] == ["172.16.0.1"] and alert.evidence["mac"] == "00:25:b3:bf:91:ee"
+    row = labels.set_index("file").loc["arp-spoof-mitm.pcapng"]
+    assert (alert.attacker, alert.victims) == (row["attacker"], [row["victim"]])
+    mac, gateway = re.search(r"MAC ([0-9a-f:]{17})\b.*?claiming (?:gateway )?([\d.]+)", row["notes"]).groups()
+    assert alert.evidence["spoofed_ips"] == [gateway] and alert.evidence["mac"] == mac
 
 
 def test_sql_injection_explanation_quotes_the_request(pcaps):
