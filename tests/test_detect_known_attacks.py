@@ -3,11 +3,10 @@ what each detector must find (kind, host, time) and what it must not."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 
 import pytest
-from detection_helpers import BENIGN_GLOB, addresses, alerts_of, default_alerts, in_range, label_rows
+from detection_helpers import BENIGN_GLOB, addresses, alerts_of, default_alerts, in_range, label_rows, spoofer
 
 from traffic_analyzer.detection.arp_spoof import ArpSpoofDetector
 from traffic_analyzer.detection.beacon import BeaconDetector
@@ -59,7 +58,7 @@ def test_arp_spoof_names_attacker_ip_and_victim(pcaps, labels):
     (alert,) = [a for a in default_alerts(pcaps / "arp-spoof-mitm.pcapng") if a.kind == "arp_spoof"]
     row = labels.set_index("file").loc["arp-spoof-mitm.pcapng"]
     assert (alert.attacker, alert.victims) == (row["attacker"], [row["victim"]])
-    mac, gateway = re.search(r"MAC ([0-9a-f:]{17})\b.*?claiming (?:gateway )?([\d.]+)", row["notes"]).groups()
+    mac, gateway = spoofer(row)
     assert alert.evidence["spoofed_ips"] == [gateway] and alert.evidence["mac"] == mac
 
 
