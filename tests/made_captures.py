@@ -40,6 +40,7 @@ SCAN_S = 5.0  # the scan's 1000 SYNs are spread over this long
 CAPTURE_S = 10.0
 OPEN_PORTS = (22, 80, 139, 445)
 BROWSE_PER_S = 1 / 8  # page visits per second of each browsing workstation
+BROWSE_FROM_US = START_US - 5_000_000  # browsing began before the capture did
 
 
 @dataclass(frozen=True)
@@ -67,15 +68,16 @@ Attacks = Callable[[Office, Lab], list[Attack]]
 
 
 def write_capture(
-    out: Path, seconds: float, attacks_of: Attacks, *, browsing: int = 0, seed: int = SEED
+    out: Path, seconds: float, attacks_of: Attacks, *, browsing: int = 0, plain_http: bool = False, seed: int = SEED
 ) -> MadeCapture:
-    """``out`` holding the attacks ``attacks_of`` makes, over ``browsing`` workstations browsing the web."""
+    """``out`` holding the attacks ``attacks_of`` makes, over ``browsing`` workstations browsing the web (over
+    HTTP only if ``plain_http``)."""
 
     def compose(lab: Lab) -> tuple[list[Behaviour], Callable[[], list]]:
         office = build_office(lab, SITE, max(4, browsing), extra_sites=4)
         attacks = attacks_of(office, lab)
         browsers: list[Behaviour] = [
-            Browsing(office, host, lab.rng("browse", host.ip), BROWSE_PER_S, START_US - 5_000_000)
+            Browsing(office, host, lab.rng("browse", host.ip), BROWSE_PER_S, BROWSE_FROM_US, plain_http=plain_http)
             for host in office.clients[:browsing]
         ]
         return [*browsers, *attacks], lambda: [row for a in attacks if (row := a.label()) is not None]
@@ -218,6 +220,8 @@ STAND_INS: dict[str, Callable[[Path], MadeCapture]] = {  # public capture -> wri
     "malware-ek-dga-infection.pcap": lambda out: write_capture(out, 130.0, _ek_dga),
     "arp-spoof-mitm.pcapng": lambda out: write_capture(out, 12.0, _arp_spoof),
     "http-sqli-dvwa.pcapng": lambda out: write_capture(out, 38.0, _sqli),
-    "benign-http-browsing-espn.pcapng": lambda out: write_capture(out, 15.0, _nothing, browsing=1, seed=SEED + 1),
+    "benign-http-browsing-espn.pcapng": lambda out: write_capture(
+        out, 15.0, _nothing, browsing=1, plain_http=True, seed=SEED + 1
+    ),
     "benign-web-browsing-small.cap": lambda out: write_capture(out, 20.0, _nothing, browsing=1, seed=SEED + 2),
 }
