@@ -88,6 +88,11 @@ def ftp_run(pcaps: PublicCaptures, tmp_path_factory: pytest.TempPathFactory) -> 
     return store_url(tmp / "data"), summary
 
 
+def unique_start(host: str, hosts: list[str]) -> str:
+    """The shortest start of ``host``'s address that no other of ``hosts`` contains: what a user types to filter."""
+    return next(host[:n] for n in range(1, len(host) + 1) if [h for h in hosts if host[:n] in h] == [host])
+
+
 def ends(row: pd.Series) -> tuple[str, str]:
     """(attacker, victim) of a label row: the scanner and its target, the FTP client and server."""
     return row["attacker"], row["victim"]
@@ -313,7 +318,8 @@ def test_the_hosts_page_ranks_by_threat_and_drills_into_a_host(browser, ftp_run,
         assert row["packets_in"] == fmt.count(totals.loc[row["host"], "packets_in"])
 
     host_filter = '#hosts-table th.dash-filter[data-dash-column="host"] input:not([type=button])'
-    _act(browser, host_filter, lambda el: el.send_keys(ftp_server[:6], Keys.ENTER))
+    typed = unique_start(ftp_server, list(totals.index))
+    _act(browser, host_filter, lambda el: el.send_keys(typed, Keys.ENTER))
     _wait_rows(browser, "hosts-table", lambda r: [x["host"] for x in r] == [ftp_server], "the filtered host")
     _act(browser, host_filter, lambda el: el.send_keys(Keys.CONTROL, "a", Keys.BACKSPACE, Keys.ENTER))
     _wait_rows(browser, "hosts-table", lambda r: len(r) == len(totals), "every host again")
