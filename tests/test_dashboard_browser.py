@@ -87,6 +87,7 @@ def test_overview_shows_the_stored_results_of_the_nmap_scan(browser, nmap_run, s
     assert protocols["traces"][0]["x"] == [syn_scan.packets]
     talkers = _graph(browser, "overview-talkers-graph")
     assert set(talkers["traces"][0]["y"]) == {scanner, target}
+    browser.get("about:blank")  # the page would poll the server stopped after the test (the next test's console)
 
 
 @pytest.mark.browser
