@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import read_json
+from made_captures import MadeScan
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
@@ -28,14 +29,12 @@ from traffic_analyzer.store.engine import store_url
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = ROOT / "network_traffic_analyzer.py"
-PCAPS = Path(__file__).resolve().parents[2] / "shared" / "pcaps"
-NMAP_CAPTURE = PCAPS / "nmap-syn-scan.pcapng"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 WAIT_S = 20.0  # upper bound for any page condition; the page refreshes every 2 s
 SERVER_START_TIMEOUT_S = 30.0
 HIGH_SEVERITY_RGB = "rgb(234, 88, 12)"  # SEVERITY_COLOURS["high"] background in pages/overview.py
-T0 = 1278275056  # first second of nmap-syn-scan.pcapng, reused for the hand-written windows
+T0 = 1278275056  # first second of the public nmap-syn-scan.pcapng: packet time of the hand-written windows
 
 # JavaScript run in the page: one read each, so a refresh cannot swap elements between two calls.
 # A table's rows of the page shown, in display order, as {column id: text}: AG Grid keeps each row
@@ -100,14 +99,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
 
 
 @pytest.fixture(scope="module")
-def nmap_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
-    """Store URL and --json summary of the analyzer CLI reading nmap-syn-scan.pcapng."""
-    if not NMAP_CAPTURE.exists():
-        pytest.skip(f"the public captures are not here: {NMAP_CAPTURE} is missing")
+def nmap_run(syn_scan: MadeScan, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+    """Store URL and --json summary of the analyzer CLI reading the made nmap -sS capture (in every clone)."""
     if not CLI.exists():
         pytest.skip(f"the analyzer CLI {CLI.name} is not there yet")
     tmp = tmp_path_factory.mktemp("nmap-run")
-    summary = read_json(tmp, NMAP_CAPTURE)  # the CLI as a user runs it; asserts it exits 0
+    summary = read_json(tmp, syn_scan.path)  # the CLI as a user runs it; asserts it exits 0
     return store_url(tmp / "data"), summary
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from made_captures import STAND_INS, MadeCapture, MadeScan, write_syn_scan
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -31,44 +32,62 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 
 class PublicCaptures:
-    """The public captures by file name: the repository's copy first, then ../shared/pcaps.
+    """The public captures by file name: the repository's copy first, then ../shared/pcaps, then a made stand-in.
 
-    A clone carries only the captures that may be redistributed, so a test asking for one of the
-    others is skipped, naming the file, instead of failing on a path that is not there.
+    A clone carries only the captures that may be redistributed; for each of the others the tests make
+    a capture with the same property (tests/made_captures.py ``STAND_INS``), written under the public
+    capture's name with its own labels rows, the first time a test asks for it.
     """
 
-    def __init__(self, *folders: Path) -> None:
+    def __init__(self, *folders: Path, made: Path | None = None) -> None:
         self.folders = [f for f in folders if (f / "labels.csv").exists()]
+        self.made = made  # where stand-ins are written; None: no stand-ins
+        self._stand_ins: dict[str, MadeCapture] = {}
+
+    def _public(self, name: str) -> Path | None:
+        return next((f / name for f in self.folders if (f / name).exists()), None)
+
+    def stand_in(self, name: str) -> MadeCapture:
+        """The made capture standing in for public capture ``name`` (written once per test process)."""
+        if name not in self._stand_ins:
+            assert self.made is not None, f"{name}: no folder to make stand-ins in"
+            self._stand_ins[name] = STAND_INS[name](self.made / name)
+        return self._stand_ins[name]
+
+    def missing(self) -> list[str]:
+        """The public captures that are not here and are stood in for."""
+        return [name for name in STAND_INS if self._public(name) is None] if self.made is not None else []
 
     def __truediv__(self, name: str) -> Path:
-        for folder in self.folders:
-            if (folder / name).exists():
-                return folder / name
-        pytest.skip(f"the public captures are not here ({name} is in none of {', '.join(map(str, self.folders))})")
+        public = self._public(name)
+        if public is not None:
+            return public
+        if self.made is not None and name in STAND_INS:
+            return self.stand_in(name).path
+        pytest.fail(f"{name} is in none of {', '.join(map(str, self.folders))} and has no stand-in")
 
     def iterdir(self) -> list[Path]:
         first = {}
         for folder in reversed(self.folders):
             first.update({p.name: p for p in folder.iterdir()})
+        first.update({name: self.stand_in(name).path for name in self.missing()})
         return [first[name] for name in sorted(first)]
 
     def glob(self, pattern: str) -> list[Path]:
         return [p for p in self.iterdir() if p.match(pattern)]
 
     def labels(self) -> pd.DataFrame:
-        """The labels.csv rows of every capture present, each file's rows from the folder it is read from."""
+        """The labels.csv rows of every capture here, each file's rows from where it is read (stand-ins: their own)."""
         rows = [pd.read_csv(folder / "labels.csv") for folder in self.folders]
+        rows += [self.stand_in(name).labels for name in self.missing()]
         table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
         return table.drop_duplicates().reset_index(drop=True)
 
 
 @pytest.fixture(scope="session")
-def pcaps() -> PublicCaptures:
-    """The public labelled captures: tests/data/pcaps, then ../shared/pcaps for those a clone may not carry."""
-    captures = PublicCaptures(REPO_PCAPS, SHARED_PCAPS)
-    if not captures.folders:
-        pytest.skip(f"the public captures are not here (neither {REPO_PCAPS} nor {SHARED_PCAPS} has labels.csv)")
-    return captures
+def pcaps(tmp_path_factory: pytest.TempPathFactory) -> PublicCaptures:
+    """The public labelled captures: tests/data/pcaps, then ../shared/pcaps, then stand-ins the tests make."""
+    return PublicCaptures(REPO_PCAPS, SHARED_PCAPS, made=tmp_path_factory.mktemp("stand-ins"))
 
 
 @pytest.fixture(scope="session")
@@ -77,10 +96,8 @@ def labels(pcaps: PublicCaptures) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def syn_scan(tmp_path_factory: pytest.TempPathFactory):
+def syn_scan(tmp_path_factory: pytest.TempPathFactory) -> MadeScan:
     """An nmap -sS capture the tests make (tests/made_captures.py): nmap-syn-scan.pcapng may not be redistributed."""
-    from made_captures import write_syn_scan
-
     return write_syn_scan(tmp_path_factory.mktemp("made") / "syn-scan.pcap")
 
 
@@ -175,17 +192,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         heavy = {"netns", "postgres", "captures", "process", "browser", "live"} & set(item.keywords)
         if "unit" in item.keywords and heavy:
             raise pytest.UsageError(f"{item.nodeid} is marked unit but uses {', '.join(sorted(heavy))}")
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Tests skipped for want of data did not test anything: say so loudly, at the end, where it is read."""
-    missing = [r for r in terminalreporter.stats.get("skipped", []) if "captures are not here" in str(r.longrepr)]
-    if missing:
-        terminalreporter.write_sep("!", f"{len(missing)} tests did not run: the public captures are missing", red=True)
-        terminalreporter.write_line(
-            f"{REPO_PCAPS} holds only those that may be redistributed: put all 30 in {SHARED_PCAPS} "
-            "(see tests/data/pcaps/MANIFEST.md for where they come from) and run the tests again"
-        )
 
 
 def wait_for(predicate, timeout_s: float, what: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -57,3 +58,17 @@ def in_range(alert: Alert, label: pd.Series, slack_s: float = 5.0) -> bool:
     start = label["start_ts"] if pd.notna(label["start_ts"]) else float("-inf")
     end = label["end_ts"] if pd.notna(label["end_ts"]) else float("inf")
     return alert.end >= start - slack_s and alert.start <= end + slack_s
+
+
+def open_ports(row: pd.Series) -> set[int]:
+    """The open ports a scan's label notes name ("open 22/53/80 answer SYN-ACK"), public capture or stand-in."""
+    found = re.search(r"\bopen ((?:\d+/)*\d+) ", row["notes"])
+    assert found, row["notes"]
+    return {int(p) for p in found[1].split("/")}
+
+
+def spoofer(row: pd.Series) -> tuple[str, str]:
+    """(MAC, gateway address it claims) from an ARP spoofing label's notes, public capture or stand-in."""
+    found = re.search(r"MAC ([0-9a-f:]{17})\b.*?claiming (?:gateway )?([\d.]+)", row["notes"])
+    assert found, row["notes"]
+    return found[1], found[2]

@@ -50,25 +50,26 @@ pytestmark = pytest.mark.browser  # the whole module, as before its helpers move
 
 
 @pytest.mark.browser
-def test_overview_shows_the_stored_results_of_the_nmap_scan(browser, nmap_run, serve, console):  # noqa: F811
+def test_overview_shows_the_stored_results_of_the_nmap_scan(browser, nmap_run, syn_scan, serve, console):  # noqa: F811
     url, summary = nmap_run
+    scanner, target = syn_scan.label["attacker"], syn_scan.label["victim"]
     server = serve(url)
     browser.get(server.url)
 
-    _wait_text(browser, "overview-health-packets", "2,011")
-    assert summary["packets"] == 2011
+    _wait_text(browser, "overview-health-packets", f"{syn_scan.packets:,}")
+    assert summary["packets"] == syn_scan.packets
     assert _text(browser, "overview-health-bytes") == fmt.size(summary["bytes"])
     assert _text(browser, "overview-health-dropped") == fmt.NOT_FOR_A_FILE  # was "unknown" (issue 15 item 13)
     assert _text(browser, "overview-health-model") == "no anomaly model"
-    assert "nmap-syn-scan.pcapng" in _text(browser, "overview-run-source")
+    assert syn_scan.path.name in _text(browser, "overview-run-source")
     assert _text(browser, "overview-run-status").lower() == "finished"
     _wait(browser, lambda d: d.title == "Overview · Network Traffic Analyzer", "the page title")
 
     rows = _wait(browser, lambda d: d.execute_script(TABLE_ROWS_JS), "the alerts table rows")
-    scans = [r for r in rows if r["attacker"] == "172.16.0.8" and r["kind"] == "port_scan"]
+    scans = [r for r in rows if r["attacker"] == scanner and r["kind"] == "port_scan"]
     assert len(scans) == 1, rows
     (expected,) = [a for a in summary["alerts"] if a["kind"] == "port_scan"]
-    assert scans[0]["victims"] == "64.13.134.52"
+    assert scans[0]["victims"] == target
     assert scans[0]["severity"] == expected["severity"] == "high"
     assert scans[0]["start"] == fmt.timestamp(expected["start"])
     assert float(scans[0]["score"]) == pytest.approx(expected["score"], abs=0.05)
@@ -76,15 +77,17 @@ def test_overview_shows_the_stored_results_of_the_nmap_scan(browser, nmap_run, s
 
     traffic = _wait(browser, lambda d: _graph(d, "overview-traffic-graph"), "the traffic graph")
     packets_per_s = next(t for t in traffic["traces"] if t["name"] == "packets/s")
-    assert sum(packets_per_s["y"]) == 2011  # one-second bins: the rates add up to the packet count
-    assert len(packets_per_s["x"]) == 24  # 23.1 s of capture, silent seconds included as zeros
+    assert sum(packets_per_s["y"]) == syn_scan.packets  # one-second bins: the rates add up to the packet count
+    seconds = int(syn_scan.label["end_ts"]) - int(syn_scan.label["start_ts"]) + 1  # the scan is the whole capture
+    assert len(packets_per_s["x"]) == seconds  # silent seconds included as zeros
     assert not traffic["annotations"]
 
     protocols = _graph(browser, "overview-protocol-graph")
     assert protocols["traces"][0]["y"] == ["TCP"]
-    assert protocols["traces"][0]["x"] == [2011]
+    assert protocols["traces"][0]["x"] == [syn_scan.packets]
     talkers = _graph(browser, "overview-talkers-graph")
-    assert set(talkers["traces"][0]["y"]) == {"172.16.0.8", "64.13.134.52"}
+    assert set(talkers["traces"][0]["y"]) == {scanner, target}
+    browser.get("about:blank")  # the page would poll the server stopped after the test (the next test's console)
 
 
 @pytest.mark.browser

@@ -13,6 +13,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from browser_session import (  # noqa: F401 (fixtures)
     ROWS_JS,
@@ -32,7 +33,7 @@ from browser_session import (  # noqa: F401 (fixtures)
     nmap_run,
     serve,
 )
-from conftest import SHARED_PCAPS, read_json, serving_after_read
+from conftest import PublicCaptures, read_json, serving_after_read
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -44,10 +45,9 @@ from traffic_analyzer.store.engine import store_url
 from traffic_analyzer.store.reader import ResultReader
 from traffic_analyzer.store.writer import ResultWriter
 
-FTP_CAPTURE = SHARED_PCAPS / "ftp-bruteforce.pcap"
-SCANNER, SCAN_TARGET = "172.16.0.8", "64.13.134.52"  # nmap-syn-scan.pcapng
-FTP_CLIENT, FTP_SERVER = "10.234.125.254", "10.121.70.151"  # ftp-bruteforce.pcap
+FTP_CAPTURE = "ftp-bruteforce.pcap"  # public, or its stand-in in a clone
 DOWNLOAD_WAIT_S = 20.0
+FLOWS_PAGE_SIZE = 25  # rows on a page of the flows table (pages/flows.py; importing a page registers it)
 
 # One read per call, so a refresh cannot swap the table between two WebDriver calls.
 EVIDENCE_JS = """
@@ -81,23 +81,31 @@ def _copy_store(url: str, target_dir: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def ftp_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+def ftp_run(pcaps: PublicCaptures, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
     """Store URL and --json summary of the analyzer CLI reading ftp-bruteforce.pcap."""
-    if not FTP_CAPTURE.exists():
-        pytest.skip(f"the public captures are not here: {FTP_CAPTURE} is missing")
     tmp = tmp_path_factory.mktemp("ftp-run")
-    summary = read_json(tmp, FTP_CAPTURE)
+    summary = read_json(tmp, pcaps / FTP_CAPTURE)
     return store_url(tmp / "data"), summary
+
+
+def unique_start(host: str, hosts: list[str]) -> str:
+    """The shortest start of ``host``'s address that no other of ``hosts`` contains: what a user types to filter."""
+    return next(host[:n] for n in range(1, len(host) + 1) if [h for h in hosts if host[:n] in h] == [host])
+
+
+def ends(row: pd.Series) -> tuple[str, str]:
+    """(attacker, victim) of a label row: the scanner and its target, the FTP client and server."""
+    return row["attacker"], row["victim"]
 
 
 # --- every page -------------------------------------------------------------------------------
 
 
 @pytest.mark.browser
-def test_the_header_links_every_page_and_marks_the_current_one(browser, nmap_run, serve, console):  # noqa: F811
+def test_the_header_links_every_page_and_marks_the_current_one(browser, nmap_run, syn_scan, serve, console):  # noqa: F811
     url, _ = nmap_run
     browser.get(serve(url).url)
-    _wait_text(browser, "overview-health-packets", "2,011")
+    _wait_text(browser, "overview-health-packets", f"{syn_scan.packets:,}")
 
     for name, element in (("Alerts", "alerts-summary"), ("Hosts", "hosts-summary"), ("Flows", "flows-summary")):
         _act(browser, f"#app-nav-{name.lower()}", lambda el: el.click())
@@ -145,14 +153,17 @@ def test_pages_say_what_is_happening_then_fill_in_by_themselves(browser, serve, 
 
 
 @pytest.mark.browser
-def test_the_alerts_page_explains_the_scan_with_its_evidence_flows_and_timeline(browser, nmap_run, serve, console):  # noqa: F811
+def test_the_alerts_page_explains_the_scan_with_its_evidence_flows_and_timeline(
+    browser, nmap_run, syn_scan, serve, console
+):  # noqa: F811
     url, summary = nmap_run
+    scanner, target = ends(syn_scan.label)
     (expected,) = [a for a in summary["alerts"] if a["kind"] == "port_scan"]
     browser.get(serve(url).url + "alerts")
 
     rows = _wait_rows(browser, "alerts-table", lambda r: len(r) == len(summary["alerts"]), "the alerts")
     scan = next(r for r in rows if r["kind"] == "port_scan")
-    assert (scan["status"], scan["attacker"], scan["victims"]) == ("new", SCANNER, SCAN_TARGET)
+    assert (scan["status"], scan["attacker"], scan["victims"]) == ("new", scanner, target)
     assert scan["start"] == fmt.timestamp(expected["start"]) and scan["explanation"] == expected["explanation"]
     assert _text(browser, "alerts-detail-empty").startswith("Click an alert in the table")
 
@@ -167,17 +178,17 @@ def test_the_alerts_page_explains_the_scan_with_its_evidence_flows_and_timeline(
     assert evidence["sample ports"] == ", ".join(str(p) for p in expected["evidence"]["sample_ports"])
 
     reader = ResultReader(url)
-    between = {"between": (SCANNER, [SCAN_TARGET]), "start": expected["start"], "end": expected["end"]}
+    between = {"between": (scanner, [target]), "start": expected["start"], "end": expected["end"]}
     n_flows = reader.count_flows(summary["run_id"], **between)
     assert n_flows == summary["flows"]  # every flow of this capture is the scan
     _wait(browser, lambda d: _text(d, "alerts-flows-summary").startswith(f"{n_flows:,} flows between"), "flow count")
     flows = _rows(browser, "alerts-flows-table")
-    assert len(flows) == 10 and {(f["orig_h"], f["resp_h"]) for f in flows} == {(SCANNER, SCAN_TARGET)}
+    assert len(flows) == 10 and {(f["orig_h"], f["resp_h"]) for f in flows} == {(scanner, target)}
     timeline = _wait(browser, lambda d: _graph(d, "alerts-timeline-graph"), "the timeline")
     assert sum(len(t["x"]) for t in timeline["traces"]) == n_flows
     assert {t["name"] for t in timeline["traces"]} == set(reader.flow_values(summary["run_id"], "conn_state"))
     reader.close()
-    assert "ip=172.16.0.8" in browser.find_element(By.ID, "alerts-flows-link").get_attribute("href")
+    assert f"ip={scanner}" in browser.find_element(By.ID, "alerts-flows-link").get_attribute("href")
 
 
 @pytest.mark.browser
@@ -213,8 +224,11 @@ def test_the_alerts_table_filters_and_hides_what_was_handled(browser, serve, con
 
 
 @pytest.mark.browser
-def test_acknowledgements_and_allow_list_entries_survive_a_restart(browser, nmap_run, serve, console, tmp_path):  # noqa: F811
+def test_acknowledgements_and_allow_list_entries_survive_a_restart(
+    browser, nmap_run, syn_scan, serve, console, tmp_path
+):  # noqa: F811
     url = _copy_store(nmap_run[0], tmp_path / "copy")
+    scanner, target = ends(syn_scan.label)
     first = serve(url)
     browser.get(first.login_url)
     browser.get(first.url + "alerts")
@@ -224,9 +238,9 @@ def test_acknowledgements_and_allow_list_entries_survive_a_restart(browser, nmap
     _act(browser, "#alerts-ack-button", lambda el: el.click())
     _wait(browser, lambda d: _text(d, "alerts-ack-status").startswith("acknowledged "), "the acknowledgement")
     _act(browser, "#alerts-allow-host-button", lambda el: el.click())
-    _wait(browser, lambda d: browser.execute_script(ALLOW_ENTRIES_JS) == [f"all alerts from {SCANNER}"], "the entry")
+    _wait(browser, lambda d: browser.execute_script(ALLOW_ENTRIES_JS) == [f"all alerts from {scanner}"], "the entry")
     _wait_rows(browser, "alerts-table", lambda r: r[0]["status"] == "allow-listed", "the allow-listed status")
-    assert AllowList.load(url).allows("port_scan", SCANNER, [SCAN_TARGET])  # what the analysis loop will read
+    assert AllowList.load(url).allows("port_scan", scanner, [target])  # what the analysis loop will read
 
     browser.get("about:blank")  # a page left open would log the stopped server's refused polls
     first.stop()
@@ -234,7 +248,7 @@ def test_acknowledgements_and_allow_list_entries_survive_a_restart(browser, nmap
     browser.get(second.login_url)  # a new start, a new token
     browser.get(second.url + "alerts")
     _wait_rows(browser, "alerts-table", lambda r: r[0]["status"] == "allow-listed", "the status after the restart")
-    assert browser.execute_script(ALLOW_ENTRIES_JS) == [f"all alerts from {SCANNER}"]
+    assert browser.execute_script(ALLOW_ENTRIES_JS) == [f"all alerts from {scanner}"]
     _click_cell(browser, "alerts-table", "kind", "port_scan")
     _wait(browser, lambda d: _text(d, "alerts-ack-status").startswith("acknowledged "), "the kept acknowledgement")
     assert not browser.find_element(By.ID, "alerts-ack-button").is_enabled()
@@ -242,7 +256,7 @@ def test_acknowledgements_and_allow_list_entries_survive_a_restart(browser, nmap
 
     browser.get(second.url + "hosts")
     rows = _wait_rows(browser, "hosts-table", lambda r: len(r) == 2, "the hosts")
-    assert {r["host"]: r["threat"] for r in rows}[SCANNER] == "0.0"  # allow-listed alerts add no threat
+    assert {r["host"]: r["threat"] for r in rows}[scanner] == "0.0"  # allow-listed alerts add no threat
 
     browser.get(second.url + "alerts")
     _act(browser, "#alerts-allow-list button", lambda el: el.click())
@@ -287,8 +301,9 @@ def test_changes_wait_for_the_login_form_then_work(browser, serve, console, tmp_
 
 
 @pytest.mark.browser
-def test_the_hosts_page_ranks_by_threat_and_drills_into_a_host(browser, ftp_run, serve, console):  # noqa: F811
+def test_the_hosts_page_ranks_by_threat_and_drills_into_a_host(browser, ftp_run, labels, serve, console):  # noqa: F811
     url, summary = ftp_run
+    ftp_client, ftp_server = ends(labels.set_index("file").loc[FTP_CAPTURE])
     reader = ResultReader(url)
     run_id = summary["run_id"]
     totals = reader.host_totals(run_id).set_index("host")
@@ -296,30 +311,31 @@ def test_the_hosts_page_ranks_by_threat_and_drills_into_a_host(browser, ftp_run,
     browser.get(serve(url).url + "hosts")
 
     rows = _wait_rows(browser, "hosts-table", lambda r: len(r) == len(totals), "every host")
-    assert rows[0]["host"] == brute["attacker"] == FTP_CLIENT
+    assert rows[0]["host"] == brute["attacker"] == ftp_client
     assert (rows[0]["threat"], rows[0]["severity"]) == (f"{brute['score']:.1f}", brute["severity"])
     for row in rows:
         assert row["bytes_out"] == fmt.count(totals.loc[row["host"], "bytes_out"])
         assert row["packets_in"] == fmt.count(totals.loc[row["host"], "packets_in"])
 
     host_filter = '#hosts-table .ag-floating-filter[col-id="host"] input'
-    _act(browser, host_filter, lambda el: el.send_keys(FTP_SERVER[:6], Keys.ENTER))
-    _wait_rows(browser, "hosts-table", lambda r: [x["host"] for x in r] == [FTP_SERVER], "the filtered host")
+    typed = unique_start(ftp_server, list(totals.index))
+    _act(browser, host_filter, lambda el: el.send_keys(typed, Keys.ENTER))
+    _wait_rows(browser, "hosts-table", lambda r: [x["host"] for x in r] == [ftp_server], "the filtered host")
     _act(browser, host_filter, lambda el: el.send_keys(Keys.CONTROL, "a", Keys.BACKSPACE, Keys.ENTER))
     _wait_rows(browser, "hosts-table", lambda r: len(r) == len(totals), "every host again")
-    _click_cell(browser, "hosts-table", "host", FTP_CLIENT)
-    _wait(browser, lambda d: d.current_url.endswith(f"/hosts?host={FTP_CLIENT}"), "the drill-down URL")
-    _wait_text(browser, "hosts-detail-name", FTP_CLIENT)
+    _click_cell(browser, "hosts-table", "host", ftp_client)
+    _wait(browser, lambda d: d.current_url.endswith(f"/hosts?host={ftp_client}"), "the drill-down URL")
+    _wait_text(browser, "hosts-detail-name", ftp_client)
     _wait_text(browser, "hosts-detail-threat", f"{brute['score']:.1f} {brute['severity']}")
-    client = totals.loc[FTP_CLIENT]
+    client = totals.loc[ftp_client]
     sent = f"{fmt.size(client['bytes_out'])}, {fmt.count(client['packets_out'])} packets"
     assert _text(browser, "hosts-detail-sent") == sent
-    asked = reader.host_dns(summary["run_id"], FTP_CLIENT)
+    asked = reader.host_dns(summary["run_id"], ftp_client)
     dns_note = f"{len(asked)} name" if len(asked) else "No DNS queries from this host in the stored windows."
     assert _text(browser, "hosts-dns").startswith(dns_note)
     assert [r["qname"] for r in _rows(browser, "hosts-dns-table")] == asked["qname"].tolist()[:10]
     peers = _wait_rows(browser, "hosts-peers-table", lambda r: len(r) == 1, "the peer")
-    assert (peers[0]["peer"], peers[0]["flows"]) == (FTP_SERVER, fmt.count(summary["flows"]))
+    assert (peers[0]["peer"], peers[0]["flows"]) == (ftp_server, fmt.count(summary["flows"]))
     ports = _rows(browser, "hosts-ports-table")
     assert ports[0]["port"] == "21" and ports[0]["service"] == "ftp" and ports[0]["role"] == "client (connected to)"
     alerts = _rows(browser, "hosts-alerts-table")
@@ -327,11 +343,11 @@ def test_the_hosts_page_ranks_by_threat_and_drills_into_a_host(browser, ftp_run,
     traffic = _wait(browser, lambda d: _graph(d, "hosts-traffic-graph"), "the traffic graph")
     sent_trace = next(t for t in traffic["traces"] if t["name"] == "sent")
     assert sum(sent_trace["y"]) == client["bytes_out"]
-    assert len(sent_trace["x"]) == len(reader.host_windows(run_id, FTP_CLIENT))
+    assert len(sent_trace["x"]) == len(reader.host_windows(run_id, ftp_client))
     reader.close()
 
-    _click_cell(browser, "hosts-peers-table", "peer", FTP_SERVER)  # a peer opens that host
-    _wait_text(browser, "hosts-detail-name", FTP_SERVER)
+    _click_cell(browser, "hosts-peers-table", "peer", ftp_server)  # a peer opens that host
+    _wait_text(browser, "hosts-detail-name", ftp_server)
     _wait_text(browser, "hosts-detail-threat", "0")
     _wait_text(browser, "hosts-detail-alerts", "0 as attacker, 1 as victim")
     _click_cell(browser, "hosts-alerts-table", "kind", "brute_force")  # an alert opens the alerts page
@@ -342,16 +358,19 @@ def test_the_hosts_page_ranks_by_threat_and_drills_into_a_host(browser, ftp_run,
 
 
 @pytest.mark.browser
-def test_the_flows_page_searches_the_store_and_downloads_what_it_shows(browser, nmap_run, serve, console, tmp_path):  # noqa: F811
+def test_the_flows_page_searches_the_store_and_downloads_what_it_shows(
+    browser, nmap_run, syn_scan, serve, console, tmp_path
+):  # noqa: F811
     url, summary = nmap_run
+    target = syn_scan.label["victim"]
     run_id = summary["run_id"]
     reader = ResultReader(url)
     browser.get(serve(url).url + "flows")
     _wait_text(browser, "flows-summary", f"{summary['flows']:,} flows.")
 
-    _act(browser, "#flows-ip", lambda el: el.send_keys(SCAN_TARGET, Keys.ENTER))
+    _act(browser, "#flows-ip", lambda el: el.send_keys(target, Keys.ENTER))
     _act(browser, "#flows-port", lambda el: el.send_keys("22", Keys.ENTER))
-    n = reader.count_flows(run_id, ip=SCAN_TARGET, port=22)
+    n = reader.count_flows(run_id, ip=target, port=22)
     _wait(browser, lambda d: _text(d, "flows-summary").startswith(f"{n:,} of {summary['flows']:,} flows match"), "n")
     rows = _rows(browser, "flows-table")
     assert len(rows) == n and all("22" in (r["orig_p"], r["resp_p"]) for r in rows)
@@ -363,10 +382,12 @@ def test_the_flows_page_searches_the_store_and_downloads_what_it_shows(browser, 
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
     rejected = reader.count_flows(run_id, conn_states=["REJ"])
     _wait(browser, lambda d: _text(d, "flows-summary").startswith(f"{rejected} of "), "the REJ flows")
-    start = fmt.timestamp(summary["first_packet_ts"] + 2)
-    _act(browser, "#flows-start", lambda el: el.send_keys(start, Keys.ENTER))
-    later = reader.count_flows(run_id, conn_states=["REJ"], start=float(int(summary["first_packet_ts"]) + 2))
-    assert 0 < later < rejected
+    seconds = range(int(summary["first_packet_ts"]) + 1, int(summary["last_packet_ts"]) + 1)
+    later_from = {s: reader.count_flows(run_id, conn_states=["REJ"], start=float(s)) for s in seconds}
+    start_s = min(s for s, n in later_from.items() if 0 < n <= FLOWS_PAGE_SIZE)  # the most that one page shows
+    later = later_from[start_s]
+    assert later < rejected
+    _act(browser, "#flows-start", lambda el: el.send_keys(fmt.timestamp(start_s), Keys.ENTER))
     _wait(browser, lambda d: _text(d, "flows-summary").startswith(f"{later} of "), "the later REJ flows")
     shown = _wait_rows(browser, "flows-table", lambda r: len(r) == later, "the table of later REJ flows")
     assert {r["conn_state"] for r in shown} == {"REJ"}
@@ -383,17 +404,17 @@ def test_the_flows_page_searches_the_store_and_downloads_what_it_shows(browser, 
     with saved.open(newline="") as f:
         records = list(csv.DictReader(f))
     assert [r["start (UTC)"] for r in records] == [r["ts"] for r in shown]
-    assert {r["state"] for r in records} == {"REJ"} and {r["responder"] for r in records} == {SCAN_TARGET}
+    assert {r["state"] for r in records} == {"REJ"} and {r["responder"] for r in records} == {target}
     reader.close()
     shutil.rmtree(downloads)
 
 
 @pytest.mark.browser
-def test_the_evidence_download_works_with_the_default_data_dir(browser, tmp_path):  # noqa: F811
+def test_the_evidence_download_works_with_the_default_data_dir(browser, syn_scan, tmp_path):  # noqa: F811
     """Issue 15 item 1: run from a folder without --data-dir (the default, relative 'data'), the alerts
     page's "Download evidence (pcap)" answered HTTP 500: flask.send_file took the path as relative to
     the dashboard package. The analyzer's own dashboard serves the pcap the run cut."""
-    with serving_after_read(SHARED_PCAPS / "nmap-syn-scan.pcapng", tmp_path) as (port, said):
+    with serving_after_read(syn_scan.path, tmp_path) as (port, said):
         [pcap] = (tmp_path / "data" / "evidence").glob("*.pcap")
         browser.get(f"http://127.0.0.1:{port}/alerts?alert={pcap.stem}")
         _wait_text(browser, "alerts-detail-kind", "port_scan")
@@ -412,12 +433,13 @@ return Array.from(document.querySelectorAll('#' + arguments[0] + ' .ag-header-ce
 
 
 @pytest.mark.browser
-def test_a_hosts_byte_counts_say_which_bytes_they_count(browser, ftp_run, serve, console):  # noqa: F811
+def test_a_hosts_byte_counts_say_which_bytes_they_count(browser, ftp_run, labels, serve, console):  # noqa: F811
     """Issue 15 item 9: a host card said "Sent 115.7 kB" and its peer table "bytes sent to it 87,736" without
     saying why they differ: the card counts frames as captured, the peer table IP bytes of its flows."""
     url, _ = ftp_run
-    browser.get(serve(url).url + f"hosts?host={FTP_CLIENT}")
-    _wait_text(browser, "hosts-detail-name", FTP_CLIENT)
+    ftp_client, _ = ends(labels.set_index("file").loc[FTP_CAPTURE])
+    browser.get(serve(url).url + f"hosts?host={ftp_client}")
+    _wait_text(browser, "hosts-detail-name", ftp_client)
     labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".stat-label")]
     assert "Sent (frame bytes)" in labels and "Received (frame bytes)" in labels, labels
     _wait_rows(browser, "hosts-peers-table", lambda r: len(r) == 1, "the peer")

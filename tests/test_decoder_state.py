@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SHARED_PCAPS
+from made_captures import STAND_INS
 
 from traffic_analyzer.capture.fast_pcap import FastPcapSource
 from traffic_analyzer.packets import decode_reassembly
@@ -19,10 +19,8 @@ def test_past_the_bound_the_oldest_connections_are_forgotten():
     assert decode_reassembly.MAX_CONNECTIONS_KEPT in states
 
 
-def test_a_tiny_bound_still_decodes_http(monkeypatch):
-    capture = SHARED_PCAPS / "http-sqli-dvwa.pcapng"
-    if not capture.exists():
-        pytest.skip(f"the public captures are not here: {capture} is missing")
+def test_a_tiny_bound_still_decodes_http(monkeypatch, tmp_path):
+    capture = STAND_INS["http-sqli-dvwa.pcapng"](tmp_path / "sqli.pcap").path  # three GETs, three connections
     full = [p for p in FastPcapSource(capture, progress=False).batches()]
     monkeypatch.setattr(decode_reassembly, "MAX_CONNECTIONS_KEPT", 4)  # forget all but the newest few connections
     small = [p for p in FastPcapSource(capture, progress=False).batches()]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from detection_helpers import BENIGN_GLOB, addresses, alerts_of, default_alerts, in_range, label_rows
+from detection_helpers import BENIGN_GLOB, addresses, alerts_of, default_alerts, in_range, label_rows, spoofer
 
 from traffic_analyzer.detection.arp_spoof import ArpSpoofDetector
 from traffic_analyzer.detection.beacon import BeaconDetector
@@ -54,10 +54,12 @@ def test_brute_force_is_not_a_beacon_and_a_scan_is_not_brute_force(pcaps):
     assert alerts_of(pcaps / "nmap-connect-scan.pcap", BruteForceDetector()) == []
 
 
-def test_arp_spoof_names_attacker_ip_and_victim(pcaps):
+def test_arp_spoof_names_attacker_ip_and_victim(pcaps, labels):
     (alert,) = [a for a in default_alerts(pcaps / "arp-spoof-mitm.pcapng") if a.kind == "arp_spoof"]
-    assert (alert.attacker, alert.victims) == ("172.16.0.105", ["172.16.0.107"])
-    assert alert.evidence["spoofed_ips"] == ["172.16.0.1"] and alert.evidence["mac"] == "00:25:b3:bf:91:ee"
+    row = labels.set_index("file").loc["arp-spoof-mitm.pcapng"]
+    assert (alert.attacker, alert.victims) == (row["attacker"], [row["victim"]])
+    mac, gateway = spoofer(row)
+    assert alert.evidence["spoofed_ips"] == [gateway] and alert.evidence["mac"] == mac
 
 
 def test_sql_injection_explanation_quotes_the_request(pcaps):

@@ -45,7 +45,7 @@ def group_share(macs: pd.Series) -> float:
 
 
 def test_random_mac_flood_is_found(pcaps, labels):
-    alerts, analysis = analyse(pcaps / FLOOD_FILE, MacFloodDetector())  # a capture not here skips first
+    alerts, analysis = analyse(pcaps / FLOOD_FILE, MacFloodDetector())
     row = labels.set_index("file").loc[FLOOD_FILE]
     assert [(a.kind, a.attacker, a.victims) for a in alerts] == [(row["kind"], row["attacker"], ["many"])]
     alert, (start, end) = alerts[0], labelled_span(row, analysis)

@@ -115,7 +115,7 @@ def test_client_of_forty_servers_is_not_a_sweep_unless_it_says_nothing(host_pair
 
 def test_vertical_scans_are_not_sweeps(pcaps, labels):
     for name in SCANS:
-        alerts, _ = analyse(pcaps / name, HostSweepDetector())  # a capture not here skips first
+        alerts, _ = analyse(pcaps / name, HostSweepDetector())
         assert labels.set_index("file").loc[name, "kind"] == "port_scan"
         assert alerts == [], (name, [a.explanation for a in alerts])
 

@@ -8,6 +8,7 @@ tests/data, see suricata-eve-schema.md), and compared with what the store holds.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import jsonschema
 import pandas as pd
 import pytest
 from conftest import run_cli
+
+from traffic_analyzer.alerts.log_channel import LOG_VERBS
 
 CAPTURE = "nmap-syn-scan.pcapng"
 SCHEMA = json.loads((Path(__file__).parent / "data" / "suricata-eve-schema.json").read_text())
@@ -59,14 +62,24 @@ def check_alert(event: dict, row: pd.Series) -> None:
     assert all(isinstance(v, list) and all(isinstance(s, str) for s in v) for v in meta.values())
     assert meta["alert_id"] == [row["alert_id"]] and meta["kind"] == ["port_scan"]
     assert meta["detector"] == [row["detector"]] and meta["run_id"] == [row["run_id"]]
-    assert meta["explanation"][0].startswith("172.16.0.8 probed")
+    assert meta["explanation"][0].startswith(f"{row['attacker']} probed")
     assert 0 <= float(meta["score"][0]) <= 100
 
 
-def test_eve_file_has_a_valid_alert_line_per_notice(run):
+def logged_events(log: Path) -> list[str]:
+    """The notice events the log channel wrote, in order: every channel is sent the same ones."""
+    verbs = "|".join(sorted(LOG_VERBS.values(), key=len, reverse=True))
+    event_of = {verb: event for event, verb in LOG_VERBS.items()}
+    return [event_of[m[1]] for m in re.finditer(rf" ({verbs}) \w+ port_scan ", log.read_text())]
+
+
+def test_eve_file_has_a_valid_alert_line_per_notice(run, labels):
     events = eve_lines(run / "eve.json")
     row = stored(run, "alerts").iloc[0]
-    assert [e["alert"]["metadata"]["event"][0] for e in events] == ["new", "update", "ended"]
+    assert row["attacker"] == labels.set_index("file").loc[CAPTURE, "attacker"]
+    notices = logged_events(run / "analysis.log")
+    assert notices[0] == "new" and notices[-1] == "ended" and set(notices[1:-1]) <= {"update"}
+    assert [e["alert"]["metadata"]["event"][0] for e in events] == notices
     for event in events:
         check_alert(event, row)
         assert event["timestamp"] and pd.Series(event["timestamp"]).str.match(TIMESTAMP).all()
@@ -89,7 +102,7 @@ def test_export_eve_flows_are_flow_events_of_every_stored_flow(run, tmp_path):
     assert proc.returncode == 0, proc.stderr
     events = eve_lines(out)
     flows = stored(run, "flows").sort_values("ts").reset_index(drop=True)
-    assert len(events) == len(flows) > 1000
+    assert len(events) == len(flows) >= 1000  # a flow per port the scan probed, at least
     assert {e["event_type"] for e in events} == {"flow"}
     assert len({e["flow_id"] for e in events}) == len(events)
     got = pd.DataFrame(

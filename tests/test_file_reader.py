@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import read_json, run_cli
-from frame_bytes import SERVER, ipv4, tcp
+from frame_bytes import SERVER, eth, ipv4, tcp
 
-from traffic_analyzer.capture.fast_pcap import UnsupportedLinkTypeError
+from traffic_analyzer.capture.fast_pcap import LINKTYPE_SCAN_BYTES, UnsupportedLinkTypeError
 from traffic_analyzer.capture.file_reader import CaptureFileSource
 from traffic_analyzer.errors import TruncatedCaptureError
 from traffic_analyzer.pipeline import Analysis, default_detectors, file_windows
@@ -114,25 +114,22 @@ def pcapng_block(block_type: int, body: bytes) -> bytes:
     return struct.pack("<II", block_type, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
 
 
-def test_auto_switches_to_tshark_when_a_late_interface_is_unknown(pcaps, tmp_path):
+def packet_block(interface: int, stamp_us: int, frame: bytes) -> bytes:
+    """An enhanced packet block of the whole ``frame``."""
+    header = struct.pack("<IIIII", interface, stamp_us >> 32, stamp_us & 0xFFFFFFFF, len(frame), len(frame))
+    return pcapng_block(6, header + frame)
+
+
+def test_auto_switches_to_tshark_when_a_late_interface_is_unknown(tmp_path):
     """pcapng may declare an interface anywhere: the packets read so far are kept, tshark reads the rest."""
-    ethernet = (pcaps / "ftp-bruteforce.pcap").read_bytes()[24:]  # classic pcap records of an Ethernet capture
+    segment = bytes(1400)  # full-sized segments: past the first megabyte check() looks at in few frames
+    frames = [eth(ipv4(tcp(segment, seq=1 + i * len(segment)))) for i in range(2 * LINKTYPE_SCAN_BYTES // len(segment))]
     blocks = [pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))]
     blocks.append(pcapng_block(1, struct.pack("<HHI", 1, 0, 262144)))
-    off, count = 0, 0
-    while off + 16 <= len(ethernet) and off < 3 * 2**20:  # past the first megabyte check() looks at
-        sec, usec, caplen, wire = struct.unpack_from("<IIII", ethernet, off)
-        stamp = sec * 1_000_000 + usec
-        frame = ethernet[off + 16 : off + 16 + caplen]
-        blocks.append(pcapng_block(6, struct.pack("<IIIII", 0, stamp >> 32, stamp & 0xFFFFFFFF, caplen, wire) + frame))
-        off, count = off + 16 + caplen, count + 1
+    sec, count = 1_700_000_000, len(frames)
+    blocks += [packet_block(0, sec * 1_000_000 + 100 * i, frame) for i, frame in enumerate(frames)]
     blocks.append(pcapng_block(1, struct.pack("<HHI", LINKTYPE_IEEE802_11, 0, 262144)))
-    for i in range(5):
-        frame = wifi_frame(41000 + i)
-        stamp = (sec + 1) * 1_000_000 + i
-        blocks.append(
-            pcapng_block(6, struct.pack("<IIIII", 1, stamp >> 32, stamp & 0xFFFFFFFF, len(frame), len(frame)) + frame)
-        )
+    blocks += [packet_block(1, (sec + 1) * 1_000_000 + i, wifi_frame(41000 + i)) for i in range(5)]
     path = tmp_path / "mixed.pcapng"
     path.write_bytes(b"".join(blocks))
 

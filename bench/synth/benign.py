@@ -74,7 +74,10 @@ BACKUP_PART = 8 * 2**20  # multipart upload part size
 
 
 class Browsing(Poisson):
-    """Page visits: the site's HTML, then assets from its own and common CDN hosts over parallel connections."""
+    """Page visits: the site's HTML, then assets from its own and common CDN hosts over parallel connections.
+
+    ``plain_http`` fetches every site over HTTP, as captures of web browsing from before HTTPS everywhere show it.
+    """
 
     def __init__(
         self,
@@ -84,22 +87,26 @@ class Browsing(Poisson):
         per_s: float,
         first_us: int,
         activity: Activity = always,
+        *,
+        plain_http: bool = False,
     ) -> None:
         super().__init__(office.lab, rng, per_s, first_us, activity)
         self.office = office
         self.host = host
+        self.plain_http = plain_http
 
     def session(self, t_us: int) -> None:
         rng, office = self.rng, self.office
         site = office.catalogue.pick(rng)
+        https = site.https and not self.plain_http
         t, server = office.lookup(t_us, self.host, site.name)
-        t_html = self._connection(t, server, site.name, site.https, [int(rng.lognormal(*HTML_LOG_BYTES))], page=True)
+        t_html = self._connection(t, server, site.name, https, [int(rng.lognormal(*HTML_LOG_BYTES))], page=True)
         pool = list(site.assets) + list(rng.choice(COMMON_ASSETS, int(rng.integers(1, 4)), replace=False))
         for i, name in enumerate(pool[: int(rng.integers(1, len(pool) + 1))]):
             start = t_html + int(rng.integers(2_000, 40_000)) * (i + 1)
             t_dns, asset_host = office.lookup(start, self.host, name)
             sizes = [int(min(MAX_OBJECT, rng.lognormal(*OBJECT_LOG_BYTES))) for _ in range(int(rng.integers(1, 5)))]
-            self._connection(t_dns, asset_host, name, site.https, sizes, page=False)
+            self._connection(t_dns, asset_host, name, https, sizes, page=False)
 
     def _connection(self, t_us: int, server: Host, name: str, https: bool, sizes: list[int], *, page: bool) -> int:
         """One keep-alive connection fetching ``sizes`` (the page first if ``page``); returns when the first ended."""

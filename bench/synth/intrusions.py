@@ -1,5 +1,5 @@
-"""Attacks on services and from inside: SSH and HTTP password guessing, a C2 beacon, a DNS tunnel, HTTP
-exfiltration and ARP spoofing with relaying.
+"""Attacks on services and from inside: SSH, HTTP and FTP password guessing, SQL injection, a C2 beacon, a DNS
+tunnel, DNS and HTTP exfiltration and ARP spoofing with relaying.
 """
 
 from __future__ import annotations
@@ -281,3 +281,123 @@ class ArpSpoof(Attack):
                 flow.send(False, web.app_records(rng, int(rng.integers(2_000, 40_000))), think_us=3000)
                 flow.close(True, after_us=int(rng.integers(100_000, 2_000_000)))
                 at = flow.t + int(rng.exponential(4e6))
+
+
+class FtpBruteForce(Attack):
+    """A dictionary attack on FTP: one connection per guess, USER and PASS, 530 every time, then QUIT."""
+
+    kind = "brute_force"
+
+    def __init__(
+        self,
+        office: Office,
+        rng: np.random.Generator,
+        at_us: int,
+        seconds: float,
+        attacker: Host,
+        target: Host,
+        attempts: int,
+    ) -> None:
+        super().__init__(office, rng, at_us, seconds)
+        self.src, self.target, self.attempts = attacker, target, attempts
+        self.attacker, self.victim = attacker.ip, target.ip
+        self.notes = (
+            f"FTP dictionary attack on tcp/21: {attempts} connections, one USER/PASS pair each "
+            "(users admin/administrator, passwords from a wordlist), all answered 530; no successful login"
+        )
+
+    def session(self, t_us: int) -> None:
+        rng = self.rng
+        gap = self.seconds * 1e6 / self.attempts
+        letters = list("abcdefghijklmnopqrstuvwxyz0123456789")
+        for i in range(self.attempts):
+            flow = TcpFlow(self.lab, rng, self.src, self.target, 21, t_us + int(i * gap), 0)
+            flow.open()
+            flow.send(False, b"220 (vsFTPd 3.0.3)\r\n", think_us=int(rng.integers(500, 2000)))
+            user = ("admin", "administrator")[i % 2]
+            flow.send(True, f"USER {user}\r\n".encode(), think_us=200, reply_follows=True)
+            flow.send(False, b"331 Please specify the password.\r\n", think_us=300)
+            password = "".join(rng.choice(letters, int(rng.integers(5, 11))))
+            flow.send(True, f"PASS {password}\r\n".encode(), think_us=200, reply_follows=True)
+            flow.send(False, b"530 Login incorrect.\r\n", think_us=int(rng.integers(200_000, 400_000)))
+            flow.send(True, b"QUIT\r\n", think_us=100, reply_follows=True)
+            flow.send(False, b"221 Goodbye.\r\n", think_us=100)
+            flow.close(False, after_us=100)
+
+
+class SqlInjection(Attack):
+    """sqlmap-style probing of a DVWA page: GETs whose id parameter carries a UNION SELECT, each answered 200."""
+
+    kind = "sql_injection"
+    PAYLOADS = (
+        "%27+or+0%3D0+union+select+null%2C+version%28%29+%23",
+        "%27+or+0%3D0+union+select+null%2C+user%28%29+%23",
+        "%27+or+0%3D0+union+select+null%2C+database%28%29+%23",
+    )
+
+    def __init__(
+        self, office: Office, rng: np.random.Generator, at_us: int, seconds: float, attacker: Host, target: Host
+    ) -> None:
+        super().__init__(office, rng, at_us, seconds)
+        self.src, self.target = attacker, target
+        self.attacker, self.victim = attacker.ip, target.ip
+        self.notes = (
+            f"{len(self.PAYLOADS)} GET requests to DVWA /dvwa/vulnerabilities/sqli/ with "
+            "' or 0=0 union select null, version()/user()/database() payloads"
+        )
+
+    def session(self, t_us: int) -> None:
+        rng = self.rng
+        gap = self.seconds * 1e6 / len(self.PAYLOADS)
+        headers = (("User-Agent", web.USER_AGENTS[0]), ("Cookie", "security=low; PHPSESSID=3k1f9e8d7c6b5a4"))
+        for i, payload in enumerate(self.PAYLOADS):
+            flow = self.office.web.connect(rng, self.src, self.target, 80, t_us + int(i * gap), 0)
+            path = f"/dvwa/vulnerabilities/sqli/?id={payload}&Submit=Submit"
+            page = b"<html><body><pre>ID: ' or 0=0 union select null, version() #<br />Surname: 5.7.17</pre></body>"
+            head = web.response_head(200, "OK", "text/html;charset=utf-8", len(page))
+            self.office.web.http_exchange(flow, web.request("GET", self.target.ip, path, headers), head, 0, body=page)
+            flow.close(False, after_us=int(rng.integers(1_000, 5_000)))
+
+
+class DnsExfiltration(Attack):
+    """DNSExfiltrator: a file pushed out in one burst of TXT queries whose names are base64url data, 240 chars long,
+    sent straight to the attacker's name server (``-s``), so no resolver relays them."""
+
+    kind = "dns_exfiltration"
+
+    def __init__(
+        self,
+        office: Office,
+        rng: np.random.Generator,
+        at_us: int,
+        seconds: float,
+        client: Host,
+        server: Host,
+        domain: str,
+        chunks: int,
+    ) -> None:
+        super().__init__(office, rng, at_us, seconds)
+        self.client, self.server, self.domain, self.chunks = client, server, domain, chunks
+        self.attacker, self.victim = client.ip, server.ip
+        self.notes = (
+            f"DNSExfiltrator: {chunks + 1} TXT queries with names up to 246 chars of base64url data under {domain} "
+            f"(init.<...>.base64.{domain} then numbered chunks) in {seconds:g} s, sent directly to {server.ip}; "
+            "attacker = exfiltrating client"
+        )
+
+    def session(self, t_us: int) -> None:
+        rng = self.rng
+        gap = self.seconds * 1e6 / (self.chunks + 1)
+        init = base64.urlsafe_b64encode(b"secret-report.docx|" + str(self.chunks).encode()).decode().rstrip("=")
+        names = [f"init.{init}.base64.{self.domain}"]
+        for i in range(self.chunks):
+            data = base64.urlsafe_b64encode(rng.bytes(174)).decode()  # 232 characters in four labels of 58
+            names.append(".".join([str(i), *(data[j : j + 58] for j in range(0, 232, 58)), self.domain]))
+        sport = self.client.port()
+        for i, name in enumerate(names):
+            t = t_us + int(i * gap)
+            txid = int(rng.integers(0, 65_536))
+            self.lab.udp(t, self.client, self.server, sport, 53, dns.query(txid, name, dns.TYPE_TXT))
+            answer = [(name, dns.TYPE_TXT, 0, dns.txt_rdata("OK" if i else "0"))]
+            reply = dns.response(txid, name, dns.TYPE_TXT, answer)
+            self.lab.udp(t + self.office.rtt(rng, self.server), self.server, self.client, 53, sport, reply)

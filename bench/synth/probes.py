@@ -1,4 +1,4 @@
-"""Noisy network-level attacks: nmap SYN and UDP port scans, a ping sweep, a spoofed SYN flood."""
+"""Noisy network-level attacks: nmap SYN, connect, XMAS and UDP port scans, a ping sweep, a spoofed SYN flood."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ NMAP_TOP_PORTS = (  # the most common of nmap's top-1000 TCP ports; the rest are
 SCAN_PORTS = 1000  # ports in an nmap default scan
 NMAP_SYN_WINDOW = 1024  # nmap -sS probes: window 1024 and an MSS option only
 NMAP_SYN_OPTIONS = bytes.fromhex("020405b4")
+XMAS_FLAGS = pk.TCP_FIN | pk.TCP_PSH | pk.TCP_URG  # nmap -sX lights the packet up like a Christmas tree
 
 
 def scan_ports(rng: np.random.Generator, count: int) -> list[int]:
@@ -77,6 +78,68 @@ class SynPortScan(Attack):
                 flow.emit(flow.t, True, pk.TCP_SYN, options=NMAP_SYN_OPTIONS, window=NMAP_SYN_WINDOW)
                 flow.c_seq += 1
                 flow.abort(False, after_us=flow.turn(False))
+
+
+class ConnectScan(Attack):
+    """nmap -sT: the kernel's full connect() to 1000 ports; open ports finish the handshake and are reset at once."""
+
+    kind = "port_scan"
+
+    def __init__(
+        self,
+        office: Office,
+        rng: np.random.Generator,
+        at_us: int,
+        seconds: float,
+        attacker: Host,
+        target: Host,
+        open_ports: tuple[int, ...],
+    ) -> None:
+        super().__init__(office, rng, at_us, seconds)
+        self.src, self.target, self.open_ports = attacker, target, open_ports
+        self.attacker, self.victim = attacker.ip, target.ip
+        self.notes = (
+            f"nmap -sT: a connect() to each of 1000 ports from ephemeral source ports; open "
+            f"{'/'.join(map(str, open_ports))} complete the handshake (then RST), the rest answer RST-ACK"
+        )
+
+    def session(self, t_us: int) -> None:
+        rng = self.rng
+        ports = scan_ports(rng, SCAN_PORTS)
+        gap = self.seconds * 1e6 / len(ports)
+        for i, port in enumerate(ports):
+            flow = TcpFlow(self.lab, rng, self.src, self.target, port, t_us + int(i * gap * rng.uniform(0.5, 1.5)), 0)
+            if port in self.open_ports:
+                flow.open()
+                flow.abort(True, after_us=int(rng.integers(50, 300)))
+            else:
+                flow.refuse()
+
+
+class XmasScan(Attack):
+    """nmap -sX against a Windows host: FIN+PSH+URG to 1000 ports, and a RST-ACK back from every one of them."""
+
+    kind = "port_scan"
+
+    def __init__(
+        self, office: Office, rng: np.random.Generator, at_us: int, seconds: float, attacker: Host, target: Host
+    ) -> None:
+        super().__init__(office, rng, at_us, seconds)
+        self.src, self.target = attacker, target
+        self.attacker, self.victim = attacker.ip, target.ip
+        self.notes = "nmap -sX: 1000 FIN+PSH+URG probes from one source port; the target answers RST-ACK to every probe"
+
+    def session(self, t_us: int) -> None:
+        rng = self.rng
+        ports = scan_ports(rng, SCAN_PORTS)
+        sport = int(rng.integers(33_000, 61_000))
+        gap = self.seconds * 1e6 / len(ports)
+        for i, port in enumerate(ports):
+            at = t_us + int(i * gap * rng.uniform(0.5, 1.5))
+            flow = TcpFlow(self.lab, rng, self.src, self.target, port, at, 0, sport=sport)
+            flow.emit(flow.t, True, XMAS_FLAGS, window=NMAP_SYN_WINDOW)
+            flow.c_seq += 1
+            flow.abort(False, after_us=flow.turn(False))
 
 
 class PingSweep(Attack):
