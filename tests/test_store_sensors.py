@@ -53,7 +53,9 @@ def test_two_sensors_share_one_postgresql_and_the_reader_tells_them_apart(two_se
     reader.close()
 
 
-def test_one_dashboard_shows_both_sensors_and_filters_by_sensor(two_sensors, postgres_url, browser, serve, console):  # noqa: F811
+def test_one_dashboard_shows_both_sensors_and_filters_by_sensor(  # noqa: F811
+    two_sensors, labels, postgres_url, browser, serve, console
+):
     app = create_app(postgres_url)
     pages = {name: sys.modules[f"traffic_analyzer.dashboard.pages.{name}"] for name in ("overview", "hosts", "flows")}
     with app.server.test_request_context():
@@ -83,7 +85,7 @@ def test_one_dashboard_shows_both_sensors_and_filters_by_sensor(two_sensors, pos
 
         reader = ResultReader(postgres_url)  # the exfiltrating host's DNS names on its drill-down, as text
         alpha = two_sensors["alpha"]["run_id"]
-        client = "192.168.1.102"  # the labelled exfiltrating host of this capture
+        (client,) = labels.loc[labels["file"] == SENSORS["alpha"], "attacker"]  # the labelled exfiltrating host
         names = reader.host_dns(alpha, client, limit=50)
         reader.close()
         detail = pages["hosts"].refresh_detail(0, client, "alpha", None)
