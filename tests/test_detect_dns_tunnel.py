@@ -13,7 +13,8 @@ from dns_responder import record_dns
 from netns import host_pair  # noqa: F401 (fixture)
 
 from traffic_analyzer.capture.pcap_file import PcapFileSource
-from traffic_analyzer.detection.dns_tunnel import DnsTunnelDetector, split_name
+from traffic_analyzer.detection.dns_names import split_name
+from traffic_analyzer.detection.dns_tunnel import DnsTunnelDetector
 from traffic_analyzer.pipeline import Analysis, file_windows
 
 # Files whose DNS is ordinary browsing: no DNS alert may come from them.

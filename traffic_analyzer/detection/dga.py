@@ -15,7 +15,7 @@ import pandas as pd
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
-from .dns_tunnel import MULTICAST_DNS_PORTS, randomness, shannon_entropy, split_name
+from .dns_names import MULTICAST_DNS_PORTS, randomness, shannon_entropy, split_name
 from .relay import relayed_clients
 from .sliding import SlidingTable
 
