@@ -151,6 +151,28 @@ def test_a_listed_host_reaching_in_is_the_attacker_too(tmp_path):
     )
 
 
+def test_values_seen_before_are_answered_from_memory_and_a_new_list_forgets_them(tmp_path):
+    lists = indicators(tmp_path, "198.51.100.7\nevil.example\n")
+    asked: list[list[str]] = []
+    real = lists.match_addresses
+
+    def counted(values: pd.Series) -> pd.DataFrame:
+        asked.append(list(values))
+        return real(values)
+
+    lists.match_addresses = counted
+    detector = IntelMatchDetector(indicators=lists)
+    first = detector.detect(window(flow_rows=[flow(100.0, CLIENT, C2, 443)]))
+    again = detector.detect(window(flow_rows=[flow(110.0, CLIENT, C2, 443), flow(111.0, CLIENT, "10.0.0.9", 80)]))
+    assert asked == [[CLIENT, C2], ["10.0.0.9"]]  # the second window asks only about the new address
+    assert [summary(a) for a in first] == [("intel_match", C2, [CLIENT], 100.0, 100.0)]
+    assert [summary(a) for a in again] == [("intel_match", C2, [CLIENT], 100.0, 110.0)]
+
+    detector.indicators = indicators(tmp_path, "10.0.0.9\n", name="other.txt")  # a reload with other lists
+    alerts = detector.detect(window(flow_rows=[flow(120.0, CLIENT, "10.0.0.9", 80)]))
+    assert [summary(a) for a in alerts] == [("intel_match", "10.0.0.9", [CLIENT], 120.0, 120.0)]
+
+
 def test_a_dns_lookup_of_a_listed_domain_is_explained_with_source_type_and_field(tmp_path):
     detector = IntelMatchDetector(indicators=indicators(tmp_path, "evil.example\n"))
     alerts = detector.detect(window([dns_query(10.0, CLIENT, RESOLVER, "evil.example")]))

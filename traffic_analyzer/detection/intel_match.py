@@ -4,7 +4,8 @@ A window's flow endpoints and the A/AAAA addresses of its DNS answers are looked
 addresses and subnets; its DNS query names (in queries and answers), the CNAME/PTR/MX/NS names of its
 DNS answers, HTTP Host headers and TLS server names among the listed domains (a domain matches itself
 and its subdomains); its HTTP requests' URLs among the listed URLs. Each look-up runs
-once per distinct value of the window (:mod:`.intel`), so a window costs what its distinct values cost.
+once per distinct value of the window (:mod:`.intel`), and a value looked up in an earlier window is
+answered from memory (``_Memo``): a window costs what its new values cost, and most are not new.
 
 The local host that contacted a listed indicator is the victim, the indicator the attacker (as a
 C2 server is in ``c2_beacon``); one alert per indicator and host, however many flows and lookups.
@@ -27,6 +28,7 @@ from .intel import SUBNET, IndicatorSet, as_text_array
 SCORE = 80.0  # high: a list's word is taken as it is, its quality is the list keeper's
 MAX_TRACKED = 50_000  # (indicator, host) pairs remembered; the least recent are forgotten first
 MAX_SEEN = 5  # distinct observed values quoted per alert
+MAX_REMEMBERED = 200_000  # looked-up values remembered per kind; past that the memory starts over
 # Matched field -> how the explanation says what the host did with the value.
 FIELD_VERBS = {
     "conn responder": "connected to",
@@ -37,6 +39,32 @@ FIELD_VERBS = {
     "TLS SNI": "opened TLS to",
     "HTTP URL": "requested",
 }
+
+
+class _Memo:
+    """The look-up answers of earlier windows, per kind of value: the listed row, or None when not listed.
+
+    Tied to one indicator set: a reload (SIGHUP) with other lists forgets every answer.
+    """
+
+    def __init__(self) -> None:
+        self.indicators: IndicatorSet | None = None
+        self.answers: dict[str, dict[object, tuple | None]] = {}
+
+    def listed(self, indicators: IndicatorSet, kind: str, values: np.ndarray, match: Callable) -> pd.DataFrame:
+        """Like ``match`` on the distinct ``values``, looking up only those no earlier window asked about."""
+        if indicators is not self.indicators:
+            self.indicators, self.answers = indicators, {}
+        known = self.answers.setdefault(kind, {})
+        new = [v for v in values if v not in known]
+        if new:
+            if len(known) + len(new) > MAX_REMEMBERED:
+                known.clear()
+            found = match(pd.Series(new, dtype=object))
+            rows = dict(zip(found["value"], found.itertuples(index=False, name=None), strict=True))
+            known.update((v, rows.get(v)) for v in new)
+        hits = [row for v in values if (row := known.get(v)) is not None]
+        return pd.DataFrame(hits, columns=_LISTED_COLUMNS) if hits else _NOTHING_LISTED
 
 
 @dataclass
@@ -74,17 +102,19 @@ class IntelMatchDetector(Detector):
         self.score = score
         self.indicators = indicators if indicators is not None else IndicatorSet()
         self._hits: dict[tuple[str, str], _Hits] = {}  # (attacker, victim) -> hits, least recent first
+        self._memo = _Memo()
 
     def detect(self, window: WindowData) -> list[Alert]:
         if not len(self.indicators):
             return []
         p = window.packets
+        answers = _answer_records(p)
         found = [
             hits
             for hits in (
                 self._address_hits(window.flows, window.start),
-                self._answer_address_hits(p),
-                self._name_hits(p),
+                self._answer_address_hits(p, answers),
+                self._name_hits(p, answers),
                 self._url_hits(p),
             )
             if hits is not None
@@ -119,7 +149,8 @@ class IntelMatchDetector(Detector):
         if flows.empty or not self.indicators.nets:
             return None
         orig, resp = _text(flows["orig_h"]), _text(flows["resp_h"])
-        listed = self.indicators.match_addresses(pd.Series(pd.unique(np.concatenate([orig, resp])), dtype=object))
+        distinct = pd.unique(np.concatenate([orig, resp]))
+        listed = self._memo.listed(self.indicators, "address", distinct, self.indicators.match_addresses)
         if listed.empty:
             return None
         known = pd.Index(listed["value"])
@@ -145,20 +176,26 @@ class IntelMatchDetector(Detector):
             )
         return _with_indicators(pd.concat(parts, ignore_index=True), listed, "value")
 
-    def _answer_address_hits(self, p: pd.DataFrame) -> pd.DataFrame | None:
+    def _answer_address_hits(self, p: pd.DataFrame, answers: _Answers) -> pd.DataFrame | None:
         """A/AAAA answer records in a listed address or range: the client was sent there (the address attacks)."""
-        if not self.indicators.nets or p.empty:
+        values, rows, address = answers
+        if not self.indicators.nets or not address.any():
             return None
-        values, rows, address = _answer_records(p)
-        if not address.any():
+        distinct = pd.unique(values[address])
+        if self._memo.listed(self.indicators, "address", distinct, self.indicators.match_addresses).empty:
             return None
         observed = [("DNS answer", values[address], _text(p["dst_ip"])[rows[address]], None, rows[address])]
-        return self._matched(observed, p["ts"].to_numpy(), self.indicators.match_addresses, attacker="value")
+        return self._matched(observed, p["ts"].to_numpy(), "address", attacker="value")
 
-    def _name_hits(self, p: pd.DataFrame) -> pd.DataFrame | None:
+    def _name_hits(self, p: pd.DataFrame, answers: _Answers) -> pd.DataFrame | None:
         """DNS names (queries, answers, answer records), HTTP Hosts and TLS server names under a listed domain."""
         if len(self.indicators.domains) == 0 or p.empty:
             return None
+        values, rows, address = answers
+        named = [p[c].dropna().to_numpy(dtype=object) for c in ("dns_qname", "http_host", "tls_sni")]
+        every = pd.unique(np.concatenate([*named, values[~address]]))  # all the window's names, and a few more
+        if self._memo.listed(self.indicators, "domain", every, self.indicators.match_domains).empty:
+            return None  # the usual window: nothing listed, so no packet-by-packet work
         answer = p["dns_response"].fillna(False).to_numpy(dtype=bool)
         qname, method = p["dns_qname"].notna().to_numpy(), p["http_method"].notna().to_numpy()
         src, dst = _text(p["src_ip"]), _text(p["dst_ip"])
@@ -173,10 +210,9 @@ class IntelMatchDetector(Detector):
             for rows, column, victim, server, name in ((np.flatnonzero(m), *rest) for m, *rest in seen)
             if len(rows)
         ]
-        values, rows, address = _answer_records(p)
         if (~address).any():
             observed.append(("DNS answer", values[~address], dst[rows[~address]], None, rows[~address]))
-        return self._matched(observed, p["ts"].to_numpy(), self.indicators.match_domains)
+        return self._matched(observed, p["ts"].to_numpy(), "domain")
 
     def _url_hits(self, p: pd.DataFrame) -> pd.DataFrame | None:
         """HTTP requests whose URL (Host header and path, as Zeek's Intel::URL) is listed."""
@@ -190,13 +226,13 @@ class IntelMatchDetector(Detector):
         absolute = pc.match_substring(uri, "://")  # a proxy request carries the whole URL
         url = pc.if_else(absolute, uri, pc.binary_join_element_wise(pc.coalesce(host, dst), uri, ""))
         observed = [("HTTP URL", _text(pd.Series(url)), _text(p["src_ip"])[rows], _text(p["dst_ip"])[rows], rows)]
-        return self._matched(observed, p["ts"].to_numpy(), self.indicators.match_urls)
+        return self._matched(observed, p["ts"].to_numpy(), "url")
 
     def _matched(
         self,
         observed: list[tuple],
         ts: np.ndarray,
-        match: Callable[[pd.Series], pd.DataFrame],
+        kind: str,
         attacker: str = "indicator",
     ) -> pd.DataFrame | None:
         """Look the distinct observed values (field, values, victims, servers, packet rows) up once; the matching
@@ -204,7 +240,11 @@ class IntelMatchDetector(Detector):
         attacker is the listed indicator (a domain), or the observed ``value`` (an address in a listed range)."""
         if not observed:
             return None
-        listed = match(pd.Series(pd.unique(np.concatenate([values for _, values, *_ in observed])), dtype=object))
+        distinct = pd.unique(np.concatenate([values for _, values, *_ in observed]))
+        match = {"address": self.indicators.match_addresses, "domain": self.indicators.match_domains}.get(
+            kind, self.indicators.match_urls
+        )
+        listed = self._memo.listed(self.indicators, kind, distinct, match)
         if listed.empty:
             return None
         known = pd.Index(listed["value"])
@@ -261,14 +301,23 @@ class IntelMatchDetector(Detector):
         )
 
 
+_LISTED_COLUMNS = ["value", "indicator", "indicator_type", "source"]
+_NOTHING_LISTED = pd.DataFrame(columns=_LISTED_COLUMNS)  # shared: never changed
+
+
 def _text(column: pd.Series) -> np.ndarray:
     """A text column as an object array, missing values as None."""
     return column.to_numpy(dtype=object, na_value=None)
 
 
-def _answer_records(p: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+_Answers = tuple[np.ndarray, np.ndarray, np.ndarray]  # DNS answer records: data, packet row, is an address
+
+
+def _answer_records(p: pd.DataFrame) -> _Answers:
     """The window's DNS answer records one by one: (data, packet row, whether it is an address)."""
     rows = np.flatnonzero((p["dns_answers"].notna() & p["dns_response"].fillna(False)).to_numpy(dtype=bool))
+    if not len(rows):
+        return np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
     joined = pd.Series(p["dns_answers"].to_numpy(dtype=object)[rows], index=rows, dtype=object)
     records = joined.str.split(",").explode()
     records = records[records.str.len() > 0]
