@@ -163,7 +163,7 @@ def postgres() -> Iterator[str | None]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _new_database(admin_url: str, name: str) -> str:
+def new_database(admin_url: str, name: str) -> str:
     import sqlalchemy as sa
 
     engine = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg://"))
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         if admin_url is not None:
             runs = []
             for i in range(args.repeat):
-                seconds, cpu, stored = time_writes(_new_database(admin_url, f"bench_{i}"), results)
+                seconds, cpu, stored = time_writes(new_database(admin_url, f"bench_{i}"), results)
                 runs.append((seconds, cpu))
             report("PostgreSQL", runs, rows, stored)
     return 0
