@@ -12,8 +12,11 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
+from typing import NamedTuple
 
+import pandas as pd
 import pytest
 from browser_session import (  # noqa: F401 (fixtures)
     HIGH_SEVERITY_RGB,
@@ -27,8 +30,10 @@ from browser_session import (  # noqa: F401 (fixtures)
     WAIT_S,
     _act,
     _graph,
+    _rows,
     _text,
     _wait,
+    _wait_rows,
     _wait_text,
     _window,
     browser,
@@ -40,9 +45,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from traffic_analyzer.dashboard import formatting as fmt
+from traffic_analyzer.dashboard.data import REFRESH_MS
 from traffic_analyzer.dashboard.server import DashboardServer
 from traffic_analyzer.errors import AnalyzerError
 from traffic_analyzer.records.alert import Alert
+from traffic_analyzer.records.window import WindowResult
 from traffic_analyzer.store.engine import store_url
 from traffic_analyzer.store.writer import ResultWriter
 
@@ -248,3 +255,92 @@ def test_the_module_refuses_a_missing_store_in_one_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr == f"error: no result store at {missing}: run the analyzer first or check --store\n"
     assert not missing.parent.exists()  # refusing must not create the database as a side effect
+
+
+FILTER_MODEL_JS = "const api = dash_ag_grid.getApi(arguments[0]); return api ? api.getFilterModel() : null;"
+FILTER_INPUT_JS = "const el = document.querySelector(arguments[0]); return el ? el.value : null;"
+
+
+def _hosts_window(second: int, alerts: list[Alert], hosts: list[str]) -> WindowResult:
+    """A window in which each of ``hosts`` sent one packet."""
+    window = _window(second, len(hosts), 60 * len(hosts), alerts, "capturing on eth0")
+    ones = [1] * len(hosts)
+    window.hosts = pd.DataFrame(
+        {
+            "host": hosts,
+            "packets_out": ones,
+            "bytes_out": [60] * len(hosts),
+            "packets_in": ones,
+            "bytes_in": [60] * len(hosts),
+        }
+    )
+    return window
+
+
+def _alert(kind: str, attacker: str, score: float) -> Alert:
+    return Alert(kind, attacker, ["10.9.9.9"], T0, T0 + 5, score, f"{kind} from {attacker}")
+
+
+GRIDS = {"overview": "overview-alerts-table", "alerts": "alerts-table", "hosts": "hosts-table"}  # the filterable ones
+
+
+class GridFilter(NamedTuple):
+    """What the user types in a column filter of a page's grid, and the rows (their ``key``) it leaves."""
+
+    page: str  # module of the page, as the header link's id names it
+    away: str  # the page the user visits in between
+    column: str
+    typed: str
+    key: str
+    filtered: set[str]  # of the first window's rows
+    filtered_later: set[str]  # once the second window is in
+
+
+GRID_FILTERS = [
+    GridFilter("alerts", "overview", "kind", "syn", "attacker", {"10.0.0.3"}, {"10.0.0.3", "10.0.0.4"}),
+    GridFilter("hosts", "alerts", "host", "0.0.2", "host", {"10.0.0.2"}, {"10.0.0.2", "10.0.0.20"}),
+    GridFilter("overview", "hosts", "kind", "scan", "attacker", {"10.0.0.1"}, {"10.0.0.1", "10.0.0.30"}),
+]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("case", GRID_FILTERS, ids=lambda case: case.page)
+def test_a_grid_filter_stays_on_coming_back_and_across_refreshes(browser, serve, console, tmp_path, case):  # noqa: F811
+    """The grids lost the user's column filter when they left the page and came back (the sort stayed)."""
+    url = store_url(tmp_path)
+    writer = ResultWriter(url)
+    writer.start_run("live-1", "live eth0 (pyshark)", {"status": "none"})
+    first = [
+        _alert("port_scan", "10.0.0.1", 95.0),
+        _alert("anomaly", "10.0.0.2", 45.0),
+        _alert("syn_flood", "10.0.0.3", 75.0),
+    ]
+    writer.write_window("live-1", _hosts_window(T0, first, ["10.0.0.1", "10.0.0.2", "10.0.0.3"]))
+    try:
+        browser.get(serve(url).url + ("" if case.page == "overview" else case.page))
+        grid = GRIDS[case.page]
+        shown = lambda rows: {row[case.key] for row in rows}  # noqa: E731
+        _wait_rows(browser, grid, lambda r: len(r) == 3, "all three rows")
+
+        filter_css = f'#{grid} .ag-floating-filter[col-id="{case.column}"] input'
+        _act(browser, filter_css, lambda el: el.send_keys(case.typed, Keys.ENTER))
+        _wait_rows(browser, grid, lambda r: shown(r) == case.filtered, f"the rows matching {case.typed!r}")
+        model = {case.column: {"filterType": "text", "type": "contains", "filter": case.typed}}
+        assert browser.execute_script(FILTER_MODEL_JS, grid) == model
+
+        _act(browser, f"#app-nav-{case.away}", lambda el: el.click())
+        _wait_rows(browser, GRIDS[case.away], lambda r: not _rows(browser, grid), f"the {case.away} page")
+        _act(browser, f"#app-nav-{case.page}", lambda el: el.click())
+        _wait_rows(browser, grid, lambda r: shown(r) == case.filtered, f"the rows matching {case.typed!r} again")
+        assert browser.execute_script(FILTER_MODEL_JS, grid) == model
+        assert browser.execute_script(FILTER_INPUT_JS, filter_css) == case.typed
+
+        later = [_alert("syn_flood", "10.0.0.4", 60.0), _alert("port_scan", "10.0.0.30", 90.0)]
+        writer.write_window("live-1", _hosts_window(T0 + 1, later, ["10.0.0.20", "10.0.0.30", "10.0.0.4"]))
+        _wait_rows(browser, grid, lambda r: shown(r) == case.filtered_later, "the new rows, filtered")
+        time.sleep(REFRESH_MS / 1000)  # and one more refresh tick
+        assert shown(_rows(browser, grid)) == case.filtered_later
+        assert browser.execute_script(FILTER_MODEL_JS, grid) == model
+    finally:
+        writer.close()
+        browser.get("about:blank")  # the page would poll the server stopped after the test (the next test's console)

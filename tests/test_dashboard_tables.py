@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import dash
 import pandas as pd
 import pytest
+from dash_ag_grid import AgGrid
 
 from traffic_analyzer.dashboard import formatting as fmt
+from traffic_analyzer.dashboard.app import create_app
 from traffic_analyzer.dashboard.figures import alert_timeline_figure, host_traffic_figure
 from traffic_analyzer.dashboard.tables import (
     ACKNOWLEDGED,
@@ -24,6 +27,7 @@ from traffic_analyzer.dashboard.tables import (
 )
 from traffic_analyzer.records.flows import empty_flows
 from traffic_analyzer.store.annotations import AllowEntry
+from traffic_analyzer.store.engine import store_url
 
 pytestmark = pytest.mark.unit
 
@@ -242,3 +246,26 @@ def test_host_traffic_has_a_bar_pair_per_window_and_an_empty_state():
     empty = host_traffic_figure(windows.iloc[0:0], empty_message="Waiting for packets.")
     assert empty.layout.annotations[0].text == "Waiting for packets."
     assert "No flows" in alert_timeline_figure(empty_flows(), T0, T0 + 1).layout.annotations[0].text
+
+
+def _grids(component: object) -> list[AgGrid]:
+    if isinstance(component, AgGrid):
+        return [component]
+    children = getattr(component, "children", None)
+    children = children if isinstance(children, list) else [children]
+    return [grid for child in children if child is not None for grid in _grids(child)]
+
+
+def test_every_grid_keeps_the_users_sort_and_filter_and_names_its_column_types(tmp_path):
+    """The grids start empty; a column type left to AG Grid to infer waits for the first rows and a filter
+    restored before them is dropped (the filter lost on coming back to a page)."""
+    create_app(store_url(tmp_path))  # registers the pages
+    grids = [grid for page in dash.page_registry.values() for grid in _grids(page["layout"]())]
+    assert len(grids) == 9  # overview 1, alerts 2, hosts 5, flows 1
+    for grid in grids:
+        filtering = grid.defaultColDef["filter"]
+        assert grid.persistence and grid.persistence_type == "memory", grid.id
+        assert set(grid.persisted_props) == ({"columnState", "filterModel"} if filtering else {"columnState"}), grid.id
+        assert grid.defaultColDef["cellDataType"] is False, grid.id
+        types = {column["cellDataType"] for column in grid.columnDefs}
+        assert types <= {"text", "number", "dateTimeString"}, grid.id

@@ -4,6 +4,10 @@ Plain functions returning Dash components; they never import the app or a page. 
 is an AG Grid (dash-ag-grid) whose cells use AG Grid's default renderer, which sets text, never
 HTML: text that came from packets is never read as HTML or markdown. No column enables an HTML
 or markdown renderer, and the grids keep dash-ag-grid's default dangerously_allow_code=False.
+
+Every column names its cell data type (text, number, date-time text). Left to infer them, AG Grid
+waits for the first rows, and a grid starts empty until the refresh fills it: a filter model it is
+given before then (the user's filter, restored when they come back to the page) is dropped.
 """
 
 from __future__ import annotations
@@ -27,7 +31,12 @@ PLAIN_NUMBER = "String(params.value)"  # ports: 8080, not 8,080
 
 def text_column(column_id: str, name: str, **col_def: object) -> dict:
     """An AG Grid column shown as text (AG Grid's default renderer sets textContent, never HTML)."""
-    return {"field": column_id, "headerName": name, **col_def}
+    return {"field": column_id, "headerName": name, "cellDataType": "text", **col_def}
+
+
+def time_column(column_id: str, name: str, **col_def: object) -> dict:
+    """A UTC "YYYY-MM-DD HH:MM:SS[.mmm]" text column (formatting.timestamp), filtered by date and time."""
+    return text_column(column_id, name, cellDataType="dateTimeString", **col_def)
 
 
 def number_column(column_id: str, name: str, fmt: str = INTEGER, **col_def: object) -> dict:
@@ -35,6 +44,7 @@ def number_column(column_id: str, name: str, fmt: str = INTEGER, **col_def: obje
     return {
         "field": column_id,
         "headerName": name,
+        "cellDataType": "number",
         "type": "numericColumn",
         "filter": "agNumberColumnFilter",
         "valueFormatter": {"function": f"params.value == null ? '' : {fmt}"},
@@ -43,7 +53,7 @@ def number_column(column_id: str, name: str, fmt: str = INTEGER, **col_def: obje
 
 
 FLOW_TABLE_COLUMNS: list[dict] = [
-    text_column("ts", "start (UTC)", minWidth=190),
+    time_column("ts", "start (UTC)", minWidth=190),
     number_column("duration", "duration (s)", SECONDS),
     text_column("orig_h", "originator", minWidth=120),
     number_column("orig_p", "orig port", PLAIN_NUMBER),
@@ -82,8 +92,8 @@ def alert_grid_columns(*, with_end: bool = True) -> list[dict]:
         text_column("kind", "kind"),
         text_column("attacker", "attacker"),
         text_column("victims", "victims"),
-        text_column("start", "start (UTC)", minWidth=170),
-        text_column("end", "end (UTC)", minWidth=170),
+        time_column("start", "start (UTC)", minWidth=170),
+        time_column("end", "end (UTC)", minWidth=170),
         text_column("explanation", "explanation", minWidth=320, flex=2),
     ]
     return columns if with_end else [c for c in columns if c["field"] != "end"]
@@ -101,7 +111,9 @@ def data_grid(
     """An AG Grid with the dashboard's look: sort, paging, optional filter row under the headers.
 
     Every row of a page is in the DOM (auto height, no column virtualisation), so a page reads and
-    prints whole; ``row_id`` names the field that identifies a row in ``cellClicked``.
+    prints whole; ``row_id`` names the field that identifies a row in ``cellClicked``. The user's
+    sort and filter stay until the browser reloads the dashboard: they are back when the user returns
+    to the page, and the refresh, which replaces the rows, keeps them.
     """
     return AgGrid(
         id=grid_id,
@@ -118,6 +130,7 @@ def data_grid(
             "wrapText": True,
             "autoHeight": True,
             "minWidth": 80,
+            "cellDataType": False,  # never inferred from the first rows (see the module docstring)
         },
         dashGridOptions={
             "pagination": True,
@@ -129,6 +142,9 @@ def data_grid(
             "enableCellTextSelection": True,
         },
         **({"getRowId": f"params.data.{row_id}"} if row_id else {}),
+        persistence=True,
+        persisted_props=["columnState", "filterModel"] if native_filter else ["columnState"],
+        persistence_type="memory",  # a reload of the browser page starts afresh
         **kwargs,
     )
 

@@ -58,9 +58,6 @@ def _alerts_table() -> object:
         page_size=ALERTS_PAGE_SIZE,
         row_id="id",
         rowClassRules=ROW_CLASSES,
-        persistence=True,  # keep the user's filter and sort across page visits
-        persisted_props=["filterModel", "columnState"],
-        persistence_type="memory",
     )
 
 

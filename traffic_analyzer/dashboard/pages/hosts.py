@@ -24,6 +24,7 @@ from ..components import (
     show,
     stat,
     text_column,
+    time_column,
 )
 from ..data import REFRESH_INTERVAL_ID, SENSOR_FILTER_ID, annotations, fingerprint, reader
 from ..figures import host_traffic_figure
@@ -45,16 +46,16 @@ HOST_COLUMNS: list[dict] = [
     number_column("bytes_out", "frame bytes sent"),
     number_column("packets_in", "packets received"),
     number_column("bytes_in", "frame bytes received"),
-    text_column("first_seen", "first window (UTC)"),
-    text_column("last_seen", "last window (UTC)"),
+    time_column("first_seen", "first window (UTC)"),
+    time_column("last_seen", "last window (UTC)"),
 ]
 PEER_COLUMNS: list[dict] = [
     text_column("peer", "peer"),
     number_column("flows", "flows"),
     number_column("bytes_sent", "IP bytes sent to it"),
     number_column("bytes_received", "IP bytes received from it"),
-    text_column("first", "first (UTC)"),
-    text_column("last", "last (UTC)"),
+    time_column("first", "first (UTC)"),
+    time_column("last", "last (UTC)"),
 ]
 PORT_COLUMNS: list[dict] = [
     text_column("role", "as"),
@@ -68,8 +69,8 @@ PORT_COLUMNS: list[dict] = [
 DNS_COLUMNS: list[dict] = [
     text_column("qname", "name asked for"),
     number_column("queries", "queries"),
-    text_column("first", "first window (UTC)"),
-    text_column("last", "last window (UTC)"),
+    time_column("first", "first window (UTC)"),
+    time_column("last", "last window (UTC)"),
 ]
 HOST_ALERT_COLUMNS: list[dict] = [
     text_column("role", "its role", width=110),
@@ -184,9 +185,6 @@ def layout(host: str | None = None, **_query: str) -> html.Div:
                             HOST_COLUMNS,
                             page_size=HOSTS_PAGE_SIZE,
                             row_id="id",
-                            persistence=True,  # keep the user's filter and sort across drill-downs
-                            persisted_props=["filterModel", "columnState"],
-                            persistence_type="memory",
                         ),
                         html.P(HINT, className="table-note"),
                     ]
