@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any, ClassVar
+
 from ..records.alert import Alert
 from ..records.window import WindowData
+from .params import Constraint, check_params
 
 
 class Detector:
     """A known-attack detector: learns what normal looks like, then turns windows into alerts.
 
     Detectors keep their own state across windows (slow attacks span many), so
-    ``detect`` is called once per window, in time order.
+    ``detect`` is called once per window, in time order. A detector declares what each parameter
+    accepts in ``_parameter_constraints``; they are checked once, when it is made (``params``).
     """
 
     name = "detector"
+    _parameter_constraints: ClassVar[dict[str, Constraint | list[Constraint]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def made_and_checked(self: Detector, *args: Any, **kw: Any) -> None:
+            init(self, *args, **kw)
+            if type(self).__init__ is made_and_checked:  # the class made last checks, once
+                check_params(self, type(self)._parameter_constraints)
+
+        cls.__init__ = made_and_checked  # type: ignore[method-assign]
 
     def fit(self, windows: list[WindowData]) -> Detector:
         """Learn baseline figures quoted in explanations; does nothing by default."""
