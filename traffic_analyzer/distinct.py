@@ -25,6 +25,33 @@ def per_distinct(values: pd.Series, test: Callable[[pd.Series], pd.Series | np.n
     return np.asarray(out)[codes]
 
 
+class Remembered:
+    """A per-value ``test`` (as for :func:`per_distinct`) whose answers are kept across calls.
+
+    Windows keep meeting the same addresses, histories and names: each is tested once, not once per
+    window. At most ``most`` answers are kept; past that the memory starts over.
+    """
+
+    def __init__(self, test: Callable[[pd.Series], pd.Series | np.ndarray], most: int = 100_000) -> None:
+        self.test = test
+        self.most = most
+        self.answers: dict = {}
+
+    def __call__(self, values: pd.Series) -> np.ndarray:
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        if len(codes) == 0:
+            return np.asarray(self.test(values.iloc[:0]))
+        answers = self.answers
+        unknown = [u for u in uniques if u not in answers]
+        if unknown:
+            if len(answers) + len(unknown) > self.most:
+                answers.clear()
+                unknown = list(uniques)
+            found = np.asarray(self.test(pd.Series(unknown, dtype=values.dtype)))
+            answers.update(zip(unknown, found.tolist(), strict=True))
+        return np.array([answers[u] for u in uniques])[codes]
+
+
 _PAIR_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: (a, b) and (b, a) hash apart
 
 

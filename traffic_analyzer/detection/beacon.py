@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter, deque
+from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 
+from ..distinct import per_distinct
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
@@ -94,28 +97,24 @@ class BeaconDetector(Detector):
 
     def detect(self, window: WindowData) -> list[Alert]:
         p = window.packets
-        payload = p[(p["payload_len"] > 0).fillna(False) & p["dst_port"].notna() & p["src_port"].notna()]
         touched = set()
-        columns = ["ts", "src_ip", "dst_ip", "src_port", "dst_port", "payload_len"]
-        for row in payload[columns].sort_values("ts", kind="stable").itertuples(index=False):
-            if row.dst_port >= row.src_port:  # the server's answer: counted into the client's latest check-in
-                bursts = self._bursts.get((row.dst_ip, row.src_ip, int(row.src_port)))
-                if bursts and row.ts >= bursts[-1][0]:
-                    bursts[-1][3] += int(row.payload_len)
+        for ts, src, dst, sport, dport, size in _payload_packets(p):
+            if dport >= sport:  # the server's answer: counted into the client's latest check-in
+                bursts = self._bursts.get((dst, src, sport))
+                if bursts and ts >= bursts[-1][0]:
+                    bursts[-1][3] += size
                 continue
-            if row.dst_port in BENIGN_PERIODIC_PORTS or _is_group_address(row.dst_ip):
-                continue
-            key = (row.src_ip, row.dst_ip, int(row.dst_port))
+            key = (src, dst, dport)
             bursts = self._bursts.get(key)
             if bursts is None:
                 if len(self._bursts) >= MAX_PAIRS:
                     continue
                 bursts = self._bursts[key] = deque(maxlen=MAX_BURSTS_PER_PAIR)
-            if bursts and row.ts - bursts[-1][1] <= self.burst_gap_s:
-                bursts[-1][1] = row.ts
-                bursts[-1][2] += int(row.payload_len)
+            if bursts and ts - bursts[-1][1] <= self.burst_gap_s:
+                bursts[-1][1] = ts
+                bursts[-1][2] += size
             else:
-                bursts.append([row.ts, row.ts, int(row.payload_len), 0])
+                bursts.append([ts, ts, size, 0])
             touched.add(key)
         if len(p):
             self._forget(float(p["ts"].max()))  # by the last packet seen, not the window's end
@@ -199,6 +198,42 @@ class BeaconDetector(Detector):
                 del self._bursts[key]
 
 
+def _payload_packets(p: pd.DataFrame) -> zip:
+    """(ts, src, dst, src_port, dst_port, payload) of the packets with payload, in time order, as Python values.
+
+    Client packets to periodic-by-design ports or to group addresses are left out here, in numpy,
+    rather than row by row: the loop in ``detect`` would skip them without effect.
+    """
+    has = (p["payload_len"] > 0).fillna(False) & p["dst_port"].notna() & p["src_port"].notna()
+    at = np.flatnonzero(has.to_numpy(dtype=bool))
+    if not len(at):
+        return zip()
+    at = at[np.argsort(p["ts"].to_numpy(dtype=float)[at], kind="stable")]
+    sport = p["src_port"].to_numpy(dtype=np.int64, na_value=0)[at]
+    dport = p["dst_port"].to_numpy(dtype=np.int64, na_value=0)[at]
+    dst = p["dst_ip"].to_numpy(dtype=object)[at]
+    client = dport < sport
+    skip = client & np.isin(dport, list(BENIGN_PERIODIC_PORTS))
+    ask = client & ~skip
+    if ask.any():
+        skip[ask] = per_distinct(pd.Series(dst[ask], dtype=object), _group_addresses)
+    at, sport, dport, dst = at[~skip], sport[~skip], dport[~skip], dst[~skip]
+    return zip(
+        p["ts"].to_numpy(dtype=float)[at].tolist(),
+        p["src_ip"].to_numpy(dtype=object)[at].tolist(),
+        dst.tolist(),
+        sport.tolist(),
+        dport.tolist(),
+        p["payload_len"].to_numpy(dtype=np.int64, na_value=0)[at].tolist(),
+        strict=True,
+    )
+
+
+def _group_addresses(addresses: pd.Series) -> np.ndarray:
+    return np.array([_is_group_address(a) for a in addresses], dtype=bool)
+
+
+@lru_cache(maxsize=65536)
 def _is_group_address(ip) -> bool:
     try:
         addr = ipaddress.ip_address(str(ip))
