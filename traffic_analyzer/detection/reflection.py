@@ -13,10 +13,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..distinct import per_distinct
+from ..distinct import Remembered
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .columns import frame
 
 # UDP services abused as reflectors/amplifiers (US-CERT TA14-017A and later reports): port -> name.
 REFLECTOR_SERVICES: dict[int, str] = {
@@ -134,9 +135,11 @@ class ReflectionDetector(Detector):
             return []
         previous = self._unasked
         unasked = pd.concat([previous, fresh], ignore_index=True) if len(previous) else fresh
-        unasked = unasked[unasked["last_ts"].astype(float) >= horizon].drop_duplicates("uid", keep="last")
-        self._unasked = unasked.iloc[-self.max_tracked :]
-        if self._unasked["packets"].sum() < self.min_packets:
+        # Within the horizon, the latest record of each flow, the newest max_tracked: one take, not three frames.
+        keep = np.flatnonzero(unasked["last_ts"].to_numpy(dtype=float) >= horizon)
+        keep = keep[~pd.Index(unasked["uid"].to_numpy(dtype=object)[keep]).duplicated(keep="last")]
+        self._unasked = unasked.take(keep[-self.max_tracked :])
+        if self._unasked["packets"].to_numpy().sum() < self.min_packets:
             return []
         by_victim = self._unasked.groupby(["kind", "victim"]).agg(
             reflectors=("reflector", "nunique"), packets=("packets", "sum")
@@ -243,20 +246,26 @@ class ReflectionDetector(Detector):
         """
         if flows.empty:
             return _empty()
-        history = flows["history"].fillna("")
-        tcp = (flows["proto"] == "tcp").fillna(False)
+        proto = flows["proto"].to_numpy(dtype=object, na_value="")
+        tcp, no_answer = proto == "tcp", flows["resp_pkts"].to_numpy() == 0
         services = self._service_ports()
         # UDP: the first packet came from a reflector port and the host never answered or asked.
-        udp = (flows["proto"] == "udp").fillna(False) & flows["orig_p"].isin(list(services)) & (flows["resp_pkts"] == 0)
-        udp_rows = flows[udp]
+        udp = (
+            (proto == "udp")
+            & no_answer
+            & np.isin(flows["orig_p"].to_numpy(dtype=np.int64, na_value=-1), list(services))
+        )
+        udp_rows = flows[udp] if udp.any() else flows.iloc[:0]
         udp_rows = udp_rows[~_is_group_ip(udp_rows["resp_h"])] if len(udp_rows) else udp_rows
         answered = (udp_rows["resp_h"].astype(str) + "|" + udp_rows["orig_p"].astype(str)).isin(asked.index)
         udp_rows = udp_rows[~answered.to_numpy()]
+        history = flows["history"].fillna("")
         # TCP: a SYN-ACK makes its receiver the originator; with no SYN from it, nobody asked.
-        unasked = per_distinct(history, lambda h: h.str.contains("h", regex=False) & ~h.str.contains("S", regex=False))
-        synack = flows[tcp & unasked]
+        synack = tcp & _unasked_history(history)
+        synack = flows[synack] if synack.any() else flows.iloc[:0]
         # TCP: a lone RST (or RST-ACK) the host never answered, on a connection it never opened.
-        rst = flows[tcp & per_distinct(history, lambda h: h.str.fullmatch("R")) & (flows["resp_pkts"] == 0)]
+        rst = tcp & no_answer & _lone_reset(history)
+        rst = flows[rst] if rst.any() else flows.iloc[:0]
         if udp_rows.empty and synack.empty and rst.empty:
             return _empty()
         parts = []
@@ -283,13 +292,17 @@ def _empty_requests() -> pd.Series:
 def _group_requests(asked: pd.Series, packets: pd.DataFrame, ports: dict[int, str], now: float) -> pd.Series:
     """``asked`` updated with the window's requests to a multicast/broadcast group on a service port (SSDP,
     NetBIOS, WS-Discovery searches), keeping those of the last GROUP_ANSWER_S."""
-    wanted = (packets["transport"] == "udp").fillna(False) & packets["src_ip"].notna()
-    wanted &= packets["dst_port"].isin(list(ports))
-    udp = packets.loc[wanted.to_numpy(), ["ts", "src_ip", "dst_ip", "dst_mac", "dst_port"]] if wanted.any() else None
-    if udp is not None and len(udp):
-        group = udp[_is_group_mac(udp["dst_mac"]) | _is_group_ip(udp["dst_ip"])]
-        keys = group["src_ip"].astype(str) + "|" + group["dst_port"].astype(str)
-        asked = pd.concat([asked, group["ts"].groupby(keys.to_numpy()).max()]).groupby(level=0).max()
+    wanted = packets["transport"].to_numpy(dtype=object, na_value="") == "udp"
+    wanted &= np.isin(packets["dst_port"].to_numpy(dtype=np.int64, na_value=-1), list(ports))
+    wanted &= ~packets["src_ip"].isna().to_numpy()
+    if wanted.any():
+        at = np.flatnonzero(wanted)
+        dst_mac, dst_ip = packets["dst_mac"].iloc[at], packets["dst_ip"].iloc[at]
+        at = at[_is_group_mac(dst_mac) | _is_group_ip(dst_ip)]
+        if len(at):
+            group = packets[["ts", "src_ip", "dst_port"]].iloc[at]
+            keys = group["src_ip"].astype(str) + "|" + group["dst_port"].astype(str)
+            asked = pd.concat([asked, group["ts"].groupby(keys.to_numpy()).max()]).groupby(level=0).max()
     kept = asked[asked >= now - GROUP_ANSWER_S]
     return kept.nlargest(MAX_GROUP_REQUESTS) if len(kept) > MAX_GROUP_REQUESTS else kept
 
@@ -298,42 +311,44 @@ def _rows(
     flows: pd.DataFrame, kind: str, victim: str, reflector: str, service: pd.Series, side: str, reply: str
 ) -> pd.DataFrame:
     """Unrequested-flow records; ``side`` is the conn.log side (orig/resp) the reflector's packets are counted on."""
-    return pd.DataFrame(
+    n = len(flows)
+    return frame(  # from numpy columns of the final dtypes: a frame's astype costs more than these rows
         {
-            "uid": flows["uid"],
-            "ts": flows["ts"],
-            "last_ts": flows["last_ts"],
-            "kind": kind,
-            "victim": flows[victim],
-            "reflector": flows[reflector],
-            "service": service.astype(str),
-            "reply": reply,
-            "packets": flows[f"{side}_pkts"],
-            "bytes": flows[f"{side}_ip_bytes"],
+            "uid": flows["uid"].to_numpy(dtype=object),
+            "ts": flows["ts"].to_numpy(dtype=np.float64),
+            "last_ts": flows["last_ts"].to_numpy(dtype=np.float64),
+            "kind": np.full(n, kind, dtype=object),
+            "victim": flows[victim].to_numpy(dtype=object),
+            "reflector": flows[reflector].to_numpy(dtype=object),
+            "service": service.astype(str).to_numpy(dtype=object),
+            "reply": np.full(n, reply, dtype=object),
+            "packets": flows[f"{side}_pkts"].to_numpy(dtype=np.int64),
+            "bytes": flows[f"{side}_ip_bytes"].to_numpy(dtype=np.int64),
         },
-        columns=list(_ROW_COLUMNS),
-    ).astype(_ROW_COLUMNS)
+        index=flows.index,
+    )
 
 
 def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _ROW_COLUMNS.items()})
 
 
-def _is_group_mac(macs: pd.Series) -> np.ndarray:
+def _group_mac_text(macs: pd.Series) -> np.ndarray:
     """MACs with the group bit (the low bit of the first octet) set: broadcast or multicast."""
-    return per_distinct(
-        macs, lambda m: m.str.slice(1, 2).str.lower().isin(list(GROUP_BIT_DIGITS)).fillna(False).to_numpy(dtype=bool)
-    )
+    return macs.str.slice(1, 2).str.lower().isin(list(GROUP_BIT_DIGITS)).fillna(False).to_numpy(dtype=bool)
 
 
-def _is_group_ip(addresses: pd.Series) -> np.ndarray:
+def _group_ip_text(addresses: pd.Series) -> np.ndarray:
     """Multicast or limited-broadcast addresses, which no reflection is aimed at; missing counts as group."""
-    return per_distinct(addresses, _is_group_text)
-
-
-def _is_group_text(addresses: pd.Series) -> np.ndarray:
     text = addresses.astype(str).str.lower()
     first_octet = pd.to_numeric(text.str.split(".", n=1).str[0], errors="coerce")
     v4 = first_octet.between(224, 239) | (text == "255.255.255.255")
     v6 = text.str.match(r"ff[0-9a-f]{2}:")
     return (v4 | v6).fillna(True).to_numpy(dtype=bool) | addresses.isna().to_numpy()
+
+
+# Per-value tests, each value tested once across windows.
+_is_group_mac = Remembered(_group_mac_text)
+_is_group_ip = Remembered(_group_ip_text)
+_unasked_history = Remembered(lambda h: h.str.contains("h", regex=False) & ~h.str.contains("S", regex=False))
+_lone_reset = Remembered(lambda h: h.str.fullmatch("R"))
