@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import math
 
+import numpy as np
 import pandas as pd
 
 from ..records.alert import Alert
@@ -43,12 +44,22 @@ class ExfiltrationDetector(Detector):
     def detect(self, window: WindowData) -> list[Alert]:
         seen = (window.packets["ts"].max(), window.flows["last_ts"].max())  # NaN for an empty table
         self._last_seen = max([self._last_seen, *(float(t) for t in seen if pd.notna(t))])
-        if len(window.flows):
+        flows = self._flows
+        latest = np.ones(len(flows), dtype=bool)
+        if len(window.flows):  # each flow's latest record: the remembered ones are unique, so only new ones replace
             new = window.flows[_FLOW_COLUMNS]
-            flows = pd.concat([self._flows, new], ignore_index=True) if len(self._flows) else new
-            self._flows = flows.drop_duplicates("uid", keep="last")
-        self._flows = self._flows[self._flows["last_ts"] >= self._last_seen - self.window_s]  # still sending lately
+            uids = new["uid"].to_numpy(dtype=object)
+            updated = set(uids.tolist())
+            latest = np.fromiter(
+                (u not in updated for u in flows["uid"].to_numpy(dtype=object).tolist()), bool, len(flows)
+            )
+            latest = np.concatenate([latest, ~pd.Index(uids, dtype=object).duplicated(keep="last")])
+            flows = pd.concat([flows, new], ignore_index=True) if len(flows) else new
+        keep = latest & (flows["last_ts"].to_numpy(dtype=float) >= self._last_seen - self.window_s)  # still sending
+        self._flows = flows if keep.all() else flows.take(np.flatnonzero(keep))
         if self._flows.empty or self._flows["orig_bytes"].sum() < self.min_bytes:  # no pair can reach it
+            return []
+        if not self._any_pair_big():
             return []
         totals = self._flows.groupby(["orig_h", "resp_h"]).agg(
             sent=("orig_bytes", "sum"), received=("resp_bytes", "sum"), start=("ts", "min"), end=("last_ts", "max")
@@ -62,6 +73,18 @@ class ExfiltrationDetector(Detector):
         pairs = self._flows.set_index(["orig_h", "resp_h"])["resp_p"]
         big = big.assign(ports=[sorted({int(x) for x in pairs.loc[[pair]]})[:5] for pair in big.index])
         return [self._alert(src, dst, row) for (src, dst), row in big.iterrows()]
+
+    def _any_pair_big(self) -> bool:
+        """Does any (source, destination) pair pass both thresholds? The group-by below, in numpy, without frames."""
+        src = pd.factorize(self._flows["orig_h"].to_numpy(dtype=object))[0]
+        dst = pd.factorize(self._flows["resp_h"].to_numpy(dtype=object))[0]
+        known = (src >= 0) & (dst >= 0)  # as a group-by, a flow with a missing address counts nowhere
+        if not known.any():
+            return False
+        pair = pd.factorize(src[known].astype(np.int64) * (int(dst.max()) + 1) + dst[known])[0]
+        sent = np.bincount(pair, weights=self._flows["orig_bytes"].to_numpy()[known])
+        received = np.bincount(pair, weights=self._flows["resp_bytes"].to_numpy()[known])
+        return bool(((sent >= self.min_bytes) & (sent >= self.min_upload_ratio * np.maximum(received, 1))).any())
 
     def _alert(self, src: str, dst: str, row: pd.Series) -> Alert:
         external = _is_external(dst)
