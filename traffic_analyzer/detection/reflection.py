@@ -137,7 +137,7 @@ class ReflectionDetector(Detector):
         unasked = pd.concat([previous, fresh], ignore_index=True) if len(previous) else fresh
         # Within the horizon, the latest record of each flow, the newest max_tracked: one take, not three frames.
         keep = np.flatnonzero(unasked["last_ts"].to_numpy(dtype=float) >= horizon)
-        keep = keep[~pd.Index(unasked["uid"].to_numpy(dtype=object)[keep]).duplicated(keep="last")]
+        keep = keep[~pd.Index(unasked["uid"].to_numpy(dtype=object)[keep], dtype=object).duplicated(keep="last")]
         self._unasked = unasked.take(keep[-self.max_tracked :])
         if self._unasked["packets"].to_numpy().sum() < self.min_packets:
             return []

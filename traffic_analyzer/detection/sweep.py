@@ -160,9 +160,8 @@ def _sources_probing(probes: pd.DataFrame, min_hosts: int) -> list:
     known = (src >= 0) & (method >= 0) & (dst >= 0)  # as a group-by, rows with a missing key count nowhere
     ways = src[known].astype(np.int64) * len(methods) + method[known]
     pairs = np.unique(ways * len(targets) + dst[known])  # each (source, method, target) once
-    per_way = np.bincount(pairs // len(targets))
-    busy = np.flatnonzero(per_way >= min_hosts) // len(methods)
-    return [sources[i] for i in np.unique(busy)]
+    way, hosts = np.unique(pairs // len(targets), return_counts=True)
+    return [sources[i] for i in np.unique(way[hosts >= min_hosts] // len(methods))]
 
 
 def _probes(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
