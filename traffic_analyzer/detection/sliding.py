@@ -68,7 +68,7 @@ class SlidingTable:
         horizon = now - self.horizon_s
         old = self._recent(self.rows, horizon)
         if new.empty:  # the remembered rows are merged, capped and in order already: only age them
-            self.rows = old.reset_index(drop=True)
+            self.rows = old if _numbered(old) else old.reset_index(drop=True)
             return self.rows
         new = self._recent(new, horizon, count=False)
         if self.key is not None and len(new):
@@ -79,15 +79,18 @@ class SlidingTable:
             both = old
         if self.per_group is not None and len(both):
             columns, most = self.per_group
-            kept = both.groupby(columns, sort=False).tail(most)
-            self.capped += len(both) - len(kept)
-            both = kept
+            kept = _last_of_groups(both, columns, most)
+            if not kept.all():
+                self.capped += int((~kept).sum())
+                both = both[kept]
         if self.by_time and len(both):
-            both = both.sort_values(self.time, kind="stable")
+            ts = both[self.time].to_numpy(dtype=float)
+            if (ts[1:] < ts[:-1]).any():  # remembered rows are in order, and new ones mostly later: often no sort
+                both = both.iloc[np.argsort(ts, kind="stable")]
         if len(both) > self.max_rows:
             self.capped += len(both) - self.max_rows
             both = both.iloc[-self.max_rows :]
-        self.rows = both.reset_index(drop=True)
+        self.rows = both if _numbered(both) else both.reset_index(drop=True)
         return self.rows
 
     def __len__(self) -> int:
@@ -102,7 +105,7 @@ class SlidingTable:
             return frame
         if count:
             self.aged_out += int((~keep).sum())
-        return frame[keep]
+        return frame.take(np.flatnonzero(keep))
 
     def _merged(self, old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
         """One row per key: ``new`` grouped, then merged into the matching ``old`` rows; fresh keys appended."""
@@ -115,16 +118,18 @@ class SlidingTable:
         old = old.reset_index(drop=True)
         if seen.any():
             old = old.copy()
-            rows, updates = at[seen], grouped[seen]
+            rows = at[seen]
             for column, rule in self.merge.items():
                 if rule == "first":
                     continue
                 before = old[column].to_numpy()[rows]
-                after = updates[column].to_numpy()
+                after = grouped[column].to_numpy()[seen]
                 combined = _combine(rule, before, after)
                 old[column] = _put(old[column], rows, combined)
-        fresh = grouped[~seen]
-        return pd.concat([old, fresh], ignore_index=True) if len(fresh) else old
+        if seen.all():
+            return old
+        fresh = grouped if not seen.any() else grouped[~seen]
+        return pd.concat([old, fresh], ignore_index=True)
 
     def _group(self, new: pd.DataFrame) -> pd.DataFrame:
         assert self.key is not None
@@ -132,6 +137,30 @@ class SlidingTable:
             return new.reset_index(drop=True)
         spec = {c: (c, self.merge.get(c, "first")) for c in new.columns if c != self.key}
         return new.groupby(self.key, sort=False).agg(**spec).reset_index()[list(new.columns)]
+
+
+def _last_of_groups(frame: pd.DataFrame, columns: list[str], most: int) -> np.ndarray:
+    """Which rows ``groupby(columns).tail(most)`` keeps, as a mask: the last ``most`` of each group, and no row
+    with a missing key (a group-by drops those). In numpy, without the group-by's fixed cost."""
+    codes = [pd.factorize(frame[c].to_numpy())[0] for c in columns]
+    known = np.logical_and.reduce([c >= 0 for c in codes])
+    group = np.zeros(len(frame), dtype=np.int64)
+    for c in codes:
+        group = group * (int(c.max(initial=0)) + 1) + c
+    order = np.argsort(group, kind="stable")  # each group's rows together, in table order
+    ordered = group[order]
+    first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # where each group starts
+    size = np.diff(np.r_[first, len(order)])
+    from_end = np.repeat(first + size, size) - np.arange(len(order))  # 1 for a group's last row
+    keep = np.empty(len(frame), dtype=bool)
+    keep[order] = from_end <= most
+    return keep & known
+
+
+def _numbered(frame: pd.DataFrame) -> bool:
+    """Is the frame's index already 0, 1, 2 ... (what ``reset_index(drop=True)`` would make)?"""
+    index = frame.index
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
 
 
 def _combine(rule: str, before: np.ndarray, after: np.ndarray) -> np.ndarray:
