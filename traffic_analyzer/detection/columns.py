@@ -21,4 +21,11 @@ def frame(columns: dict[str, np.ndarray], index: pd.Index | None = None) -> pd.D
             for name, v in columns.items()
         },
         index=index,
+        copy=False,
     )
+
+
+def rows_of(table: pd.DataFrame, at: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """Rows ``at`` (positions) of these columns of ``table``, dtypes and index labels kept: ``table[columns].iloc[at]``
+    without the block manager's copies."""
+    return pd.DataFrame({c: table[c].array[at] for c in columns}, index=table.index[at], copy=False)
