@@ -10,6 +10,7 @@ import pandas as pd
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .columns import rows_of
 from .sliding import SlidingTable
 from .span import burst_span
 
@@ -102,15 +103,19 @@ class BruteForceDetector(Detector):
         f = window.flows
         sessions = self._sessions.rows.iloc[:0]
         if len(f):
-            auth = f[f["proto"].eq("tcp") & f["resp_p"].isin(list(AUTH_PORTS)) & (f["orig_bytes"] > 0)]
-            sessions = auth[_SESSION_COLUMNS]
+            auth = f["proto"].to_numpy(dtype=object, na_value="") == "tcp"
+            auth &= np.isin(f["resp_p"].to_numpy(dtype=np.int64, na_value=-1), list(AUTH_PORTS))
+            auth &= f["orig_bytes"].to_numpy() > 0
+            if auth.any():
+                sessions = rows_of(f, np.flatnonzero(auth), _SESSION_COLUMNS)
         self._sessions.add(sessions, now=window.end)
         p = window.packets
-        ftp_fail = p["ftp_reply_code"].eq(FTP_LOGIN_FAILED).fillna(False)
-        http_fail = p["http_status"].isin(HTTP_UNAUTHORIZED).fillna(False)
-        fails = p.loc[ftp_fail | http_fail, ["dst_ip", "src_ip", "ts", "ftp_reply_code", "http_status"]]
+        ftp_fail = p["ftp_reply_code"].to_numpy(dtype=np.int64, na_value=-1) == FTP_LOGIN_FAILED
+        http_fail = np.isin(p["http_status"].to_numpy(dtype=np.int64, na_value=-1), list(HTTP_UNAUTHORIZED))
+        at = np.flatnonzero(ftp_fail | http_fail)
         failures = self._failures.rows.iloc[:0]
-        if len(fails):
+        if len(at):
+            fails = rows_of(p, at, ["dst_ip", "src_ip", "ts", "ftp_reply_code", "http_status"])
             failures = pd.DataFrame(
                 {
                     "client": fails["dst_ip"].astype(str),
@@ -122,7 +127,9 @@ class BruteForceDetector(Detector):
         self._failures.add(failures, now=window.end)
 
     def _session_runs(self, window: WindowData) -> list[Alert]:
-        s = self._sessions.rows[self._sessions.rows["duration"] <= self.max_session_s]
+        rows = self._sessions.rows
+        short = rows["duration"].to_numpy(dtype=float, na_value=np.nan) <= self.max_session_s
+        s = rows[short & _in_groups_of(rows, ["orig_h", "resp_h", "resp_p"], short, self.min_attempts)]
         alerts = []
         for (client, server, port), runs in s.groupby(["orig_h", "resp_h", "resp_p"]):
             if len(runs) < self.min_attempts:
@@ -159,8 +166,12 @@ class BruteForceDetector(Detector):
         return alerts
 
     def _failed_login_runs(self) -> list[Alert]:
+        rows = self._failures.rows
         alerts = []
-        for (client, server), fails in self._failures.rows.groupby(["client", "server"]):
+        if not len(rows):
+            return alerts
+        rows = rows[_in_groups_of(rows, ["client", "server"], np.ones(len(rows), dtype=bool), self.min_failed_replies)]
+        for (client, server), fails in rows.groupby(["client", "server"]):
             if len(fails) < self.min_failed_replies:
                 continue
             start, end = burst_span(fails["ts"])
@@ -200,6 +211,24 @@ class BruteForceDetector(Detector):
             evidence=evidence,
             detector=self.name,
         )
+
+
+def _in_groups_of(rows: pd.DataFrame, keys: list[str], among: np.ndarray, least: int) -> np.ndarray:
+    """Rows of groups (by ``keys``) with at least ``least`` of the rows ``among``, as a mask.
+
+    Most windows have no such group: picking them in numpy spares a group-by over all remembered rows.
+    """
+    codes = [pd.factorize(rows[k].to_numpy(dtype=object))[0] for k in keys]
+    known = np.logical_and.reduce([c >= 0 for c in codes])  # as a group-by, a missing key counts nowhere
+    group = np.zeros(len(rows), dtype=np.int64)
+    for c in codes:
+        group = group * (int(c.max(initial=0)) + 1) + c
+    group = np.where(known, group, -1)
+    counted = known & among
+    if not counted.any():
+        return counted
+    groups, sizes = np.unique(group[counted], return_counts=True)
+    return np.isin(group, groups[sizes >= least])
 
 
 def _median_idle_s(sessions: pd.DataFrame) -> float:
