@@ -44,15 +44,16 @@ class Remembered:
         if len(codes) == 0:
             return np.asarray(self.test(values.iloc[:0]))
         answers = self.answers
-        unknown = [u for u in uniques if u not in answers]
+        keys = uniques.tolist()  # Python values: iterating an extension array is slow
+        unknown = [u for u in keys if u not in answers]
         if unknown:
             if len(answers) + len(unknown) > self.most:
                 answers.clear()
-                unknown = list(uniques)
+                unknown = keys
             found = np.asarray(self.test(pd.Series(unknown, dtype=values.dtype)))
             self.dtype = found.dtype
             answers.update(zip(unknown, found.tolist(), strict=True))
-        return np.array([answers[u] for u in uniques], dtype=self.dtype)[codes]
+        return np.array([answers[u] for u in keys], dtype=self.dtype)[codes]
 
 
 _PAIR_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: (a, b) and (b, a) hash apart

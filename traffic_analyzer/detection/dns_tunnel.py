@@ -225,15 +225,16 @@ class DnsTunnelDetector(Detector):
             (stats["recent_long"] >= self.exfil_min_queries) & (stats["long_share"] >= self.exfil_min_long_share)
         )
         found = {}
+        clients, domains = self._rows["client"].to_numpy(), self._rows["domain"].to_numpy()  # masks in numpy
         for (client, domain), s in stats[could_alert].iterrows():  # _verdict says None for every other group
             kind = self._verdict(s)
             if kind is not None:
-                group = self._rows[(self._rows["client"] == client) & (self._rows["domain"] == domain)]
+                group = self._rows[(clients == client) & (domains == domain)]
                 found[(client, domain)] = (kind, s, group)
         relays: dict[tuple[str, str], list[str]] = {}  # (client, domain) -> resolvers that forwarded its queries
         for client, domain in list(found):
             group = found[(client, domain)][2]
-            same_domain = self._rows[self._rows["domain"] == domain]
+            same_domain = self._rows[domains == domain]
             clients = relayed_clients(same_domain, client, group["qname"], "qname", "client", "server")
             for relayed in clients:
                 relays.setdefault((relayed, domain), []).append(client)
@@ -362,12 +363,11 @@ class DnsTunnelDetector(Detector):
         np.minimum.at(first_long, group[at], ts[at])
         np.maximum.at(last_long, group[at], ts[at])
         stats["recent_long_span"] = np.where(stats["recent_long"] > 0, last_long - first_long, 0.0)
-        keys = pd.MultiIndex.from_arrays(
-            [
-                np.asarray(clients, dtype=object)[groups // len(domains)],
-                np.asarray(domains, dtype=object)[groups % len(domains)],
-            ],
+        keys = pd.MultiIndex(  # from the factorized keys as they are: from_arrays would factorize them again
+            levels=[pd.Index(clients, dtype=object), pd.Index(domains, dtype=object)],
+            codes=[groups // len(domains), groups % len(domains)],
             names=["client", "domain"],
+            verify_integrity=False,
         )
         return pd.DataFrame(stats, index=keys)
 

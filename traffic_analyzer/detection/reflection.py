@@ -299,10 +299,15 @@ def _group_requests(asked: pd.Series, packets: pd.DataFrame, ports: dict[int, st
         at = np.flatnonzero(wanted)
         dst_mac, dst_ip = packets["dst_mac"].iloc[at], packets["dst_ip"].iloc[at]
         at = at[_is_group_mac(dst_mac) | _is_group_ip(dst_ip)]
-        if len(at):
-            group = packets[["ts", "src_ip", "dst_port"]].iloc[at]
-            keys = group["src_ip"].astype(str) + "|" + group["dst_port"].astype(str)
-            asked = pd.concat([asked, group["ts"].groupby(keys.to_numpy()).max()]).groupby(level=0).max()
+        if len(at):  # a few requests: a dict, not a group-by (each "host|port" -> its last time, sorted by key)
+            last = dict(zip(asked.index.tolist(), asked.tolist(), strict=True))
+            hosts = packets["src_ip"].to_numpy(dtype=object)[at].tolist()
+            ports_at = packets["dst_port"].to_numpy(dtype=np.int64, na_value=-1)[at].tolist()
+            for host, port, ts in zip(hosts, ports_at, packets["ts"].to_numpy(dtype=float)[at].tolist(), strict=True):
+                key = f"{host}|{port}"
+                last[key] = max(ts, last.get(key, ts))
+            keys = sorted(last)
+            asked = pd.Series([last[k] for k in keys], index=pd.Index(keys, dtype="str"), dtype="float64")
     kept = asked[asked >= now - GROUP_ANSWER_S]
     return kept.nlargest(MAX_GROUP_REQUESTS) if len(kept) > MAX_GROUP_REQUESTS else kept
 
