@@ -9,6 +9,7 @@ so both styles are caught: a new connection per check-in, and keep-alives inside
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections import Counter, deque
 from functools import lru_cache
 
@@ -94,6 +95,8 @@ class BeaconDetector(Detector):
         self.shared_min_clients = shared_min_clients
         self.monitor_min_servers = monitor_min_servers
         self._bursts: dict[tuple[str, str, int], deque] = {}  # pair -> deque of [start, last, sent, received]
+        self._clients: Counter = Counter()  # (server, port) -> pairs in _bursts, i.e. its distinct clients
+        self._oldest = math.inf  # no pair's first check-in ended before this: _forget has nothing to drop until then
 
     def detect(self, window: WindowData) -> list[Alert]:
         p = window.packets
@@ -110,21 +113,22 @@ class BeaconDetector(Detector):
                 if len(self._bursts) >= MAX_PAIRS:
                     continue
                 bursts = self._bursts[key] = deque(maxlen=MAX_BURSTS_PER_PAIR)
+                self._clients[key[1:]] += 1
             if bursts and ts - bursts[-1][1] <= self.burst_gap_s:
                 bursts[-1][1] = ts
                 bursts[-1][2] += size
             else:
-                bursts.append([ts, ts, size, 0])
+                bursts.append([ts, ts, size, 0])  # on a full deque this drops the first check-in
+            self._oldest = min(self._oldest, bursts[0][1])  # whatever changed, the first check-in is covered
             touched.add(key)
         if len(p):
             self._forget(float(p["ts"].max()))  # by the last packet seen, not the window's end
-        clients = Counter((server, port) for _, server, port in self._bursts)  # distinct clients per service
         periodic = [
             a
             for a in (
                 self._judge(key)
                 for key in touched
-                if key in self._bursts and clients[key[1:]] < self.shared_min_clients
+                if key in self._bursts and self._clients[key[1:]] < self.shared_min_clients
             )
             if a is not None
         ]
@@ -191,11 +195,17 @@ class BeaconDetector(Detector):
     def _forget(self, now: float) -> None:
         """Drop check-ins older than ``window_s`` before ``now``, and pairs left with none."""
         horizon = now - self.window_s
+        if horizon <= self._oldest:  # the usual window with hours of memory: nothing has aged yet
+            return
         for key, bursts in list(self._bursts.items()):
             while bursts and bursts[0][1] < horizon:
                 bursts.popleft()
             if not bursts:
                 del self._bursts[key]
+                self._clients[key[1:]] -= 1
+                if not self._clients[key[1:]]:
+                    del self._clients[key[1:]]
+        self._oldest = min((bursts[0][1] for bursts in self._bursts.values()), default=math.inf)  # _forget pops firsts
 
 
 def _payload_packets(p: pd.DataFrame) -> zip:
