@@ -29,3 +29,8 @@ def rows_of(table: pd.DataFrame, at: np.ndarray, columns: list[str]) -> pd.DataF
     """Rows ``at`` (positions) of these columns of ``table``, dtypes and index labels kept: ``table[columns].iloc[at]``
     without the block manager's copies."""
     return pd.DataFrame({c: table[c].array[at] for c in columns}, index=table.index[at], copy=False)
+
+
+def columns_of(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """These columns of ``table`` (dtypes and index kept): ``table[columns]`` without copying them."""
+    return pd.DataFrame({c: table[c].array for c in columns}, index=table.index, copy=False)

@@ -11,6 +11,7 @@ import pandas as pd
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .columns import columns_of
 
 SCORE_FLOOR = 45.0
 SCORE_SPAN = 40.0
@@ -47,7 +48,7 @@ class ExfiltrationDetector(Detector):
         flows = self._flows
         latest = np.ones(len(flows), dtype=bool)
         if len(window.flows):  # each flow's latest record: the remembered ones are unique, so only new ones replace
-            new = window.flows[_FLOW_COLUMNS]
+            new = columns_of(window.flows, _FLOW_COLUMNS)
             uids = new["uid"].to_numpy(dtype=object)
             updated = set(uids.tolist())
             latest = np.fromiter(

@@ -125,7 +125,9 @@ def _scanning(probes: pd.DataFrame, min_ports: int) -> np.ndarray:
 
     A group-by's ``nunique`` in numpy (a missing address counts in no pair, a missing port is no port).
     """
-    orig_h, resp_h, port = (pd.factorize(probes[c].to_numpy(dtype=object))[0] for c in ("orig_h", "resp_h", "resp_p"))
+    orig_h, resp_h = (pd.factorize(probes[c].to_numpy(dtype=object))[0] for c in ("orig_h", "resp_h"))
+    port = pd.factorize(probes["resp_p"].to_numpy(dtype=np.int64, na_value=-1))[0]
+    port[probes["resp_p"].isna().to_numpy()] = -1
     paired = (orig_h >= 0) & (resp_h >= 0)
     pair = np.where(paired, orig_h.astype(np.int64) * (int(resp_h.max(initial=0)) + 1) + resp_h, -1)
     counted = paired & (port >= 0)

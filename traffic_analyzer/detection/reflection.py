@@ -257,8 +257,9 @@ class ReflectionDetector(Detector):
         )
         udp_rows = flows[udp] if udp.any() else flows.iloc[:0]
         udp_rows = udp_rows[~_is_group_ip(udp_rows["resp_h"])] if len(udp_rows) else udp_rows
-        answered = (udp_rows["resp_h"].astype(str) + "|" + udp_rows["orig_p"].astype(str)).isin(asked.index)
-        udp_rows = udp_rows[~answered.to_numpy()]
+        if len(udp_rows):
+            answered = (udp_rows["resp_h"].astype(str) + "|" + udp_rows["orig_p"].astype(str)).isin(asked.index)
+            udp_rows = udp_rows[~answered.to_numpy()]
         history = flows["history"].fillna("")
         # TCP: a SYN-ACK makes its receiver the originator; with no SYN from it, nobody asked.
         synack = tcp & _unasked_history(history)
@@ -335,7 +336,10 @@ def _rows(
 
 
 def _empty() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _ROW_COLUMNS.items()})
+    return _EMPTY  # shared: nothing modifies a frame in place
+
+
+_EMPTY = pd.DataFrame({c: pd.Series(dtype=t) for c, t in _ROW_COLUMNS.items()})
 
 
 def _group_mac_text(macs: pd.Series) -> np.ndarray:

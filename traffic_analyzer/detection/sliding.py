@@ -60,6 +60,8 @@ class SlidingTable:
         self.by_time = by_time
         self.per_group = per_group
         self.rows = empty.reset_index(drop=True)
+        # A keyed table whose every other column takes the newest value replaces merged rows whole.
+        self._replaces = key is not None and all(self.merge.get(c) == "last" for c in empty.columns if c != key)
         self.aged_out = 0  # rows dropped for age, over the table's life
         self.capped = 0  # rows dropped by the cap: evidence the detector no longer sees
 
@@ -120,6 +122,12 @@ class SlidingTable:
             return grouped, np.arange(len(grouped))
         at = pd.Index(rows[self.key].iloc[kept]).get_indexer(grouped[self.key])
         seen = at >= 0
+        if seen.any() and self._replaces and rows.dtypes.equals(grouped.dtypes):
+            # Every column takes the newest value: a merged row is the new row, in the remembered row's place.
+            base = pd.concat([rows, grouped], ignore_index=True)
+            kept = kept.copy()
+            kept[at[seen]] = len(rows) + np.flatnonzero(seen)
+            return base, np.concatenate([kept, len(rows) + np.flatnonzero(~seen)])
         if seen.any():
             rows = rows.copy()
             targets = kept[at[seen]]

@@ -154,14 +154,14 @@ class HostSweepDetector(Detector):
 
 def _sources_probing(probes: pd.DataFrame, min_hosts: int) -> list:
     """Sources (in sorted order) that probed at least ``min_hosts`` distinct hosts with one method."""
-    src, sources = pd.factorize(probes["src"].to_numpy(dtype=object), sort=True)
+    src, sources = pd.factorize(probes["src"].to_numpy(dtype=object))  # sorted below: a flood has thousands
     method, methods = pd.factorize(probes["method"].to_numpy(dtype=object))
     dst, targets = pd.factorize(probes["dst"].to_numpy(dtype=object))
     known = (src >= 0) & (method >= 0) & (dst >= 0)  # as a group-by, rows with a missing key count nowhere
     ways = src[known].astype(np.int64) * len(methods) + method[known]
     pairs = np.unique(ways * len(targets) + dst[known])  # each (source, method, target) once
     way, hosts = np.unique(pairs // len(targets), return_counts=True)
-    return [sources[i] for i in np.unique(way[hosts >= min_hosts] // len(methods))]
+    return sorted(sources[i] for i in np.unique(way[hosts >= min_hosts] // len(methods)))
 
 
 def _probes(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
