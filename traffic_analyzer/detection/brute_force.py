@@ -10,7 +10,7 @@ import pandas as pd
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
-from .columns import rows_of
+from .columns import groups_of, rows_of
 from .sliding import SlidingTable
 from .span import burst_span
 
@@ -128,12 +128,9 @@ class BruteForceDetector(Detector):
 
     def _session_runs(self, window: WindowData) -> list[Alert]:
         rows = self._sessions.rows
-        short = rows["duration"].to_numpy(dtype=float, na_value=np.nan) <= self.max_session_s
-        s = rows[short & _in_groups_of(rows, ["orig_h", "resp_h", "resp_p"], short, self.min_attempts)]
+        short = rows[rows["duration"].to_numpy(dtype=float, na_value=np.nan) <= self.max_session_s]
         alerts = []
-        for (client, server, port), runs in s.groupby(["orig_h", "resp_h", "resp_p"]):
-            if len(runs) < self.min_attempts:
-                continue
+        for (client, server, port), runs in groups_of(short, ["orig_h", "resp_h", "resp_p"], self.min_attempts):
             size = runs["orig_bytes"].astype(float)
             spread = float(size.std(ddof=0) / size.mean()) if size.mean() > 0 else 0.0
             if spread > self.max_size_spread or _median_idle_s(runs) > self.max_idle_s:
@@ -166,14 +163,8 @@ class BruteForceDetector(Detector):
         return alerts
 
     def _failed_login_runs(self) -> list[Alert]:
-        rows = self._failures.rows
         alerts = []
-        if not len(rows):
-            return alerts
-        rows = rows[_in_groups_of(rows, ["client", "server"], np.ones(len(rows), dtype=bool), self.min_failed_replies)]
-        for (client, server), fails in rows.groupby(["client", "server"]):
-            if len(fails) < self.min_failed_replies:
-                continue
+        for (client, server), fails in groups_of(self._failures.rows, ["client", "server"], self.min_failed_replies):
             start, end = burst_span(fails["ts"])
             codes = ", ".join(f"{int(c)} x{n}" for c, n in fails["code"].value_counts().items())
             text = (
@@ -211,24 +202,6 @@ class BruteForceDetector(Detector):
             evidence=evidence,
             detector=self.name,
         )
-
-
-def _in_groups_of(rows: pd.DataFrame, keys: list[str], among: np.ndarray, least: int) -> np.ndarray:
-    """Rows of groups (by ``keys``) with at least ``least`` of the rows ``among``, as a mask.
-
-    Most windows have no such group: picking them in numpy spares a group-by over all remembered rows.
-    """
-    codes = [pd.factorize(rows[k].to_numpy(dtype=object))[0] for k in keys]
-    known = np.logical_and.reduce([c >= 0 for c in codes])  # as a group-by, a missing key counts nowhere
-    group = np.zeros(len(rows), dtype=np.int64)
-    for c in codes:
-        group = group * (int(c.max(initial=0)) + 1) + c
-    group = np.where(known, group, -1)
-    counted = known & among
-    if not counted.any():
-        return counted
-    groups, sizes = np.unique(group[counted], return_counts=True)
-    return np.isin(group, groups[sizes >= least])
 
 
 def _median_idle_s(sessions: pd.DataFrame) -> float:

@@ -40,24 +40,17 @@ class ExfiltrationDetector(Detector):
         self.min_upload_ratio = min_upload_ratio
         self.window_s = window_s
         self._flows = pd.DataFrame(columns=_FLOW_COLUMNS)
+        # Each remembered row's serial number, and the serial of each uid's latest row: a flow seen again is
+        # found by its uid in the window's few flows, not by looking up every remembered one.
+        self._serials = np.zeros(0, dtype=np.int64)
+        self._serial_of: dict = {}
+        self._next_serial = 0
         self._last_seen = float("-inf")  # the latest packet seen: memory ages by traffic time, not window bounds
 
     def detect(self, window: WindowData) -> list[Alert]:
         seen = (window.packets["ts"].max(), window.flows["last_ts"].max())  # NaN for an empty table
         self._last_seen = max([self._last_seen, *(float(t) for t in seen if pd.notna(t))])
-        flows = self._flows
-        latest = np.ones(len(flows), dtype=bool)
-        if len(window.flows):  # each flow's latest record: the remembered ones are unique, so only new ones replace
-            new = columns_of(window.flows, _FLOW_COLUMNS)
-            uids = new["uid"].to_numpy(dtype=object)
-            updated = set(uids.tolist())
-            latest = np.fromiter(
-                (u not in updated for u in flows["uid"].to_numpy(dtype=object).tolist()), bool, len(flows)
-            )
-            latest = np.concatenate([latest, ~pd.Index(uids, dtype=object).duplicated(keep="last")])
-            flows = pd.concat([flows, new], ignore_index=True) if len(flows) else new
-        keep = latest & (flows["last_ts"].to_numpy(dtype=float) >= self._last_seen - self.window_s)  # still sending
-        self._flows = flows if keep.all() else flows.take(np.flatnonzero(keep))
+        self._remember(window.flows)
         if self._flows.empty or self._flows["orig_bytes"].sum() < self.min_bytes:  # no pair can reach it
             return []
         if not self._any_pair_big():
@@ -74,6 +67,34 @@ class ExfiltrationDetector(Detector):
         pairs = self._flows.set_index(["orig_h", "resp_h"])["resp_p"]
         big = big.assign(ports=[sorted({int(x) for x in pairs.loc[[pair]]})[:5] for pair in big.index])
         return [self._alert(src, dst, row) for (src, dst), row in big.iterrows()]
+
+    def _remember(self, flows: pd.DataFrame) -> None:
+        """Fold the window's flows in: each flow's latest record, if it was still sending within ``window_s``."""
+        rows, serials = self._flows, self._serials
+        if len(flows):
+            new = columns_of(flows, _FLOW_COLUMNS)
+            uids = new["uid"].to_numpy(dtype=object).tolist()
+            fresh = np.arange(self._next_serial, self._next_serial + len(uids))
+            self._next_serial += len(uids)
+            replaced = [self._serial_of[u] for u in uids if u in self._serial_of]
+            self._serial_of.update(zip(uids, fresh.tolist(), strict=True))  # the last record of a uid wins
+            latest = np.concatenate(
+                [~np.isin(serials, replaced), ~pd.Index(uids, dtype=object).duplicated(keep="last")]
+            )
+            rows = pd.concat([rows, new], ignore_index=True) if len(rows) else new
+            serials = np.concatenate([serials, fresh])
+        else:
+            latest = np.ones(len(rows), dtype=bool)
+        keep = latest & (rows["last_ts"].to_numpy(dtype=float) >= self._last_seen - self.window_s)  # still sending
+        if not keep.all():
+            gone = np.flatnonzero(~keep)
+            for uid, serial in zip(
+                rows["uid"].to_numpy(dtype=object)[gone].tolist(), serials[gone].tolist(), strict=True
+            ):
+                if self._serial_of.get(uid) == serial:  # no newer record of the flow is kept
+                    del self._serial_of[uid]
+            rows, serials = rows.take(np.flatnonzero(keep)), serials[keep]
+        self._flows, self._serials = rows, serials
 
     def _any_pair_big(self) -> bool:
         """Does any (source, destination) pair pass both thresholds? The group-by below, in numpy, without frames."""

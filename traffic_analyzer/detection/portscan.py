@@ -11,7 +11,7 @@ from ..distinct import Remembered
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
-from .columns import rows_of
+from .columns import groups_of, rows_of
 from .sliding import SlidingTable
 from .span import burst_span
 
@@ -61,7 +61,7 @@ class PortScanDetector(Detector):
         if not scanning.any():
             return []
         rows = probes[scanning]
-        return [self._alert(orig_h, resp_h, pair) for (orig_h, resp_h), pair in rows.groupby(["orig_h", "resp_h"])]
+        return [self._alert(orig_h, resp_h, pair) for (orig_h, resp_h), pair in groups_of(rows, ["orig_h", "resp_h"])]
 
     def _alert(self, orig_h: str, resp_h: str, pair: pd.DataFrame) -> Alert:
         n_ports = int(pair["resp_p"].nunique())
