@@ -93,12 +93,17 @@ class HostSweepDetector(Detector):
         self._check_params()
         probes = self._probes.add(_probes(window.packets, window.flows), now=window.end)
         talked = self._talked.add(_conversations(window.flows), now=window.end)
-        probes = _without_talk(probes, talked)
-        active = set(probes["src"].unique())
+        silent = _untalked(probes, talked)  # a mask: the probes themselves are a frame only for alerts
+        sources = probes["src"].to_numpy(dtype=object)[silent]
+        active = set(sources.tolist())
         self._sweeps = {a: s for a, s in self._sweeps.items() if a in active}  # a sweep ends with its probes
-        if len(probes) < self.min_hosts:
+        if len(sources) < self.min_hosts:
             return []
-        sweepers = _sources_probing(probes, self.min_hosts)
+        methods, targets = (probes[c].to_numpy(dtype=object)[silent] for c in ("method", "dst"))
+        sweepers = _sources_probing(sources, methods, targets, self.min_hosts)
+        if not sweepers:
+            return []
+        probes = probes[silent]
         return [self._alert(src, probes[probes["src"] == src]) for src in sweepers]
 
     def _check_params(self) -> None:
@@ -152,11 +157,11 @@ class HostSweepDetector(Detector):
         )
 
 
-def _sources_probing(probes: pd.DataFrame, min_hosts: int) -> list:
+def _sources_probing(sources: np.ndarray, methods: np.ndarray, targets: np.ndarray, min_hosts: int) -> list:
     """Sources (in sorted order) that probed at least ``min_hosts`` distinct hosts with one method."""
-    src, sources = pd.factorize(probes["src"].to_numpy(dtype=object))  # sorted below: a flood has thousands
-    method, methods = pd.factorize(probes["method"].to_numpy(dtype=object))
-    dst, targets = pd.factorize(probes["dst"].to_numpy(dtype=object))
+    src, sources = pd.factorize(sources)  # sorted below: a flood has thousands
+    method, methods = pd.factorize(methods)
+    dst, targets = pd.factorize(targets)
     known = (src >= 0) & (method >= 0) & (dst >= 0)  # as a group-by, rows with a missing key count nowhere
     ways = src[known].astype(np.int64) * len(methods) + method[known]
     pairs = np.unique(ways * len(targets) + dst[known])  # each (source, method, target) once
@@ -202,12 +207,17 @@ def _conversations(flows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"pair": pairs, "ts": last})
 
 
+def _untalked(probes: pd.DataFrame, talked: pd.DataFrame) -> np.ndarray:
+    """Which probes went to hosts the source never exchanged payload with."""
+    if probes.empty or talked.empty:
+        return np.ones(len(probes), dtype=bool)
+    return ~np.isin(probes["pair"].to_numpy(), talked["pair"].to_numpy())
+
+
 def _without_talk(probes: pd.DataFrame, talked: pd.DataFrame) -> pd.DataFrame:
     """Probes to hosts the source never exchanged payload with."""
-    if probes.empty or talked.empty:
-        return probes
-    talked_pairs = np.isin(probes["pair"].to_numpy(), talked["pair"].to_numpy())
-    return probes[~talked_pairs] if talked_pairs.any() else probes
+    silent = _untalked(probes, talked)
+    return probes if silent.all() else probes[silent]
 
 
 def _arp_probes(packets: pd.DataFrame) -> dict[str, np.ndarray] | None:
