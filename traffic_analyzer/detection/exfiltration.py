@@ -53,20 +53,7 @@ class ExfiltrationDetector(Detector):
         self._remember(window.flows)
         if self._flows.empty or self._flows["orig_bytes"].sum() < self.min_bytes:  # no pair can reach it
             return []
-        if not self._any_pair_big():
-            return []
-        totals = self._flows.groupby(["orig_h", "resp_h"]).agg(
-            sent=("orig_bytes", "sum"), received=("resp_bytes", "sum"), start=("ts", "min"), end=("last_ts", "max")
-        )
-        big = totals[
-            (totals["sent"] >= self.min_bytes)
-            & (totals["sent"] >= self.min_upload_ratio * totals["received"].clip(lower=1))
-        ]
-        if big.empty:
-            return []
-        pairs = self._flows.set_index(["orig_h", "resp_h"])["resp_p"]
-        big = big.assign(ports=[sorted({int(x) for x in pairs.loc[[pair]]})[:5] for pair in big.index])
-        return [self._alert(src, dst, row) for (src, dst), row in big.iterrows()]
+        return [self._alert(src, dst, row) for src, dst, row in self._big_pairs()]
 
     def _remember(self, flows: pd.DataFrame) -> None:
         """Fold the window's flows in: each flow's latest record, if it was still sending within ``window_s``."""
@@ -96,19 +83,38 @@ class ExfiltrationDetector(Detector):
             rows, serials = rows.take(np.flatnonzero(keep)), serials[keep]
         self._flows, self._serials = rows, serials
 
-    def _any_pair_big(self) -> bool:
-        """Does any (source, destination) pair pass both thresholds? The group-by below, in numpy, without frames."""
-        src = pd.factorize(self._flows["orig_h"].to_numpy(dtype=object))[0]
-        dst = pd.factorize(self._flows["resp_h"].to_numpy(dtype=object))[0]
-        known = (src >= 0) & (dst >= 0)  # as a group-by, a flow with a missing address counts nowhere
-        if not known.any():
-            return False
-        pair = pd.factorize(src[known].astype(np.int64) * (int(dst.max()) + 1) + dst[known])[0]
-        sent = np.bincount(pair, weights=self._flows["orig_bytes"].to_numpy()[known])
-        received = np.bincount(pair, weights=self._flows["resp_bytes"].to_numpy()[known])
-        return bool(((sent >= self.min_bytes) & (sent >= self.min_upload_ratio * np.maximum(received, 1))).any())
+    def _big_pairs(self) -> list[tuple[str, str, dict]]:
+        """(source, destination, totals) of the pairs past both thresholds, in sorted order: a group-by's sums,
+        first and last times in numpy, as the memory holds every flow of ``window_s``. Totals are Python
+        numbers, as a frame's rows give them."""
+        flows = self._flows
+        src, sources = pd.factorize(flows["orig_h"].to_numpy(dtype=object))  # the few big pairs are sorted below
+        dst, destinations = pd.factorize(flows["resp_h"].to_numpy(dtype=object))
+        known = np.flatnonzero((src >= 0) & (dst >= 0))  # as a group-by, a flow with a missing address counts nowhere
+        pairs, pair = np.unique(src[known].astype(np.int64) * len(destinations) + dst[known], return_inverse=True)
+        sent, received = np.zeros(len(pairs), dtype=np.int64), np.zeros(len(pairs), dtype=np.int64)
+        np.add.at(sent, pair, flows["orig_bytes"].to_numpy(dtype=np.int64)[known])
+        np.add.at(received, pair, flows["resp_bytes"].to_numpy(dtype=np.int64)[known])
+        big = np.flatnonzero((sent >= self.min_bytes) & (sent >= self.min_upload_ratio * np.maximum(received, 1)))
+        if not len(big):
+            return []
+        start, end = np.full(len(pairs), np.inf), np.full(len(pairs), -np.inf)
+        np.minimum.at(start, pair, flows["ts"].to_numpy(dtype=float)[known])
+        np.maximum.at(end, pair, flows["last_ts"].to_numpy(dtype=float)[known])
+        ports = flows["resp_p"].to_numpy(dtype=object)[known]
+        found = []
+        for g in big.tolist():
+            totals = {
+                "sent": int(sent[g]),
+                "received": int(received[g]),
+                "start": float(start[g]),
+                "end": float(end[g]),
+            }
+            totals["ports"] = sorted({int(x) for x in ports[pair == g]})[:5]
+            found.append((sources[pairs[g] // len(destinations)], destinations[pairs[g] % len(destinations)], totals))
+        return sorted(found, key=lambda f: (f[0], f[1]))
 
-    def _alert(self, src: str, dst: str, row: pd.Series) -> Alert:
+    def _alert(self, src: str, dst: str, row: dict) -> Alert:
         external = _is_external(dst)
         ratio = row["sent"] / self.min_bytes
         score = SCORE_FLOOR + SCORE_SPAN * min(1.0, math.log(ratio) / math.log(SCORE_FULL_RATIO))
