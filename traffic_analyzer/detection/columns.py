@@ -28,10 +28,11 @@ def frame(columns: dict[str, np.ndarray], index: pd.Index | None = None) -> pd.D
     )
 
 
-def rows_of(table: pd.DataFrame, at: np.ndarray, columns: list[str]) -> pd.DataFrame:
+def rows_of(table: pd.DataFrame, at: np.ndarray, columns: list[str], **more: np.ndarray) -> pd.DataFrame:
     """Rows ``at`` (positions) of these columns of ``table``, dtypes and index labels kept: ``table[columns].iloc[at]``
-    without the block manager's copies."""
-    return pd.DataFrame({c: table[c].array[at] for c in columns}, index=table.index[at], copy=False)
+    without the block manager's copies; ``more`` columns (numpy, one value per row) are added after them."""
+    taken = {c: table[c].array[at] for c in columns}
+    return pd.DataFrame({**taken, **more}, index=table.index[at], copy=False)
 
 
 def columns_of(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -109,7 +109,6 @@ def _probes(flows: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["uid", "orig_h", "resp_h", "proto", "resp_p", "ts", "answered", "open"])
     proto = flows["proto"].to_numpy(dtype=object, na_value="")
     at = np.flatnonzero(((proto == "tcp") | (proto == "udp")) & (flows["orig_bytes"].to_numpy() == 0))
-    p = rows_of(flows, at, ["uid", "orig_h", "resp_h", "proto", "resp_p", "ts"])
     proto, replies = proto[at], flows["resp_pkts"].to_numpy()[at]
     answered = np.isin(flows["conn_state"].to_numpy(dtype=object, na_value="")[at], list(ANSWERED_STATES)) | (
         replies > 0
@@ -117,7 +116,8 @@ def _probes(flows: pd.DataFrame) -> pd.DataFrame:
     # Open: the target sent a SYN-ACK (history letter h; a RST to a FIN/XMAS probe is no such answer), or any UDP reply.
     syn_ack = _has_syn_ack(flows["history"].iloc[at].fillna("").astype(str))
     is_open = ((proto == "tcp") & syn_ack) | ((proto == "udp") & (replies > 0))
-    return p.assign(answered=answered.astype(float), open=is_open.astype(float))
+    columns = ["uid", "orig_h", "resp_h", "proto", "resp_p", "ts"]
+    return rows_of(flows, at, columns, answered=answered.astype(float), open=is_open.astype(float))
 
 
 def _scanning(probes: pd.DataFrame, min_ports: int) -> np.ndarray:

@@ -160,9 +160,14 @@ class HostSweepDetector(Detector):
 def _sources_probing(sources: np.ndarray, methods: np.ndarray, targets: np.ndarray, min_hosts: int) -> list:
     """Sources (in sorted order) that probed at least ``min_hosts`` distinct hosts with one method."""
     src, sources = pd.factorize(sources)  # sorted below: a flood has thousands
-    method, methods = pd.factorize(methods)
-    dst, targets = pd.factorize(targets)
-    known = (src >= 0) & (method >= 0) & (dst >= 0)  # as a group-by, rows with a missing key count nowhere
+    busy = np.flatnonzero(src >= 0)
+    busy = busy[np.bincount(src[busy])[src[busy]] >= min_hosts]  # only a source with min_hosts probes can sweep
+    if not len(busy):
+        return []
+    src = src[busy]
+    method, methods = pd.factorize(methods[busy])
+    dst, targets = pd.factorize(targets[busy])
+    known = (method >= 0) & (dst >= 0)  # as a group-by, rows with a missing key count nowhere
     ways = src[known].astype(np.int64) * len(methods) + method[known]
     pairs = np.unique(ways * len(targets) + dst[known])  # each (source, method, target) once
     way, hosts = np.unique(pairs // len(targets), return_counts=True)
