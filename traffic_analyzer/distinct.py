@@ -78,6 +78,13 @@ def pair_hashes(first: pd.Series, second: pd.Series) -> np.ndarray:
         return text_hashes(first) * _PAIR_MULTIPLIER + text_hashes(second)
 
 
+def pair_hashes_both_ways(first: pd.Series, second: pd.Series) -> np.ndarray:
+    """``pair_hashes(first, second)`` followed by ``pair_hashes(second, first)``, each text hashed once."""
+    a, b = text_hashes(first), text_hashes(second)
+    with np.errstate(over="ignore"):
+        return np.concatenate([a * _PAIR_MULTIPLIER + b, b * _PAIR_MULTIPLIER + a])
+
+
 def count_by(keys: dict[str, pd.Series], count: str, sums: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """A sorted group-by's size (``count``) and integer sums over the ``keys`` columns, as a frame.
 

@@ -129,7 +129,7 @@ class SlidingTable:
             kept[at[seen]] = len(rows) + np.flatnonzero(seen)
             return base, np.concatenate([kept, len(rows) + np.flatnonzero(~seen)])
         if seen.any():
-            rows = rows.copy()
+            rows = rows.copy(deep=False)  # copy-on-write: whole columns are replaced below, the remembered ones kept
             targets = kept[at[seen]]
             for column, rule in self.merge.items():
                 if rule == "first":

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..distinct import Remembered, pair_hashes
+from ..distinct import Remembered, pair_hashes, pair_hashes_both_ways
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
@@ -204,7 +204,7 @@ def _conversations(flows: pd.DataFrame) -> pd.DataFrame:
     if not len(at):
         return _TALK_EMPTY
     a, b = flows["orig_h"].iloc[at], flows["resp_h"].iloc[at]
-    keys = np.concatenate([pair_hashes(a, b), pair_hashes(b, a)])
+    keys = pair_hashes_both_ways(a, b)
     times = np.tile(flows["last_ts"].to_numpy(float)[at], 2)
     pairs, which = np.unique(keys, return_inverse=True)
     last = np.full(len(pairs), -np.inf)
