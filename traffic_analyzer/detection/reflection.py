@@ -249,38 +249,34 @@ class ReflectionDetector(Detector):
         proto = flows["proto"].to_numpy(dtype=object, na_value="")
         tcp, no_answer = proto == "tcp", flows["resp_pkts"].to_numpy() == 0
         services = self._service_ports()
+        orig_p = flows["orig_p"].to_numpy(dtype=object)
         # UDP: the first packet came from a reflector port and the host never answered or asked.
-        udp = (
-            (proto == "udp")
-            & no_answer
-            & np.isin(flows["orig_p"].to_numpy(dtype=np.int64, na_value=-1), list(services))
-        )
-        udp_rows = flows[udp] if udp.any() else flows.iloc[:0]
-        udp_rows = udp_rows[~_is_group_ip(udp_rows["resp_h"])] if len(udp_rows) else udp_rows
-        if len(udp_rows):
-            answered = (udp_rows["resp_h"].astype(str) + "|" + udp_rows["orig_p"].astype(str)).isin(asked.index)
-            udp_rows = udp_rows[~answered.to_numpy()]
+        udp = (proto == "udp") & no_answer
+        udp &= np.isin(flows["orig_p"].to_numpy(dtype=np.int64, na_value=-1), list(services))
+        udp = np.flatnonzero(udp)
+        if len(udp):
+            udp = udp[~_is_group_ip(flows["resp_h"].iloc[udp])]
+            asked_keys = set(asked.index.tolist())
+            hosts = flows["resp_h"].to_numpy(dtype=object)[udp]
+            udp = udp[[f"{host}|{port}" not in asked_keys for host, port in zip(hosts, orig_p[udp], strict=True)]]
         history = flows["history"].fillna("")
         # TCP: a SYN-ACK makes its receiver the originator; with no SYN from it, nobody asked.
-        synack = tcp & _unasked_history(history)
-        synack = flows[synack] if synack.any() else flows.iloc[:0]
+        synack = np.flatnonzero(tcp & _unasked_history(history))
         # TCP: a lone RST (or RST-ACK) the host never answered, on a connection it never opened.
-        rst = tcp & no_answer & _lone_reset(history)
-        rst = flows[rst] if rst.any() else flows.iloc[:0]
-        if udp_rows.empty and synack.empty and rst.empty:
+        rst = np.flatnonzero(tcp & no_answer & _lone_reset(history))
+        if not (len(udp) or len(synack) or len(rst)):
             return _empty()
         parts = []
-        if len(udp_rows):
-            services_of = udp_rows["orig_p"].map(services)
-            parts.append(_rows(udp_rows, "ddos_amplification", "resp_h", "orig_h", services_of, "orig", "UDP"))
+        if len(udp):
+            names = [services[port] for port in orig_p[udp]]
+            parts.append(_rows(flows, udp, "ddos_amplification", "resp_h", "orig_h", names, "orig", "UDP"))
         if len(synack):
-            ports = "tcp/" + synack["resp_p"].astype(str)
-            parts.append(_rows(synack, "ddos_reflection", "orig_h", "resp_h", ports, "resp", "SYN-ACK"))
+            ports = _tcp_services(flows["resp_p"], synack)
+            parts.append(_rows(flows, synack, "ddos_reflection", "orig_h", "resp_h", ports, "resp", "SYN-ACK"))
         if len(rst):
-            parts.append(
-                _rows(rst, "ddos_reflection", "resp_h", "orig_h", "tcp/" + rst["orig_p"].astype(str), "orig", "RST")
-            )
-        return parts[0].reset_index(drop=True) if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+            ports = _tcp_services(flows["orig_p"], rst)
+            parts.append(_rows(flows, rst, "ddos_reflection", "resp_h", "orig_h", ports, "orig", "RST"))
+        return frame({c: np.concatenate([part[c] for part in parts]) for c in _ROW_COLUMNS})
 
     def _service_ports(self) -> dict[int, str]:
         return REFLECTOR_SERVICES if self.services is None else self.services
@@ -314,25 +310,27 @@ def _group_requests(asked: pd.Series, packets: pd.DataFrame, ports: dict[int, st
 
 
 def _rows(
-    flows: pd.DataFrame, kind: str, victim: str, reflector: str, service: pd.Series, side: str, reply: str
-) -> pd.DataFrame:
-    """Unrequested-flow records; ``side`` is the conn.log side (orig/resp) the reflector's packets are counted on."""
-    n = len(flows)
-    return frame(  # from numpy columns of the final dtypes: a frame's astype costs more than these rows
-        {
-            "uid": flows["uid"].to_numpy(dtype=object),
-            "ts": flows["ts"].to_numpy(dtype=np.float64),
-            "last_ts": flows["last_ts"].to_numpy(dtype=np.float64),
-            "kind": np.full(n, kind, dtype=object),
-            "victim": flows[victim].to_numpy(dtype=object),
-            "reflector": flows[reflector].to_numpy(dtype=object),
-            "service": service.astype(str).to_numpy(dtype=object),
-            "reply": np.full(n, reply, dtype=object),
-            "packets": flows[f"{side}_pkts"].to_numpy(dtype=np.int64),
-            "bytes": flows[f"{side}_ip_bytes"].to_numpy(dtype=np.int64),
-        },
-        index=flows.index,
-    )
+    flows: pd.DataFrame, at: np.ndarray, kind: str, victim: str, reflector: str, service: list, side: str, reply: str
+) -> dict[str, np.ndarray]:
+    """Unrequested-flow records of rows ``at``, as numpy columns of the final dtypes; ``side`` is the conn.log
+    side (orig/resp) the reflector's packets are counted on."""
+    return {
+        "uid": flows["uid"].to_numpy(dtype=object)[at],
+        "ts": flows["ts"].to_numpy(dtype=np.float64)[at],
+        "last_ts": flows["last_ts"].to_numpy(dtype=np.float64)[at],
+        "kind": np.full(len(at), kind, dtype=object),
+        "victim": flows[victim].to_numpy(dtype=object)[at],
+        "reflector": flows[reflector].to_numpy(dtype=object)[at],
+        "service": np.array(service, dtype=object),
+        "reply": np.full(len(at), reply, dtype=object),
+        "packets": flows[f"{side}_pkts"].to_numpy(dtype=np.int64)[at],
+        "bytes": flows[f"{side}_ip_bytes"].to_numpy(dtype=np.int64)[at],
+    }
+
+
+def _tcp_services(ports: pd.Series, at: np.ndarray) -> list:
+    """The "tcp/<port>" service of rows ``at``; a missing port gives a missing service, as pandas' text sum does."""
+    return [np.nan if port is pd.NA else f"tcp/{port}" for port in ports.to_numpy(dtype=object)[at]]
 
 
 def _empty() -> pd.DataFrame:
