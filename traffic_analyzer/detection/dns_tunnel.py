@@ -225,16 +225,16 @@ class DnsTunnelDetector(Detector):
             (stats["recent_long"] >= self.exfil_min_queries) & (stats["long_share"] >= self.exfil_min_long_share)
         )
         found = {}
-        clients, domains = self._rows["client"].to_numpy(), self._rows["domain"].to_numpy()  # masks in numpy
+        row_clients, row_domains = self._rows["client"].to_numpy(), self._rows["domain"].to_numpy()  # numpy masks
         for (client, domain), s in stats[could_alert].iterrows():  # _verdict says None for every other group
             kind = self._verdict(s)
             if kind is not None:
-                group = self._rows[(clients == client) & (domains == domain)]
+                group = self._rows[(row_clients == client) & (row_domains == domain)]
                 found[(client, domain)] = (kind, s, group)
         relays: dict[tuple[str, str], list[str]] = {}  # (client, domain) -> resolvers that forwarded its queries
         for client, domain in list(found):
             group = found[(client, domain)][2]
-            same_domain = self._rows[domains == domain]
+            same_domain = self._rows[row_domains == domain]
             clients = relayed_clients(same_domain, client, group["qname"], "qname", "client", "server")
             for relayed in clients:
                 relays.setdefault((relayed, domain), []).append(client)
