@@ -25,20 +25,64 @@ def per_distinct(values: pd.Series, test: Callable[[pd.Series], pd.Series | np.n
     return np.asarray(out)[codes]
 
 
+class Remembered:
+    """A per-value ``test`` (as for :func:`per_distinct`) whose answers are kept across calls.
+
+    Windows keep meeting the same addresses, histories and names: each is tested once, not once per
+    window. At most ``most`` answers are kept; past that the memory starts over. Answers are keyed by
+    value, so give one instance values of one kind (texts): 1 and 1.0 would share an answer.
+    """
+
+    def __init__(self, test: Callable[[pd.Series], pd.Series | np.ndarray], most: int = 100_000) -> None:
+        self.test = test
+        self.most = most
+        self.answers: dict = {}
+        self.dtype: np.dtype | None = None  # of the test's answers
+
+    def __call__(self, values: pd.Series) -> np.ndarray:
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        if len(codes) == 0:
+            return np.asarray(self.test(values.iloc[:0]))
+        answers = self.answers
+        keys = uniques.tolist()  # Python values: iterating an extension array is slow
+        unknown = [u for u in keys if u not in answers]
+        if unknown:
+            if len(answers) + len(unknown) > self.most:
+                answers.clear()
+                unknown = keys
+            found = np.asarray(self.test(pd.Series(unknown, dtype=values.dtype)))
+            self.dtype = found.dtype
+            answers.update(zip(unknown, found.tolist(), strict=True))
+        return np.array([answers[u] for u in keys], dtype=self.dtype)[codes]
+
+
 _PAIR_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: (a, b) and (b, a) hash apart
+
+
+def _hashes_of_texts(values: pd.Series) -> np.ndarray:
+    text = pd.Series(values, dtype=object).fillna("").astype(str).to_numpy(dtype=object)
+    return pd.util.hash_array(text) if len(text) else np.zeros(0, dtype=np.uint64)
+
+
+_text_hashes = Remembered(_hashes_of_texts)  # addresses recur window after window
 
 
 def text_hashes(values: pd.Series) -> np.ndarray:
     """A 64-bit hash of each value's text, computed once per distinct value (missing: the hash of "")."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    text = pd.Series(uniques, dtype=object).fillna("").astype(str).to_numpy(dtype=object)
-    return pd.util.hash_array(text)[codes] if len(codes) else np.zeros(0, dtype=np.uint64)
+    return _text_hashes(values) if len(values) else np.zeros(0, dtype=np.uint64)
 
 
 def pair_hashes(first: pd.Series, second: pd.Series) -> np.ndarray:
     """A 64-bit key per ordered pair of values, e.g. (source, destination): integer keys instead of "a|b" text."""
     with np.errstate(over="ignore"):
         return text_hashes(first) * _PAIR_MULTIPLIER + text_hashes(second)
+
+
+def pair_hashes_both_ways(first: pd.Series, second: pd.Series) -> np.ndarray:
+    """``pair_hashes(first, second)`` followed by ``pair_hashes(second, first)``, each text hashed once."""
+    a, b = text_hashes(first), text_hashes(second)
+    with np.errstate(over="ignore"):
+        return np.concatenate([a * _PAIR_MULTIPLIER + b, b * _PAIR_MULTIPLIER + a])
 
 
 def count_by(keys: dict[str, pd.Series], count: str, sums: dict[str, np.ndarray] | None = None) -> pd.DataFrame:

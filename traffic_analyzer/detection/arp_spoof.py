@@ -10,7 +10,10 @@ fail-over, in which the new MAC announces itself with a gratuitous ARP and the o
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from ..records.alert import Alert
@@ -68,9 +71,8 @@ class ArpSpoofDetector(Detector):
         self._asked: dict[tuple[str, str], float] = {}  # (requester ip, asked ip) -> last request time
 
     def detect(self, window: WindowData) -> list[Alert]:
-        arp = window.packets[window.packets["transport"].eq("arp").fillna(False)]
         touched = set()
-        for row in arp[["ts", "arp_op", "arp_src_mac", "arp_src_ip", "arp_dst_ip"]].itertuples(index=False):
+        for row in _arp_rows(window.packets):
             mac, ip = row.arp_src_mac, row.arp_src_ip
             if pd.isna(mac) or pd.isna(ip) or ip == "0.0.0.0":
                 continue
@@ -183,6 +185,21 @@ class ArpSpoofDetector(Detector):
         for mac in [m for m, ips in self._claims.items() if max(ips.values()) < horizon]:
             for table in (self._claims, self._targeted, self._pushed, self._spoofed):
                 table.pop(mac, None)
+
+
+class _ArpRow(NamedTuple):
+    ts: float
+    arp_op: int
+    arp_src_mac: str
+    arp_src_ip: str
+    arp_dst_ip: str
+
+
+def _arp_rows(packets: pd.DataFrame) -> Iterator[_ArpRow]:
+    """The window's ARP packets as tuples of Python values (missing ones as pd.NA), picked in numpy."""
+    at = np.flatnonzero(packets["transport"].to_numpy(dtype=object, na_value="") == "arp")
+    columns = (packets[c].to_numpy(dtype=object)[at].tolist() for c in _ArpRow._fields)
+    return (_ArpRow(*values) for values in zip(*columns, strict=True))
 
 
 def _relayed_sources(packets: pd.DataFrame, mac: str, own_ips: set[str]) -> set[str]:

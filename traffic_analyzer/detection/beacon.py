@@ -9,10 +9,14 @@ so both styles are caught: a new connection per check-in, and keep-alives inside
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections import Counter, deque
+from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 
+from ..distinct import per_distinct
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
@@ -91,41 +95,40 @@ class BeaconDetector(Detector):
         self.shared_min_clients = shared_min_clients
         self.monitor_min_servers = monitor_min_servers
         self._bursts: dict[tuple[str, str, int], deque] = {}  # pair -> deque of [start, last, sent, received]
+        self._clients: Counter = Counter()  # (server, port) -> pairs in _bursts, i.e. its distinct clients
+        self._oldest = math.inf  # no pair's first check-in ended before this: _forget has nothing to drop until then
 
     def detect(self, window: WindowData) -> list[Alert]:
         p = window.packets
-        payload = p[(p["payload_len"] > 0).fillna(False) & p["dst_port"].notna() & p["src_port"].notna()]
         touched = set()
-        columns = ["ts", "src_ip", "dst_ip", "src_port", "dst_port", "payload_len"]
-        for row in payload[columns].sort_values("ts", kind="stable").itertuples(index=False):
-            if row.dst_port >= row.src_port:  # the server's answer: counted into the client's latest check-in
-                bursts = self._bursts.get((row.dst_ip, row.src_ip, int(row.src_port)))
-                if bursts and row.ts >= bursts[-1][0]:
-                    bursts[-1][3] += int(row.payload_len)
+        for ts, src, dst, sport, dport, size in _payload_packets(p):
+            if dport >= sport:  # the server's answer: counted into the client's latest check-in
+                bursts = self._bursts.get((dst, src, sport))
+                if bursts and ts >= bursts[-1][0]:
+                    bursts[-1][3] += size
                 continue
-            if row.dst_port in BENIGN_PERIODIC_PORTS or _is_group_address(row.dst_ip):
-                continue
-            key = (row.src_ip, row.dst_ip, int(row.dst_port))
+            key = (src, dst, dport)
             bursts = self._bursts.get(key)
             if bursts is None:
                 if len(self._bursts) >= MAX_PAIRS:
                     continue
                 bursts = self._bursts[key] = deque(maxlen=MAX_BURSTS_PER_PAIR)
-            if bursts and row.ts - bursts[-1][1] <= self.burst_gap_s:
-                bursts[-1][1] = row.ts
-                bursts[-1][2] += int(row.payload_len)
+                self._clients[key[1:]] += 1
+            if bursts and ts - bursts[-1][1] <= self.burst_gap_s:
+                bursts[-1][1] = ts
+                bursts[-1][2] += size
             else:
-                bursts.append([row.ts, row.ts, int(row.payload_len), 0])
+                bursts.append([ts, ts, size, 0])  # on a full deque this drops the first check-in
+            self._oldest = min(self._oldest, bursts[0][1])  # whatever changed, the first check-in is covered
             touched.add(key)
         if len(p):
             self._forget(float(p["ts"].max()))  # by the last packet seen, not the window's end
-        clients = Counter((server, port) for _, server, port in self._bursts)  # distinct clients per service
         periodic = [
             a
             for a in (
                 self._judge(key)
                 for key in touched
-                if key in self._bursts and clients[key[1:]] < self.shared_min_clients
+                if key in self._bursts and self._clients[key[1:]] < self.shared_min_clients
             )
             if a is not None
         ]
@@ -192,13 +195,55 @@ class BeaconDetector(Detector):
     def _forget(self, now: float) -> None:
         """Drop check-ins older than ``window_s`` before ``now``, and pairs left with none."""
         horizon = now - self.window_s
+        if horizon <= self._oldest:  # the usual window with hours of memory: nothing has aged yet
+            return
         for key, bursts in list(self._bursts.items()):
             while bursts and bursts[0][1] < horizon:
                 bursts.popleft()
             if not bursts:
                 del self._bursts[key]
+                self._clients[key[1:]] -= 1
+                if not self._clients[key[1:]]:
+                    del self._clients[key[1:]]
+        self._oldest = min((bursts[0][1] for bursts in self._bursts.values()), default=math.inf)  # _forget pops firsts
 
 
+def _payload_packets(p: pd.DataFrame) -> zip:
+    """(ts, src, dst, src_port, dst_port, payload) of the packets with payload, in time order, as Python values.
+
+    Client packets to periodic-by-design ports or to group addresses are left out here, in numpy,
+    rather than row by row: the loop in ``detect`` would skip them without effect.
+    """
+    has = (p["payload_len"] > 0).fillna(False) & p["dst_port"].notna() & p["src_port"].notna()
+    at = np.flatnonzero(has.to_numpy(dtype=bool))
+    if not len(at):
+        return zip()
+    at = at[np.argsort(p["ts"].to_numpy(dtype=float)[at], kind="stable")]
+    sport = p["src_port"].to_numpy(dtype=np.int64, na_value=0)[at]
+    dport = p["dst_port"].to_numpy(dtype=np.int64, na_value=0)[at]
+    dst = p["dst_ip"].to_numpy(dtype=object)[at]
+    client = dport < sport
+    skip = client & np.isin(dport, list(BENIGN_PERIODIC_PORTS))
+    ask = client & ~skip
+    if ask.any():
+        skip[ask] = per_distinct(pd.Series(dst[ask], dtype=object), _group_addresses)
+    at, sport, dport, dst = at[~skip], sport[~skip], dport[~skip], dst[~skip]
+    return zip(
+        p["ts"].to_numpy(dtype=float)[at].tolist(),
+        p["src_ip"].to_numpy(dtype=object)[at].tolist(),
+        dst.tolist(),
+        sport.tolist(),
+        dport.tolist(),
+        p["payload_len"].to_numpy(dtype=np.int64, na_value=0)[at].tolist(),
+        strict=True,
+    )
+
+
+def _group_addresses(addresses: pd.Series) -> np.ndarray:
+    return np.array([_is_group_address(a) for a in addresses], dtype=bool)
+
+
+@lru_cache(maxsize=65536)
 def _is_group_address(ip) -> bool:
     try:
         addr = ipaddress.ip_address(str(ip))

@@ -10,6 +10,7 @@ import pandas as pd
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .columns import groups_of, rows_of
 from .sliding import SlidingTable
 from .span import burst_span
 
@@ -102,15 +103,19 @@ class BruteForceDetector(Detector):
         f = window.flows
         sessions = self._sessions.rows.iloc[:0]
         if len(f):
-            auth = f[f["proto"].eq("tcp") & f["resp_p"].isin(list(AUTH_PORTS)) & (f["orig_bytes"] > 0)]
-            sessions = auth[_SESSION_COLUMNS]
+            auth = f["proto"].to_numpy(dtype=object, na_value="") == "tcp"
+            auth &= np.isin(f["resp_p"].to_numpy(dtype=np.int64, na_value=-1), list(AUTH_PORTS))
+            auth &= f["orig_bytes"].to_numpy() > 0
+            if auth.any():
+                sessions = rows_of(f, np.flatnonzero(auth), _SESSION_COLUMNS)
         self._sessions.add(sessions, now=window.end)
         p = window.packets
-        ftp_fail = p["ftp_reply_code"].eq(FTP_LOGIN_FAILED).fillna(False)
-        http_fail = p["http_status"].isin(HTTP_UNAUTHORIZED).fillna(False)
-        fails = p.loc[ftp_fail | http_fail, ["dst_ip", "src_ip", "ts", "ftp_reply_code", "http_status"]]
+        ftp_fail = p["ftp_reply_code"].to_numpy(dtype=np.int64, na_value=-1) == FTP_LOGIN_FAILED
+        http_fail = np.isin(p["http_status"].to_numpy(dtype=np.int64, na_value=-1), list(HTTP_UNAUTHORIZED))
+        at = np.flatnonzero(ftp_fail | http_fail)
         failures = self._failures.rows.iloc[:0]
-        if len(fails):
+        if len(at):
+            fails = rows_of(p, at, ["dst_ip", "src_ip", "ts", "ftp_reply_code", "http_status"])
             failures = pd.DataFrame(
                 {
                     "client": fails["dst_ip"].astype(str),
@@ -122,11 +127,10 @@ class BruteForceDetector(Detector):
         self._failures.add(failures, now=window.end)
 
     def _session_runs(self, window: WindowData) -> list[Alert]:
-        s = self._sessions.rows[self._sessions.rows["duration"] <= self.max_session_s]
+        rows = self._sessions.rows
+        short = rows[rows["duration"].to_numpy(dtype=float, na_value=np.nan) <= self.max_session_s]
         alerts = []
-        for (client, server, port), runs in s.groupby(["orig_h", "resp_h", "resp_p"]):
-            if len(runs) < self.min_attempts:
-                continue
+        for (client, server, port), runs in groups_of(short, ["orig_h", "resp_h", "resp_p"], self.min_attempts):
             size = runs["orig_bytes"].astype(float)
             spread = float(size.std(ddof=0) / size.mean()) if size.mean() > 0 else 0.0
             if spread > self.max_size_spread or _median_idle_s(runs) > self.max_idle_s:
@@ -160,9 +164,7 @@ class BruteForceDetector(Detector):
 
     def _failed_login_runs(self) -> list[Alert]:
         alerts = []
-        for (client, server), fails in self._failures.rows.groupby(["client", "server"]):
-            if len(fails) < self.min_failed_replies:
-                continue
+        for (client, server), fails in groups_of(self._failures.rows, ["client", "server"], self.min_failed_replies):
             start, end = burst_span(fails["ts"])
             codes = ", ".join(f"{int(c)} x{n}" for c, n in fails["code"].value_counts().items())
             text = (

@@ -9,12 +9,15 @@ mixed with digits) is the trace: typos and blocked trackers give word-like names
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .columns import frame
 from .dns_names import MULTICAST_DNS_PORTS, randomness, shannon_entropy, split_name
 from .relay import relayed_clients
 from .sliding import SlidingTable
@@ -29,6 +32,7 @@ MIN_LABEL_ENTROPY = 2.5  # bits per character: keeps repetitive labels like "aaa
 SCORE_FLOOR = 50.0  # a burst of exactly min_names
 SCORE_PER_DOUBLING = 12.0  # added each time the names seen in memory_s double
 SCORE_RANDOMNESS = 20.0  # scaled by the mean randomness of the names
+NAMES_REMEMBERED = 100_000  # query names judged once and kept across windows
 MAX_RESOLVERS_NAMED = 3  # more resolvers than this are reported as "many"
 
 _ROW_COLUMNS = {
@@ -42,12 +46,47 @@ _ROW_COLUMNS = {
 }
 
 
+def _nx_rows_of_clients(rows: pd.DataFrame, clients: np.ndarray) -> np.ndarray:
+    """Positions of the NXDOMAIN rows of these clients."""
+    remembered = rows["client"].to_numpy()
+    codes = pd.factorize(np.concatenate([remembered, clients]))[0]
+    return np.flatnonzero(np.isin(codes[: len(remembered)], codes[len(remembered) :]) & rows["nx"].to_numpy(dtype=bool))
+
+
+def _most_generated(rows: pd.DataFrame, at: np.ndarray, window_s: float) -> int:
+    """The most distinct generated-looking domains one client got NXDOMAIN for within ``window_s`` of its last.
+
+    The same count as ``_observe``'s "generated" column, in numpy: enough to tell that no client has a burst.
+    """
+    client = pd.factorize(rows["client"].to_numpy()[at])[0]
+    ts = rows["ts"].to_numpy(dtype=np.float64)[at]
+    last = np.full(int(client.max()) + 1, -np.inf)
+    np.maximum.at(last, client, ts)
+    counted = (ts >= last[client] - window_s) & rows["generated"].to_numpy(dtype=bool)[at]
+    if not counted.any():
+        return 0
+    domain = pd.factorize(rows["domain"].to_numpy()[at][counted])[0]
+    pairs = np.unique(client[counted].astype(np.int64) * (int(domain.max()) + 1) + domain)
+    return int(np.bincount(pairs // (int(domain.max()) + 1)).max())
+
+
 def generated_label(label: str, min_len: int, min_randomness: float) -> tuple[bool, float]:
     """(does the label look generated, its randomness) for the label left of the public suffix."""
     text = label.lower().replace("-", "")
     rnd = randomness(text)
     looks = len(text) >= min_len and rnd >= min_randomness and shannon_entropy(text) >= MIN_LABEL_ENTROPY
     return looks, rnd
+
+
+@lru_cache(maxsize=NAMES_REMEMBERED)
+def _judge(name: str, min_len: int, min_randomness: float) -> tuple[str, float, bool]:
+    """(registered domain, randomness, looks generated) of a query name; remembered across windows."""
+    domain, _ = split_name(name.lower())
+    label, _, tld = domain.partition(".")
+    if not domain or tld.rsplit(".", 1)[-1] in PRIVATE_TLDS:
+        return domain, 0.0, False
+    looks, rnd = generated_label(label, min_len, min_randomness)
+    return domain, rnd, looks
 
 
 def _empty_rows() -> pd.DataFrame:
@@ -135,7 +174,7 @@ class DgaDetector(Detector):
 
     def detect(self, window: WindowData) -> list[Alert]:
         self._check_params()
-        stats = self._observe(window)
+        stats = self._observe(window, bursts_only=True)
         if stats.empty:
             return []
         bursts = stats[stats["generated"] >= self.min_names]
@@ -162,15 +201,19 @@ class DgaDetector(Detector):
         if not 0 <= self.min_randomness <= 1:
             raise ValueError(f"min_randomness must be between 0 and 1, got {self.min_randomness!r}")
 
-    def _observe(self, window: WindowData) -> pd.DataFrame:
-        """Fold the window's NXDOMAIN answers into memory; per-client figures for the clients that got new ones."""
+    def _observe(self, window: WindowData, bursts_only: bool = False) -> pd.DataFrame:
+        """Fold the window's NXDOMAIN answers into memory; per-client figures for the clients that got new ones.
+
+        ``bursts_only`` skips the figures (an empty frame) when no client has a burst: the usual window.
+        """
         new = self._new_rows(window.packets)
         self._rows = self._memory.add(new, now=window.end)
         if new.empty:
             return pd.DataFrame()
-        rows = self._rows[self._rows["client"].isin(new.loc[new["nx"], "client"]) & self._rows["nx"]]
-        if rows.empty:
+        at = _nx_rows_of_clients(self._rows, new.loc[new["nx"], "client"].to_numpy())
+        if not len(at) or (bursts_only and _most_generated(self._rows, at, self.window_s) < self.min_names):
             return pd.DataFrame()
+        rows = self._rows.take(at)
         recent = rows[rows["ts"] >= rows.groupby("client")["ts"].transform("max") - self.window_s]
         generated = recent[recent["generated"]].drop_duplicates(["client", "domain"])
         by_client = generated.groupby("client")
@@ -185,41 +228,29 @@ class DgaDetector(Detector):
         return stats
 
     def _new_rows(self, packets: pd.DataFrame) -> pd.DataFrame:
-        answered = (
-            packets["dns_qname"].notna()
-            & packets["dns_response"].eq(True).fillna(False)
-            & packets["dns_rcode"].isin([RCODE_NOERROR, RCODE_NXDOMAIN])
-            & ~packets["src_port"].isin(MULTICAST_DNS_PORTS)
-            & packets["dst_ip"].notna()
-        )
-        answers = packets.loc[answered, ["ts", "dst_ip", "src_ip", "dns_qname", "dns_rcode"]]
-        if answers.empty:
+        answered = packets["dns_response"].to_numpy(dtype=object, na_value=None) == True  # noqa: E712 (elementwise)
+        answered &= ~packets["dns_qname"].isna().to_numpy() & ~packets["dst_ip"].isna().to_numpy()
+        answered &= np.isin(packets["dns_rcode"].to_numpy(dtype=np.int64, na_value=-1), [RCODE_NOERROR, RCODE_NXDOMAIN])
+        answered &= ~np.isin(packets["src_port"].to_numpy(dtype=np.int64, na_value=-1), list(MULTICAST_DNS_PORTS))
+        at = np.flatnonzero(answered)
+        if not len(at):
             return _empty_rows()
-        names = pd.unique(answers["dns_qname"].str.lower())
-        judged = {}
-        for name in names:
-            domain, _ = split_name(name)
-            label, _, tld = domain.partition(".")
-            if not domain or tld.rsplit(".", 1)[-1] in PRIVATE_TLDS:
-                judged[name] = (domain, 0.0, False)
-                continue
-            looks, rnd = generated_label(label, self.min_label_len, self.min_randomness)
-            judged[name] = (domain, rnd, looks)
-        table = pd.DataFrame.from_dict(judged, orient="index", columns=["domain", "randomness", "generated"])
-        table = table.reindex(answers["dns_qname"].str.lower().to_numpy())
-        rows = pd.DataFrame(
-            {
-                "ts": answers["ts"].to_numpy(),
-                "client": answers["dst_ip"].astype(object).to_numpy(),
-                "resolver": answers["src_ip"].astype(object).to_numpy(),
-                "domain": table["domain"].to_numpy(),
-                "randomness": table["randomness"].to_numpy(),
-                "generated": table["generated"].to_numpy(),
-                "nx": answers["dns_rcode"].eq(RCODE_NXDOMAIN).to_numpy(),
-            }
-        )
-        keep = (rows["domain"] != "") & (rows["nx"] | rows["generated"])  # all NXDOMAIN, resolved names if generated
-        return rows[keep].astype(_ROW_COLUMNS).reset_index(drop=True)
+        which, names = pd.factorize(packets["dns_qname"].to_numpy(dtype=object)[at])
+        judged = [_judge(name, self.min_label_len, self.min_randomness) for name in names]  # per distinct name
+        domain, rnd, generated = (np.array(column, dtype=object)[which] for column in zip(*judged, strict=True))
+        generated = generated.astype(bool)
+        nx = packets["dns_rcode"].to_numpy(dtype=np.int64, na_value=-1)[at] == RCODE_NXDOMAIN
+        keep = (domain != "") & (nx | generated)  # all NXDOMAIN, resolved names if generated
+        columns = {
+            "ts": packets["ts"].to_numpy(dtype=np.float64)[at][keep],
+            "client": packets["dst_ip"].to_numpy(dtype=object)[at][keep],
+            "resolver": packets["src_ip"].to_numpy(dtype=object)[at][keep],
+            "domain": domain[keep],
+            "randomness": rnd[keep].astype(np.float64),
+            "generated": generated[keep],
+            "nx": nx[keep],
+        }
+        return frame(columns)
 
     def _alert(self, client: str, s: pd.Series, relays: list[str]) -> Alert:
         mine = self._rows[(self._rows["client"] == client) & self._rows["generated"]]

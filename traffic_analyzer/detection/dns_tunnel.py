@@ -10,6 +10,7 @@ random-looking (base32/base64/hex or raw bytes), often with record types that ca
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ import pandas as pd
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .columns import frame
 from .dns_names import MULTICAST_DNS_PORTS, NOT_HOSTNAME_CHAR, randomness, shannon_entropy, split_name
 from .relay import relayed_clients
 from .sliding import SlidingTable
@@ -34,6 +36,8 @@ KNOWN_LOOKUP_SERVICES = (
     "barracudacentral.org",
     "senderbase.org",
 )
+
+NAMES_REMEMBERED = 100_000  # query names whose features are kept across windows
 
 QTYPE_NAMES = {1: "A", 2: "NS", 5: "CNAME", 10: "NULL", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 255: "ANY"}
 # Record types that carry data back to a tunnel client; browsers and apps almost only ask A/AAAA/HTTPS.
@@ -73,43 +77,34 @@ _ROW_COLUMNS = {
 }
 
 
-def _name_row(name: str) -> tuple[str, int, bool, float]:
+@lru_cache(maxsize=NAMES_REMEMBERED)
+def _name_row(name: str) -> tuple[str, int, bool, float, str, str]:
+    """(registered domain, subdomain length, encoded, randomness, lower-case name, top-level domain) of a name.
+
+    Remembered across windows: a client asks for the same names again and again.
+    """
     domain, sub = split_name(name)
     text = sub.replace(".", "").lower()  # case says nothing: resolvers randomise it (DNS 0x20)
     rnd = randomness(text)
     encoded = bool(NOT_HOSTNAME_CHAR.search(text)) or (
         len(text) >= ENCODED_MIN_LEN and (rnd >= ENCODED_MIN_RANDOMNESS or shannon_entropy(text) >= ENCODED_MIN_ENTROPY)
     )
-    return domain, len(text), encoded, rnd
+    return domain, len(text), encoded, rnd, name.lower(), domain.rsplit(".", 1)[-1]
 
 
-def name_features(qnames: pd.Series) -> pd.DataFrame:
-    """Registered domain, subdomain length, encoded flag and randomness per name (computed once per distinct name)."""
-    distinct = pd.unique(qnames)
-    table = pd.DataFrame(
-        [_name_row(n) for n in distinct], columns=["domain", "sub_len", "encoded", "randomness"], index=distinct
-    )
-    return table.reindex(qnames.to_numpy()).set_axis(qnames.index)
-
-
-def dns_queries(packets: pd.DataFrame) -> pd.DataFrame:
-    """Unicast DNS queries of a packet table: ts, client, server, qname, qtype."""
-    is_query = (
-        packets["dns_qname"].notna()
-        & packets["dns_response"].eq(False).fillna(False)
-        & ~packets["dst_port"].isin(MULTICAST_DNS_PORTS)
-        & packets["src_ip"].notna()
-    )
-    q = packets.loc[is_query, ["ts", "src_ip", "dst_ip", "dns_qname", "dns_qtype"]]
-    return pd.DataFrame(
-        {
-            "ts": q["ts"].astype("float64"),
-            "client": q["src_ip"].astype(object),
-            "server": q["dst_ip"].astype(object),
-            "qname": q["dns_qname"].astype(object),
-            "qtype": q["dns_qtype"].fillna(0).astype("int64"),
-        }
-    )
+def dns_queries(packets: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Unicast DNS queries of a packet table: ts, client, server, qname, qtype (numpy columns)."""
+    is_query = packets["dns_response"].to_numpy(dtype=object, na_value=None) == False  # noqa: E712 (elementwise)
+    is_query &= ~packets["dns_qname"].isna().to_numpy() & ~packets["src_ip"].isna().to_numpy()
+    is_query &= ~np.isin(packets["dst_port"].to_numpy(dtype=np.int64, na_value=-1), list(MULTICAST_DNS_PORTS))
+    at = np.flatnonzero(is_query)
+    return {
+        "ts": packets["ts"].to_numpy(dtype=np.float64)[at],
+        "client": packets["src_ip"].to_numpy(dtype=object)[at],
+        "server": packets["dst_ip"].to_numpy(dtype=object)[at],
+        "qname": packets["dns_qname"].to_numpy(dtype=object)[at],
+        "qtype": packets["dns_qtype"].to_numpy(dtype=np.int64, na_value=0)[at],
+    }
 
 
 def _empty_rows() -> pd.DataFrame:
@@ -230,15 +225,16 @@ class DnsTunnelDetector(Detector):
             (stats["recent_long"] >= self.exfil_min_queries) & (stats["long_share"] >= self.exfil_min_long_share)
         )
         found = {}
+        row_clients, row_domains = self._rows["client"].to_numpy(), self._rows["domain"].to_numpy()  # numpy masks
         for (client, domain), s in stats[could_alert].iterrows():  # _verdict says None for every other group
             kind = self._verdict(s)
             if kind is not None:
-                group = self._rows[(self._rows["client"] == client) & (self._rows["domain"] == domain)]
+                group = self._rows[(row_clients == client) & (row_domains == domain)]
                 found[(client, domain)] = (kind, s, group)
         relays: dict[tuple[str, str], list[str]] = {}  # (client, domain) -> resolvers that forwarded its queries
         for client, domain in list(found):
             group = found[(client, domain)][2]
-            same_domain = self._rows[self._rows["domain"] == domain]
+            same_domain = self._rows[row_domains == domain]
             clients = relayed_clients(same_domain, client, group["qname"], "qname", "client", "server")
             for relayed in clients:
                 relays.setdefault((relayed, domain), []).append(client)
@@ -277,44 +273,60 @@ class DnsTunnelDetector(Detector):
         self._rows = self._memory.add(new, now=window.end)
         if new.empty:
             return pd.DataFrame()
-        touched = pd.MultiIndex.from_frame(new[["client", "domain"]].drop_duplicates())
-        rows = self._rows[pd.MultiIndex.from_frame(self._rows[["client", "domain"]]).isin(touched)]
+        # The remembered queries of the (client, domain) groups the window touched, as row positions.
+        memory, touched = _group_keys(self._rows, new)
+        at = np.flatnonzero(np.isin(memory, touched))
         if candidates_only:
             fewest = min(self.min_unique_subdomains, self.exfil_min_queries)  # distinct or long names <= queries
-            rows = rows[rows.groupby(["client", "domain"], sort=False)["ts"].transform("size").to_numpy() >= fewest]
-            if rows.empty:
+            group = pd.factorize(memory[at])[0]
+            at = at[np.bincount(group)[group] >= fewest]
+            if not len(at):
                 return pd.DataFrame()
-        return self._group_stats(rows)
+        return self._group_stats(self._rows, at)
 
     def _new_rows(self, packets: pd.DataFrame) -> pd.DataFrame:
         q = dns_queries(packets)
-        if q.empty:
+        if not len(q["ts"]):
             return _empty_rows()
-        q = pd.concat([q, name_features(q["qname"])], axis=1)
-        tld = q["domain"].str.rsplit(".", n=1).str[-1]
-        keep = ~tld.isin(IGNORED_TLDS) & ~q["domain"].isin(self.allow_domains)
-        q = q[keep]
-        tunnel_only = q["qtype"].eq(QTYPE_NULL) | q["qtype"].between(*PRIVATE_QTYPES)
-        unusual = q["qtype"].isin(UNUSUAL_QTYPES) | tunnel_only
-        q = q.assign(qname=q["qname"].str.lower(), unusual=unusual, tunnel_only=tunnel_only)
-        return q[list(_ROW_COLUMNS)].astype(_ROW_COLUMNS).reset_index(drop=True)
+        which, names = pd.factorize(q["qname"])
+        facts = [_name_row(n) for n in names]  # per distinct name
+        domain, sub_len, encoded, rnd, lower, tld = (np.array(f, dtype=object)[which] for f in zip(*facts, strict=True))
+        keep = ~np.isin(tld, IGNORED_TLDS) & ~np.isin(domain, list(self.allow_domains))
+        qtype = q["qtype"][keep]
+        tunnel_only = (qtype == QTYPE_NULL) | ((qtype >= PRIVATE_QTYPES[0]) & (qtype <= PRIVATE_QTYPES[1]))
+        columns = {
+            "ts": q["ts"][keep],
+            "client": q["client"][keep],
+            "server": q["server"][keep],
+            "domain": domain[keep],
+            "qname": lower[keep],
+            "qtype": qtype,
+            "sub_len": sub_len[keep].astype(np.int64),
+            "encoded": encoded[keep].astype(bool),
+            "randomness": rnd[keep].astype(np.float64),
+            "unusual": np.isin(qtype, UNUSUAL_QTYPES) | tunnel_only,
+            "tunnel_only": tunnel_only,
+        }
+        return frame(columns)
 
-    def _group_stats(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """Per (client, domain): times, counts, shares and medians of its remembered queries, sorted by key.
+    def _group_stats(self, table: pd.DataFrame, at: np.ndarray | None = None) -> pd.DataFrame:
+        """Per (client, domain): times, counts, shares and medians of its remembered queries (rows ``at`` of
+        ``table``, default all), sorted by key.
 
         Plain numpy over factorized keys: a pandas group-by with nine aggregations cost more in fixed
         overhead than the work, every window, for every group a busy resolver touches.
         """
-        if rows.empty:
+        rows = _Rows(table, np.arange(len(table)) if at is None else at)
+        if not len(rows):
             return pd.DataFrame()
-        client_codes, clients = pd.factorize(rows["client"].to_numpy(dtype=object), sort=True)
-        domain_codes, domains = pd.factorize(rows["domain"].to_numpy(dtype=object), sort=True)
+        client_codes, clients = pd.factorize(np.asarray(rows["client"], dtype=object), sort=True)
+        domain_codes, domains = pd.factorize(np.asarray(rows["domain"], dtype=object), sort=True)
         groups, group = np.unique(client_codes * len(domains) + domain_codes, return_inverse=True)
         n = len(groups)
-        ts = rows["ts"].to_numpy(dtype=np.float64)
-        qname = pd.factorize(rows["qname"].to_numpy(dtype=object))[0]
-        sub_len = rows["sub_len"].to_numpy(dtype=np.int64)
-        encoded = rows["encoded"].to_numpy(dtype=bool)
+        ts = np.asarray(rows["ts"], dtype=np.float64)
+        qname = pd.factorize(np.asarray(rows["qname"], dtype=object))[0]
+        sub_len = np.asarray(rows["sub_len"], dtype=np.int64)
+        encoded = np.asarray(rows["encoded"], dtype=bool)
         long = encoded & (sub_len >= self.exfil_min_subdomain_len)
         queries = np.bincount(group, minlength=n)
 
@@ -334,10 +346,10 @@ class DnsTunnelDetector(Detector):
             "end": end,
             "queries": queries,
             "unique": np.bincount(group[distinct], minlength=n),
-            "unusual_share": share(rows["unusual"].to_numpy(dtype=bool)),
-            "tunnel_only_share": share(rows["tunnel_only"].to_numpy(dtype=bool)),
+            "unusual_share": share(np.asarray(rows["unusual"], dtype=bool)),
+            "tunnel_only_share": share(np.asarray(rows["tunnel_only"], dtype=bool)),
             "long_share": share(long),
-            "randomness": _medians(group, rows["randomness"].to_numpy(dtype=np.float64), n),
+            "randomness": _medians(group, np.asarray(rows["randomness"], dtype=np.float64), n),
             "sub_len": _medians(group, sub_len.astype(np.float64), n),
         }
         stats["encoded_share"] = np.bincount(group[distinct], weights=encoded[distinct], minlength=n) / stats["unique"]
@@ -351,12 +363,11 @@ class DnsTunnelDetector(Detector):
         np.minimum.at(first_long, group[at], ts[at])
         np.maximum.at(last_long, group[at], ts[at])
         stats["recent_long_span"] = np.where(stats["recent_long"] > 0, last_long - first_long, 0.0)
-        keys = pd.MultiIndex.from_arrays(
-            [
-                np.asarray(clients, dtype=object)[groups // len(domains)],
-                np.asarray(domains, dtype=object)[groups % len(domains)],
-            ],
+        keys = pd.MultiIndex(  # from the factorized keys as they are: from_arrays would factorize them again
+            levels=[pd.Index(clients, dtype=object), pd.Index(domains, dtype=object)],
+            codes=[groups // len(domains), groups % len(domains)],
             names=["client", "domain"],
+            verify_integrity=False,
         )
         return pd.DataFrame(stats, index=keys)
 
@@ -441,6 +452,27 @@ class DnsTunnelDetector(Detector):
             evidence=evidence,
             detector=self.name,
         )
+
+
+class _Rows:
+    """Some rows of a frame, read column by column as numpy arrays (no frame is made of them)."""
+
+    def __init__(self, table: pd.DataFrame, at: np.ndarray) -> None:
+        self.table, self.at = table, at
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        return self.table[column].to_numpy()[self.at]
+
+
+def _group_keys(memory: pd.DataFrame, new: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """One integer per (client, domain), for the remembered rows and for the new ones, numbered alike."""
+    client = pd.factorize(np.concatenate([memory["client"].to_numpy(), new["client"].to_numpy()]))[0]
+    domain = pd.factorize(np.concatenate([memory["domain"].to_numpy(), new["domain"].to_numpy()]))[0]
+    keys = client.astype(np.int64) * (int(domain.max()) + 1) + domain
+    return keys[: len(memory)], keys[len(memory) :]
 
 
 def _medians(group: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

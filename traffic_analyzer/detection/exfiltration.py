@@ -5,11 +5,13 @@ from __future__ import annotations
 import ipaddress
 import math
 
+import numpy as np
 import pandas as pd
 
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .columns import columns_of
 
 SCORE_FLOOR = 45.0
 SCORE_SPAN = 40.0
@@ -38,32 +40,81 @@ class ExfiltrationDetector(Detector):
         self.min_upload_ratio = min_upload_ratio
         self.window_s = window_s
         self._flows = pd.DataFrame(columns=_FLOW_COLUMNS)
+        # Each remembered row's serial number, and the serial of each uid's latest row: a flow seen again is
+        # found by its uid in the window's few flows, not by looking up every remembered one.
+        self._serials = np.zeros(0, dtype=np.int64)
+        self._serial_of: dict = {}
+        self._next_serial = 0
         self._last_seen = float("-inf")  # the latest packet seen: memory ages by traffic time, not window bounds
 
     def detect(self, window: WindowData) -> list[Alert]:
         seen = (window.packets["ts"].max(), window.flows["last_ts"].max())  # NaN for an empty table
         self._last_seen = max([self._last_seen, *(float(t) for t in seen if pd.notna(t))])
-        if len(window.flows):
-            new = window.flows[_FLOW_COLUMNS]
-            flows = pd.concat([self._flows, new], ignore_index=True) if len(self._flows) else new
-            self._flows = flows.drop_duplicates("uid", keep="last")
-        self._flows = self._flows[self._flows["last_ts"] >= self._last_seen - self.window_s]  # still sending lately
+        self._remember(window.flows)
         if self._flows.empty or self._flows["orig_bytes"].sum() < self.min_bytes:  # no pair can reach it
             return []
-        totals = self._flows.groupby(["orig_h", "resp_h"]).agg(
-            sent=("orig_bytes", "sum"), received=("resp_bytes", "sum"), start=("ts", "min"), end=("last_ts", "max")
-        )
-        big = totals[
-            (totals["sent"] >= self.min_bytes)
-            & (totals["sent"] >= self.min_upload_ratio * totals["received"].clip(lower=1))
-        ]
-        if big.empty:
-            return []
-        pairs = self._flows.set_index(["orig_h", "resp_h"])["resp_p"]
-        big = big.assign(ports=[sorted({int(x) for x in pairs.loc[[pair]]})[:5] for pair in big.index])
-        return [self._alert(src, dst, row) for (src, dst), row in big.iterrows()]
+        return [self._alert(src, dst, row) for src, dst, row in self._big_pairs()]
 
-    def _alert(self, src: str, dst: str, row: pd.Series) -> Alert:
+    def _remember(self, flows: pd.DataFrame) -> None:
+        """Fold the window's flows in: each flow's latest record, if it was still sending within ``window_s``."""
+        rows, serials = self._flows, self._serials
+        if len(flows):
+            new = columns_of(flows, _FLOW_COLUMNS)
+            uids = new["uid"].to_numpy(dtype=object).tolist()
+            fresh = np.arange(self._next_serial, self._next_serial + len(uids))
+            self._next_serial += len(uids)
+            replaced = [self._serial_of[u] for u in uids if u in self._serial_of]
+            self._serial_of.update(zip(uids, fresh.tolist(), strict=True))  # the last record of a uid wins
+            latest = np.concatenate(
+                [~np.isin(serials, replaced), ~pd.Index(uids, dtype=object).duplicated(keep="last")]
+            )
+            rows = pd.concat([rows, new], ignore_index=True) if len(rows) else new
+            serials = np.concatenate([serials, fresh])
+        else:
+            latest = np.ones(len(rows), dtype=bool)
+        keep = latest & (rows["last_ts"].to_numpy(dtype=float) >= self._last_seen - self.window_s)  # still sending
+        if not keep.all():
+            gone = np.flatnonzero(~keep)
+            for uid, serial in zip(
+                rows["uid"].to_numpy(dtype=object)[gone].tolist(), serials[gone].tolist(), strict=True
+            ):
+                if self._serial_of.get(uid) == serial:  # no newer record of the flow is kept
+                    del self._serial_of[uid]
+            rows, serials = rows.take(np.flatnonzero(keep)), serials[keep]
+        self._flows, self._serials = rows, serials
+
+    def _big_pairs(self) -> list[tuple[str, str, dict]]:
+        """(source, destination, totals) of the pairs past both thresholds, in sorted order: a group-by's sums,
+        first and last times in numpy, as the memory holds every flow of ``window_s``. Totals are Python
+        numbers, as a frame's rows give them."""
+        flows = self._flows
+        src, sources = pd.factorize(flows["orig_h"].to_numpy(dtype=object))  # the few big pairs are sorted below
+        dst, destinations = pd.factorize(flows["resp_h"].to_numpy(dtype=object))
+        known = np.flatnonzero((src >= 0) & (dst >= 0))  # as a group-by, a flow with a missing address counts nowhere
+        pairs, pair = np.unique(src[known].astype(np.int64) * len(destinations) + dst[known], return_inverse=True)
+        sent, received = np.zeros(len(pairs), dtype=np.int64), np.zeros(len(pairs), dtype=np.int64)
+        np.add.at(sent, pair, flows["orig_bytes"].to_numpy(dtype=np.int64)[known])
+        np.add.at(received, pair, flows["resp_bytes"].to_numpy(dtype=np.int64)[known])
+        big = np.flatnonzero((sent >= self.min_bytes) & (sent >= self.min_upload_ratio * np.maximum(received, 1)))
+        if not len(big):
+            return []
+        start, end = np.full(len(pairs), np.inf), np.full(len(pairs), -np.inf)
+        np.minimum.at(start, pair, flows["ts"].to_numpy(dtype=float)[known])
+        np.maximum.at(end, pair, flows["last_ts"].to_numpy(dtype=float)[known])
+        ports = flows["resp_p"].to_numpy(dtype=object)[known]
+        found = []
+        for g in big.tolist():
+            totals = {
+                "sent": int(sent[g]),
+                "received": int(received[g]),
+                "start": float(start[g]),
+                "end": float(end[g]),
+            }
+            totals["ports"] = sorted({int(x) for x in ports[pair == g]})[:5]
+            found.append((sources[pairs[g] // len(destinations)], destinations[pairs[g] % len(destinations)], totals))
+        return sorted(found, key=lambda f: (f[0], f[1]))
+
+    def _alert(self, src: str, dst: str, row: dict) -> Alert:
         external = _is_external(dst)
         ratio = row["sent"] / self.min_bytes
         score = SCORE_FLOOR + SCORE_SPAN * min(1.0, math.log(ratio) / math.log(SCORE_FULL_RATIO))

@@ -16,6 +16,7 @@ import pandas as pd
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .columns import frame
 from .sliding import SlidingTable
 
 ICMP_ECHO_REPLY = 0
@@ -38,27 +39,26 @@ _ROW_COLUMNS = {"ts": "float64", "requester": "object", "peer": "object", "reque
 
 def echo_packets(packets: pd.DataFrame) -> pd.DataFrame:
     """ICMP/ICMPv6 echo requests and replies: ts, requester (who sent the request), peer, request, size."""
-    icmp_type = packets["icmp_type"]
-    v4 = packets["transport"].eq("icmp").fillna(False)
-    v6 = packets["transport"].eq("icmpv6").fillna(False)
-    request = (v4 & icmp_type.eq(ICMP_ECHO_REQUEST).fillna(False)) | (
-        v6 & icmp_type.eq(ICMPV6_ECHO_REQUEST).fillna(False)
-    )
-    reply = (v4 & icmp_type.eq(ICMP_ECHO_REPLY).fillna(False)) | (v6 & icmp_type.eq(ICMPV6_ECHO_REPLY).fillna(False))
-    echo = (request | reply) & packets["payload_len"].notna() & packets["src_ip"].notna() & packets["dst_ip"].notna()
-    p = packets[echo]
-    is_request = request[echo].to_numpy()
-    src, dst = p["src_ip"].astype(object).to_numpy(), p["dst_ip"].astype(object).to_numpy()
-    rows = pd.DataFrame(
+    icmp_type = packets["icmp_type"].to_numpy(dtype=np.int64, na_value=-1)
+    transport = packets["transport"].to_numpy(dtype=object, na_value="")
+    v4, v6 = transport == "icmp", transport == "icmpv6"
+    request = (v4 & (icmp_type == ICMP_ECHO_REQUEST)) | (v6 & (icmp_type == ICMPV6_ECHO_REQUEST))
+    reply = (v4 & (icmp_type == ICMP_ECHO_REPLY)) | (v6 & (icmp_type == ICMPV6_ECHO_REPLY))
+    echo = request | reply
+    for column in ("payload_len", "src_ip", "dst_ip"):
+        echo &= ~packets[column].isna().to_numpy()
+    at = np.flatnonzero(echo)
+    is_request = request[at]
+    src, dst = packets["src_ip"].to_numpy(dtype=object)[at], packets["dst_ip"].to_numpy(dtype=object)[at]
+    return frame(
         {
-            "ts": p["ts"].to_numpy(),
+            "ts": packets["ts"].to_numpy(dtype=np.float64)[at],
             "requester": np.where(is_request, src, dst),
             "peer": np.where(is_request, dst, src),
             "request": is_request,
-            "size": p["payload_len"].to_numpy(),
+            "size": packets["payload_len"].to_numpy(dtype=np.int64, na_value=0)[at],
         }
     )
-    return rows.astype(_ROW_COLUMNS)
 
 
 def _empty_rows() -> pd.DataFrame:
@@ -141,7 +141,7 @@ class IcmpTunnelDetector(Detector):
 
     def detect(self, window: WindowData) -> list[Alert]:
         self._check_params()
-        stats = self._observe(window)
+        stats = self._observe(window, candidates_only=True)
         alerts = []
         for (requester, peer), s in stats.iterrows():
             if s["packets"] < self.min_packets or s["sizes"] < self.min_distinct_sizes:
@@ -162,15 +162,17 @@ class IcmpTunnelDetector(Detector):
         if not 0 <= self.min_odd_share <= 1:
             raise ValueError(f"min_odd_share must be a share between 0 and 1, got {self.min_odd_share!r}")
 
-    def _observe(self, window: WindowData) -> pd.DataFrame:
-        """Fold the window's echo packets into memory; figures of the pairs this window touched."""
+    def _observe(self, window: WindowData, candidates_only: bool = False) -> pd.DataFrame:
+        """Fold the window's echo packets into memory; figures of the pairs this window touched.
+
+        ``candidates_only`` leaves out pairs with too few packets or sizes for an alert (all of a usual window's).
+        """
         new = echo_packets(window.packets)
         self._rows = self._memory.add(new, now=window.end)
         if new.empty:
             return pd.DataFrame()
         keys = ["requester", "peer"]
-        touched = pd.MultiIndex.from_frame(new[keys].drop_duplicates())
-        rows = self._rows[pd.MultiIndex.from_frame(self._rows[keys]).isin(touched)]
+        rows = self._rows[self._touched(new, candidates_only)]
         rows = rows.assign(odd=~rows["size"].isin(USUAL_PING_SIZES), large=rows["size"] >= LARGE_PAYLOAD)
         return rows.groupby(keys).agg(
             start=("ts", "min"),
@@ -183,6 +185,23 @@ class IcmpTunnelDetector(Detector):
             odd_share=("odd", "mean"),
             large_share=("large", "mean"),
         )
+
+    def _touched(self, new: pd.DataFrame, candidates_only: bool) -> np.ndarray:
+        """Mask of the remembered rows of the (requester, peer) pairs in ``new``; with ``candidates_only``, of those
+        pairs with at least ``min_packets`` packets in ``min_distinct_sizes`` sizes. In numpy: no group-by."""
+        n = len(self._rows)
+        requester = pd.factorize(np.concatenate([self._rows["requester"].to_numpy(), new["requester"].to_numpy()]))[0]
+        peer = pd.factorize(np.concatenate([self._rows["peer"].to_numpy(), new["peer"].to_numpy()]))[0]
+        pair = requester.astype(np.int64) * (int(peer.max()) + 1) + peer
+        touched = np.isin(pair[:n], pair[n:])
+        if not candidates_only or not touched.any():
+            return touched
+        pairs, packets = np.unique(pair[:n][touched], return_counts=True)
+        size = pd.factorize(self._rows["size"].to_numpy())[0]
+        pair_sizes = np.unique(pair[:n][touched] * (int(size.max()) + 1) + size[touched])
+        _, sizes = np.unique(pair_sizes // (int(size.max()) + 1), return_counts=True)  # same pairs, same order
+        busy = pairs[(packets >= self.min_packets) & (sizes >= self.min_distinct_sizes)]
+        return touched & np.isin(pair[:n], busy)
 
     def _alert(self, requester: str, peer: str, s: pd.Series) -> Alert:
         kbytes = float(s["bytes"]) / 1000

@@ -13,10 +13,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..distinct import per_distinct
+from ..distinct import Remembered, per_distinct
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .columns import frame
 from .sliding import SlidingTable
 
 GROUP_BIT_DIGITS = "13579bdf"  # second hex digit of a MAC whose first octet has the group (multicast) bit
@@ -96,11 +97,11 @@ class MacFloodDetector(Detector):
 
     def detect(self, window: WindowData) -> list[Alert]:
         self._check_params()
-        seen = _sightings(window.packets)
-        first_time = seen[~seen.index.isin(self._known.index)]
-        self._learn(seen["last"], window.end)
-        new = pd.DataFrame({"mac": first_time.index, "ts": first_time["first"], "frames": first_time["frames"]})
-        new = new.astype(_NEW_COLUMNS)
+        macs, first, last, frames = _sightings(window.packets)
+        known = set(self._known.index.tolist())
+        first_time = np.fromiter((m not in known for m in macs.tolist()), dtype=bool, count=len(macs))
+        self._learn(macs, last, window.end)
+        new = frame({"mac": macs[first_time], "ts": first[first_time], "frames": frames[first_time]})
         self._new = self._first_sightings.add(new, now=window.end)
         if len(self._new) < self.min_new_macs:
             self._flood = None  # any earlier burst has left the window: the next one is a new flood
@@ -122,10 +123,16 @@ class MacFloodDetector(Detector):
         if not 0 <= self.min_group_share <= 1:
             raise ValueError(f"min_group_share must be a share between 0 and 1, got {self.min_group_share!r}")
 
-    def _learn(self, last_seen: pd.Series, now: float) -> None:
-        known = pd.concat([self._known, last_seen]) if len(self._known) else last_seen.astype(float)
-        known = known.groupby(level=0).max()
-        known = known[known >= now - self.memory_s]
+    def _learn(self, macs: np.ndarray, last_seen: np.ndarray, now: float) -> None:
+        """Fold the window's MACs (and when each was last seen) into ``_known``, sorted by MAC, recent ones only."""
+        if len(self._known):
+            macs = np.concatenate([self._known.index.to_numpy(dtype=object), macs])
+            last_seen = np.concatenate([self._known.to_numpy(dtype=float), last_seen])
+        mac, distinct = pd.factorize(macs, sort=True)
+        last = np.full(len(distinct), -np.inf)
+        np.maximum.at(last, mac, last_seen)
+        keep = last >= now - self.memory_s
+        known = pd.Series(last[keep], index=pd.Index(distinct[keep], dtype="str", name="src_mac"), name="last")
         self._known = known.nlargest(self.max_known) if len(known) > self.max_known else known
 
     def _alert(self, start: float, end: float, rate: float, group: float, added: int) -> Alert:
@@ -176,11 +183,18 @@ class MacFloodDetector(Detector):
         )
 
 
-def _sightings(packets: pd.DataFrame) -> pd.DataFrame:
-    """Per source MAC in the window: first and last time seen, and frames sent."""
-    framed = packets[packets["src_mac"].notna()]
-    by_mac = framed.groupby(framed["src_mac"].str.lower().astype(object), sort=False)["ts"]
-    return pd.DataFrame({"first": by_mac.min(), "last": by_mac.max(), "frames": by_mac.size()})
+def _sightings(packets: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per source MAC (lower case) in the window, in order of first appearance: first and last time seen, frames."""
+    at = np.flatnonzero(~packets["src_mac"].isna().to_numpy())
+    mac, macs = pd.factorize(_lower(packets["src_mac"].iloc[at]))
+    ts = packets["ts"].to_numpy(dtype=float)[at]
+    first, last = np.full(len(macs), np.inf), np.full(len(macs), -np.inf)
+    np.minimum.at(first, mac, ts)
+    np.maximum.at(last, mac, ts)
+    return np.asarray(macs, dtype=object), first, last, np.bincount(mac, minlength=len(macs)).astype(np.int64)
+
+
+_lower = Remembered(lambda m: m.str.lower().to_numpy(dtype=object))  # per MAC, across windows
 
 
 def _has_bit(macs: pd.Series, digits: str) -> np.ndarray:

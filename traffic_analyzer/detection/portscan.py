@@ -7,9 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..distinct import Remembered
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .columns import groups_of, rows_of
 from .sliding import SlidingTable
 from .span import burst_span
 
@@ -55,14 +57,11 @@ class PortScanDetector(Detector):
 
     def detect(self, window: WindowData) -> list[Alert]:
         probes = self._probes.add(_probes(window.flows), now=window.end)
-        if probes.empty:
+        scanning = _scanning(probes, self.min_ports)
+        if not scanning.any():
             return []
-        by_pair = probes.groupby(["orig_h", "resp_h"])
-        scanned = np.flatnonzero(by_pair["resp_p"].nunique().to_numpy() >= self.min_ports)
-        if len(scanned) == 0:
-            return []
-        rows = probes[np.isin(by_pair.ngroup().to_numpy(), scanned)]  # one pass, not a lookup per pair
-        return [self._alert(orig_h, resp_h, pair) for (orig_h, resp_h), pair in rows.groupby(["orig_h", "resp_h"])]
+        rows = probes[scanning]
+        return [self._alert(orig_h, resp_h, pair) for (orig_h, resp_h), pair in groups_of(rows, ["orig_h", "resp_h"])]
 
     def _alert(self, orig_h: str, resp_h: str, pair: pd.DataFrame) -> Alert:
         n_ports = int(pair["resp_p"].nunique())
@@ -108,12 +107,36 @@ def _probes(flows: pd.DataFrame) -> pd.DataFrame:
     """TCP/UDP connections whose originator sent no payload: what a scanner's probes look like."""
     if flows.empty:
         return pd.DataFrame(columns=["uid", "orig_h", "resp_h", "proto", "resp_p", "ts", "answered", "open"])
-    probe = flows["proto"].isin(["tcp", "udp"]) & (flows["orig_bytes"] == 0)
-    p = flows.loc[probe, ["uid", "orig_h", "resp_h", "proto", "resp_p", "ts", "conn_state", "resp_pkts", "history"]]
-    answered = p["conn_state"].isin(ANSWERED_STATES) | (p["resp_pkts"] > 0)
-    # Open: the target sent a SYN-ACK (history letter h; a RST to a FIN/XMAS probe is no such answer), or any UDP reply.
-    syn_ack = p["history"].fillna("").astype(str).str.contains("h", regex=False)
-    is_open = ((p["proto"] == "tcp") & syn_ack) | ((p["proto"] == "udp") & (p["resp_pkts"] > 0))
-    return p.assign(answered=answered.astype(float), open=is_open.astype(float)).drop(
-        columns=["conn_state", "resp_pkts", "history"]
+    proto = flows["proto"].to_numpy(dtype=object, na_value="")
+    at = np.flatnonzero(((proto == "tcp") | (proto == "udp")) & (flows["orig_bytes"].to_numpy() == 0))
+    proto, replies = proto[at], flows["resp_pkts"].to_numpy()[at]
+    answered = np.isin(flows["conn_state"].to_numpy(dtype=object, na_value="")[at], list(ANSWERED_STATES)) | (
+        replies > 0
     )
+    # Open: the target sent a SYN-ACK (history letter h; a RST to a FIN/XMAS probe is no such answer), or any UDP reply.
+    syn_ack = _has_syn_ack(flows["history"].iloc[at].fillna("").astype(str))
+    is_open = ((proto == "tcp") & syn_ack) | ((proto == "udp") & (replies > 0))
+    columns = ["uid", "orig_h", "resp_h", "proto", "resp_p", "ts"]
+    return rows_of(flows, at, columns, answered=answered.astype(float), open=is_open.astype(float))
+
+
+def _scanning(probes: pd.DataFrame, min_ports: int) -> np.ndarray:
+    """The probes of (originator, target) pairs with at least ``min_ports`` distinct ports, as a row mask.
+
+    A group-by's ``nunique`` in numpy (a missing address counts in no pair, a missing port is no port).
+    """
+    orig_h, resp_h = (pd.factorize(probes[c].to_numpy(dtype=object))[0] for c in ("orig_h", "resp_h"))
+    port = pd.factorize(probes["resp_p"].to_numpy(dtype=np.int64, na_value=-1))[0]
+    port[probes["resp_p"].isna().to_numpy()] = -1
+    paired = (orig_h >= 0) & (resp_h >= 0)
+    pair = np.where(paired, orig_h.astype(np.int64) * (int(resp_h.max(initial=0)) + 1) + resp_h, -1)
+    counted = paired & (port >= 0)
+    if not counted.any():
+        return np.zeros(len(probes), dtype=bool)
+    width = int(port.max()) + 1
+    pair_ports = np.unique(pair[counted] * width + port[counted])  # each (pair, port) once
+    pairs, ports = np.unique(pair_ports // width, return_counts=True)
+    return np.isin(pair, pairs[ports >= min_ports])
+
+
+_has_syn_ack = Remembered(lambda h: h.str.contains("h", regex=False))  # per history, across windows

@@ -13,10 +13,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..distinct import per_distinct
+from ..distinct import Remembered
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .columns import frame
 
 # UDP services abused as reflectors/amplifiers (US-CERT TA14-017A and later reports): port -> name.
 REFLECTOR_SERVICES: dict[int, str] = {
@@ -134,9 +135,11 @@ class ReflectionDetector(Detector):
             return []
         previous = self._unasked
         unasked = pd.concat([previous, fresh], ignore_index=True) if len(previous) else fresh
-        unasked = unasked[unasked["last_ts"].astype(float) >= horizon].drop_duplicates("uid", keep="last")
-        self._unasked = unasked.iloc[-self.max_tracked :]
-        if self._unasked["packets"].sum() < self.min_packets:
+        # Within the horizon, the latest record of each flow, the newest max_tracked: one take, not three frames.
+        keep = np.flatnonzero(unasked["last_ts"].to_numpy(dtype=float) >= horizon)
+        keep = keep[~pd.Index(unasked["uid"].to_numpy(dtype=object)[keep], dtype=object).duplicated(keep="last")]
+        self._unasked = unasked.take(keep[-self.max_tracked :])
+        if self._unasked["packets"].to_numpy().sum() < self.min_packets:
             return []
         by_victim = self._unasked.groupby(["kind", "victim"]).agg(
             reflectors=("reflector", "nunique"), packets=("packets", "sum")
@@ -243,34 +246,37 @@ class ReflectionDetector(Detector):
         """
         if flows.empty:
             return _empty()
-        history = flows["history"].fillna("")
-        tcp = (flows["proto"] == "tcp").fillna(False)
+        proto = flows["proto"].to_numpy(dtype=object, na_value="")
+        tcp, no_answer = proto == "tcp", flows["resp_pkts"].to_numpy() == 0
         services = self._service_ports()
+        orig_p = flows["orig_p"].to_numpy(dtype=object)
         # UDP: the first packet came from a reflector port and the host never answered or asked.
-        udp = (flows["proto"] == "udp").fillna(False) & flows["orig_p"].isin(list(services)) & (flows["resp_pkts"] == 0)
-        udp_rows = flows[udp]
-        udp_rows = udp_rows[~_is_group_ip(udp_rows["resp_h"])] if len(udp_rows) else udp_rows
-        answered = (udp_rows["resp_h"].astype(str) + "|" + udp_rows["orig_p"].astype(str)).isin(asked.index)
-        udp_rows = udp_rows[~answered.to_numpy()]
+        udp = (proto == "udp") & no_answer
+        udp &= np.isin(flows["orig_p"].to_numpy(dtype=np.int64, na_value=-1), list(services))
+        udp = np.flatnonzero(udp)
+        if len(udp):
+            udp = udp[~_is_group_ip(flows["resp_h"].iloc[udp])]
+            asked_keys = set(asked.index.tolist())
+            hosts = flows["resp_h"].to_numpy(dtype=object)[udp]
+            udp = udp[[f"{host}|{port}" not in asked_keys for host, port in zip(hosts, orig_p[udp], strict=True)]]
+        history = flows["history"].fillna("")
         # TCP: a SYN-ACK makes its receiver the originator; with no SYN from it, nobody asked.
-        unasked = per_distinct(history, lambda h: h.str.contains("h", regex=False) & ~h.str.contains("S", regex=False))
-        synack = flows[tcp & unasked]
+        synack = np.flatnonzero(tcp & _unasked_history(history))
         # TCP: a lone RST (or RST-ACK) the host never answered, on a connection it never opened.
-        rst = flows[tcp & per_distinct(history, lambda h: h.str.fullmatch("R")) & (flows["resp_pkts"] == 0)]
-        if udp_rows.empty and synack.empty and rst.empty:
+        rst = np.flatnonzero(tcp & no_answer & _lone_reset(history))
+        if not (len(udp) or len(synack) or len(rst)):
             return _empty()
         parts = []
-        if len(udp_rows):
-            services_of = udp_rows["orig_p"].map(services)
-            parts.append(_rows(udp_rows, "ddos_amplification", "resp_h", "orig_h", services_of, "orig", "UDP"))
+        if len(udp):
+            names = [services[port] for port in orig_p[udp]]
+            parts.append(_rows(flows, udp, "ddos_amplification", "resp_h", "orig_h", names, "orig", "UDP"))
         if len(synack):
-            ports = "tcp/" + synack["resp_p"].astype(str)
-            parts.append(_rows(synack, "ddos_reflection", "orig_h", "resp_h", ports, "resp", "SYN-ACK"))
+            ports = _tcp_services(flows["resp_p"], synack)
+            parts.append(_rows(flows, synack, "ddos_reflection", "orig_h", "resp_h", ports, "resp", "SYN-ACK"))
         if len(rst):
-            parts.append(
-                _rows(rst, "ddos_reflection", "resp_h", "orig_h", "tcp/" + rst["orig_p"].astype(str), "orig", "RST")
-            )
-        return parts[0].reset_index(drop=True) if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+            ports = _tcp_services(flows["orig_p"], rst)
+            parts.append(_rows(flows, rst, "ddos_reflection", "resp_h", "orig_h", ports, "orig", "RST"))
+        return frame({c: np.concatenate([part[c] for part in parts]) for c in _ROW_COLUMNS})
 
     def _service_ports(self) -> dict[int, str]:
         return REFLECTOR_SERVICES if self.services is None else self.services
@@ -283,57 +289,73 @@ def _empty_requests() -> pd.Series:
 def _group_requests(asked: pd.Series, packets: pd.DataFrame, ports: dict[int, str], now: float) -> pd.Series:
     """``asked`` updated with the window's requests to a multicast/broadcast group on a service port (SSDP,
     NetBIOS, WS-Discovery searches), keeping those of the last GROUP_ANSWER_S."""
-    wanted = (packets["transport"] == "udp").fillna(False) & packets["src_ip"].notna()
-    wanted &= packets["dst_port"].isin(list(ports))
-    udp = packets.loc[wanted.to_numpy(), ["ts", "src_ip", "dst_ip", "dst_mac", "dst_port"]] if wanted.any() else None
-    if udp is not None and len(udp):
-        group = udp[_is_group_mac(udp["dst_mac"]) | _is_group_ip(udp["dst_ip"])]
-        keys = group["src_ip"].astype(str) + "|" + group["dst_port"].astype(str)
-        asked = pd.concat([asked, group["ts"].groupby(keys.to_numpy()).max()]).groupby(level=0).max()
+    wanted = packets["transport"].to_numpy(dtype=object, na_value="") == "udp"
+    wanted &= np.isin(packets["dst_port"].to_numpy(dtype=np.int64, na_value=-1), list(ports))
+    wanted &= ~packets["src_ip"].isna().to_numpy()
+    if wanted.any():
+        at = np.flatnonzero(wanted)
+        dst_mac, dst_ip = packets["dst_mac"].iloc[at], packets["dst_ip"].iloc[at]
+        at = at[_is_group_mac(dst_mac) | _is_group_ip(dst_ip)]
+        if len(at):  # a few requests: a dict, not a group-by (each "host|port" -> its last time, sorted by key)
+            last = dict(zip(asked.index.tolist(), asked.tolist(), strict=True))
+            hosts = packets["src_ip"].to_numpy(dtype=object)[at].tolist()
+            ports_at = packets["dst_port"].to_numpy(dtype=np.int64, na_value=-1)[at].tolist()
+            for host, port, ts in zip(hosts, ports_at, packets["ts"].to_numpy(dtype=float)[at].tolist(), strict=True):
+                key = f"{host}|{port}"
+                last[key] = max(ts, last.get(key, ts))
+            keys = sorted(last)
+            asked = pd.Series([last[k] for k in keys], index=pd.Index(keys, dtype="str"), dtype="float64")
     kept = asked[asked >= now - GROUP_ANSWER_S]
     return kept.nlargest(MAX_GROUP_REQUESTS) if len(kept) > MAX_GROUP_REQUESTS else kept
 
 
 def _rows(
-    flows: pd.DataFrame, kind: str, victim: str, reflector: str, service: pd.Series, side: str, reply: str
-) -> pd.DataFrame:
-    """Unrequested-flow records; ``side`` is the conn.log side (orig/resp) the reflector's packets are counted on."""
-    return pd.DataFrame(
-        {
-            "uid": flows["uid"],
-            "ts": flows["ts"],
-            "last_ts": flows["last_ts"],
-            "kind": kind,
-            "victim": flows[victim],
-            "reflector": flows[reflector],
-            "service": service.astype(str),
-            "reply": reply,
-            "packets": flows[f"{side}_pkts"],
-            "bytes": flows[f"{side}_ip_bytes"],
-        },
-        columns=list(_ROW_COLUMNS),
-    ).astype(_ROW_COLUMNS)
+    flows: pd.DataFrame, at: np.ndarray, kind: str, victim: str, reflector: str, service: list, side: str, reply: str
+) -> dict[str, np.ndarray]:
+    """Unrequested-flow records of rows ``at``, as numpy columns of the final dtypes; ``side`` is the conn.log
+    side (orig/resp) the reflector's packets are counted on."""
+    return {
+        "uid": flows["uid"].to_numpy(dtype=object)[at],
+        "ts": flows["ts"].to_numpy(dtype=np.float64)[at],
+        "last_ts": flows["last_ts"].to_numpy(dtype=np.float64)[at],
+        "kind": np.full(len(at), kind, dtype=object),
+        "victim": flows[victim].to_numpy(dtype=object)[at],
+        "reflector": flows[reflector].to_numpy(dtype=object)[at],
+        "service": np.array(service, dtype=object),
+        "reply": np.full(len(at), reply, dtype=object),
+        "packets": flows[f"{side}_pkts"].to_numpy(dtype=np.int64)[at],
+        "bytes": flows[f"{side}_ip_bytes"].to_numpy(dtype=np.int64)[at],
+    }
+
+
+def _tcp_services(ports: pd.Series, at: np.ndarray) -> list:
+    """The "tcp/<port>" service of rows ``at``; a missing port gives a missing service, as pandas' text sum does."""
+    return [np.nan if port is pd.NA else f"tcp/{port}" for port in ports.to_numpy(dtype=object)[at]]
 
 
 def _empty() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _ROW_COLUMNS.items()})
+    return _EMPTY  # shared: nothing modifies a frame in place
 
 
-def _is_group_mac(macs: pd.Series) -> np.ndarray:
+_EMPTY = pd.DataFrame({c: pd.Series(dtype=t) for c, t in _ROW_COLUMNS.items()})
+
+
+def _group_mac_text(macs: pd.Series) -> np.ndarray:
     """MACs with the group bit (the low bit of the first octet) set: broadcast or multicast."""
-    return per_distinct(
-        macs, lambda m: m.str.slice(1, 2).str.lower().isin(list(GROUP_BIT_DIGITS)).fillna(False).to_numpy(dtype=bool)
-    )
+    return macs.str.slice(1, 2).str.lower().isin(list(GROUP_BIT_DIGITS)).fillna(False).to_numpy(dtype=bool)
 
 
-def _is_group_ip(addresses: pd.Series) -> np.ndarray:
+def _group_ip_text(addresses: pd.Series) -> np.ndarray:
     """Multicast or limited-broadcast addresses, which no reflection is aimed at; missing counts as group."""
-    return per_distinct(addresses, _is_group_text)
-
-
-def _is_group_text(addresses: pd.Series) -> np.ndarray:
     text = addresses.astype(str).str.lower()
     first_octet = pd.to_numeric(text.str.split(".", n=1).str[0], errors="coerce")
     v4 = first_octet.between(224, 239) | (text == "255.255.255.255")
     v6 = text.str.match(r"ff[0-9a-f]{2}:")
     return (v4 | v6).fillna(True).to_numpy(dtype=bool) | addresses.isna().to_numpy()
+
+
+# Per-value tests, each value tested once across windows.
+_is_group_mac = Remembered(_group_mac_text)
+_is_group_ip = Remembered(_group_ip_text)
+_unasked_history = Remembered(lambda h: h.str.contains("h", regex=False) & ~h.str.contains("S", regex=False))
+_lone_reset = Remembered(lambda h: h.str.fullmatch("R"))

@@ -60,34 +60,51 @@ class SlidingTable:
         self.by_time = by_time
         self.per_group = per_group
         self.rows = empty.reset_index(drop=True)
+        # A keyed table whose every other column takes the newest value replaces merged rows whole.
+        self._replaces = key is not None and all(self.merge.get(c) == "last" for c in empty.columns if c != key)
         self.aged_out = 0  # rows dropped for age, over the table's life
         self.capped = 0  # rows dropped by the cap: evidence the detector no longer sees
 
     def add(self, new: pd.DataFrame, now: float) -> pd.DataFrame:
-        """Fold ``new`` rows in at time ``now``; returns the rows kept."""
+        """Fold ``new`` rows in at time ``now``; returns the rows kept.
+
+        The rows kept are chosen as positions (aged out, merged, capped per group and in all, put in
+        time order) and taken once at the end: on a table of thousands of rows each frame copy costs
+        more than all the choosing.
+        """
         horizon = now - self.horizon_s
-        old = self._recent(self.rows, horizon)
+        rows = self.rows
+        kept = np.flatnonzero(rows[self.time].to_numpy(dtype=float) >= horizon)
+        self.aged_out += len(rows) - len(kept)
+        if len(new):
+            recent = new[self.time].to_numpy(dtype=float) >= horizon
+            new = new if recent.all() else new[recent]
         if new.empty:  # the remembered rows are merged, capped and in order already: only age them
-            self.rows = old.reset_index(drop=True)
+            self.rows = rows if len(kept) == len(rows) else rows.take(kept).reset_index(drop=True)
             return self.rows
-        new = self._recent(new, horizon, count=False)
-        if self.key is not None and len(new):
-            both = self._merged(old, new)
-        elif len(new):
-            both = pd.concat([old, new], ignore_index=True) if len(old) else new.reset_index(drop=True)
+        if self.key is not None:
+            base, at = self._merged(rows, kept, new)
+        elif len(kept):
+            base = pd.concat([rows, new], ignore_index=True)
+            at = np.concatenate([kept, len(rows) + np.arange(len(new))])
         else:
-            both = old
-        if self.per_group is not None and len(both):
+            base, at = new.reset_index(drop=True), np.arange(len(new))
+        if self.per_group is not None and len(at):
             columns, most = self.per_group
-            kept = both.groupby(columns, sort=False).tail(most)
-            self.capped += len(both) - len(kept)
-            both = kept
-        if self.by_time and len(both):
-            both = both.sort_values(self.time, kind="stable")
-        if len(both) > self.max_rows:
-            self.capped += len(both) - self.max_rows
-            both = both.iloc[-self.max_rows :]
-        self.rows = both.reset_index(drop=True)
+            keep = _last_of_groups([base[c].to_numpy()[at] for c in columns], most)
+            if not keep.all():
+                self.capped += int((~keep).sum())
+                at = at[keep]
+        if self.by_time and len(at):
+            ts = base[self.time].to_numpy(dtype=float)[at]
+            if (ts[1:] < ts[:-1]).any():  # remembered rows are in order, and new ones mostly later: often no sort
+                at = at[np.argsort(ts, kind="stable")]
+        if len(at) > self.max_rows:
+            self.capped += len(at) - self.max_rows
+            at = at[-self.max_rows :]
+        whole = len(at) == len(base) and bool((at == np.arange(len(base))).all())
+        both = base if whole else base.take(at)
+        self.rows = both if _numbered(both) else both.reset_index(drop=True)
         return self.rows
 
     def __len__(self) -> int:
@@ -96,35 +113,35 @@ class SlidingTable:
     def clear(self) -> None:
         self.rows = self.rows.iloc[:0]
 
-    def _recent(self, frame: pd.DataFrame, horizon: float, count: bool = True) -> pd.DataFrame:
-        keep = frame[self.time].to_numpy(dtype=float) >= horizon
-        if keep.all():
-            return frame
-        if count:
-            self.aged_out += int((~keep).sum())
-        return frame[keep]
-
-    def _merged(self, old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
-        """One row per key: ``new`` grouped, then merged into the matching ``old`` rows; fresh keys appended."""
+    def _merged(self, rows: pd.DataFrame, kept: np.ndarray, new: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """One row per key: ``new`` grouped, then merged into the matching remembered rows (those ``kept``);
+        fresh keys appended. Returns a frame and the positions of the merged table's rows in it."""
         assert self.key is not None
         grouped = self._group(new)
-        if old.empty:
-            return grouped
-        at = pd.Index(old[self.key]).get_indexer(grouped[self.key])
+        if not len(kept):
+            return grouped, np.arange(len(grouped))
+        at = pd.Index(rows[self.key].iloc[kept]).get_indexer(grouped[self.key])
         seen = at >= 0
-        old = old.reset_index(drop=True)
+        if seen.any() and self._replaces and rows.dtypes.equals(grouped.dtypes):
+            # Every column takes the newest value: a merged row is the new row, in the remembered row's place.
+            base = pd.concat([rows, grouped], ignore_index=True)
+            kept = kept.copy()
+            kept[at[seen]] = len(rows) + np.flatnonzero(seen)
+            return base, np.concatenate([kept, len(rows) + np.flatnonzero(~seen)])
         if seen.any():
-            old = old.copy()
-            rows, updates = at[seen], grouped[seen]
+            rows = rows.copy(deep=False)  # copy-on-write: whole columns are replaced below, the remembered ones kept
+            targets = kept[at[seen]]
             for column, rule in self.merge.items():
                 if rule == "first":
                     continue
-                before = old[column].to_numpy()[rows]
-                after = updates[column].to_numpy()
+                before = rows[column].to_numpy()[targets]
+                after = grouped[column].to_numpy()[seen]
                 combined = _combine(rule, before, after)
-                old[column] = _put(old[column], rows, combined)
-        fresh = grouped[~seen]
-        return pd.concat([old, fresh], ignore_index=True) if len(fresh) else old
+                rows[column] = _put(rows[column], targets, combined)
+        if seen.all():
+            return rows, kept
+        base = pd.concat([rows, grouped], ignore_index=True)
+        return base, np.concatenate([kept, len(rows) + np.flatnonzero(~seen)])
 
     def _group(self, new: pd.DataFrame) -> pd.DataFrame:
         assert self.key is not None
@@ -132,6 +149,30 @@ class SlidingTable:
             return new.reset_index(drop=True)
         spec = {c: (c, self.merge.get(c, "first")) for c in new.columns if c != self.key}
         return new.groupby(self.key, sort=False).agg(**spec).reset_index()[list(new.columns)]
+
+
+def _last_of_groups(columns: list[np.ndarray], most: int) -> np.ndarray:
+    """Which rows ``groupby(columns).tail(most)`` keeps, given the columns' values: the last ``most`` of each
+    group, and no row with a missing key (a group-by drops those). In numpy, without the group-by's fixed cost."""
+    codes = [pd.factorize(values)[0] for values in columns]
+    known = np.logical_and.reduce([c >= 0 for c in codes])
+    group = np.zeros(len(codes[0]), dtype=np.int64)
+    for c in codes:
+        group = group * (int(c.max(initial=0)) + 1) + c
+    order = np.argsort(group, kind="stable")  # each group's rows together, in table order
+    ordered = group[order]
+    first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # where each group starts
+    size = np.diff(np.r_[first, len(order)])
+    from_end = np.repeat(first + size, size) - np.arange(len(order))  # 1 for a group's last row
+    keep = np.empty(len(group), dtype=bool)
+    keep[order] = from_end <= most
+    return keep & known
+
+
+def _numbered(frame: pd.DataFrame) -> bool:
+    """Is the frame's index already 0, 1, 2 ... (what ``reset_index(drop=True)`` would make)?"""
+    index = frame.index
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
 
 
 def _combine(rule: str, before: np.ndarray, after: np.ndarray) -> np.ndarray:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from ..records.alert import Alert
@@ -90,18 +92,20 @@ class SuspiciousDownloadDetector(Detector):
     def detect(self, window: WindowData) -> list[Alert]:
         p = window.packets
         self._remember_contacts(p)
-        requests = p[p["http_host"].notna()]
-        for row in requests[["src_ip", "dst_ip", "http_host", "http_uri", "http_user_agent"]].itertuples(index=False):
-            self._requests[(str(row.src_ip), str(row.dst_ip))] = (
-                str(row.http_host),
-                "" if pd.isna(row.http_uri) else str(row.http_uri),
-                "" if pd.isna(row.http_user_agent) else str(row.http_user_agent),
+        requests = np.flatnonzero(~p["http_host"].isna().to_numpy())
+        for src, dst, host, uri, agent in _values(
+            p, requests, ["src_ip", "dst_ip", "http_host", "http_uri", "http_user_agent"]
+        ):
+            self._requests[(str(src), str(dst))] = (
+                str(host),
+                "" if pd.isna(uri) else str(uri),
+                "" if pd.isna(agent) else str(agent),
             )
-        responses = p[p["http_status"].eq(200).fillna(False) & p["http_content_type"].notna()]
+        ok = p["http_status"].to_numpy(dtype=np.int64, na_value=-1) == 200
+        responses = np.flatnonzero(ok & ~p["http_content_type"].isna().to_numpy())
         alerts = []
-        for row in responses[
-            ["ts", "src_ip", "dst_ip", "src_port", "http_content_type", "http_content_length"]
-        ].itertuples(index=False):
+        columns = ["ts", "src_ip", "dst_ip", "src_port", "http_content_type", "http_content_length"]
+        for row in (_Response(*values) for values in _values(p, responses, columns)):
             ctype = str(row.http_content_type).split(";")[0].strip().lower()
             pair = (str(row.dst_ip), str(row.src_ip))
             if ctype in EXPLOIT_PLUGIN_TYPES:
@@ -124,9 +128,18 @@ class SuspiciousDownloadDetector(Detector):
         """When each client first sent to each server: a check-in server is one reached only after the infection."""
         if len(self._first_contact) > MAX_PAIRS:
             self._first_contact.clear()
-        first = p.groupby(["src_ip", "dst_ip"], observed=True, sort=False)["ts"].min()
-        for (src, dst), ts in first.items():
-            self._first_contact.setdefault((str(src), str(dst)), float(ts))
+        src, sources = pd.factorize(p["src_ip"].to_numpy(dtype=object))
+        dst, destinations = pd.factorize(p["dst_ip"].to_numpy(dtype=object))
+        known = (src >= 0) & (dst >= 0)  # as a group-by, a packet without both addresses counts nowhere
+        if not known.any():
+            return
+        pair, pairs = pd.factorize(src[known].astype(np.int64) * len(destinations) + dst[known])
+        first = np.full(len(pairs), np.inf)
+        np.minimum.at(first, pair, p["ts"].to_numpy(dtype=float)[known])
+        for key, ts in zip(pairs.tolist(), first.tolist(), strict=True):
+            self._first_contact.setdefault(
+                (str(sources[key // len(destinations)]), str(destinations[key % len(destinations)])), ts
+            )
 
     def _checkins(self, p: pd.DataFrame) -> list[Alert]:
         """Repeated POSTs from a host that just received an exploit chain, to servers it first reached after it."""
@@ -207,6 +220,20 @@ class SuspiciousDownloadDetector(Detector):
             evidence={"content_type": ctype, "bytes": size, "host": host, "port": port, "reasons": reasons},
             detector=self.name,
         )
+
+
+class _Response(NamedTuple):
+    ts: float
+    src_ip: str
+    dst_ip: str
+    src_port: int
+    http_content_type: str
+    http_content_length: int
+
+
+def _values(p: pd.DataFrame, at: np.ndarray, columns: list[str]) -> zip:
+    """Rows ``at`` of these packet columns as tuples of Python values (missing ones as pd.NA), as itertuples gives."""
+    return zip(*(p[c].to_numpy(dtype=object)[at].tolist() for c in columns), strict=True)
 
 
 def _is_ip(host: str) -> bool:

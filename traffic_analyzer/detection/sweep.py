@@ -12,10 +12,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..distinct import pair_hashes, per_distinct
+from ..distinct import Remembered, pair_hashes, pair_hashes_both_ways
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .columns import frame
 from .sliding import SlidingTable
 from .span import burst_span
 
@@ -92,13 +93,17 @@ class HostSweepDetector(Detector):
         self._check_params()
         probes = self._probes.add(_probes(window.packets, window.flows), now=window.end)
         talked = self._talked.add(_conversations(window.flows), now=window.end)
-        probes = _without_talk(probes, talked)
-        active = set(probes["src"].unique())
+        silent = _untalked(probes, talked)  # a mask: the probes themselves are a frame only for alerts
+        sources = probes["src"].to_numpy(dtype=object)[silent]
+        active = set(sources.tolist())
         self._sweeps = {a: s for a, s in self._sweeps.items() if a in active}  # a sweep ends with its probes
-        if len(probes) < self.min_hosts:
+        if len(sources) < self.min_hosts:
             return []
-        targets = probes.groupby(["src", "method"])["dst"].nunique()
-        sweepers = targets[targets >= self.min_hosts].index.get_level_values("src").unique()
+        methods, targets = (probes[c].to_numpy(dtype=object)[silent] for c in ("method", "dst"))
+        sweepers = _sources_probing(sources, methods, targets, self.min_hosts)
+        if not sweepers:
+            return []
+        probes = probes[silent]
         return [self._alert(src, probes[probes["src"] == src]) for src in sweepers]
 
     def _check_params(self) -> None:
@@ -152,14 +157,35 @@ class HostSweepDetector(Detector):
         )
 
 
+def _sources_probing(sources: np.ndarray, methods: np.ndarray, targets: np.ndarray, min_hosts: int) -> list:
+    """Sources (in sorted order) that probed at least ``min_hosts`` distinct hosts with one method."""
+    src, sources = pd.factorize(sources)  # sorted below: a flood has thousands
+    busy = np.flatnonzero(src >= 0)
+    busy = busy[np.bincount(src[busy])[src[busy]] >= min_hosts]  # only a source with min_hosts probes can sweep
+    if not len(busy):
+        return []
+    src = src[busy]
+    method, methods = pd.factorize(methods[busy])
+    dst, targets = pd.factorize(targets[busy])
+    known = (method >= 0) & (dst >= 0)  # as a group-by, rows with a missing key count nowhere
+    ways = src[known].astype(np.int64) * len(methods) + method[known]
+    pairs = np.unique(ways * len(targets) + dst[known])  # each (source, method, target) once
+    way, hosts = np.unique(pairs // len(targets), return_counts=True)
+    return sorted(sources[i] for i in np.unique(way[hosts >= min_hosts] // len(methods)))
+
+
 def _probes(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
-    """This window's probes: ARP requests from the packets, payload-less attempts from the flows."""
-    parts = [_arp_probes(packets), _flow_probes(flows)]
-    parts = [p for p in parts if len(p)]
+    """This window's probes: ARP requests from the packets, payload-less attempts from the flows.
+
+    Both kinds are gathered as numpy columns and made into one frame at the end (frames cost more
+    than the few probes of a usual window).
+    """
+    parts = [p for p in (_arp_probes(packets), _flow_probes(flows)) if p is not None]
     if not parts:
         return _empty(_PROBE_COLUMNS)
-    probes = pd.concat(parts, ignore_index=True)
-    return probes.assign(pair=pair_hashes(probes["src"], probes["dst"]))
+    columns = {c: np.concatenate([p[c] for p in parts]) for c in _ROW_COLUMNS}
+    columns["pair"] = pair_hashes(pd.Series(columns["src"], dtype=object), pd.Series(columns["dst"], dtype=object))
+    return frame(columns)
 
 
 def _empty(columns: dict[str, object] = _ROW_COLUMNS) -> pd.DataFrame:
@@ -172,87 +198,98 @@ def _conversations(flows: pd.DataFrame) -> pd.DataFrame:
     A host that resolves a neighbour and then talks to it was not probing it, however many it
     talks to (a client querying forty local servers ARPs for all forty).
     """
-    talk = flows[flows["proto"].isin(["tcp", "udp"]) & ((flows["orig_bytes"] + flows["resp_bytes"]) > 0)]
-    if talk.empty:
+    proto = flows["proto"].to_numpy(dtype=object, na_value="")
+    said = (flows["orig_bytes"].to_numpy() + flows["resp_bytes"].to_numpy()) > 0
+    at = np.flatnonzero(((proto == "tcp") | (proto == "udp")) & said)
+    if not len(at):
         return _TALK_EMPTY
-    keys = np.concatenate([pair_hashes(talk["orig_h"], talk["resp_h"]), pair_hashes(talk["resp_h"], talk["orig_h"])])
-    times = np.concatenate([talk["last_ts"].to_numpy(float), talk["last_ts"].to_numpy(float)])
-    return pd.DataFrame({"pair": keys, "ts": times}).groupby("pair", sort=True)["ts"].max().reset_index()
+    a, b = flows["orig_h"].iloc[at], flows["resp_h"].iloc[at]
+    keys = pair_hashes_both_ways(a, b)
+    times = np.tile(flows["last_ts"].to_numpy(float)[at], 2)
+    pairs, which = np.unique(keys, return_inverse=True)
+    last = np.full(len(pairs), -np.inf)
+    np.maximum.at(last, which, times)
+    return pd.DataFrame({"pair": pairs, "ts": last})
+
+
+def _untalked(probes: pd.DataFrame, talked: pd.DataFrame) -> np.ndarray:
+    """Which probes went to hosts the source never exchanged payload with."""
+    if probes.empty or talked.empty:
+        return np.ones(len(probes), dtype=bool)
+    return ~probes["pair"].isin(talked["pair"].to_numpy()).to_numpy()  # a hash table: np.isin would sort both
 
 
 def _without_talk(probes: pd.DataFrame, talked: pd.DataFrame) -> pd.DataFrame:
     """Probes to hosts the source never exchanged payload with."""
-    if probes.empty or talked.empty:
-        return probes
-    talked_pairs = np.isin(probes["pair"].to_numpy(), talked["pair"].to_numpy())
-    return probes[~talked_pairs]
+    silent = _untalked(probes, talked)
+    return probes if silent.all() else probes[silent]
 
 
-def _arp_probes(packets: pd.DataFrame) -> pd.DataFrame:
+def _arp_probes(packets: pd.DataFrame) -> dict[str, np.ndarray] | None:
     """Who-has requests per (asker, target), answered if the target replied to the asker in this window."""
-    is_arp = packets["transport"].to_numpy(dtype=object, na_value="") == "arp"
-    if not is_arp.any():
-        return _empty()
-    arp = packets.loc[is_arp, ["ts", "arp_op", "arp_src_ip", "arp_dst_ip"]]  # never a row selection of every column
-    if arp.empty:
-        return _empty()
-    src, dst = arp["arp_src_ip"], arp["arp_dst_ip"]
-    asks = arp[(arp["arp_op"] == ARP_REQUEST).fillna(False) & src.notna() & dst.notna()]
-    asks = asks[(asks["arp_src_ip"] != asks["arp_dst_ip"]) & (asks["arp_src_ip"] != UNSPECIFIED_IPV4)]
-    if asks.empty:
-        return _empty()
-    pairs = asks.groupby([asks["arp_src_ip"].astype(str), asks["arp_dst_ip"].astype(str)])["ts"].max()
-    replies = arp[(arp["arp_op"] == ARP_REPLY).fillna(False)]
-    replied = set(zip(replies["arp_dst_ip"].astype(str), replies["arp_src_ip"].astype(str), strict=True))
-    asker, target = pairs.index.get_level_values(0), pairs.index.get_level_values(1)
-    return pd.DataFrame(
-        {
-            "key": "arp|" + asker + "|" + target,
-            "ts": pairs.to_numpy(),
-            "src": asker,
-            "dst": target,
-            "method": ARP_METHOD,
-            "answered": [pair in replied for pair in pairs.index],
-        },
-        columns=list(_ROW_COLUMNS),
-    ).astype(_ROW_COLUMNS)
+    at = np.flatnonzero(packets["transport"].to_numpy(dtype=object, na_value="") == "arp")
+    if not len(at):
+        return None
+    op = packets["arp_op"].to_numpy(dtype=np.int64, na_value=-1)[at]
+    src = packets["arp_src_ip"].to_numpy(dtype=object, na_value=None)[at]
+    dst = packets["arp_dst_ip"].to_numpy(dtype=object, na_value=None)[at]
+    known = (src != None) & (dst != None)  # noqa: E711 (elementwise)
+    ask = (op == ARP_REQUEST) & known
+    ask[ask] = (src[ask] != dst[ask]) & (src[ask] != UNSPECIFIED_IPV4)
+    if not ask.any():
+        return None
+    asker_codes, askers = pd.factorize(src[ask], sort=True)
+    target_codes, targets = pd.factorize(dst[ask], sort=True)
+    pairs, which = np.unique(asker_codes * len(targets) + target_codes, return_inverse=True)  # sorted as a group-by
+    last = np.full(len(pairs), -np.inf)
+    np.maximum.at(last, which, packets["ts"].to_numpy(dtype=float)[at][ask])
+    asker, target = askers[pairs // len(targets)], targets[pairs % len(targets)]
+    reply = op == ARP_REPLY
+    replied = set(zip(dst[reply], src[reply], strict=True))
+    return {
+        "key": np.array([f"arp|{a}|{t}" for a, t in zip(asker, target, strict=True)], dtype=object),
+        "ts": last,
+        "src": np.asarray(asker, dtype=object),
+        "dst": np.asarray(target, dtype=object),
+        "method": np.full(len(pairs), ARP_METHOD, dtype=object),
+        "answered": np.array([pair in replied for pair in zip(asker, target, strict=True)], dtype=bool),
+    }
 
 
-def _flow_probes(flows: pd.DataFrame) -> pd.DataFrame:
+def _flow_probes(flows: pd.DataFrame) -> dict[str, np.ndarray] | None:
     """TCP/UDP attempts without originator payload, and ICMP requests, to single (not group) hosts."""
     if flows.empty:
-        return _empty()
-    proto = flows["proto"].fillna("")
+        return None
+    proto = flows["proto"].to_numpy(dtype=object, na_value="")
     history = flows["history"].fillna("")
     # A SYN-ACK's receiver becomes the originator although it asked nothing (reflection, not probing);
     # an established connection still open may send its data later.
-    unasked = per_distinct(history, lambda h: h.str.contains("h", regex=False) & ~h.str.contains("S", regex=False))
-    said_nothing = (flows["orig_bytes"] == 0) & (flows["orig_pkts"] > 0)
-    silent = said_nothing & ~unasked & ~per_distinct(history, lambda h: h.str.contains(OPEN_CONNECTION))
-    icmp = (proto == "icmp") & flows["orig_p"].isin(list(ICMP_REQUESTS))
-    keep = (((proto.isin(["tcp", "udp"]) & silent) | icmp) & (flows["orig_h"] != flows["resp_h"])).fillna(False)
+    said_nothing = (flows["orig_bytes"].to_numpy() == 0) & (flows["orig_pkts"].to_numpy() > 0)
+    silent = said_nothing & ~_unasked_history(history) & ~_open_connection(history)
+    orig_p = flows["orig_p"].to_numpy(dtype=np.int64, na_value=-1)
+    icmp = (proto == "icmp") & np.isin(orig_p, list(ICMP_REQUESTS))
+    orig_h = flows["orig_h"].to_numpy(dtype=object, na_value=None)
+    resp_h = flows["resp_h"].to_numpy(dtype=object, na_value=None)
+    apart = (orig_h != None) & (resp_h != None)  # noqa: E711 (elementwise)
+    apart[apart] = orig_h[apart] != resp_h[apart]
+    keep = (((proto == "tcp") | (proto == "udp")) & silent | icmp) & apart
     if not keep.any():
-        return _empty()
-    f = flows[keep]
-    f = f[~_is_group_ip(f["resp_h"])]
-    port_method = f["proto"].str.upper() + "/" + f["resp_p"].astype(str)
-    icmp_method = f["orig_p"].map(ICMP_REQUESTS)
-    return pd.DataFrame(
-        {
-            "key": f["uid"],
-            "ts": f["ts"],
-            "src": f["orig_h"],
-            "dst": f["resp_h"],
-            "method": icmp_method.where(f["proto"] == "icmp", port_method),
-            "answered": f["resp_pkts"] > 0,
-        },
-        columns=list(_ROW_COLUMNS),
-    ).astype(_ROW_COLUMNS)
-
-
-def _is_group_ip(addresses: pd.Series) -> np.ndarray:
-    """Multicast or broadcast addresses (one packet there reaches many hosts; it is not a probe of one)."""
-    return per_distinct(addresses, _is_group_text)
+        return None
+    at = np.flatnonzero(keep)
+    at = at[~_is_group_ip(flows["resp_h"].iloc[at])]
+    resp_p = flows["resp_p"].iloc[at].astype(str).to_numpy(dtype=object)
+    method = [
+        ICMP_REQUESTS[port] if kind == "icmp" else f"{kind.upper()}/{service}" if isinstance(service, str) else np.nan
+        for kind, port, service in zip(proto[at], orig_p[at], resp_p, strict=True)
+    ]
+    return {
+        "key": flows["uid"].to_numpy(dtype=object)[at],
+        "ts": flows["ts"].to_numpy(dtype=np.float64)[at],
+        "src": orig_h[at],
+        "dst": resp_h[at],
+        "method": np.array(method, dtype=object),
+        "answered": flows["resp_pkts"].to_numpy()[at] > 0,
+    }
 
 
 def _is_group_text(addresses: pd.Series) -> np.ndarray:
@@ -262,6 +299,12 @@ def _is_group_text(addresses: pd.Series) -> np.ndarray:
     v4 = first_octet.between(224, 239) | ((last_octet == "255") & text.str.contains(".", regex=False))
     v6 = text.str.match(r"ff[0-9a-f]{2}:")
     return (v4 | v6).fillna(False).to_numpy(dtype=bool)
+
+
+# Per-value tests, each value tested once across windows.
+_is_group_ip = Remembered(_is_group_text)  # multicast or broadcast: one packet reaches many hosts, not a probe of one
+_unasked_history = Remembered(lambda h: h.str.contains("h", regex=False) & ~h.str.contains("S", regex=False))
+_open_connection = Remembered(lambda h: h.str.contains(OPEN_CONNECTION))
 
 
 def _seconds(duration: float) -> str:

@@ -7,11 +7,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..distinct import per_distinct
+from ..distinct import Remembered
 from ..records.alert import Alert
 from ..records.packets import TCP_ACK, TCP_SYN
 from ..records.window import WindowData
 from .base import Detector
+from .columns import frame
 from .sliding import SlidingTable
 from .span import burst_span
 
@@ -112,9 +113,9 @@ class SynFloodDetector(Detector):
         self._floods = {v: f for v, f in self._floods.items() if f["end"] >= window.end - FLOOD_GAP_S}
         if len(syns_now) < self.min_syns:
             return []
-        by_victim = syns_now.groupby("dst_ip")["ts"].agg(["size", "min", "max"])
-        rate = by_victim["size"] / np.maximum(by_victim["max"] - by_victim["min"], RATE_FLOOR_S)
-        busy = by_victim[(by_victim["size"] >= self.min_syns) & (rate >= self.min_rate_pps)].index
+        busy = self._busy_victims(syns_now)
+        if not busy:
+            return []
         alerts = []
         syns_of = dict(tuple(syns_now[syns_now["dst_ip"].isin(busy)].groupby("dst_ip", sort=False)))
         tried_of = dict(tuple(attempts[attempts["resp_h"].isin(busy)].groupby("resp_h", sort=False)))
@@ -129,6 +130,21 @@ class SynFloodDetector(Detector):
             newest = sorted(self._floods, key=lambda v: self._floods[v]["end"])[-MAX_FLOODS:]
             self._floods = {v: self._floods[v] for v in newest}
         return alerts
+
+    def _busy_victims(self, syns: pd.DataFrame) -> list[str]:
+        """Victims (sorted) with at least ``min_syns`` remembered SYNs at ``min_rate_pps`` or more.
+
+        A group-by's size, first and last time per victim, in numpy: most windows have none.
+        """
+        victim, victims = pd.factorize(syns["dst_ip"].to_numpy(dtype=object), sort=True)
+        known = victim >= 0  # as a group-by, a SYN without a destination counts nowhere
+        victim, ts = victim[known], syns["ts"].to_numpy(dtype=np.float64)[known]
+        size = np.bincount(victim, minlength=len(victims))
+        first, last = np.full(len(victims), np.inf), np.full(len(victims), -np.inf)
+        np.minimum.at(first, victim, ts)
+        np.maximum.at(last, victim, ts)
+        rate = size / np.maximum(last - first, RATE_FLOOR_S)
+        return [victims[i] for i in np.flatnonzero((size >= self.min_syns) & (rate >= self.min_rate_pps))]
 
     def _check_params(self) -> None:
         for name in ("min_syns", "min_spoofed_sources", "max_tracked"):
@@ -203,9 +219,18 @@ class SynFloodDetector(Detector):
 
 def _bare_syns(packets: pd.DataFrame) -> pd.DataFrame:
     """TCP packets with SYN and without ACK: connection openings (and flood packets)."""
-    flags = packets["tcp_flags"].fillna(0).astype(int)
-    bare = (packets["transport"] == "tcp").fillna(False) & (flags & TCP_SYN > 0) & (flags & TCP_ACK == 0)
-    return packets.loc[bare & packets["dst_ip"].notna(), list(_SYN_COLUMNS)].astype(_SYN_COLUMNS)
+    flags = packets["tcp_flags"].to_numpy(dtype=np.int64, na_value=0)
+    bare = packets["transport"].to_numpy(dtype=object, na_value="") == "tcp"
+    bare &= (flags & TCP_SYN > 0) & (flags & TCP_ACK == 0) & ~packets["dst_ip"].isna().to_numpy()
+    at = np.flatnonzero(bare)
+    return frame(
+        {
+            "ts": packets["ts"].to_numpy(dtype=np.float64)[at],
+            "src_ip": packets["src_ip"].to_numpy(dtype=object)[at],
+            "dst_ip": packets["dst_ip"].to_numpy(dtype=object)[at],
+            "dst_port": packets["dst_port"].array[at].astype("Int32"),
+        }
+    )
 
 
 def _attempts(flows: pd.DataFrame) -> pd.DataFrame:
@@ -213,10 +238,21 @@ def _attempts(flows: pd.DataFrame) -> pd.DataFrame:
     if flows.empty:
         return _empty(_ATTEMPT_COLUMNS)
     history = flows["history"].fillna("")
-    opened = (flows["proto"] == "tcp").fillna(False) & per_distinct(history, lambda h: h.str.contains("S", regex=False))
-    tried = flows.loc[opened, ["uid", "ts", "resp_h"]]
-    completed = per_distinct(history[opened], lambda h: h.str.contains(COMPLETED_LETTERS))
-    return tried.assign(completed=completed).astype(_ATTEMPT_COLUMNS)
+    opened = (flows["proto"].to_numpy(dtype=object, na_value="") == "tcp") & _opened(history)
+    at = np.flatnonzero(opened)
+    return frame(
+        {
+            "uid": flows["uid"].to_numpy(dtype=object)[at],
+            "ts": flows["ts"].to_numpy(dtype=np.float64)[at],
+            "resp_h": flows["resp_h"].to_numpy(dtype=object)[at],
+            "completed": _completed(history.iloc[at]).astype(np.float64),
+        }
+    )
+
+
+# Per-history tests, each history tested once across windows.
+_opened = Remembered(lambda h: h.str.contains("S", regex=False))
+_completed = Remembered(lambda h: h.str.contains(COMPLETED_LETTERS))
 
 
 def _empty(dtypes: dict[str, object]) -> pd.DataFrame:

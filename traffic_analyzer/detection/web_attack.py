@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import unquote_plus
 
+import numpy as np
 import pandas as pd
 
 from ..records.alert import Alert
@@ -49,6 +51,26 @@ SCORE_PER_MORE = 5.0  # each further matching request, up to SCORE_MAX
 SCORE_MAX = 90.0
 
 
+REMEMBERED = 50_000  # URIs and user agents whose verdict is kept across windows (clients repeat them)
+
+
+@lru_cache(maxsize=REMEMBERED)
+def _uri_attack(raw_uri: str | None) -> tuple[str, str, str] | None:
+    """(kind, meaning, decoded URI) of the first pattern the URI matches, or None."""
+    uri = "" if raw_uri is None else unquote_plus(raw_uri)
+    for kind, pattern, meaning in PATTERNS:
+        if pattern.search(uri):
+            return kind, meaning, uri
+    return None
+
+
+@lru_cache(maxsize=REMEMBERED)
+def _scanner(agent: str) -> str | None:
+    """The scanning tool a user agent names, or None."""
+    found = SCANNER_AGENTS.search(agent)
+    return found.group(0) if found else None
+
+
 class WebAttackDetector(Detector):
     """Matches each HTTP request's URI and user agent against known attack patterns."""
 
@@ -59,23 +81,25 @@ class WebAttackDetector(Detector):
 
     def detect(self, window: WindowData) -> list[Alert]:
         p = window.packets
-        requests = p[p["http_method"].notna()]
-        if requests.empty:
+        at = np.flatnonzero(~p["http_method"].isna().to_numpy())
+        if not len(at):
             return []
         touched = set()
-        for row in requests[["ts", "src_ip", "dst_ip", "http_uri", "http_user_agent"]].itertuples(index=False):
-            uri = "" if pd.isna(row.http_uri) else unquote_plus(str(row.http_uri))
-            agent = "" if pd.isna(row.http_user_agent) else str(row.http_user_agent)
-            for kind, pattern, meaning in PATTERNS:
-                if pattern.search(uri):
-                    key = (kind, str(row.src_ip), str(row.dst_ip))
-                    self._hits.setdefault(key, []).append((row.ts, meaning, uri[:200]))
-                    touched.add(key)
-                    break
-            scanner = SCANNER_AGENTS.search(agent)
+        columns = (
+            p[c].to_numpy(dtype=object)[at].tolist() for c in ("ts", "src_ip", "dst_ip", "http_uri", "http_user_agent")
+        )
+        for ts, src, dst, raw_uri, raw_agent in zip(*columns, strict=True):
+            found = _uri_attack(None if pd.isna(raw_uri) else str(raw_uri))
+            if found is not None:
+                kind, meaning, uri = found
+                key = (kind, str(src), str(dst))
+                self._hits.setdefault(key, []).append((ts, meaning, uri[:200]))
+                touched.add(key)
+            agent = "" if pd.isna(raw_agent) else str(raw_agent)
+            scanner = _scanner(agent)
             if scanner:
-                key = ("web_scan", str(row.src_ip), str(row.dst_ip))
-                self._hits.setdefault(key, []).append((row.ts, f"the {scanner.group(0)} user agent", agent[:200]))
+                key = ("web_scan", str(src), str(dst))
+                self._hits.setdefault(key, []).append((ts, f"the {scanner} user agent", agent[:200]))
                 touched.add(key)
         return [self._alert(key) for key in touched]
 
