@@ -19,6 +19,7 @@ import pandas as pd
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .params import POSITIVE
 
 ARP_REQUEST, ARP_REPLY = 1, 2
 MAX_TRACKED = 50_000  # IP and MAC bindings remembered at most; the oldest are forgotten first
@@ -59,6 +60,7 @@ class ArpSpoofDetector(Detector):
     """
 
     name = "arp_spoof"
+    _parameter_constraints = {"window_s": POSITIVE}
 
     def __init__(self, window_s: float = 3600.0) -> None:
         self.window_s = window_s

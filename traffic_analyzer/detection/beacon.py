@@ -20,6 +20,7 @@ from ..distinct import per_distinct
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .params import COUNT, POSITIVE
 
 # Periodic by design, not C2: time, name resolution, discovery, DHCP; and interactive login services,
 # whose keep-alives and password-guessing runs are regular too (the brute-force detector owns those).
@@ -70,6 +71,18 @@ class BeaconDetector(Detector):
     """
 
     name = "beacon"
+    _parameter_constraints = {
+        "min_beacons": COUNT,
+        "max_jitter": POSITIVE,
+        "max_jitter_alike": POSITIVE,
+        "max_size_spread": POSITIVE,
+        "min_interval_s": POSITIVE,
+        "max_interval_s": POSITIVE,
+        "burst_gap_s": POSITIVE,
+        "window_s": POSITIVE,
+        "shared_min_clients": COUNT,
+        "monitor_min_servers": COUNT,
+    }
 
     def __init__(
         self,

@@ -11,6 +11,7 @@ from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
 from .columns import groups_of, rows_of
+from .params import COUNT, POSITIVE
 from .sliding import SlidingTable
 from .span import burst_span
 
@@ -71,6 +72,14 @@ class BruteForceDetector(Detector):
     """
 
     name = "brute_force"
+    _parameter_constraints = {
+        "min_attempts": COUNT,
+        "window_s": POSITIVE,
+        "max_session_s": POSITIVE,
+        "max_size_spread": POSITIVE,
+        "min_failed_replies": COUNT,
+        "max_idle_s": POSITIVE,
+    }
 
     def __init__(
         self,

@@ -19,6 +19,7 @@ from ..records.window import WindowData
 from .base import Detector
 from .columns import frame
 from .dns_names import MULTICAST_DNS_PORTS, randomness, shannon_entropy, split_name
+from .params import COUNT, POSITIVE, SHARE
 from .relay import relayed_clients
 from .sliding import SlidingTable
 
@@ -127,6 +128,15 @@ class DgaDetector(Detector):
     """
 
     name = "dga"
+    _parameter_constraints = {
+        "min_names": COUNT,
+        "window_s": POSITIVE,
+        "min_label_len": COUNT,
+        "min_randomness": SHARE,
+        "memory_s": POSITIVE,
+        "max_names_per_client": COUNT,
+        "max_tracked_names": COUNT,
+    }
 
     def __init__(
         self,
@@ -159,7 +169,6 @@ class DgaDetector(Detector):
 
     def fit(self, windows: list[WindowData]) -> DgaDetector:
         """Learn the most NXDOMAIN answers, and generated-looking ones, any baseline client got within window_s."""
-        self._check_params()
         most_nx = most_generated = 0
         for w in windows:
             stats = self._observe(w)
@@ -173,7 +182,6 @@ class DgaDetector(Detector):
         return self
 
     def detect(self, window: WindowData) -> list[Alert]:
-        self._check_params()
         stats = self._observe(window, bursts_only=True)
         if stats.empty:
             return []
@@ -190,16 +198,6 @@ class DgaDetector(Detector):
             for client, s in bursts.iterrows()
             if client not in relaying  # a resolver is named in its clients' alerts, not raised
         ]
-
-    def _check_params(self) -> None:
-        for name in ("min_names", "min_label_len", "max_names_per_client", "max_tracked_names"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("window_s", "memory_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be a positive number of seconds, got {getattr(self, name)!r}")
-        if not 0 <= self.min_randomness <= 1:
-            raise ValueError(f"min_randomness must be between 0 and 1, got {self.min_randomness!r}")
 
     def _observe(self, window: WindowData, bursts_only: bool = False) -> pd.DataFrame:
         """Fold the window's NXDOMAIN answers into memory; per-client figures for the clients that got new ones.

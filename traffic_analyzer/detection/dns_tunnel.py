@@ -20,6 +20,7 @@ from ..records.window import WindowData
 from .base import Detector
 from .columns import frame
 from .dns_names import MULTICAST_DNS_PORTS, NOT_HOSTNAME_CHAR, randomness, shannon_entropy, split_name
+from .params import COUNT, NAMES, POSITIVE, SHARE
 from .relay import relayed_clients
 from .sliding import SlidingTable
 
@@ -163,6 +164,19 @@ class DnsTunnelDetector(Detector):
     """
 
     name = "dns_tunnel"
+    _parameter_constraints = {
+        "min_unique_subdomains": COUNT,
+        "horizon_s": POSITIVE,
+        "min_encoded_share": SHARE,
+        "min_unusual_share": SHARE,
+        "exfil_min_queries": COUNT,
+        "exfil_window_s": POSITIVE,
+        "exfil_min_subdomain_len": COUNT,
+        "exfil_min_long_share": SHARE,
+        "allow_domains": NAMES,
+        "max_queries_per_domain": COUNT,
+        "max_tracked_queries": COUNT,
+    }
 
     def __init__(
         self,
@@ -203,7 +217,6 @@ class DnsTunnelDetector(Detector):
 
     def fit(self, windows: list[WindowData]) -> DnsTunnelDetector:
         """Learn the most distinct subdomains and long encoded names any baseline client sent one domain."""
-        self._check_params()
         most_names = most_long = 0
         for w in windows:
             stats = self._observe(w)
@@ -217,7 +230,6 @@ class DnsTunnelDetector(Detector):
         return self
 
     def detect(self, window: WindowData) -> list[Alert]:
-        self._check_params()
         stats = self._observe(window, candidates_only=True)
         if stats.empty:
             return []
@@ -249,20 +261,6 @@ class DnsTunnelDetector(Detector):
         """Each resolver that relayed a client's queries -> the servers it forwarded them to."""
         rows = self._rows[self._rows["client"].isin(resolvers) & (self._rows["domain"] == domain)]
         return {r: sorted(rows.loc[rows["client"] == r, "server"].astype(str).unique()) for r in sorted(resolvers)}
-
-    def _check_params(self) -> None:
-        for name in ("min_unique_subdomains", "exfil_min_queries", "exfil_min_subdomain_len"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("horizon_s", "exfil_window_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be a positive number of seconds, got {getattr(self, name)!r}")
-        for name in ("min_encoded_share", "min_unusual_share", "exfil_min_long_share"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be a share between 0 and 1, got {getattr(self, name)!r}")
-        for name in ("max_queries_per_domain", "max_tracked_queries"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
 
     def _observe(self, window: WindowData, candidates_only: bool = False) -> pd.DataFrame:
         """Fold the window's queries into the remembered ones; statistics of the groups this window touched.

@@ -12,6 +12,7 @@ from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
 from .columns import columns_of
+from .params import COUNT, POSITIVE
 
 SCORE_FLOOR = 45.0
 SCORE_SPAN = 40.0
@@ -34,6 +35,7 @@ class ExfiltrationDetector(Detector):
     """
 
     name = "exfiltration"
+    _parameter_constraints = {"min_bytes": COUNT, "min_upload_ratio": POSITIVE, "window_s": POSITIVE}
 
     def __init__(self, min_bytes: int = 20_000_000, min_upload_ratio: float = 5.0, window_s: float = 600.0) -> None:
         self.min_bytes = min_bytes

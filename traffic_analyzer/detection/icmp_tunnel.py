@@ -17,6 +17,7 @@ from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
 from .columns import frame
+from .params import COUNT, POSITIVE, SHARE
 from .sliding import SlidingTable
 
 ICMP_ECHO_REPLY = 0
@@ -98,6 +99,14 @@ class IcmpTunnelDetector(Detector):
     """
 
     name = "icmp_tunnel"
+    _parameter_constraints = {
+        "min_packets": COUNT,
+        "min_distinct_sizes": COUNT,
+        "min_odd_share": SHARE,
+        "horizon_s": POSITIVE,
+        "max_packets_per_pair": COUNT,
+        "max_tracked_packets": COUNT,
+    }
 
     def __init__(
         self,
@@ -128,7 +137,6 @@ class IcmpTunnelDetector(Detector):
 
     def fit(self, windows: list[WindowData]) -> IcmpTunnelDetector:
         """Learn the most distinct echo payload sizes any baseline pair used, to quote in alerts."""
-        self._check_params()
         most = 0
         for w in windows:
             stats = self._observe(w)
@@ -140,7 +148,6 @@ class IcmpTunnelDetector(Detector):
         return self
 
     def detect(self, window: WindowData) -> list[Alert]:
-        self._check_params()
         stats = self._observe(window, candidates_only=True)
         alerts = []
         for (requester, peer), s in stats.iterrows():
@@ -152,15 +159,6 @@ class IcmpTunnelDetector(Detector):
             if not _is_size_sweep(pair[pair["request"]]):
                 alerts.append(self._alert(requester, peer, s))
         return alerts
-
-    def _check_params(self) -> None:
-        for name in ("min_packets", "min_distinct_sizes", "max_packets_per_pair", "max_tracked_packets"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not self.horizon_s > 0:
-            raise ValueError(f"horizon_s must be a positive number of seconds, got {self.horizon_s!r}")
-        if not 0 <= self.min_odd_share <= 1:
-            raise ValueError(f"min_odd_share must be a share between 0 and 1, got {self.min_odd_share!r}")
 
     def _observe(self, window: WindowData, candidates_only: bool = False) -> pd.DataFrame:
         """Fold the window's echo packets into memory; figures of the pairs this window touched.

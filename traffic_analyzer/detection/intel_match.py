@@ -24,6 +24,7 @@ from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
 from .intel import SUBNET, IndicatorSet, as_text_array
+from .params import Interval
 
 SCORE = 80.0  # high: a list's word is taken as it is, its quality is the list keeper's
 MAX_TRACKED = 50_000  # (indicator, host) pairs remembered; the least recent are forgotten first
@@ -95,10 +96,9 @@ class IntelMatchDetector(Detector):
     """
 
     name = "intel_match"
+    _parameter_constraints = {"score": Interval(float, 0, 100, closed="right")}
 
     def __init__(self, score: float = SCORE, indicators: IndicatorSet | None = None) -> None:
-        if not 0 < score <= 100:
-            raise ValueError(f"score must be between 0 and 100, not {score}")
         self.score = score
         self.indicators = indicators if indicators is not None else IndicatorSet()
         self._hits: dict[tuple[str, str], _Hits] = {}  # (attacker, victim) -> hits, least recent first

@@ -18,6 +18,7 @@ from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
 from .columns import frame
+from .params import COUNT, POSITIVE, SHARE
 from .sliding import SlidingTable
 
 GROUP_BIT_DIGITS = "13579bdf"  # second hex digit of a MAC whose first octet has the group (multicast) bit
@@ -62,6 +63,15 @@ class MacFloodDetector(Detector):
     """
 
     name = "mac_flood"
+    _parameter_constraints = {
+        "min_new_macs": COUNT,
+        "min_new_mac_rate": POSITIVE,
+        "min_group_share": SHARE,
+        "certain_rate": POSITIVE,
+        "window_s": POSITIVE,
+        "memory_s": POSITIVE,
+        "max_known": COUNT,
+    }
 
     def __init__(
         self,
@@ -88,7 +98,6 @@ class MacFloodDetector(Detector):
 
     def fit(self, windows: list[WindowData]) -> MacFloodDetector:
         """Remember the most distinct source MACs any one baseline window showed, to quote in alerts."""
-        self._check_params()
         most = 0
         for w in windows:
             most = max(most, int(w.packets["src_mac"].nunique()))
@@ -96,7 +105,6 @@ class MacFloodDetector(Detector):
         return self
 
     def detect(self, window: WindowData) -> list[Alert]:
-        self._check_params()
         macs, first, last, frames = _sightings(window.packets)
         known = set(self._known.index.tolist())
         first_time = np.fromiter((m not in known for m in macs.tolist()), dtype=bool, count=len(macs))
@@ -112,16 +120,6 @@ class MacFloodDetector(Detector):
         if rate < self.min_new_mac_rate or (group < self.min_group_share and rate < self.certain_rate):
             return []
         return [self._alert(start, end, rate, group, len(new))]
-
-    def _check_params(self) -> None:
-        for name in ("min_new_macs", "max_known"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("min_new_mac_rate", "certain_rate", "window_s", "memory_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)!r}")
-        if not 0 <= self.min_group_share <= 1:
-            raise ValueError(f"min_group_share must be a share between 0 and 1, got {self.min_group_share!r}")
 
     def _learn(self, macs: np.ndarray, last_seen: np.ndarray, now: float) -> None:
         """Fold the window's MACs (and when each was last seen) into ``_known``, sorted by MAC, recent ones only."""

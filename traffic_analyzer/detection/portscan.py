@@ -12,6 +12,7 @@ from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
 from .columns import groups_of, rows_of
+from .params import COUNT, POSITIVE
 from .sliding import SlidingTable
 from .span import burst_span
 
@@ -36,6 +37,7 @@ class PortScanDetector(Detector):
     """
 
     name = "port_scan"
+    _parameter_constraints = {"min_ports": COUNT, "window_s": POSITIVE}
 
     def __init__(self, min_ports: int = 25, window_s: float = 60.0) -> None:
         self.min_ports = min_ports

@@ -18,6 +18,7 @@ from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
 from .columns import frame
+from .params import COUNT, POSITIVE, Check
 
 # UDP services abused as reflectors/amplifiers (US-CERT TA14-017A and later reports): port -> name.
 REFLECTOR_SERVICES: dict[int, str] = {
@@ -70,6 +71,12 @@ _ROW_COLUMNS = {
 }
 
 
+UDP_SERVICES = Check(
+    lambda v: isinstance(v, dict) and bool(v) and all(isinstance(p, int) and 0 < p < 65536 for p in v),
+    "a dict of UDP ports (1-65535) to service names",
+)
+
+
 class ReflectionDetector(Detector):
     """Flags a host receiving unrequested service replies (UDP) or SYN-ACKs/RSTs (TCP) from many sources.
 
@@ -95,6 +102,13 @@ class ReflectionDetector(Detector):
     """
 
     name = "reflection"
+    _parameter_constraints = {
+        "min_reflectors": COUNT,
+        "min_packets": COUNT,
+        "window_s": POSITIVE,
+        "services": [None, UDP_SERVICES],
+        "max_tracked": COUNT,
+    }
 
     def __init__(
         self,
@@ -115,7 +129,6 @@ class ReflectionDetector(Detector):
 
     def fit(self, windows: list[WindowData]) -> ReflectionDetector:
         """Remember the most reflectors that sent one baseline host unrequested replies in a window."""
-        self._check_params()
         most, asked = 0, _empty_requests()
         for w in windows:
             asked = _group_requests(asked, w.packets, self._service_ports(), w.end)
@@ -126,7 +139,6 @@ class ReflectionDetector(Detector):
         return self
 
     def detect(self, window: WindowData) -> list[Alert]:
-        self._check_params()
         horizon = window.end - self.window_s
         self._asked = _group_requests(self._asked, window.packets, self._service_ports(), window.end)
         fresh = self._unrequested(window.flows, self._asked)
@@ -157,17 +169,6 @@ class ReflectionDetector(Detector):
             newest = sorted(self._attacks, key=lambda k: self._attacks[k]["end"])[-MAX_ATTACKS:]
             self._attacks = {k: self._attacks[k] for k in newest}
         return alerts
-
-    def _check_params(self) -> None:
-        for name in ("min_reflectors", "min_packets", "max_tracked"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not self.window_s > 0:
-            raise ValueError(f"window_s must be a positive number of seconds, got {self.window_s!r}")
-        if self.services is not None and not (
-            self.services and all(isinstance(p, int) and 0 < p < 65536 for p in self.services)
-        ):
-            raise ValueError(f"services must map UDP ports (1-65535) to names, got {self.services!r}")
 
     @staticmethod
     def _growth(previous: pd.DataFrame, fresh: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,7 @@ import pandas as pd
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
+from .params import COUNT, POSITIVE
 
 # Content types that run code: a program, a plug-in exploit (Flash, Java, Silverlight), a script host file.
 EXECUTABLE_TYPES = (
@@ -76,6 +77,7 @@ class SuspiciousDownloadDetector(Detector):
     """
 
     name = "suspicious_download"
+    _parameter_constraints = {"min_payload_bytes": COUNT, "followup_s": POSITIVE, "min_checkins": COUNT}
 
     def __init__(
         self, min_payload_bytes: int = MIN_PAYLOAD_BYTES, followup_s: float = 600.0, min_checkins: int = MIN_CHECKINS

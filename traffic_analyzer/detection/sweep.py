@@ -17,6 +17,7 @@ from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
 from .columns import frame
+from .params import COUNT, POSITIVE
 from .sliding import SlidingTable
 from .span import burst_span
 
@@ -61,6 +62,7 @@ class HostSweepDetector(Detector):
     """
 
     name = "host_sweep"
+    _parameter_constraints = {"min_hosts": COUNT, "window_s": POSITIVE, "max_tracked": COUNT}
 
     def __init__(self, min_hosts: int = 30, window_s: float = 60.0, max_tracked: int = 200_000) -> None:
         self.min_hosts = min_hosts
@@ -80,7 +82,6 @@ class HostSweepDetector(Detector):
 
     def fit(self, windows: list[WindowData]) -> HostSweepDetector:
         """Remember the most hosts any baseline source probed with one method in a window, to quote in alerts."""
-        self._check_params()
         most = 0
         for w in windows:
             probes = _without_talk(_probes(w.packets, w.flows), _conversations(w.flows))
@@ -90,7 +91,6 @@ class HostSweepDetector(Detector):
         return self
 
     def detect(self, window: WindowData) -> list[Alert]:
-        self._check_params()
         probes = self._probes.add(_probes(window.packets, window.flows), now=window.end)
         talked = self._talked.add(_conversations(window.flows), now=window.end)
         silent = _untalked(probes, talked)  # a mask: the probes themselves are a frame only for alerts
@@ -105,13 +105,6 @@ class HostSweepDetector(Detector):
             return []
         probes = probes[silent]
         return [self._alert(src, probes[probes["src"] == src]) for src in sweepers]
-
-    def _check_params(self) -> None:
-        for name in ("min_hosts", "max_tracked"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not self.window_s > 0:
-            raise ValueError(f"window_s must be a positive number of seconds, got {self.window_s!r}")
 
     def _alert(self, src: str, probes: pd.DataFrame) -> Alert:
         by_method = probes.groupby("method")["dst"].nunique().sort_values(ascending=False)

@@ -13,6 +13,7 @@ from ..records.packets import TCP_ACK, TCP_SYN
 from ..records.window import WindowData
 from .base import Detector
 from .columns import frame
+from .params import COUNT, POSITIVE, SHARE
 from .sliding import SlidingTable
 from .span import burst_span
 
@@ -67,6 +68,17 @@ class SynFloodDetector(Detector):
     """
 
     name = "syn_flood"
+    _parameter_constraints = {
+        "min_syns": COUNT,
+        "min_rate_pps": POSITIVE,
+        "max_completed_share": SHARE,
+        "min_port_share": SHARE,
+        "min_spoofed_sources": COUNT,
+        "max_syns_per_source": POSITIVE,
+        "dominant_share": SHARE,
+        "window_s": POSITIVE,
+        "max_tracked": COUNT,
+    }
 
     def __init__(
         self,
@@ -96,7 +108,6 @@ class SynFloodDetector(Detector):
 
     def fit(self, windows: list[WindowData]) -> SynFloodDetector:
         """Remember the highest bare-SYN rate any baseline host received in one window, to quote in alerts."""
-        self._check_params()
         peak = 0.0
         for w in windows:
             syns = _bare_syns(w.packets)
@@ -107,7 +118,6 @@ class SynFloodDetector(Detector):
         return self
 
     def detect(self, window: WindowData) -> list[Alert]:
-        self._check_params()
         syns_now = self._syns.add(_bare_syns(window.packets), now=window.end)
         attempts = self._attempts.add(_attempts(window.flows), now=window.end)
         self._floods = {v: f for v, f in self._floods.items() if f["end"] >= window.end - FLOOD_GAP_S}
@@ -145,17 +155,6 @@ class SynFloodDetector(Detector):
         np.maximum.at(last, victim, ts)
         rate = size / np.maximum(last - first, RATE_FLOOR_S)
         return [victims[i] for i in np.flatnonzero((size >= self.min_syns) & (rate >= self.min_rate_pps))]
-
-    def _check_params(self) -> None:
-        for name in ("min_syns", "min_spoofed_sources", "max_tracked"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("min_rate_pps", "max_syns_per_source", "window_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)!r}")
-        for name in ("max_completed_share", "min_port_share", "dominant_share"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be a share between 0 and 1, got {getattr(self, name)!r}")
 
     def _is_flood_shaped(self, syns: pd.DataFrame) -> bool:
         """Aimed at one service, or sprayed from a crowd of one-shot (spoofed) sources; a scan is neither."""
