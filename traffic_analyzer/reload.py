@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 from .alerts.dispatcher import CHANNEL_SETTINGS
@@ -92,13 +93,13 @@ def swapped_detectors(
     return [running[d.name] if d.name in running and d.name not in changed else d for d in wanted]
 
 
-def load_indicators(paths: tuple[str, ...], logger: logging.Logger) -> IndicatorSet:
+def load_indicators(paths: tuple[str, ...], logger: logging.Logger, cache_dir: Path | None = None) -> IndicatorSet:
     """The indicators of the intel files (at start and on reload); bad lines are a warning per file, a file
-    that cannot be read at all raises AnalyzerError naming it."""
+    that cannot be read at all raises AnalyzerError naming it. ``cache_dir`` keeps the parsed set."""
     if not paths:
         return IndicatorSet()
     started = time.perf_counter()
-    intel, reports = load_intel(paths)
+    intel, reports = load_intel(paths, cache_dir)
     for warning in filter(None, (report.warning() for report in reports)):
         logger.warning("%s", warning)
     counts = ", ".join(f"{kind} {n}" for kind, n in intel.counts().items())
@@ -107,10 +108,12 @@ def load_indicators(paths: tuple[str, ...], logger: logging.Logger) -> Indicator
     return intel
 
 
-def reloaded_indicators(paths: tuple[str, ...], running: IndicatorSet, logger: logging.Logger) -> IndicatorSet:
+def reloaded_indicators(
+    paths: tuple[str, ...], running: IndicatorSet, logger: logging.Logger, cache_dir: Path | None = None
+) -> IndicatorSet:
     """The intel files re-read on SIGHUP; when one cannot be read, the running indicators stay (a warning)."""
     try:
-        return load_indicators(paths, logger)
+        return load_indicators(paths, logger, cache_dir)
     except AnalyzerError as exc:
         logger.warning("%s; the indicators loaded before stay", exc)
         return running

@@ -105,7 +105,7 @@ class Runner:
         if c.zeek_log_dir:
             self.zeek_logs = ZeekLiveLogs(c.zeek_log_dir, c.zeek_log_format, c.zeek_log_rotate_s, self.logger)
             self.zeek_logs.start()
-        self.intel = load_indicators(c.intel_files, self.logger)
+        self.intel = load_indicators(c.intel_files, self.logger, self.data_dir)
         if self.account is None and c.read_file and parallel_worthwhile(c.read_file, c.parallel_detection):
             # No privilege drop to wait for: the detection worker starts now and imports while the model loads.
             self.worker = start_worker()
@@ -369,7 +369,7 @@ class Runner:
         except AnalyzerError as exc:
             self.logger.warning("config reload failed: %s; the running configuration stays", exc)
             return
-        intel = reloaded_indicators(plan.config.intel_files, self.intel, self.logger)
+        intel = reloaded_indicators(plan.config.intel_files, self.intel, self.logger, self.data_dir)
         try:
             detectors = swapped_detectors(analysis.detectors, self.config, plan.config, intel)
             alerts.reconfigure(plan.config, set(plan.applied))  # the last step: it raises before changing anything

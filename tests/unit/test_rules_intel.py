@@ -278,3 +278,26 @@ def test_a_reload_rereads_the_files_and_a_bad_file_keeps_the_running_indicators(
     with caplog.at_level(logging.WARNING, logger="intel-reload-test"):
         assert reloaded_indicators(old.intel_files, changed, logger) is changed
     assert f"intel file {path} cannot be read" in caplog.text and "the indicators loaded before stay" in caplog.text
+
+
+def test_parsed_indicators_are_kept_for_the_next_start_and_follow_the_files(tmp_path):
+    path = write(tmp_path, "feodo.txt", "198.51.100.7\nevil.example\nbad line\n")
+    cache = tmp_path / "data"
+    cache.mkdir()
+    first, [report] = load_intel([path], cache)
+    [kept] = cache.glob("intel-cache-*.pickle")
+    again, [report_again] = load_intel([path], cache)
+    assert again.fingerprint == first.fingerprint and again.counts() == first.counts() == {
+        ADDR: 1, SUBNET: 0, DOMAIN: 1, URL: 0
+    }  # fmt: skip
+    assert report_again.warning() == report.warning() and "skipped 1 bad lines" in report.warning()
+    assert again is not first  # read back from the cache, not parsed: the same set
+
+    write(tmp_path, "feodo.txt", "198.51.100.7\n")  # other bytes: parsed again, the old cache dropped
+    changed, _ = load_intel([path], cache)
+    assert changed.counts()[DOMAIN] == 0 and not kept.exists() and len(list(cache.glob("intel-cache-*"))) == 1
+
+    [current] = cache.glob("intel-cache-*.pickle")
+    current.write_bytes(b"not a pickle")  # a damaged cache is parsed over, never trusted
+    assert load_intel([path], cache)[0].counts()[ADDR] == 1
+    assert load_intel([path], tmp_path / "missing")[0].counts()[ADDR] == 1  # a folder it cannot write: no cache
