@@ -20,11 +20,11 @@ APT_PACKAGES=(tshark python3 python3-venv python3-pip)
 REQUIREMENTS=requirements.txt
 if [[ $MODE == "--dev" ]]; then
   APT_PACKAGES+=(chromium chromium-driver iproute2 nmap tcpdump iputils-ping procps dnsutils hping3 postgresql)
-  # the benign lab of bench/make_benign_traffic.py (tests/test_benign_traffic.py)
+  # the benign lab of bench/make_benign_traffic.py (tests/integration/test_benign_traffic.py)
   APT_PACKAGES+=(curl openssh-server openssh-client dnsmasq-base iperf3 ethtool)
-  APT_PACKAGES+=(openssl)  # a self-signed certificate for the SMTP TLS tests (tests/test_alert_channels.py)
+  APT_PACKAGES+=(openssl)  # a self-signed certificate for the SMTP TLS tests (tests/integration/test_alert_channels.py)
   APT_PACKAGES+=(tcpreplay)  # the live benchmark's traffic (bench/live_bench.py)
-  APT_PACKAGES+=(hydra)  # password guessing against sshd in test namespaces (tests/test_detect_brute_force_live.py)
+  APT_PACKAGES+=(hydra)  # password guessing against sshd in test namespaces (tests/system/test_detect_brute_force_live.py)
   REQUIREMENTS=requirements-dev.txt
 fi
 

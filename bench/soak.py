@@ -7,7 +7,7 @@ Every ``--interval`` seconds the analyzer process tree is sampled: resident memo
 analyzer and of its capture processes, open files, threads, and the windows in its store.
 
     sudo .venv/bin/python bench/soak.py --minutes 60            # the README's figures
-    sudo .venv/bin/python bench/soak.py --minutes 1 --interval 5  # what tests/test_soak.py runs
+    sudo .venv/bin/python bench/soak.py --minutes 1 --interval 5  # what tests/system/test_soak.py runs
 
 Prints a table and writes every sample as CSV (``--csv``, default bench/out/soak-<minutes>min.csv).
 """

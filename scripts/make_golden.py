@@ -1,4 +1,4 @@
-"""Write the per-window digests of the public captures that tests/test_parity.py checks.
+"""Write the per-window digests of the public captures that tests/integration/test_parity.py checks.
 
 Usage: python3 scripts/make_golden.py. Run it only when a change of results is intended, and say in the
 commit which results changed and why.

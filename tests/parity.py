@@ -3,7 +3,7 @@
 Each window's flows, host features and alerts are put in a canonical order, floats rounded to
 ``DIGITS`` significant digits (a vectorised sum may add in another order), and hashed. Two versions of
 the code agree on a capture when every window's three digests are equal; ``scripts/make_golden.py``
-writes the digests of the code as it is, ``tests/test_parity.py`` compares against them.
+writes the digests of the code as it is, ``tests/integration/test_parity.py`` compares against them.
 """
 
 from __future__ import annotations

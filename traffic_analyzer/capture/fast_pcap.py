@@ -5,7 +5,7 @@
 Python object per packet on the hot path: the file is read in chunks of ``chunk_bytes``,
 a tight loop over record headers finds where the frames are, and the frames are decoded
 with numpy (:mod:`traffic_analyzer.packets.decode_batch`). Where it differs from tshark, and
-why, is listed in ``bench/RESULTS.md`` and asserted in ``tests/test_fast_pcap.py``.
+why, is listed in ``bench/RESULTS.md`` and asserted in ``tests/integration/test_fast_pcap.py``.
 """
 
 from __future__ import annotations

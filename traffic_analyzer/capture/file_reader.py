@@ -1,6 +1,6 @@
 """Which reader decodes a capture file: the in-process fast reader, or tshark where it cannot.
 
-Both give the same packet table (``tests/test_fast_pcap.py``); the fast one is about 12 times
+Both give the same packet table (``tests/integration/test_fast_pcap.py``); the fast one is about 12 times
 quicker and needs no tshark process, tshark knows every link type. ``auto`` reads with the fast
 reader and switches a file to tshark when it meets a link type the fast reader cannot decode.
 """

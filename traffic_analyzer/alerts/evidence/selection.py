@@ -2,7 +2,7 @@
 
 The display filter is the definition users see (and can paste into Wireshark 4 or tshark); the
 :class:`~traffic_analyzer.capture.pcap_cut.Selection` the cut uses is built from the same terms,
-so the two select the same frames (``tests/test_evidence_exact.py`` compares them with tshark).
+so the two select the same frames (``tests/integration/test_evidence_exact.py`` compares them with tshark).
 Addresses are those of a packet's first IP, IPv6 or Ethernet layer (Wireshark's layer operator,
 ``ip.addr#1``), the addresses the packet table and so the detectors see: an ICMP error quoting
 an attacker's probe, or a tunnelled packet, does not bring in the hosts named inside it.

@@ -162,7 +162,7 @@ def tool(*args: str) -> list[str]:
 
 
 def tool_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(HERE.parents[1])}
+    return {**os.environ, "PYTHONPATH": os.pathsep.join((str(HERE.parents[2]), str(HERE.parents[1])))}
 
 
 def run_tool(pair: HostPair, ns: str, *args: str) -> None:

@@ -20,7 +20,7 @@ from traffic_analyzer.dashboard.server import DashboardServer
 from traffic_analyzer.store.engine import store_url
 
 DATAGRAMS = 40
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # the tests folder: its helper scripts
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ from traffic_analyzer.capture.frame_hash import frame_flow_hash
 from traffic_analyzer.capture.sampling import flow_hash, kept_by_hash
 from traffic_analyzer.packets.decode_batch import FrameDecoder
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def hashes_and_table(path: Path) -> tuple[np.ndarray | None, pd.DataFrame]:

@@ -15,7 +15,7 @@ from netns import host_pair  # noqa: F401 (fixture)
 
 from traffic_analyzer.capture.ring_buffer import RING_FILES, file_size_kb
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # the tests folder: its helper scripts
 RING_MB = 1.0
 BULK_BYTES = 3_000_000  # three times the ring, so it must rotate
 BULK_PORT = 9300

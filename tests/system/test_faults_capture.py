@@ -22,7 +22,7 @@ from netns import HostPair, host_pair  # noqa: F401 (fixture)
 from traffic_analyzer.store.engine import store_url
 from traffic_analyzer.store.reader import ResultReader
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # the tests folder: its helper scripts
 DATAGRAMS = 30
 START_TIMEOUT_S = 30
 

@@ -1,6 +1,6 @@
 """The capture filter that keeps the analyzer's own dashboard traffic out (issue 15 item 2).
 
-The live test with a polling client and a scan is tests/test_live_capture.py; these check the
+The live test with a polling client and a scan is tests/system/test_live_capture.py; these check the
 filter text, that dumpcap compiles it, and that a bad user filter is still named as written.
 """
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO_PCAPS, SHARED_PCAPS, PublicCaptures
 from parity import window_digests
 
-GOLDEN = json.loads((Path(__file__).parent / "data" / "golden_windows.json").read_text())
+GOLDEN = json.loads((Path(__file__).parents[1] / "data" / "golden_windows.json").read_text())
 
 
 HERE = {p.name for p in PublicCaptures(REPO_PCAPS, SHARED_PCAPS).iterdir()}  # no stand-ins: golden is of the public

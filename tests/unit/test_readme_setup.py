@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.unit
 
 
-@pytest.mark.unit
 def test_the_readme_lists_every_package_setup_dev_installs():
     """A new user ran the tests on their own machine and found sshd and PostgreSQL running:
     the README must say what `setup.sh --dev` installs, and that tests belong on a development machine."""

@@ -129,7 +129,7 @@ def test_flood_of_new_source_macs_between_namespaces(host_pair, tmp_path, kind, 
 
 def send_flood(pair: HostPair, frames: int, kind: str) -> None:
     """Host B sends the flood out of its interface (a raw socket: root inside the namespace)."""
-    env = {**os.environ, "PYTHONPATH": str(HERE.parents[1])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(HERE.parents[2]), str(HERE.parents[1])))}
     done = pair.run_in(pair.ns_b, sys.executable, str(HERE), pair.if_b, str(frames), kind, "7", env=env)
     assert done.returncode == 0, done.stderr
 

@@ -143,7 +143,7 @@ def test_busy_server_completing_its_handshakes_is_not_a_flood(host_pair, tmp_pat
     need("tcpdump")
     pcap = tmp_path / "busy.pcap"
     args = (host_pair.ip_a, str(SERVER_PORT), str(CONNECTIONS))
-    env = {**os.environ, "PYTHONPATH": str(HERE.parents[1])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(HERE.parents[2]), str(HERE.parents[1])))}
     tool = (sys.executable, str(HERE))
     server = host_pair.popen_in(host_pair.ns_a, *tool, "serve", *args, stdout=subprocess.PIPE, text=True, env=env)
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "unit"))  # the hand-built window makers
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))  # the hand-built window makers
 
 from builders import flow, window  # noqa: E402
 

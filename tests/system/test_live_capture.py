@@ -21,7 +21,7 @@ import pytest
 from conftest import CLI, wait_for
 from netns import host_pair  # noqa: F401 (fixture)
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # the tests folder: its helper scripts
 DATAGRAMS = 60
 
 

@@ -20,7 +20,7 @@ from conftest import run_cli
 from traffic_analyzer.alerts.log_channel import LOG_VERBS
 
 CAPTURE = "nmap-syn-scan.pcapng"
-SCHEMA = json.loads((Path(__file__).parent / "data" / "suricata-eve-schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parents[1] / "data" / "suricata-eve-schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+0000$"
 

@@ -13,7 +13,7 @@ from netns import host_pair  # noqa: F401 (fixture)
 
 from traffic_analyzer.detection.exfiltration import ExfiltrationDetector
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # the tests folder: its helper scripts
 MEGABYTES = 30
 
 

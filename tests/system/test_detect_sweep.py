@@ -92,7 +92,7 @@ def test_client_of_forty_servers_is_not_a_sweep_unless_it_says_nothing(host_pair
     connecting and closing without a word is a connect sweep."""
     need("tcpdump")
     servers = add_addresses(host_pair.ns_b, host_pair.if_b, range(FIRST_SERVER, FIRST_SERVER + SERVERS))
-    env = {**os.environ, "PYTHONPATH": str(HERE.parents[1])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(HERE.parents[2]), str(HERE.parents[1])))}
     serve = [sys.executable, str(HERE), "serve", str(SERVER_PORT), str(SERVERS)]
     server = host_pair.popen_in(host_pair.ns_b, *serve, stdout=subprocess.PIPE, text=True, env=env)
     pcap = tmp_path / "client.pcap"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("pyproject.toml", "requirements.txt", "README.md", "network_traffic_analyzer.py", "traffic_analyzer")
 BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3"
 

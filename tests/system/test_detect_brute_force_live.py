@@ -1,5 +1,5 @@
 """hydra guessing SSH passwords between test namespaces is one brute_force alert naming it and nothing
-else (honest key logins are tests/test_benign_traffic.py's). Real sshd and hydra, recorded by dumpcap,
+else (honest key logins are tests/integration/test_benign_traffic.py's). Real sshd and hydra, recorded by dumpcap,
 read by the CLI."""
 
 from __future__ import annotations
