@@ -98,6 +98,28 @@ def _running_max_before(values: np.ndarray, group: np.ndarray) -> np.ndarray:
     return np.where(np.arange(n) > start, prev - gid * shift, -1)
 
 
+@dataclass(frozen=True)
+class _BatchEnd:
+    """What a batch leaves for the next one to carry on from: per TCP row, sorted by connection then arrival
+    ("connection order"), or regrouped by (instance, direction) ("group order", by ``gorder``)."""
+
+    unique_conn: np.ndarray  # the batch's connections (their keys), sorted
+    conn_no: np.ndarray  # each row's connection, as an index into unique_conn (connection order)
+    epoch: np.ndarray  # each row's instance of its connection in the batch: 0 carries on the stored one
+    gorder: np.ndarray  # the rows in (instance, direction) group order
+    gg: np.ndarray  # each row's (instance, direction) group, in group order
+    is_a_g: np.ndarray  # sent by the connection's side a, in group order
+    ref: np.ndarray  # the direction's reference sequence number, in group order
+    nxt: np.ndarray  # the highest sequence reached after the row (unwrapped), in group order
+    front: np.ndarray  # tshark's frontier after the row, in group order
+    seq: np.ndarray  # sequence number (connection order)
+    ack: np.ndarray  # acknowledgement number (connection order)
+    is_a: np.ndarray  # sent by side a (connection order)
+    bare_syn: np.ndarray  # a SYN without ACK (connection order)
+    conn_id: np.ndarray  # the connection instance id handed to the stream trackers (connection order)
+    ts: np.ndarray  # capture time (connection order)
+
+
 class _State:
     """Per-connection analysis state kept between batches, as sorted numpy columns."""
 
@@ -295,24 +317,24 @@ class TcpAnalysis:
         conn_id = np.where(use_state & (carried_id > 0), carried_id - 1, conn_id)
         self._next_connection = base + len(uniq_inst)
         verdict.connection[idx[order]] = conn_id
-        self._save(
-            unique_conn,
-            conn_no,
-            epoch_in_batch,
-            gorder,
-            gg,
-            is_a_g,
-            ref,
-            np.maximum(nxt, upd),
-            np.maximum(frontier, front_upd),
-            seq,
-            ack,
-            is_a,
-            bare_syn,
-            conn_id,
-            st,
-            ts[order],
+        end = _BatchEnd(
+            unique_conn=unique_conn,
+            conn_no=conn_no,
+            epoch=epoch_in_batch,
+            gorder=gorder,
+            gg=gg,
+            is_a_g=is_a_g,
+            ref=ref,
+            nxt=np.maximum(nxt, upd),
+            front=np.maximum(frontier, front_upd),
+            seq=seq,
+            ack=ack,
+            is_a=is_a,
+            bare_syn=bare_syn,
+            conn_id=conn_id,
+            ts=ts[order],
         )
+        self._save(end, st)
 
     def _rtt(self, ts, cgrp, corder, bare_syn, flags, use_state, st) -> np.ndarray:
         """Out-of-order threshold per row: the connection's first RTT once known (SYN to first ACK), else 3 ms."""
@@ -339,26 +361,11 @@ class TcpAnalysis:
         out[corder] = np.where(rtt > 0, rtt, OUT_OF_ORDER_S)
         return out
 
-    def _save(
-        self,
-        unique_conn,
-        conn_no,
-        epoch,
-        gorder,
-        gg,
-        is_a_g,
-        ref,
-        nxt,
-        front,
-        seq,
-        ack,
-        is_a,
-        bare_syn,
-        conn_id,
-        st,
-        ts,
-    ) -> None:
-        """Store each connection's state after its last row of the batch."""
+    def _save(self, end: _BatchEnd, st: dict[str, np.ndarray]) -> None:
+        """Store each connection's state after its last row of the batch (``st``: the state carried in)."""
+        unique_conn, conn_no, epoch, gorder, gg = end.unique_conn, end.conn_no, end.epoch, end.gorder, end.gg
+        is_a_g, ref, nxt, front = end.is_a_g, end.ref, end.nxt, end.front
+        seq, ack, is_a, bare_syn, conn_id, ts = end.seq, end.ack, end.is_a, end.bare_syn, end.conn_id, end.ts
         k = len(unique_conn)
         last_epoch = np.zeros(k, dtype=np.int64)
         np.maximum.at(last_epoch, conn_no, epoch)
