@@ -5,7 +5,7 @@ addresses and subnets; its DNS query names (in queries and answers), the CNAME/P
 DNS answers, HTTP Host headers and TLS server names among the listed domains (a domain matches itself
 and its subdomains); its HTTP requests' URLs among the listed URLs. Each look-up runs
 once per distinct value of the window (:mod:`.intel`), and a value looked up in an earlier window is
-answered from memory (``_Memo``): a window costs what its new values cost, and most are not new.
+answered from memory (``distinct.Remembered``): a window costs what its new values cost, and most are not new.
 
 The local host that contacted a listed indicator is the victim, the indicator the attacker (as a
 C2 server is in ``c2_beacon``); one alert per indicator and host, however many flows and lookups.
@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
+from ..distinct import Remembered
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
@@ -29,7 +31,7 @@ from .params import Interval
 SCORE = 80.0  # high: a list's word is taken as it is, its quality is the list keeper's
 MAX_TRACKED = 50_000  # (indicator, host) pairs remembered; the least recent are forgotten first
 MAX_SEEN = 5  # distinct observed values quoted per alert
-MAX_REMEMBERED = 200_000  # looked-up values remembered per kind; past that the memory starts over
+MATCHERS = {"address": "match_addresses", "domain": "match_domains", "url": "match_urls"}  # kind -> look-up
 # Matched field -> how the explanation says what the host did with the value.
 FIELD_VERBS = {
     "conn responder": "connected to",
@@ -40,32 +42,6 @@ FIELD_VERBS = {
     "TLS SNI": "opened TLS to",
     "HTTP URL": "requested",
 }
-
-
-class _Memo:
-    """The look-up answers of earlier windows, per kind of value: the listed row, or None when not listed.
-
-    Tied to one indicator set: a reload (SIGHUP) with other lists forgets every answer.
-    """
-
-    def __init__(self) -> None:
-        self.indicators: IndicatorSet | None = None
-        self.answers: dict[str, dict[object, tuple | None]] = {}
-
-    def listed(self, indicators: IndicatorSet, kind: str, values: np.ndarray, match: Callable) -> pd.DataFrame:
-        """Like ``match`` on the distinct ``values``, looking up only those no earlier window asked about."""
-        if indicators is not self.indicators:
-            self.indicators, self.answers = indicators, {}
-        known = self.answers.setdefault(kind, {})
-        new = [v for v in values if v not in known]
-        if new:
-            if len(known) + len(new) > MAX_REMEMBERED:
-                known.clear()
-            found = match(pd.Series(new, dtype=object))
-            rows = dict(zip(found["value"], found.itertuples(index=False, name=None), strict=True))
-            known.update((v, rows.get(v)) for v in new)
-        hits = [row for v in values if (row := known.get(v)) is not None]
-        return pd.DataFrame(hits, columns=_LISTED_COLUMNS) if hits else _NOTHING_LISTED
 
 
 @dataclass
@@ -102,7 +78,8 @@ class IntelMatchDetector(Detector):
         self.score = score
         self.indicators = indicators if indicators is not None else IndicatorSet()
         self._hits: dict[tuple[str, str], _Hits] = {}  # (attacker, victim) -> hits, least recent first
-        self._memo = _Memo()
+        self._asked: dict[str, Remembered] = {}  # kind -> which values are listed, as earlier windows found
+        self._asked_of: IndicatorSet | None = None  # the lists those answers are about
 
     def detect(self, window: WindowData) -> list[Alert]:
         if not len(self.indicators):
@@ -150,7 +127,7 @@ class IntelMatchDetector(Detector):
             return None
         orig, resp = _text(flows["orig_h"]), _text(flows["resp_h"])
         distinct = pd.unique(np.concatenate([orig, resp]))
-        listed = self._memo.listed(self.indicators, "address", distinct, self.indicators.match_addresses)
+        listed = self._listed("address", distinct)
         if listed.empty:
             return None
         known = pd.Index(listed["value"])
@@ -182,7 +159,7 @@ class IntelMatchDetector(Detector):
         if not self.indicators.nets or not address.any():
             return None
         distinct = pd.unique(values[address])
-        if self._memo.listed(self.indicators, "address", distinct, self.indicators.match_addresses).empty:
+        if self._listed("address", distinct).empty:
             return None
         observed = [("DNS answer", values[address], _text(p["dst_ip"])[rows[address]], None, rows[address])]
         return self._matched(observed, p["ts"].to_numpy(), "address", attacker="value")
@@ -194,7 +171,7 @@ class IntelMatchDetector(Detector):
         values, rows, address = answers
         named = [p[c].dropna().to_numpy(dtype=object) for c in ("dns_qname", "http_host", "tls_sni")]
         every = pd.unique(np.concatenate([*named, values[~address]]))  # all the window's names, and a few more
-        if self._memo.listed(self.indicators, "domain", every, self.indicators.match_domains).empty:
+        if self._listed("domain", every).empty:
             return None  # the usual window: nothing listed, so no packet-by-packet work
         answer = p["dns_response"].fillna(False).to_numpy(dtype=bool)
         qname, method = p["dns_qname"].notna().to_numpy(), p["http_method"].notna().to_numpy()
@@ -241,10 +218,7 @@ class IntelMatchDetector(Detector):
         if not observed:
             return None
         distinct = pd.unique(np.concatenate([values for _, values, *_ in observed]))
-        match = {"address": self.indicators.match_addresses, "domain": self.indicators.match_domains}.get(
-            kind, self.indicators.match_urls
-        )
-        listed = self._memo.listed(self.indicators, kind, distinct, match)
+        listed = self._listed(kind, distinct)
         if listed.empty:
             return None
         known = pd.Index(listed["value"])
@@ -267,6 +241,18 @@ class IntelMatchDetector(Detector):
         )
         groups["detail"] = ""
         return _with_indicators(groups, listed, attacker)
+
+    def _listed(self, kind: str, values: np.ndarray) -> pd.DataFrame:
+        """The listed ones among the distinct ``values`` (value, indicator, type, source). Whether a value is
+        listed is remembered across windows, until a reload brings other lists: only new values and the few
+        listed ones are looked up."""
+        if self._asked_of is not self.indicators:
+            self._asked_of, self._asked = self.indicators, {}
+        match = getattr(self.indicators, MATCHERS[kind])
+        asked = self._asked.setdefault(kind, Remembered(partial(_is_listed, match)))
+        values = pd.Series(values, dtype=object)
+        hits = values[asked(values)]
+        return match(hits) if len(hits) else _NOTHING_LISTED
 
     def _alert(self, key: tuple[str, str]) -> Alert:
         attacker, victim = key
@@ -301,8 +287,11 @@ class IntelMatchDetector(Detector):
         )
 
 
-_LISTED_COLUMNS = ["value", "indicator", "indicator_type", "source"]
-_NOTHING_LISTED = pd.DataFrame(columns=_LISTED_COLUMNS)  # shared: never changed
+_NOTHING_LISTED = pd.DataFrame(columns=["value", "indicator", "indicator_type", "source"])  # shared: never changed
+
+
+def _is_listed(match: Callable[[pd.Series], pd.DataFrame], values: pd.Series) -> np.ndarray:
+    return values.isin(match(values)["value"]).to_numpy(dtype=bool)
 
 
 def _text(column: pd.Series) -> np.ndarray:
