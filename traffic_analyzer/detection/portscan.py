@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..distinct import Remembered
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
 from .columns import groups_of, rows_of
+from .history import has_syn_ack
 from .params import COUNT, POSITIVE
 from .sliding import SlidingTable
 from .span import burst_span
@@ -116,7 +116,7 @@ def _probes(flows: pd.DataFrame) -> pd.DataFrame:
         replies > 0
     )
     # Open: the target sent a SYN-ACK (history letter h; a RST to a FIN/XMAS probe is no such answer), or any UDP reply.
-    syn_ack = _has_syn_ack(flows["history"].iloc[at].fillna("").astype(str))
+    syn_ack = has_syn_ack(flows["history"].iloc[at].fillna("").astype(str))
     is_open = ((proto == "tcp") & syn_ack) | ((proto == "udp") & (replies > 0))
     columns = ["uid", "orig_h", "resp_h", "proto", "resp_p", "ts"]
     return rows_of(flows, at, columns, answered=answered.astype(float), open=is_open.astype(float))
@@ -139,6 +139,3 @@ def _scanning(probes: pd.DataFrame, min_ports: int) -> np.ndarray:
     pair_ports = np.unique(pair[counted] * width + port[counted])  # each (pair, port) once
     pairs, ports = np.unique(pair_ports // width, return_counts=True)
     return np.isin(pair, pairs[ports >= min_ports])
-
-
-_has_syn_ack = Remembered(lambda h: h.str.contains("h", regex=False))  # per history, across windows

@@ -18,6 +18,7 @@ from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
 from .columns import frame
+from .history import lone_reset, unasked_reply
 from .params import COUNT, POSITIVE, Check
 
 # UDP services abused as reflectors/amplifiers (US-CERT TA14-017A and later reports): port -> name.
@@ -262,9 +263,9 @@ class ReflectionDetector(Detector):
             udp = udp[[f"{host}|{port}" not in asked_keys for host, port in zip(hosts, orig_p[udp], strict=True)]]
         history = flows["history"].fillna("")
         # TCP: a SYN-ACK makes its receiver the originator; with no SYN from it, nobody asked.
-        synack = np.flatnonzero(tcp & _unasked_history(history))
+        synack = np.flatnonzero(tcp & unasked_reply(history))
         # TCP: a lone RST (or RST-ACK) the host never answered, on a connection it never opened.
-        rst = np.flatnonzero(tcp & no_answer & _lone_reset(history))
+        rst = np.flatnonzero(tcp & no_answer & lone_reset(history))
         if not (len(udp) or len(synack) or len(rst)):
             return _empty()
         parts = []
@@ -358,5 +359,3 @@ def _group_ip_text(addresses: pd.Series) -> np.ndarray:
 # Per-value tests, each value tested once across windows.
 _is_group_mac = Remembered(_group_mac_text)
 _is_group_ip = Remembered(_group_ip_text)
-_unasked_history = Remembered(lambda h: h.str.contains("h", regex=False) & ~h.str.contains("S", regex=False))
-_lone_reset = Remembered(lambda h: h.str.fullmatch("R"))

@@ -17,6 +17,7 @@ from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
 from .columns import frame
+from .history import still_open, unasked_reply
 from .params import COUNT, POSITIVE
 from .sliding import SlidingTable
 from .span import burst_span
@@ -26,7 +27,6 @@ ARP_REQUEST = 1  # ARP opcode: who-has
 ARP_REPLY = 2  # ARP opcode: is-at
 ARP_METHOD = "ARP who-has"
 UNSPECIFIED_IPV4 = "0.0.0.0"  # source of ARP probes (address conflict detection), not a sweep
-OPEN_CONNECTION = r"A[^FRfr]*$"  # originator ACKed and nobody has closed: data may still come
 SCORE_FLOOR = 45.0  # score at exactly min_hosts: reconnaissance, not yet harm
 SCORE_SPAN = 40.0  # added as the target count grows to SCORE_FULL_RATIO x min_hosts
 SCORE_FULL_RATIO = 20.0
@@ -258,7 +258,7 @@ def _flow_probes(flows: pd.DataFrame) -> dict[str, np.ndarray] | None:
     # A SYN-ACK's receiver becomes the originator although it asked nothing (reflection, not probing);
     # an established connection still open may send its data later.
     said_nothing = (flows["orig_bytes"].to_numpy() == 0) & (flows["orig_pkts"].to_numpy() > 0)
-    silent = said_nothing & ~_unasked_history(history) & ~_open_connection(history)
+    silent = said_nothing & ~unasked_reply(history) & ~still_open(history)
     orig_p = flows["orig_p"].to_numpy(dtype=np.int64, na_value=-1)
     icmp = (proto == "icmp") & np.isin(orig_p, list(ICMP_REQUESTS))
     orig_h = flows["orig_h"].to_numpy(dtype=object, na_value=None)
@@ -296,8 +296,6 @@ def _is_group_text(addresses: pd.Series) -> np.ndarray:
 
 # Per-value tests, each value tested once across windows.
 _is_group_ip = Remembered(_is_group_text)  # multicast or broadcast: one packet reaches many hosts, not a probe of one
-_unasked_history = Remembered(lambda h: h.str.contains("h", regex=False) & ~h.str.contains("S", regex=False))
-_open_connection = Remembered(lambda h: h.str.contains(OPEN_CONNECTION))
 
 
 def _seconds(duration: float) -> str:

@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..distinct import Remembered
 from ..records.alert import Alert
 from ..records.packets import TCP_ACK, TCP_SYN
 from ..records.window import WindowData
 from .base import Detector
 from .columns import frame
+from .history import completed, sent_syn
 from .params import COUNT, POSITIVE, SHARE
 from .sliding import SlidingTable
 from .span import burst_span
@@ -21,7 +21,6 @@ RATE_FLOOR_S = 1.0  # rates are measured over at least this long, so a burst of 
 SCORE_FLOOR = 60.0  # score at exactly min_rate_pps: a flood is already an attack on availability
 SCORE_SPAN = 38.0  # added as the rate grows to SCORE_FULL_RATIO x min_rate_pps
 SCORE_FULL_RATIO = 100.0
-COMPLETED_LETTERS = r"[AD]"  # originator's pure ACK or data in a Zeek history: the handshake went through
 SAMPLE_SOURCES = 10  # source addresses listed in the evidence
 FLOOD_GAP_S = 300.0  # a flood that pauses for less than this and resumes is the same flood (running totals)
 MAX_FLOODS = 1000  # victims whose running totals are kept (the most recently flooded)
@@ -237,21 +236,19 @@ def _attempts(flows: pd.DataFrame) -> pd.DataFrame:
     if flows.empty:
         return _empty(_ATTEMPT_COLUMNS)
     history = flows["history"].fillna("")
-    opened = (flows["proto"].to_numpy(dtype=object, na_value="") == "tcp") & _opened(history)
+    opened = (flows["proto"].to_numpy(dtype=object, na_value="") == "tcp") & sent_syn(history)
     at = np.flatnonzero(opened)
     return frame(
         {
             "uid": flows["uid"].to_numpy(dtype=object)[at],
             "ts": flows["ts"].to_numpy(dtype=np.float64)[at],
             "resp_h": flows["resp_h"].to_numpy(dtype=object)[at],
-            "completed": _completed(history.iloc[at]).astype(np.float64),
+            "completed": completed(history.iloc[at]).astype(np.float64),
         }
     )
 
 
 # Per-history tests, each history tested once across windows.
-_opened = Remembered(lambda h: h.str.contains("S", regex=False))
-_completed = Remembered(lambda h: h.str.contains(COMPLETED_LETTERS))
 
 
 def _empty(dtypes: dict[str, object]) -> pd.DataFrame:
