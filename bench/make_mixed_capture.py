@@ -1,6 +1,7 @@
 """Write a labelled lab capture: a small office's benign traffic with ten attacks injected at labelled times.
 
     .venv/bin/python bench/make_mixed_capture.py --seed 1 --out bench/out/mixed-1.pcap [--seconds 184] [--hosts 40]
+    .venv/bin/python bench/make_mixed_capture.py --seed 2 --out bench/out/benign-2.pcap --benign   # to train on
 
 Writes OUT (classic pcap, Ethernet, microsecond timestamps, full packets) and OUT.labels.csv (labels.csv
 format). The same seed gives a byte-identical capture; nothing is sent on any network.
@@ -26,8 +27,9 @@ def main(argv: list[str] | None = None) -> int:
         "--seconds", type=float, default=NOMINAL_S, help="capture length in seconds (default %(default)s)"
     )
     parser.add_argument("--hosts", type=int, default=40, help="office workstations (default %(default)s)")
+    parser.add_argument("--benign", action="store_true", help="no attacks: the same office as a baseline to train on")
     args = parser.parse_args(argv)
-    config = MixedConfig(seed=args.seed, seconds=args.seconds, hosts=args.hosts)
+    config = MixedConfig(seed=args.seed, seconds=args.seconds, hosts=args.hosts, benign=args.benign)
     try:
         config.validate()
     except ValueError as exc:
@@ -35,9 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     summary = write_mixed_capture(config, args.out)
     took = time.perf_counter() - began
+    attacks = sum(r.kind != "benign" for r in summary.labels)
     print(
         f"wrote {summary.path}: {summary.packets} packets, {summary.wire_bytes / 1e6:.1f} MB on the wire, "
-        f"{len(summary.labels)} labelled attacks in {took:.1f} s; labels in {summary.labels_path}"
+        f"{attacks} labelled attacks in {took:.1f} s; labels in {summary.labels_path}"
     )
     return 0
 

@@ -29,7 +29,7 @@ from .capture.source import PacketSource
 from .capture.tshark import check_live_capture, default_interface, tshark_path
 from .console import ConsoleStatus
 from .detection.intel import IndicatorSet
-from .detection.known_patterns import KnownPatterns
+from .detection.known_patterns import KnownPatterns, for_learning
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
 from .export.zeek_live import ZeekLiveLogs
 from .features.host_windows import HOST_FEATURES
@@ -159,7 +159,7 @@ class Runner:
         c = self.config
         for path in [p.strip() for p in paths.split(",") if p.strip()]:
             analysis = Analysis(
-                default_detectors(c.scan_min_ports, c.scan_window_s, c.detector_thresholds, c.detectors)
+                for_learning(default_detectors(c.scan_min_ports, c.scan_window_s, c.detector_thresholds, c.detectors))
             )
             source = CaptureFileSource(path, reader=self.config.file_reader, progress=self.config.progress)
             first = last = None

@@ -55,6 +55,7 @@ class MixedConfig:
     seed: int
     seconds: float = NOMINAL_S
     hosts: int = 40
+    benign: bool = False  # the same office with no attack: a baseline to train on, from another seed
 
     def validate(self) -> None:
         if self.seconds < 10:
@@ -75,9 +76,13 @@ def _composer(config: MixedConfig, start_us: int) -> Callable[[Lab], tuple[list[
     def compose(lab: Lab) -> tuple[list[Behaviour], Callable[[], list[Label]]]:
         office = build_office(lab, SITE, config.hosts, extra_sites=40)
         behaviours = _office_day(office, lab, start_us, config)
-        attacks = _attacks(office, lab, start_us, config)
+        attacks = [] if config.benign else _attacks(office, lab, start_us, config)
 
         def labels() -> list[Label]:
+            if config.benign:
+                end_us = start_us + int(config.seconds * 1e6)
+                note = f"synthetic lab office, no attack: {config.hosts} workstations (seed {config.seed})"
+                return [Label("", "", "benign", start_us, end_us, note)]
             rows = [a.label() for a in attacks]
             return sorted((r for r in rows if r is not None), key=lambda r: (r.start_us, r.kind))
 

@@ -162,3 +162,16 @@ def test_benign_corpus_writes_a_benign_label(corpus: Path) -> None:
 def test_benign_corpus_is_well_formed(corpus: Path) -> None:
     assert _tshark_fields(corpus, "frame.number", display_filter="_ws.malformed") == []
     assert len(_tshark_fields(corpus, "frame.number")) > 1_000
+
+
+@needs_tshark
+def test_the_benign_lab_is_the_same_office_without_an_attacker(mixed: Path, tmp_path: Path) -> None:
+    """``--benign``: a baseline to train on for the lab captures, from the same generator with no attack in it."""
+    out = tmp_path / "benign-7.pcap"
+    _run(MIXED, "--seed", "7", "--out", str(out), "--benign", *SMALL)
+    (row,) = _labels(out)
+    assert row["file"] == out.name and row["kind"] == "benign" and row["attacker"] == ""
+    assert float(row["end_ts"]) - float(row["start_ts"]) == pytest.approx(20.0)
+    spare = {r["attacker"] for r in _labels(mixed) if r["attacker"].startswith("10.20.5.")}  # the attack machines
+    sources = {f[0] for f in _tshark_fields(out, "ip.src")}
+    assert len(spare) >= 5 and len(sources) > 10 and not sources & spare

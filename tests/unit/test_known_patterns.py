@@ -11,7 +11,9 @@ from builders import tcp, window
 from traffic_analyzer.detection.anomaly.iforest import HostAnomalyModel
 from traffic_analyzer.detection.beacon import BeaconDetector
 from traffic_analyzer.detection.engine import Detection
-from traffic_analyzer.detection.known_patterns import KnownPatterns
+from traffic_analyzer.detection.exfiltration import ExfiltrationDetector
+from traffic_analyzer.detection.known_patterns import KnownPatterns, for_learning
+from traffic_analyzer.detection.portscan import PortScanDetector
 from traffic_analyzer.features.host_windows import HOST_FEATURES
 from traffic_analyzer.records.alert import Alert
 from traffic_analyzer.records.packets import TCP_ACK, TCP_PSH
@@ -62,3 +64,20 @@ def test_detection_drops_what_the_models_baseline_showed_and_keeps_a_new_server(
     assert [a.kind for a in detection.detect(polled) if a.kind == "c2_beacon"] == []
     fresh = Detection([BeaconDetector()], _model(known)).detect(window(_check_ins(C2, "10.0.0.8")))
     assert [(a.kind, a.attacker) for a in fresh if a.kind == "c2_beacon"] == [("c2_beacon", C2)]
+
+
+def test_on_the_baseline_a_poller_seen_a_few_times_is_learned_though_it_would_not_alert():
+    five = [tcp(1000.0 + 60 * i, "10.0.0.5", POLLED, 443, 50000, TCP_PSH | TCP_ACK, payload_len=200) for i in range(5)]
+    assert BeaconDetector().detect(window(five)) == []  # five check-ins: too few to raise
+    learning = for_learning([BeaconDetector()])[0]
+    assert [a.attacker for a in learning.detect(window(five))] == [POLLED]
+
+
+def test_learning_scales_the_thresholds_the_user_set_and_only_those_of_learned_kinds():
+    beacon, upload, scan = for_learning(
+        [BeaconDetector(min_beacons=12), ExfiltrationDetector(min_bytes=100_000_000), PortScanDetector()]
+    )
+    assert (beacon.min_beacons, beacon.max_jitter) == (6, pytest.approx(0.3))
+    assert upload.min_bytes == 25_000_000
+    assert (scan.min_ports, scan.window_s) == (25, 60.0)  # a scan is never learned: its detector looks as usual
+    assert for_learning([BeaconDetector(min_beacons=4)])[0].min_beacons == 3  # never below three check-ins

@@ -162,3 +162,10 @@ def test_web_attack_keeps_the_last_100_hits_of_an_attack():
     alerts = WebAttackDetector().detect(window(requests))
     assert [summary(a) for a in alerts] == [("sql_injection", CLIENT, [SERVER], 650.0, 749.0)]
     assert alerts[0].evidence["requests"] == 100
+
+
+def test_a_password_guessing_tool_is_brute_force_not_a_scan():
+    request = http_request(600.0, CLIENT, SERVER, "/login.php", http_user_agent="Mozilla/4.0 (Hydra)")
+    alerts = WebAttackDetector().detect(window([request, request]))
+    assert [summary(a) for a in alerts] == [("brute_force", CLIENT, [SERVER], 600.0, 600.0)]
+    assert alerts[0].score == 60.0  # a hint: the login rule's count and explanation win when both raise it

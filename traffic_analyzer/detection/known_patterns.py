@@ -9,6 +9,9 @@ suppression, learned from the site instead of typed in.
 
 Only kinds whose remote end names a service are learned. A scan, a flood or a brute force seen in the
 baseline is not excused, and a beacon to a server the baseline never called is raised as before.
+
+On the baseline the detectors of learnable kinds look harder than they alert (``for_learning``): an hour
+of baseline holds fewer check-ins of a slow poller, and a smaller backup, than a day of traffic will.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..records.alert import Alert
+from .base import Detector
 
 # Alert kind -> the alert field that names its remote end (the service the site talks to).
 LEARNED_KINDS: dict[str, str] = {
@@ -24,6 +28,24 @@ LEARNED_KINDS: dict[str, str] = {
     "suspicious_download": "attacker",  # the server the file came from
     "data_exfiltration": "victims",  # where the data went
 }
+
+# Detector -> {threshold: factor} while learning from the baseline: half the check-ins at a looser jitter,
+# a quarter of the upload volume. Only thresholds of detectors whose alerts are learned.
+LEARNING_SCALE: dict[str, dict[str, float]] = {
+    "beacon": {"min_beacons": 0.5, "max_jitter": 1.5},
+    "exfiltration": {"min_bytes": 0.25},
+}
+MIN_LEARNING_COUNT = 3  # a count threshold is never scaled below this: two check-ins are no schedule
+
+
+def for_learning(detectors: list[Detector]) -> list[Detector]:
+    """The same detectors, made more sensitive by LEARNING_SCALE (in place), for a run over the baseline."""
+    for detector in detectors:
+        for threshold, factor in LEARNING_SCALE.get(detector.name, {}).items():
+            value = getattr(detector, threshold)
+            scaled = max(MIN_LEARNING_COUNT, round(value * factor)) if isinstance(value, int) else value * factor
+            setattr(detector, threshold, scaled)
+    return detectors
 
 
 @dataclass(frozen=True)

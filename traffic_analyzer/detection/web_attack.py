@@ -46,6 +46,10 @@ SCANNER_AGENTS = re.compile(
     r"masscan|zgrab|w3af|havij|hydra",
     re.IGNORECASE,
 )
+# A tool made for one attack names that attack, not a scan: hydra's requests are password guesses, so its
+# alert is the brute_force the login rule raises for the same client and server (one key, one alert). Its
+# score stays at SCORE_FIRST: a user agent alone is a hint, and the rule's count and explanation win the merge.
+TOOL_KINDS = {"hydra": "brute_force"}
 SCORE_FIRST = 60.0  # one matching request
 SCORE_PER_MORE = 5.0  # each further matching request, up to SCORE_MAX
 SCORE_MAX = 90.0
@@ -98,7 +102,7 @@ class WebAttackDetector(Detector):
             agent = "" if pd.isna(raw_agent) else str(raw_agent)
             scanner = _scanner(agent)
             if scanner:
-                key = ("web_scan", str(src), str(dst))
+                key = (TOOL_KINDS.get(scanner.lower(), "web_scan"), str(src), str(dst))
                 self._hits.setdefault(key, []).append((ts, f"the {scanner} user agent", agent[:200]))
                 touched.add(key)
         return [self._alert(key) for key in touched]
@@ -119,7 +123,9 @@ class WebAttackDetector(Detector):
             victims=[server],
             start=float(hits[0][0]),
             end=float(hits[-1][0]),
-            score=min(SCORE_MAX, SCORE_FIRST + SCORE_PER_MORE * (len(hits) - 1)),
+            score=SCORE_FIRST
+            if kind in TOOL_KINDS.values()
+            else min(SCORE_MAX, SCORE_FIRST + SCORE_PER_MORE * (len(hits) - 1)),
             explanation=text,
             evidence={"requests": len(hits), "patterns": meanings, "examples": [u for _, _, u in hits[-5:]]},
             detector=self.name,
