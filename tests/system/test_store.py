@@ -30,6 +30,7 @@ from traffic_analyzer.pipeline import Analysis, file_windows
 from traffic_analyzer.records.flows import FLOW_COLUMNS
 from traffic_analyzer.records.packets import empty_packets
 from traffic_analyzer.records.window import dns_counts
+from traffic_analyzer.store.bulk import column_values
 from traffic_analyzer.store.engine import open_engine, store_url
 from traffic_analyzer.store.flow_versions import FLOW_DIGEST_ROTATE_S, StoredFlows
 from traffic_analyzer.store.migrations import stored_version
@@ -125,10 +126,11 @@ def test_a_flow_that_comes_again_unchanged_is_not_written_again():
     grown = c1.assign(orig_pkts=2, last_ts=T0 + 3)
 
     def written(seen: StoredFlows, frame: pd.DataFrame, at: float | None, run: str = "r") -> list[str]:
-        changes = seen.changed(run, frame)
+        changes = seen.changed(run, {name: column_values(frame[name]) for name in frame.columns})
         if at is not None:  # the window was committed
             seen.committed(changes, at)
-        return [f"new {uid}" for uid in changes.new["uid"]] + [f"grown {uid}" for uid in changes.grown["uid"]]
+        uids = frame["uid"].to_numpy()
+        return [f"new {uid}" for uid in uids[changes.new]] + [f"grown {uid}" for uid in uids[changes.grown]]
 
     seen = StoredFlows()
     assert written(seen, c1, T0) == ["new C1"]

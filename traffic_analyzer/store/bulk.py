@@ -19,37 +19,51 @@ from __future__ import annotations
 
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+MASKED_ARRAYS = (pd.arrays.IntegerArray, pd.arrays.BooleanArray)  # nullable integers and booleans
+
 
 def column_values(series: pd.Series) -> list:
-    """A column as Python scalars, None for nulls: what the drivers bind."""
-    if series.dtype.kind in "iub" and not series.hasnans:  # a nullable column with nulls binds as objects
-        return series.to_numpy().tolist()
-    if series.dtype.kind == "f":
-        values = series.to_numpy()
-        if not np.isnan(values).any():
-            return values.tolist()
+    """A column as Python scalars, None for nulls: what the drivers bind.
+
+    A NumPy integer or boolean column has no nulls, and a masked one says whether it has any in
+    its mask: neither needs pandas' generic null test, which costs more than the conversion on a
+    window's few hundred rows.
+    """
+    values = series.array
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        return values.to_numpy().tolist()
+    if isinstance(values, MASKED_ARRAYS) and not values.isna().any():
+        return values.to_numpy().tolist()
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        floats = values.to_numpy()
+        if not np.isnan(floats).any():
+            return floats.tolist()
     return series.to_numpy(dtype=object, na_value=None).tolist()
 
 
-def frame_rows(frame: pd.DataFrame, columns: Sequence[str], constants: dict[str, object]) -> list[tuple]:
-    """Rows of ``frame`` as tuples in ``columns`` order; a column named in ``constants`` has that one value.
+def frame_columns(frame: pd.DataFrame, columns: Sequence[str], given: Mapping[str, Iterable]) -> list[Iterable]:
+    """The values of each of ``columns``: from ``given`` when named there, else from ``frame``, else NULLs.
 
     A column the frame lacks is NULL (an optional one, such as a host's anomaly margin without a model;
     the database refuses it where a value is required).
     """
-    nulls = [None] * len(frame)
-    lists = [
-        itertools.repeat(constants[c]) if c in constants else column_values(frame[c]) if c in frame else nulls
+    return [
+        given[c] if c in given else column_values(frame[c]) if c in frame.columns else itertools.repeat(None)
         for c in columns
     ]
-    return list(zip(*lists, strict=False)) if len(frame) else []  # constants repeat
+
+
+def column_rows(values: Sequence[Iterable], count: int) -> list[tuple]:
+    """``count`` rows zipped from per-column values (lists, or repeats for constants and NULLs)."""
+    return list(itertools.islice(zip(*values, strict=False), count)) if count else []
 
 
 class BulkRows(ABC):

@@ -9,10 +9,12 @@ window's flows into new ones, new versions of stored ones, and repeats, which ar
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import is_not, ne
 
 import numpy as np
-import pandas as pd
 
 from ..records.flows import FLOW_COLUMNS
 
@@ -24,10 +26,10 @@ FLOW_VERSION_COLUMNS = [name for name, dtype in FLOW_COLUMNS.items() if str(dtyp
 
 @dataclass
 class FlowChanges:
-    """A window's flows to write: flows the run never stored, new versions of stored ones, and their digests."""
+    """A window's flows to write, as masks over its rows: flows the run never stored, new versions of stored ones."""
 
-    new: pd.DataFrame
-    grown: pd.DataFrame
+    new: np.ndarray
+    grown: np.ndarray
     digests: dict[str, int]  # uid -> digest of the version written, for StoredFlows.committed
 
 
@@ -46,23 +48,23 @@ class StoredFlows:
         self._previous: dict[str, int] = {}
         self._rotated_at: float | None = None
 
-    def changed(self, run_id: str, frame: pd.DataFrame) -> FlowChanges:
-        """The rows of ``frame`` to write: new flows, and flows whose stored version they change."""
+    def changed(self, run_id: str, columns: Mapping[str, Sequence]) -> FlowChanges:
+        """The rows to write of a window's flows, given as column -> values: new flows, and changed versions.
+
+        A version's digest is the hash of its numeric values as the store binds them (a tuple of
+        Python numbers, None for a null), computed and looked up in C: no Python code per flow.
+        """
         if run_id != self.run_id:
             self.run_id, self._current, self._previous, self._rotated_at = run_id, {}, {}, None
-        if not len(frame):
-            return FlowChanges(frame, frame, {})
-        digests = pd.util.hash_pandas_object(frame[FLOW_VERSION_COLUMNS], index=False).to_numpy().tolist()
-        uids = frame["uid"].to_numpy(dtype=object).tolist()
-        take_current, take_previous = self._current.pop, self._previous.pop
-        known = [take_current(uid, take_previous(uid, None)) for uid in uids]  # the newest digest; forgotten
-        stored = np.fromiter((k is not None for k in known), dtype=bool, count=len(known))  # a version is stored
-        same = np.fromiter((k == d for k, d in zip(known, digests, strict=True)), dtype=bool, count=len(known))
-        if not stored.any():
-            return FlowChanges(frame, frame.iloc[:0], dict(zip(uids, digests, strict=True)))
-        written = (~same).tolist()
-        pending = {uid: digest for uid, digest, write in zip(uids, digests, written, strict=True) if write}
-        return FlowChanges(frame[~stored], frame[stored & ~same], pending)
+        uids = columns["uid"]
+        digests = list(map(hash, zip(*(columns[c] for c in FLOW_VERSION_COLUMNS), strict=False)))
+        # the newest digest of each uid (None: never stored), which is forgotten: it is written again or not needed
+        known = list(map(self._current.pop, uids, map(self._previous.pop, uids, repeat(None))))
+        write = list(map(ne, known, digests))
+        pending = dict(zip(compress(uids, write), compress(digests, write), strict=False))
+        stored = np.fromiter(map(is_not, known, repeat(None)), dtype=bool, count=len(known))
+        write = np.array(write, dtype=bool)
+        return FlowChanges(~stored, stored & write, pending)
 
     def committed(self, changes: FlowChanges, packet_time: float) -> None:
         """Remember the versions a committed window wrote; a new generation every FLOW_DIGEST_ROTATE_S."""

@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+from itertools import compress, repeat
 
 import sqlalchemy as sa
 
 from ..errors import AnalyzerError
 from ..records.alert import Alert
 from ..records.window import WindowResult
-from .bulk import bulk_rows, frame_rows
+from .bulk import bulk_rows, column_rows, frame_columns
 from .engine import default_sensor_name, display_url, open_engine, store_error
 from .flow_versions import FlowChanges, StoredFlows
 from .migrations import migrate
@@ -29,6 +30,7 @@ from .schema import alerts, app_events, dns_queries, flows, health, hosts, proto
 __all__ = ["ResultWriter"]
 
 FLOW_KEY = ("run_id", "uid")  # a run's flow: its upsert key
+FLOW_ROW_COLUMNS = [c.name for c in flows.columns]  # run_id, uid, then the conn.log columns
 
 
 class ResultWriter:
@@ -104,31 +106,35 @@ class ResultWriter:
         Writing a window again adds nothing (its rows' unique keys are stored): a retry after a
         commit whose answer was lost is safe.
         """
-        changes = self._flows.changed(run_id, result.flows)
+        flow_columns = frame_columns(result.flows, FLOW_ROW_COLUMNS[1:], {})  # the conn.log columns
+        changes = self._flows.changed(run_id, dict(zip(FLOW_ROW_COLUMNS[1:], flow_columns, strict=True)))
         try:
             with self.engine.begin() as conn:
-                self._insert_window(conn, run_id, result, changes)
+                self._insert_window(conn, run_id, result, flow_columns, changes)
         except sa.exc.DBAPIError as exc:
             raise store_error("write to", self.url, exc) from exc
         self._flows.committed(changes, float(result.window_start))
         self.prune()
 
-    def _insert_window(self, conn: sa.Connection, run_id: str, result: WindowResult, changes: FlowChanges) -> None:
-        constants = {"run_id": run_id, "window_start": float(result.window_start)}
-        for table, frame in (
-            (traffic, result.traffic),
-            (protocols, result.protocols),
-            (hosts, result.hosts),
-            (dns_queries, result.dns),
-            (app_events, result.app.assign(seq=range(len(result.app)))),  # its place in the window: the key
+    def _insert_window(
+        self, conn: sa.Connection, run_id: str, result: WindowResult, flow_columns: list[list], changes: FlowChanges
+    ) -> None:
+        window_start = float(result.window_start)
+        constants = {"run_id": repeat(run_id), "window_start": repeat(window_start)}
+        for table, frame, given in (
+            (traffic, result.traffic, constants),
+            (protocols, result.protocols, constants),
+            (hosts, result.hosts, constants),
+            (dns_queries, result.dns, constants),
+            (app_events, result.app, {**constants, "seq": range(len(result.app))}),  # its place in the window: the key
         ):
             if len(frame):
                 columns = [c.name for c in table.columns]
-                self._rows.append(conn, table, columns, frame_rows(frame, columns, constants))
-        if len(changes.new) or len(changes.grown):
-            columns = [c.name for c in flows.columns]
-            new, grown = (frame_rows(f, columns, constants) for f in (changes.new, changes.grown))
-            self._rows.upsert(conn, flows, columns, FLOW_KEY, grown, new=new)
+                self._rows.append(conn, table, columns, column_rows(frame_columns(frame, columns, given), len(frame)))
+        if changes.new.any() or changes.grown.any():
+            rows = column_rows([repeat(run_id), *flow_columns], len(result.flows))
+            new, grown = (list(compress(rows, mask)) for mask in (changes.new, changes.grown))
+            self._rows.upsert(conn, flows, FLOW_ROW_COLUMNS, FLOW_KEY, grown, new=new)
         if result.alerts:
             now = time.time()
             rows = {alert.alert_id(run_id): _alert_row(alert, run_id, now) for alert in result.alerts}
