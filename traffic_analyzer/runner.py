@@ -28,6 +28,7 @@ from .capture.sampling import SamplingController, sampling_status, scale_counts
 from .capture.source import PacketSource
 from .capture.tshark import check_live_capture, default_interface, tshark_path
 from .console import ConsoleStatus
+from .detection.base import Detector
 from .detection.intel import IndicatorSet
 from .detection.known_patterns import KnownPatterns, for_learning
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
@@ -157,6 +158,7 @@ class Runner:
         seconds = 0.0
         seen: list[Alert] = []  # what the detectors make of the baseline: the site's own pollers, backups...
         c = self.config
+        fitters = self._fitters()
         for path in [p.strip() for p in paths.split(",") if p.strip()]:
             analysis = Analysis(
                 for_learning(default_detectors(c.scan_min_ports, c.scan_window_s, c.detector_thresholds, c.detectors))
@@ -166,6 +168,8 @@ class Runner:
             for packets in file_windows(source.batches(), self.config.window_s):
                 _, window = analysis.process(packets, live=False)
                 rows.append(window.host_features)
+                for fitter in fitters:
+                    fitter.partial_fit(window)
                 first = window.start if first is None else first
                 last = window.end
             seconds += (last - first) if first is not None else 0.0  # the file's network time
@@ -173,6 +177,7 @@ class Runner:
         features = pd.concat(rows) if rows else pd.DataFrame(columns=list(HOST_FEATURES))
         model = self._new_model().fit(features, seconds=seconds)
         model.known_patterns_ = self._learned(seen)
+        model.detector_baselines_ = _baselines(fitters)
         self.model = model
         self.model_meta = _models().save_model(model, self.model_path, trained_on=paths)
         self.logger.info(
@@ -242,6 +247,7 @@ class Runner:
         assert alerts is not None
         annotations = AnnotationStore(self.store)
         baseline_rows: list[pd.DataFrame] = []
+        fitters = self._fitters() if live and analysis.model is None else []  # learn the live baseline's figures
         started = time.time()
         failure: AnalyzerError | None = None
         previous = signal.getsignal(signal.SIGTERM)
@@ -291,8 +297,10 @@ class Runner:
                     self.drop_privileges(capture_command=restart)
                 if live and analysis.model is None:
                     baseline_rows.append(window.host_features)
+                    for fitter in fitters:
+                        fitter.partial_fit(window)
                     if time.time() - started >= self.config.baseline_s:
-                        self._fit_live_baseline(analysis, baseline_rows, time.time() - started)
+                        self._fit_live_baseline(analysis, baseline_rows, time.time() - started, fitters)
                 if self.reload_requested.is_set():
                     self._reload(analysis, alerts)
         except KeyboardInterrupt:
@@ -418,7 +426,14 @@ class Runner:
             self.logger.info("learned from the baseline, not raised again: %s", pattern)
         return known
 
-    def _fit_live_baseline(self, analysis: Analysis, rows: list[pd.DataFrame], seconds: float) -> None:
+    def _fitters(self) -> list[Detector]:
+        """Fresh detectors that learn the baseline's figures (``partial_fit``) beside the training's own run."""
+        c = self.config
+        return default_detectors(c.scan_min_ports, c.scan_window_s, c.detector_thresholds, c.detectors)
+
+    def _fit_live_baseline(
+        self, analysis: Analysis, rows: list[pd.DataFrame], seconds: float, fitters: list[Detector]
+    ) -> None:
         features = pd.concat(rows)
         try:
             model = self._new_model().fit(features, seconds=seconds)
@@ -428,6 +443,7 @@ class Runner:
             return
         trained_on = f"first {self.config.baseline_s:.0f} s of live capture"
         model.known_patterns_ = self._learned(analysis.book.alerts.values())
+        model.detector_baselines_ = _baselines(fitters)
         self.model_meta = _models().save_model(model, self.model_path, trained_on=trained_on)
         analysis.model = self.model = model
         rows.clear()
@@ -464,3 +480,8 @@ class Runner:
             self.zeek_logs.close(time.time())  # a no-op for the logs the run already closed
         if self.dashboard is not None:
             self.dashboard.stop()
+
+
+def _baselines(fitters: list[Detector]) -> dict[str, dict[str, float]]:
+    """Each detector's learned baseline figures, by detector name, as the model keeps them."""
+    return {d.name: d.baseline_figures() for d in fitters if d.baseline_figures()}

@@ -89,6 +89,11 @@ def test_train_save_reload_and_explain(pcaps, syn_scan, tmp_path):
     assert [a["attacker"] for a in anomalies] == [syn_scan.label["attacker"]]  # the scanner, and nobody else
     text = anomalies[0]["explanation"]
     assert "baseline" in text and ("distinct_dst_ports" in text or "failed_flows" in text)
+    # The known-attack detectors learned the baseline's figures while it trained: their alerts quote them.
+    most = first["model"]["detector_baselines"]["port_scan"]["baseline_max_ports_"]
+    assert second["model"]["detector_baselines"] == first["model"]["detector_baselines"] and 0 < most < 25
+    (scan,) = [a for a in second["alerts"] if a["kind"] == "port_scan"]
+    assert f"the busiest baseline host touched {most} ports of one target" in scan["explanation"]
     # Every host window's margin is stored: the scanner's passes the threshold, nobody else's does.
     reader, attacker = ResultReader(store_url(tmp_path / "data")), syn_scan.label["attacker"]
     scanner = reader.host_windows(second["run_id"], attacker)["anomaly"]

@@ -8,11 +8,13 @@ the schema has no nulls), so a test states only what the rule under test reads. 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from traffic_analyzer.detection.base import Detector
-from traffic_analyzer.features.host_windows import host_window_features
+from traffic_analyzer.features.host_windows import HOST_FEATURES, host_window_features
 from traffic_analyzer.records.alert import Alert
 from traffic_analyzer.records.flows import FLOW_COLUMNS, empty_flows
 from traffic_analyzer.records.packets import (
@@ -27,6 +29,9 @@ from traffic_analyzer.records.packets import (
     empty_packets,
 )
 from traffic_analyzer.records.window import WindowData
+
+if TYPE_CHECKING:
+    from traffic_analyzer.detection.anomaly.base import BaselineModel
 
 PACKET_DEFAULTS = {"length": 60}  # the one packet column without nulls: bytes on the wire
 FLOW_DEFAULTS = {
@@ -223,3 +228,15 @@ def http_response(ts: float, server: str, client: str, status: int = 200, port: 
 def flow(ts: float, orig_h: str, resp_h: str, resp_p: int, **fields) -> dict:
     """A conn record: by default a TCP attempt that got no answer (S0, history "S")."""
     return {"ts": ts, "orig_h": orig_h, "resp_h": resp_h, "resp_p": resp_p, **fields}
+
+
+def fitted_model(**learned: object) -> BaselineModel:
+    """A small IsolationForest fitted on random host windows, with these learned attributes (``known_patterns_``...)."""
+    from traffic_analyzer.detection.anomaly.iforest import HostAnomalyModel  # scikit-learn: only the tests that fit
+
+    rng = np.random.default_rng(7)
+    baseline = pd.DataFrame(rng.integers(1, 50, size=(60, len(HOST_FEATURES))), columns=list(HOST_FEATURES))
+    model = HostAnomalyModel(n_estimators=20).fit(baseline, seconds=600.0)
+    for attribute, value in learned.items():
+        setattr(model, attribute, value)
+    return model

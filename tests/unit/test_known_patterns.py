@@ -3,18 +3,14 @@ anything else is."""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
-from builders import tcp, window
+from builders import fitted_model, tcp, window
 
-from traffic_analyzer.detection.anomaly.iforest import HostAnomalyModel
 from traffic_analyzer.detection.beacon import BeaconDetector
 from traffic_analyzer.detection.engine import Detection
 from traffic_analyzer.detection.exfiltration import ExfiltrationDetector
 from traffic_analyzer.detection.known_patterns import KnownPatterns, for_learning
 from traffic_analyzer.detection.portscan import PortScanDetector
-from traffic_analyzer.features.host_windows import HOST_FEATURES
 from traffic_analyzer.records.alert import Alert
 from traffic_analyzer.records.packets import TCP_ACK, TCP_PSH
 
@@ -49,20 +45,13 @@ def _check_ins(server: str, client: str) -> list[dict]:
     return [tcp(1000.0 + 30 * i, client, server, 443, 50000, TCP_PSH | TCP_ACK, payload_len=200) for i in range(10)]
 
 
-def _model(known: KnownPatterns) -> HostAnomalyModel:
-    rng = np.random.default_rng(7)
-    baseline = pd.DataFrame(rng.integers(1, 50, size=(60, len(HOST_FEATURES))), columns=list(HOST_FEATURES))
-    model = HostAnomalyModel(n_estimators=20).fit(baseline, seconds=600.0)
-    model.known_patterns_ = known
-    return model
-
-
 def test_detection_drops_what_the_models_baseline_showed_and_keeps_a_new_server():
     known = KnownPatterns.learn([_alert("c2_beacon", POLLED, ["10.0.0.5"])])
-    detection = Detection([BeaconDetector()], _model(known))
+    detection = Detection([BeaconDetector()], fitted_model(known_patterns_=known))
     polled = window(_check_ins(POLLED, "10.0.0.8"))
     assert [a.kind for a in detection.detect(polled) if a.kind == "c2_beacon"] == []
-    fresh = Detection([BeaconDetector()], _model(known)).detect(window(_check_ins(C2, "10.0.0.8")))
+    model = fitted_model(known_patterns_=known)
+    fresh = Detection([BeaconDetector()], model).detect(window(_check_ins(C2, "10.0.0.8")))
     assert [(a.kind, a.attacker) for a in fresh if a.kind == "c2_beacon"] == [("c2_beacon", C2)]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from ..records.alert import Alert
@@ -35,9 +36,29 @@ class Detector:
 
         cls.__init__ = made_and_checked  # type: ignore[method-assign]
 
-    def fit(self, windows: list[WindowData]) -> Detector:
-        """Learn baseline figures quoted in explanations; does nothing by default."""
+    def fit(self, windows: Iterable[WindowData]) -> Detector:
+        """Learn the baseline figures quoted in explanations, in one pass over the baseline's windows."""
+        for figure in self.baseline_figures():
+            delattr(self, figure)
+        for window in windows:
+            self.partial_fit(window)
+        self._end_fit()
         return self
+
+    def partial_fit(self, window: WindowData) -> Detector:
+        """Fold one baseline window into the learned figures (training streams hours of windows); none by default."""
+        return self
+
+    def baseline_figures(self) -> dict[str, float]:
+        """What fitting learned (the ``baseline_*_`` attributes), kept with the model for later runs."""
+        return {k: v for k, v in vars(self).items() if k.startswith("baseline_") and k.endswith("_")}
+
+    def _end_fit(self) -> None:
+        """Forget the state the baseline's windows left, so that detection starts afresh; nothing by default."""
+
+    def _fold_max(self, figure: str, value: float) -> None:
+        """Keep the largest value of a baseline figure seen so far."""
+        setattr(self, figure, max(getattr(self, figure, 0), value))
 
     def detect(self, window: WindowData) -> list[Alert]:
         """Alerts for evidence seen up to and including this window; none by default."""

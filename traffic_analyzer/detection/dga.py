@@ -167,19 +167,16 @@ class DgaDetector(Detector):
             per_group=(["client"], self.max_names_per_client),
         )
 
-    def fit(self, windows: list[WindowData]) -> DgaDetector:
+    def partial_fit(self, window: WindowData) -> DgaDetector:
         """Learn the most NXDOMAIN answers, and generated-looking ones, any baseline client got within window_s."""
-        most_nx = most_generated = 0
-        for w in windows:
-            stats = self._observe(w)
-            if len(stats):
-                most_nx = max(most_nx, int(stats["nxdomains"].max()))
-                most_generated = max(most_generated, int(stats["generated"].max()))
-        self.baseline_max_nxdomain_ = most_nx
-        self.baseline_max_generated_ = most_generated
+        stats = self._observe(window)
+        self._fold_max("baseline_max_nxdomain_", int(stats["nxdomains"].max()) if len(stats) else 0)
+        self._fold_max("baseline_max_generated_", int(stats["generated"].max()) if len(stats) else 0)
+        return self
+
+    def _end_fit(self) -> None:
         self._rows = _empty_rows()
         self._memory = self._new_memory()
-        return self
 
     def detect(self, window: WindowData) -> list[Alert]:
         stats = self._observe(window, bursts_only=True)

@@ -215,19 +215,16 @@ class DnsTunnelDetector(Detector):
             per_group=(["client", "domain"], self.max_queries_per_domain),
         )
 
-    def fit(self, windows: list[WindowData]) -> DnsTunnelDetector:
+    def partial_fit(self, window: WindowData) -> DnsTunnelDetector:
         """Learn the most distinct subdomains and long encoded names any baseline client sent one domain."""
-        most_names = most_long = 0
-        for w in windows:
-            stats = self._observe(w)
-            if len(stats):
-                most_names = max(most_names, int(stats["unique"].max()))
-                most_long = max(most_long, int(stats["recent_long"].max()))
-        self.baseline_max_subdomains_ = most_names
-        self.baseline_max_long_names_ = most_long
+        stats = self._observe(window)
+        self._fold_max("baseline_max_subdomains_", int(stats["unique"].max()) if len(stats) else 0)
+        self._fold_max("baseline_max_long_names_", int(stats["recent_long"].max()) if len(stats) else 0)
+        return self
+
+    def _end_fit(self) -> None:
         self._rows = _empty_rows()
         self._memory = self._new_memory()
-        return self
 
     def detect(self, window: WindowData) -> list[Alert]:
         stats = self._observe(window, candidates_only=True)

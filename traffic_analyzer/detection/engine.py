@@ -26,10 +26,21 @@ class Detection:
     lag = 0  # collect() right after submit(): the alerts of a window come with the window
 
     def __init__(self, detectors: list[Detector], model: BaselineModel | None = None) -> None:
-        self.detectors = detectors  # the known-attack detectors (swapped on reload)
+        self._anomaly: AnomalyDetector | None = None
+        self.detectors = detectors
         self.model = model
         self.book = AlertBook()
         self._pending: list[list[Alert]] = []
+
+    @property
+    def detectors(self) -> list[Detector]:
+        """The known-attack detectors (swapped on reload), with the baseline figures the model keeps."""
+        return self._detectors
+
+    @detectors.setter
+    def detectors(self, detectors: list[Detector]) -> None:
+        self._detectors = detectors
+        with_baselines(detectors, self.model)
 
     @property
     def model(self) -> BaselineModel | None:
@@ -39,6 +50,7 @@ class Detection:
     @model.setter
     def model(self, model: BaselineModel | None) -> None:
         self._anomaly = AnomalyDetector(model) if model is not None else None
+        with_baselines(self.detectors, model)
 
     def detect(self, window: WindowData) -> list[Alert]:
         """The alerts this window created or changed."""
@@ -59,3 +71,12 @@ class Detection:
 
     def close(self) -> None:
         """Nothing to end in this process."""
+
+
+def with_baselines(detectors: list[Detector], model: BaselineModel | None) -> list[Detector]:
+    """Give each detector the baseline figures its kind learned when the model was trained (quoted in alerts)."""
+    figures = getattr(model, "detector_baselines_", {}) if model is not None else {}
+    for detector in detectors:
+        for figure, value in figures.get(detector.name, {}).items():
+            setattr(detector, figure, value)
+    return detectors

@@ -135,17 +135,15 @@ class IcmpTunnelDetector(Detector):
             per_group=(["requester", "peer"], self.max_packets_per_pair),
         )
 
-    def fit(self, windows: list[WindowData]) -> IcmpTunnelDetector:
+    def partial_fit(self, window: WindowData) -> IcmpTunnelDetector:
         """Learn the most distinct echo payload sizes any baseline pair used, to quote in alerts."""
-        most = 0
-        for w in windows:
-            stats = self._observe(w)
-            if len(stats):
-                most = max(most, int(stats["sizes"].max()))
-        self.baseline_max_sizes_ = most
+        stats = self._observe(window)
+        self._fold_max("baseline_max_sizes_", int(stats["sizes"].max()) if len(stats) else 0)
+        return self
+
+    def _end_fit(self) -> None:
         self._rows = _empty_rows()
         self._memory = self._new_memory()
-        return self
 
     def detect(self, window: WindowData) -> list[Alert]:
         stats = self._observe(window, candidates_only=True)

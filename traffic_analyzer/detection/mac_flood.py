@@ -96,12 +96,9 @@ class MacFloodDetector(Detector):
         self._new = first_sightings  # the recent first sightings, as of the last window
         self._flood: dict | None = None  # running totals and peaks of the ongoing flood
 
-    def fit(self, windows: list[WindowData]) -> MacFloodDetector:
+    def partial_fit(self, window: WindowData) -> MacFloodDetector:
         """Remember the most distinct source MACs any one baseline window showed, to quote in alerts."""
-        most = 0
-        for w in windows:
-            most = max(most, int(w.packets["src_mac"].nunique()))
-        self.baseline_max_macs_ = most
+        self._fold_max("baseline_max_macs_", int(window.packets["src_mac"].nunique()))
         return self
 
     def detect(self, window: WindowData) -> list[Alert]:

@@ -47,14 +47,11 @@ class PortScanDetector(Detector):
             empty, window_s, MAX_TRACKED_PROBES, key="uid", merge=dict.fromkeys(empty.columns.drop("uid"), "last")
         )
 
-    def fit(self, windows: list[WindowData]) -> PortScanDetector:
+    def partial_fit(self, window: WindowData) -> PortScanDetector:
         """Remember the most ports any baseline host touched on one target, to quote in alerts."""
-        most = 0
-        for w in windows:
-            probes = _probes(w.flows)
-            if len(probes):
-                most = max(most, int(probes.groupby(["orig_h", "resp_h"])["resp_p"].nunique().max()))
-        self.baseline_max_ports_ = most
+        probes = _probes(window.flows)
+        most = int(probes.groupby(["orig_h", "resp_h"])["resp_p"].nunique().max()) if len(probes) else 0
+        self._fold_max("baseline_max_ports_", most)
         return self
 
     def detect(self, window: WindowData) -> list[Alert]:

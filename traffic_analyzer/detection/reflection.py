@@ -128,16 +128,20 @@ class ReflectionDetector(Detector):
         self._asked = _empty_requests()  # multicast/broadcast requests: "host|port" -> last time
         self._attacks: dict[tuple[str, str], dict] = {}  # (kind, victim) -> running totals and peaks
 
-    def fit(self, windows: list[WindowData]) -> ReflectionDetector:
+    def partial_fit(self, window: WindowData) -> ReflectionDetector:
         """Remember the most reflectors that sent one baseline host unrequested replies in a window."""
-        most, asked = 0, _empty_requests()
-        for w in windows:
-            asked = _group_requests(asked, w.packets, self._service_ports(), w.end)
-            unasked = self._unrequested(w.flows, asked)
-            if len(unasked):
-                most = max(most, int(unasked.groupby(["kind", "victim"])["reflector"].nunique().max()))
-        self.baseline_max_reflectors_ = most
+        asked = getattr(self, "_fit_asked", None)
+        asked = _group_requests(
+            _empty_requests() if asked is None else asked, window.packets, self._service_ports(), window.end
+        )
+        self._fit_asked = asked
+        unasked = self._unrequested(window.flows, asked)
+        most = int(unasked.groupby(["kind", "victim"])["reflector"].nunique().max()) if len(unasked) else 0
+        self._fold_max("baseline_max_reflectors_", most)
         return self
+
+    def _end_fit(self) -> None:
+        self._fit_asked = None  # the baseline's requests: detection keeps its own
 
     def detect(self, window: WindowData) -> list[Alert]:
         horizon = window.end - self.window_s

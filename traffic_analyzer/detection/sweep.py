@@ -80,14 +80,11 @@ class HostSweepDetector(Detector):
         self._talked = SlidingTable(_TALK_EMPTY, window_s, max_tracked, key="pair", merge={"ts": "max"}, by_time=True)
         self._sweeps: dict[str, dict] = {}  # attacker -> start and peaks of the ongoing sweep
 
-    def fit(self, windows: list[WindowData]) -> HostSweepDetector:
+    def partial_fit(self, window: WindowData) -> HostSweepDetector:
         """Remember the most hosts any baseline source probed with one method in a window, to quote in alerts."""
-        most = 0
-        for w in windows:
-            probes = _without_talk(_probes(w.packets, w.flows), _conversations(w.flows))
-            if len(probes):
-                most = max(most, int(probes.groupby(["src", "method"])["dst"].nunique().max()))
-        self.baseline_max_hosts_ = most
+        probes = _without_talk(_probes(window.packets, window.flows), _conversations(window.flows))
+        most = int(probes.groupby(["src", "method"])["dst"].nunique().max()) if len(probes) else 0
+        self._fold_max("baseline_max_hosts_", most)
         return self
 
     def detect(self, window: WindowData) -> list[Alert]:

@@ -105,15 +105,12 @@ class SynFloodDetector(Detector):
         self._attempts = SlidingTable(_empty(_ATTEMPT_COLUMNS), window_s, max_tracked, key="uid", merge=last)
         self._floods: dict[str, dict] = {}  # victim -> running totals and peaks of the ongoing flood
 
-    def fit(self, windows: list[WindowData]) -> SynFloodDetector:
+    def partial_fit(self, window: WindowData) -> SynFloodDetector:
         """Remember the highest bare-SYN rate any baseline host received in one window, to quote in alerts."""
-        peak = 0.0
-        for w in windows:
-            syns = _bare_syns(w.packets)
-            if len(syns):
-                span = max(w.end - w.start, RATE_FLOOR_S)
-                peak = max(peak, float(syns.groupby("dst_ip").size().max()) / span)
-        self.baseline_max_rate_pps_ = round(peak, 1)
+        syns = _bare_syns(window.packets)
+        span = max(window.end - window.start, RATE_FLOOR_S)
+        peak = float(syns.groupby("dst_ip").size().max()) / span if len(syns) else 0.0
+        self._fold_max("baseline_max_rate_pps_", round(peak, 1))
         return self
 
     def detect(self, window: WindowData) -> list[Alert]:

@@ -43,6 +43,8 @@ class BaselineModel(OutlierMixin, BaseEstimator, ABC):
     false_alarm_rate: float | None
     # What the known-attack detectors raised on the same baseline (set when training): not raised again.
     known_patterns_: KnownPatterns = KnownPatterns()
+    # The known-attack detectors' baseline figures (Detector.partial_fit while training), quoted in their alerts.
+    detector_baselines_: dict[str, dict[str, float]] = {}  # noqa: RUF012 (a class-level default, never mutated)
 
     def fit(self, X: pd.DataFrame, y: object = None, seconds: float | None = None) -> BaselineModel:
         """Learn the baseline ``X`` (host windows by feature), which covers ``seconds`` of network time."""

@@ -44,6 +44,7 @@ def model_info(model: BaselineModel, trained_on: str, trained_at: float | None =
         **budget_info(model),
         "features": list(model.feature_names_in_),
         "known_patterns": model.known_patterns_.describe(),
+        "detector_baselines": model.detector_baselines_,
         "sklearn": sklearn.__version__,
     }
 
