@@ -180,6 +180,51 @@ def score(labels: pd.DataFrame, runs: dict[str, FileRun]) -> tuple[pd.DataFrame,
     return per_attack, per_kind, benign
 
 
+def leave_one_out(labels: pd.DataFrame, runs: dict[str, FileRun]) -> pd.DataFrame:
+    """Per attack kind: the attacks the anomaly model found with no known-attack detector running.
+
+    ``runs`` are analysed with the model alone. Its alerts do not depend on which detectors run, so this
+    one run is each kind's detectors turned off in turn. An alert counts for one attack only, the one whose
+    range it overlaps most, so that one long alert on a busy host cannot count for several attacks.
+    """
+    attacks = labels[labels["kind"] != "benign"].reset_index(drop=True)
+    found: set[int] = set()
+    for name, run in runs.items():
+        candidates = attacks[attacks["file"] == name]
+        for alert in run.alerts:
+            overlaps = [
+                (_overlap(alert, label, run), i)
+                for i, label in candidates.iterrows()
+                if alert.kind == "anomaly" and matches(alert, label, run)
+            ]
+            if overlaps:
+                found.add(max(overlaps, key=lambda o: (o[0], -o[1]))[1])
+    attacks["found"] = attacks.index.isin(found)
+    return attacks.groupby("kind").agg(attacks=("found", "size"), found=("found", "sum"))
+
+
+def _overlap(alert: Alert, label: pd.Series, run: FileRun) -> float:
+    start = label["start_ts"] if pd.notna(label["start_ts"]) else run.first_ts
+    end = label["end_ts"] if pd.notna(label["end_ts"]) else run.last_ts
+    return max(0.0, min(alert.end, end) - max(alert.start, start))
+
+
+def leave_one_out_markdown(per_kind: pd.DataFrame, benign: dict) -> str:
+    """The leave-one-out table: attacks found by the model alone, and its alerts on the benign files."""
+    lines = ["| attack kind | labelled | found by the anomaly model alone |", "|---|---:|---:|"]
+    lines += [f"| {kind} | {int(r['attacks'])} | {int(r['found'])} |" for kind, r in per_kind.iterrows()]
+    lines.append(f"| **all** | {int(per_kind['attacks'].sum())} | {int(per_kind['found'].sum())} |")
+    day = benign["per_day_by_detector"].get("all")
+    if day is not None:
+        lines += [
+            "",
+            f"Benign: {benign['hours'] * 3600:.0f} s, {benign['alerts']} anomaly alerts "
+            f"({benign['medium_or_above']} medium or above) = {day['per_day']:g} per 24 h "
+            f"({CONFIDENCE:.0%} upper bound {day['upper_per_day']:g}).",
+        ]
+    return "\n".join(lines)
+
+
 def host_window_auc(labels: pd.DataFrame, runs: dict[str, FileRun]) -> tuple[float | None, int, int]:
     """ROC-AUC of the anomaly margin on host windows, with the positive and negative windows counted.
 
@@ -395,12 +440,21 @@ def main(argv: list[str]) -> int:
         default=DEFAULTS["false_alarm_rate"],
         help="instead, the share of baseline host windows the models may flag",
     )
+    parser.add_argument(
+        "--leave-one-out",
+        action="store_true",
+        help="with --model: per attack kind, what the anomaly model finds with the known-attack detectors off",
+    )
     args = parser.parse_args(argv)
     try:
         labels_path = Path(args.labels)
         labels, paths = read_labels([labels_path, *map(Path, args.extra_labels)])
         thresholds = parse_threshold_options(args.threshold)
         names = check_names(parse_names(args.detectors))
+        if args.leave_one_out:
+            if not args.model:
+                raise AnalyzerError("--leave-one-out scores an anomaly model: give it with --model")
+            names = []  # the model alone
         if args.compare_models:
             print(
                 compare_models(
@@ -419,7 +473,10 @@ def main(argv: list[str]) -> int:
             print(f"evaluating {name}", file=sys.stderr)
             runs[name] = analyse_file(paths[name], model, args.window, args.file_reader, thresholds, names)
         per_attack, per_kind, benign = score(labels, runs)
-        print(markdown(per_attack, per_kind, benign))
+        if args.leave_one_out:
+            print(leave_one_out_markdown(leave_one_out(labels, runs), benign))
+        else:
+            print(markdown(per_attack, per_kind, benign))
         if model is not None:
             print(auc_line(*host_window_auc(labels, runs)))
         if args.csv:

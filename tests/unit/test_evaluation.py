@@ -6,7 +6,17 @@ import pandas as pd
 import pytest
 from scipy.stats import poisson
 
-from traffic_analyzer.evaluation import FileRun, auc_line, host_window_auc, markdown, matches, poisson_upper, score
+from traffic_analyzer.evaluation import (
+    FileRun,
+    auc_line,
+    host_window_auc,
+    leave_one_out,
+    leave_one_out_markdown,
+    markdown,
+    matches,
+    poisson_upper,
+    score,
+)
 from traffic_analyzer.records.alert import Alert
 
 pytestmark = pytest.mark.unit
@@ -125,3 +135,16 @@ def test_host_window_auc_is_undefined_without_both_classes():
     quiet.scored = [_scored([(1000.0, BYSTANDER, -0.5)])]
     assert host_window_auc(labels, {"quiet.pcap": quiet}) == (None, 0, 1)
     assert "n/a" in auc_line(None, 0, 1)
+
+
+def test_leave_one_out_counts_an_anomaly_alert_for_the_one_attack_it_overlaps_most():
+    guess = ("scan.pcap", ATTACKER, VICTIM, "brute_force", 1150.0, 1400.0, "")  # the same host, a later attack
+    sweep = ("scan.pcap", BYSTANDER, "many", "host_sweep", 1500.0, 1510.0, "")
+    labels = label_rows(SCAN, guess, sweep)
+    long = alert(1100.0, 1400.0, kind="anomaly", detector="isolation_forest")  # 50 s over the scan, 250 s the guess
+    known = alert(1100.0, 1200.0)  # a known-attack alert never counts here
+    per_kind = leave_one_out(labels, {"scan.pcap": run("scan.pcap", [long, known])})
+    assert per_kind["found"].to_dict() == {"brute_force": 1, "host_sweep": 0, "port_scan": 0}
+    _, _, benign = score(labels, {"scan.pcap": run("scan.pcap", [long, known])})
+    table = leave_one_out_markdown(per_kind, benign)
+    assert "| brute_force | 1 | 1 |" in table and "| **all** | 3 | 1 |" in table
