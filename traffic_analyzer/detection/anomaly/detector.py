@@ -1,4 +1,13 @@
-"""A fitted anomaly model as one more detector: host windows it flags become explained alerts."""
+"""A fitted anomaly model as one more detector: host windows it flags become explained alerts.
+
+Besides the model's own verdict, a host window is flagged when it does something the baseline never came
+close to: one of the counts of what a host did to others (failed connections, distinct hosts and ports,
+DNS names and their length, NXDOMAIN answers) at EXTREME_FACTOR times the most any baseline window showed.
+A model whose threshold is placed for one alert a day can miss a sweep of 120 hosts by a host that sends few
+packets, because in all other respects it is ordinary; no site's baseline holds that. Volumes (packets,
+bytes, flows) are left out: a backup or a download moves more than any hour of baseline without being an
+attack.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +22,19 @@ from ..base import Detector
 
 if TYPE_CHECKING:  # the model's module loads scikit-learn; a run without a model never needs it
     from .base import BaselineModel
+
+EXTREME_FEATURES = (
+    "failed_flows",
+    "distinct_dst_hosts",
+    "distinct_dst_ports",
+    "distinct_dns_names",
+    "mean_dns_name_len",
+    "nxdomain_replies",
+)
+EXTREME_FACTOR = 2.0  # this many times the baseline's most...
+EXTREME_FLOOR = 10.0  # ... or of this, when the baseline's most was smaller (a short baseline's maxima are low)
+EXTREME_FULL_RATIO = 20.0  # this many times past the limit scores SCORE_FLOOR + SCORE_SPAN
+DNS_FEATURES = frozenset({"distinct_dns_names", "mean_dns_name_len", "nxdomain_replies"})
 
 
 class AnomalyDetector(Detector):
@@ -44,11 +66,19 @@ def anomaly_alerts(
         return []
     if decision is None:
         decision = model.decision_function(features)
-    flagged = np.flatnonzero(decision < 0)
-    scores = model.threat_score(decision)
+    from .base import SCORE_FLOOR, SCORE_SPAN  # with a model, its module is loaded already
+
+    beyond, worst = beyond_baseline(model, features)
+    flagged = np.flatnonzero((decision < 0) | (beyond > 1.0))
+    scores = np.maximum(
+        model.threat_score(decision),
+        SCORE_FLOOR + SCORE_SPAN * np.clip(np.log(np.maximum(beyond, 1.0)) / np.log(EXTREME_FULL_RATIO), 0.0, 1.0),
+    )
     alerts: list[Alert] = []
     if not len(flagged):
         return alerts
+    relays = _relays(features.index[flagged], worst[flagged], flows)
+    flagged = np.array([i for i in flagged if features.index[i] not in relays], dtype=int)
     hosts = features.index[flagged]
     theirs = flows.loc[flows["orig_h"].isin(hosts), ["orig_h", "resp_h"]].dropna() if len(flows) else flows
     peers_of = theirs.groupby("orig_h", sort=False)["resp_h"].unique() if len(theirs) else {}
@@ -60,6 +90,16 @@ def anomaly_alerts(
         said = "; ".join(
             f"{name} {value:g} (baseline median {median:g}, max {most:g})" for name, value, median, most in standouts
         )
+        relayed_by = sorted(r for r, clients in relays.items() if host in clients)
+        if relayed_by:
+            said += f"; its lookups were relayed upstream by {', '.join(relayed_by)}"
+        if beyond[i] > 1.0:
+            name = worst[i]
+            most = float(model.baseline_max_[name])
+            said = (
+                f"{name} {float(row[name]):g} is {float(row[name]) / max(most, 1.0):.0f} times the most any baseline "
+                f"window showed ({most:g}); " + said
+            )
         alerts.append(
             Alert(
                 kind="anomaly",
@@ -74,9 +114,42 @@ def anomaly_alerts(
                 evidence={
                     "features": {n: float(row[n]) for n in features.columns},
                     "decision": float(decision[i]),
+                    "beyond_baseline": round(float(beyond[i]), 2),
                     "peers": peers[:20],
                 },
                 detector=model.name,
             )
         )
     return alerts
+
+
+def beyond_baseline(model: BaselineModel, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per host window, how far its most extreme count goes past EXTREME_FACTOR times the baseline's most
+    (above 1: flagged), and which count that is."""
+    names = [n for n in EXTREME_FEATURES if n in features.columns and n in model.baseline_max_.index]
+    if not names:
+        return np.zeros(len(features)), np.full(len(features), "", dtype=object)
+    limit = EXTREME_FACTOR * np.maximum(model.baseline_max_[names].to_numpy(dtype=float), EXTREME_FLOOR)
+    ratios = features[names].to_numpy(dtype=float) / limit
+    at = ratios.argmax(axis=1)
+    return ratios[np.arange(len(features)), at], np.asarray(names, dtype=object)[at]
+
+
+def _relays(hosts: pd.Index, worst: np.ndarray, flows: pd.DataFrame) -> dict[str, set[str]]:
+    """Flagged resolvers whose DNS counts are only their clients' lookups passed on: resolver -> its clients.
+
+    A local resolver forwards a tunnel's long names upstream and looks just as odd as the tunnel's client
+    in its DNS counts, in this window or the next. A host that answered others' DNS queries and asked
+    upstream itself in the window is such a relay: its clients are judged on their own counts, and a
+    flagged client's alert names the relay instead.
+    """
+    odd_dns = {h for h, w in zip(hosts.tolist(), worst.tolist(), strict=True) if w in DNS_FEATURES}
+    if not odd_dns or not len(flows):
+        return {}
+    dns = flows[flows["resp_p"] == 53]
+    forwarding = odd_dns & set(dns["orig_h"].tolist()) & set(dns["resp_h"].tolist())
+    asked = dns[dns["resp_h"].isin(forwarding) & ~dns["orig_h"].isin(forwarding)]
+    relays: dict[str, set[str]] = {r: set() for r in forwarding}
+    for client, resolver in zip(asked["orig_h"].tolist(), asked["resp_h"].tolist(), strict=True):
+        relays[resolver].add(client)
+    return relays
