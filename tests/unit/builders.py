@@ -240,3 +240,14 @@ def fitted_model(**learned: object) -> BaselineModel:
     for attribute, value in learned.items():
         setattr(model, attribute, value)
     return model
+
+
+SCANNER, TARGET = "10.0.0.66", "10.0.0.5"
+
+
+def probes(first_ts: float, ports: range, **fields) -> list[dict]:
+    """Refused SYN probes (REJ, one RST back) from SCANNER to TARGET, one port each, 0.1 s apart."""
+    return [
+        flow(first_ts + 0.1 * i, SCANNER, TARGET, port, conn_state="REJ", history="Sr", resp_pkts=1, **fields)
+        for i, port in enumerate(ports)
+    ]

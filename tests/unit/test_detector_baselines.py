@@ -4,8 +4,7 @@ the model and quoted in later runs' alerts."""
 from __future__ import annotations
 
 import pytest
-from builders import fitted_model, window
-from test_rules_scans_floods import SCANNER, TARGET, probes
+from builders import SCANNER, TARGET, fitted_model, probes, window
 
 from traffic_analyzer.detection.engine import Detection
 from traffic_analyzer.detection.portscan import PortScanDetector

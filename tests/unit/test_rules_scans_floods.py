@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from builders import arp, feed, flow, summary, tcp, window
+from builders import SCANNER, TARGET, arp, feed, flow, probes, summary, tcp, window
 
 from traffic_analyzer.detection.portscan import PortScanDetector
 from traffic_analyzer.detection.reflection import ReflectionDetector
@@ -13,16 +13,7 @@ from traffic_analyzer.records.packets import TCP_ACK, TCP_SYN
 
 pytestmark = pytest.mark.unit
 
-SCANNER, TARGET = "10.0.0.66", "10.0.0.5"
 SCANNER_MAC = "02:00:00:00:00:66"
-
-
-def probes(first_ts: float, ports: range, **fields) -> list[dict]:
-    """Refused SYN probes (REJ, one RST back) from SCANNER to TARGET, one port each, 0.1 s apart."""
-    return [
-        flow(first_ts + 0.1 * i, SCANNER, TARGET, port, conn_state="REJ", history="Sr", resp_pkts=1, **fields)
-        for i, port in enumerate(ports)
-    ]
 
 
 # port_scan: payload-less attempts to >= min_ports ports of one host within window_s
