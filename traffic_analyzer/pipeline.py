@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -123,8 +124,7 @@ class Analysis:
         """Analyse one window of packets."""
         result, window = self._meter(packets, live)
         self.detection.submit(window)
-        result.alerts = self.detection.collect()
-        return result, window
+        return self._detected(result, window)
 
     def results(self, windows: Iterable[pd.DataFrame], live: bool) -> Iterator[tuple[WindowResult, WindowData]]:
         """:meth:`process` for each window, in order; with a remote detection, the next windows are metered
@@ -134,9 +134,7 @@ class Analysis:
         pending: list[tuple[WindowResult, WindowData]] = []
 
         def complete() -> tuple[WindowResult, WindowData]:
-            result, window = pending.pop(0)
-            result.alerts = self.detection.collect()
-            return result, window
+            return self._detected(*pending.pop(0))
 
         def in_flight() -> int:
             return sum(len(window.packets) for _, window in pending)
@@ -164,9 +162,7 @@ class Analysis:
             pd.concat([update.finished, update.active], ignore_index=True) if len(update.finished) else update.active
         )
         features = host_window_features(packets, touched)
-        window = WindowData(
-            start=start, end=end, packets=packets, flows=touched, host_features=features, anomaly=self._score(features)
-        )
+        window = WindowData(start=start, end=end, packets=packets, flows=touched, host_features=features)
         self.flows_finished += len(update.finished)
         self._count(packets)
         result = self._result(window, touched, [])
@@ -174,15 +170,14 @@ class Analysis:
         result.app = app_events(packets, touched, update.packet_uids, update.from_orig)
         return result, window
 
-    def _score(self, features: pd.DataFrame) -> pd.Series | None:
-        """Each host window's distance past the anomaly threshold (above 0: flagged), stored for its page.
-
-        Scored here, once: the anomaly detector reads it from the window instead of scoring again.
-        """
-        model = self.model
-        if model is None or features.empty:
-            return None
-        return pd.Series(-model.decision_function(features), index=features.index, name="anomaly")
+    def _detected(self, result: WindowResult, window: WindowData) -> tuple[WindowResult, WindowData]:
+        """A metered window with what detection found in it: its alerts, and its hosts' anomaly margins."""
+        findings = self.detection.collect()
+        result.alerts = findings.alerts
+        if findings.anomaly is None:
+            return result, window
+        result.hosts = _with_anomaly(result.hosts, findings.anomaly)
+        return result, replace(window, anomaly=findings.anomaly)
 
     def finish(self) -> WindowResult:
         """End every open flow: the last window of a file or a capture."""

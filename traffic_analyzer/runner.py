@@ -49,6 +49,7 @@ from .store.writer import ResultWriter
 
 if TYPE_CHECKING:
     from .detection.anomaly.base import BaselineModel
+    from .detection.anomaly.report import ModelReport
     from .detection.remote import RemoteDetection
 
 
@@ -83,7 +84,9 @@ class Runner:
         self.evidence: EvidenceRecorder | None = None  # cuts the alert pcaps
         self.alerts: AlertDispatcher | None = None  # log, e-mail, webhook, syslog
         self.console = ConsoleStatus(enabled=False)  # a live run's start lines and status a minute on stderr
-        self.worker: RemoteDetection | None = None  # a file's detection process, when started early
+        self.worker: RemoteDetection | None = None  # a file's detection process
+        self.parallel = False  # whether a file's detectors run in that process (set in prepare)
+        self.worker_model: Path | None = None  # the saved model that process loads (and this one never does)
         self.intel = IndicatorSet()  # the intel_files' indicators, re-read on SIGHUP
         self.zeek_logs: ZeekLiveLogs | None = None  # conn/dns/http/ssl logs written as the run goes (zeek_log_dir)
 
@@ -107,34 +110,48 @@ class Runner:
             self.zeek_logs = ZeekLiveLogs(c.zeek_log_dir, c.zeek_log_format, c.zeek_log_rotate_s, self.logger)
             self.zeek_logs.start()
         self.intel = load_indicators(c.intel_files, self.logger, self.data_dir)
-        if self.account is None and c.read_file and parallel_worthwhile(c.read_file, c.parallel_detection):
-            # No privilege drop to wait for: the detection worker starts now and imports while the model loads.
+        # Reading a file, the detectors run in a second process beside reading and flow metering.
+        self.parallel = bool(c.read_file) and parallel_worthwhile(c.read_file, c.parallel_detection)
+        if self.parallel and self.account is None:
+            # No privilege drop to wait for: the detection worker starts now and imports while this one sets up.
             self.worker = start_worker()
         if c.train_file:
             self.train(c.train_file)
-        else:
-            loaded = _models().load_model(self.model_path, HOST_FEATURES) if self.model_path.exists() else None
-            if loaded is not None:
-                self.model, self.model_meta = loaded
-                self.logger.info(
-                    "loaded anomaly model %s (trained on %s)", self.model_path, self.model_meta["trained_on"]
-                )
-                self._apply_budget(c)
+        elif self.model_path.exists() and self.parallel:
+            self.worker_model = self.model_path  # loaded and scored by the worker (_set_up), reported back
+            self.model_meta = {"status": "loading"}
+        elif self.model_path.exists():
+            self.model, report = _models().load_placed(
+                self.model_path, HOST_FEATURES, c.anomaly_alerts_per_day, c.false_alarm_rate
+            )
+            self._take(report)
 
     def _apply_budget(self, config: Config) -> bool:
         """A fitted model keeps its baseline's scores: a changed false-alarm budget moves its threshold."""
-        model = self.model
-        try:
-            if model is None or not _models().apply_budget(
-                model, config.anomaly_alerts_per_day, config.false_alarm_rate
-            ):
-                return False
-        except AnalyzerError as exc:  # an older saved model: it keeps working at the threshold it was saved with
-            self.logger.warning("%s; it keeps its threshold until then", exc)
+        if self.model is None:
             return False
-        self.model_meta = {**self.model_meta, **_models().budget_info(model)}
-        self.logger.info("anomaly threshold placed for %s", _models().budget_text(model))
-        return True
+        return self._take(
+            _models().placed(self.model, self.model_meta, config.anomaly_alerts_per_day, config.false_alarm_rate)
+        )
+
+    def _take(self, report: ModelReport) -> bool:
+        """Keep and log what became of the model (loaded, threshold moved); True when its threshold moved."""
+        if report.loaded_from is not None:
+            self.logger.info("loaded anomaly model %s (trained on %s)", report.loaded_from, report.meta["trained_on"])
+        if report.refused is not None:  # an older saved model: it keeps working at the threshold it was saved with
+            self.logger.warning("%s; it keeps its threshold until then", report.refused)
+        if report.placed is not None:
+            self.logger.info("anomaly threshold placed for %s", report.placed)
+        self.model_meta = report.meta
+        return report.placed is not None
+
+    def _worker_reports(self, wait: bool = False) -> None:
+        """Keep, log and store what the detection worker reported of the model it loaded (``wait``: all due)."""
+        if self.worker_model is None or self.worker is None:
+            return
+        for report in self.worker.model_reports(wait):
+            self._take(report)
+            self.writer.set_model(self.run_id, self.model_meta)
 
     def start_dashboard(self) -> None:
         if self.config.dashboard:
@@ -238,9 +255,12 @@ class Runner:
             self.console.dashboard(self.dashboard.url)
         c = self.config
         detectors = default_detectors(c.scan_min_ports, c.scan_window_s, c.detector_thresholds, c.detectors, self.intel)
-        # Reading a file, the detectors run in a second process beside reading and flow metering.
-        parallel = not live and parallel_worthwhile(self.config.read_file, self.config.parallel_detection)
-        return Analysis(detectors, self.model, parallel=parallel, worker=self.worker), source, live, status
+        if self.parallel and self.worker is None:  # started after the privilege drop: it runs unprivileged
+            self.worker = start_worker()
+        analysis = Analysis(detectors, self.model, worker=self.worker)
+        if self.worker is not None and self.worker_model is not None:
+            self.worker.load_model(self.worker_model, HOST_FEATURES, c.anomaly_alerts_per_day, c.false_alarm_rate)
+        return analysis, source, live, status
 
     def _analyse(self, analysis: Analysis, source: PacketSource, live: bool, status: str) -> dict:
         alerts = self.alerts
@@ -277,6 +297,7 @@ class Runner:
                     self.evidence.feed(result.alerts)
                 alerts.send(result.alerts, now=window.end)
                 result.health["channels"] = json.dumps(alerts.health())
+                self._worker_reports()
                 self.writer.write_window(self.run_id, result)
                 if self.zeek_logs is not None:
                     self.zeek_logs.write_window(result, time.time() if live else result.window_end)
@@ -303,6 +324,7 @@ class Runner:
                         self._fit_live_baseline(analysis, baseline_rows, time.time() - started, fitters)
                 if self.reload_requested.is_set():
                     self._reload(analysis, alerts)
+            self._worker_reports(wait=True)  # the model as the worker has it at the end (a late reload's budget)
         except KeyboardInterrupt:
             stop()
         except TruncatedCaptureError as exc:
@@ -389,6 +411,8 @@ class Runner:
         if analysis.model is not None and self._apply_budget(plan.config):
             analysis.model = self.model  # the detection worker gets the moved threshold too
             self.writer.set_model(self.run_id, self.model_meta)
+        elif self.worker is not None and self.worker_model is not None:  # the worker's model: it moves it, reports
+            self.worker.set_budget(plan.config.anomaly_alerts_per_day, plan.config.false_alarm_rate)
         self.writer.set_retention(Retention(plan.config.retention_days, plan.config.retention_max_mb))
         self.logger.log(logging.WARNING if plan.restart else logging.INFO, "%s", plan.describe(self.config))
         self.config = plan.config
@@ -464,9 +488,7 @@ class Runner:
             "dropped": source.stats.dropped,
             "sampled_out": source.stats.sampled_out,
             "sample_rate": source.stats.sample_rate,
-            "model": self.model_meta
-            if self.model is None
-            else _models().model_info(self.model, self.model_meta["trained_on"], self.model_meta.get("trained_at")),
+            "model": self.model_meta,  # kept current: trained, loaded (also by the detection worker), re-budgeted
             "store": display_url(self.store),
             "store_state": self.writer.health(),
             "sensor": self.writer.sensor,

@@ -2,13 +2,17 @@
 
 :class:`Detection` runs them in this process. :class:`~.remote.RemoteDetection` has the same
 interface and runs them in a second process, so that a file's next window is read and metered while
-this one is being analysed. Both are driven by ``submit(window)`` then ``collect()``; ``lag`` says
-how many windows may be submitted before the first must be collected.
+this one is being analysed. Both are driven by ``submit(window)`` then ``collect()``, which gives the
+window's :class:`Findings`; ``lag`` says how many windows may be submitted before the first must be
+collected.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+
+import pandas as pd
 
 from ..records.alert import Alert
 from ..records.window import WindowData
@@ -18,6 +22,14 @@ from .base import Detector
 
 if TYPE_CHECKING:
     from .anomaly.base import BaselineModel
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What detection made of one window."""
+
+    alerts: list[Alert]  # the alerts the window created or changed
+    anomaly: pd.Series | None = None  # per host: the anomaly model's margin (AnomalyDetector.margins); None: unscored
 
 
 class Detection:
@@ -30,7 +42,7 @@ class Detection:
         self.detectors = detectors
         self.model = model
         self.book = AlertBook()
-        self._pending: list[list[Alert]] = []
+        self._pending: list[Findings] = []
 
     @property
     def detectors(self) -> list[Detector]:
@@ -52,6 +64,12 @@ class Detection:
         self._anomaly = AnomalyDetector(model) if model is not None else None
         with_baselines(self.detectors, model)
 
+    def findings(self, window: WindowData) -> Findings:
+        """The window's host windows scored by the anomaly model once, then its alerts."""
+        anomaly = self._anomaly.margins(window) if self._anomaly is not None else None
+        alerts = self.detect(window if anomaly is None else replace(window, anomaly=anomaly))
+        return Findings(alerts, anomaly)
+
     def detect(self, window: WindowData) -> list[Alert]:
         """The alerts this window created or changed."""
         found: list[Alert] = []
@@ -63,10 +81,10 @@ class Detection:
         return self.book.add(found)
 
     def submit(self, window: WindowData) -> None:
-        self._pending.append(self.detect(window))
+        self._pending.append(self.findings(window))
 
-    def collect(self) -> list[Alert]:
-        """The alerts of the oldest submitted window not yet collected."""
+    def collect(self) -> Findings:
+        """The findings of the oldest submitted window not yet collected."""
         return self._pending.pop(0)
 
     def close(self) -> None:

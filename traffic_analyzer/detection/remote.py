@@ -4,7 +4,12 @@ Reading a file, one process decodes, cuts windows, meters flows and writes the s
 runs the detectors and the anomaly model; the reader may run up to ``lag`` windows ahead, so the run
 takes about the longer of the two halves instead of their sum. Windows go over as pickles (about 10 ms
 for a 5,000-packet window); the worker keeps all detector state and sends back each window's
-changed alerts, which this side mirrors in ``book`` so the run's summary and evidence see them.
+:class:`~.engine.Findings` (changed alerts, host anomaly margins), whose alerts this side mirrors in
+``book`` so the run's summary and evidence see them.
+
+A saved anomaly model is loaded by the worker (:meth:`RemoteDetection.load_model`), which also moves
+its threshold when the budget changes: the main process gets plain :class:`~.anomaly.report.ModelReport`
+records and never imports scikit-learn or SciPy.
 
 Queues, not a bare pipe: both sides may send large messages at once (a window one way, a long
 alert list the other), and a queue's feeder thread never blocks its sender. The worker is spawned,
@@ -17,17 +22,20 @@ import multiprocessing
 import queue
 import signal
 import traceback
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AnalyzerError
-from ..records.alert import Alert
 from ..records.window import WindowData
 from .alert_book import AlertBook
 from .base import Detector
-from .engine import Detection
+from .engine import Detection, Findings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .anomaly.base import BaselineModel
+    from .anomaly.report import ModelReport
 
 POLL_S = 1.0  # how often a wait for the worker checks that it still lives
 STOP_WAIT_S = 10.0
@@ -51,6 +59,9 @@ class RemoteDetection:
         self._detectors = list(detectors)
         self._model = model
         self._waiting = 0  # windows submitted, alerts not yet collected
+        self._early: deque[tuple] = deque()  # windows' findings received while waiting for a model report
+        self._reports: list[ModelReport] = []  # what the worker said of its model, not yet taken
+        self._reports_due = 0  # model loads and budgets asked for, not yet reported
         self.book = AlertBook()  # a mirror: the latest version of every alert the worker reported
 
     @property
@@ -73,23 +84,44 @@ class RemoteDetection:
         self._send(("model", model))
         self._model = model
 
+    def load_model(
+        self, path: Path, features: tuple[str, ...], alerts_per_day: float, false_alarm_rate: float | None
+    ) -> None:
+        """The worker loads the saved model and places its threshold for this budget (persist.load_placed);
+        it reports (:meth:`model_reports`) before the findings of the windows submitted after this call."""
+        self._send(("load", path, features, alerts_per_day, false_alarm_rate))
+        self._reports_due += 1
+
+    def set_budget(self, alerts_per_day: float, false_alarm_rate: float | None) -> None:
+        """The worker moves the threshold of the model it loaded to this budget, and reports likewise."""
+        self._send(("budget", alerts_per_day, false_alarm_rate))
+        self._reports_due += 1
+
+    def model_reports(self, wait: bool = False) -> list[ModelReport]:
+        """What the worker reported of its model since the last call; with ``wait``, every report still due."""
+        while wait and self._reports_due:
+            message = self._receive()
+            if message[0] != "model":
+                self._early.append(message)  # the findings of a window submitted before the request
+        reports, self._reports = self._reports, []
+        return reports
+
     def submit(self, window: WindowData) -> None:
         self._send(("window", window))
         self._waiting += 1
 
-    def collect(self) -> list[Alert]:
-        """The alerts of the oldest submitted window; re-raises what a detector raised in the worker."""
+    def collect(self) -> Findings:
+        """The findings of the oldest submitted window; re-raises what a detector raised in the worker."""
         if self._waiting == 0:
             raise RuntimeError("collect() without a submitted window")
-        message = self._receive()
+        message = self._early.popleft() if self._early else self._receive()
+        while message[0] == "model":
+            message = self._receive()
         self._waiting -= 1
-        if message[0] == "error":
-            _, error, trace = message
-            raise error if error is not None else RuntimeError(f"a detector failed in the worker:\n{trace}")
-        alerts: list[Alert] = message[1]
-        for alert in alerts:
+        findings: Findings = message[1]
+        for alert in findings.alerts:
             self.book.alerts[alert.key] = alert
-        return alerts
+        return findings
 
     def close(self) -> None:
         """End the worker (windows not collected are dropped); safe to call twice."""
@@ -108,11 +140,20 @@ class RemoteDetection:
         self._inbox.put(message)
 
     def _receive(self) -> tuple:
+        """The worker's next message; a model report is kept for :meth:`model_reports`, an error raised here."""
         while True:
             try:
-                return self._outbox.get(timeout=POLL_S)
+                message = self._outbox.get(timeout=POLL_S)
+                break
             except queue.Empty:
                 self._check_alive()
+        if message[0] == "error":
+            _, error, trace = message
+            raise error if error is not None else RuntimeError(f"a detector failed in the worker:\n{trace}")
+        if message[0] == "model":
+            self._reports.append(message[1])
+            self._reports_due -= 1
+        return message
 
     def _check_alive(self) -> None:
         if not self._process.is_alive():
@@ -129,21 +170,31 @@ def _serve(inbox: Any, outbox: Any, detectors: list[Detector], model: BaselineMo
     for signum in (signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)  # the terminal's Ctrl-C and hang-up are for the main process
     detection = Detection(detectors, model)
+    meta: dict = {}  # the loaded model's metadata, kept up to date with its budget
     while True:
         message = inbox.get()
         what = message[0]
         if what == "stop":
             break
-        if what == "window":
-            try:
-                outbox.put(("alerts", detection.detect(message[1])))
-            except Exception as exc:  # noqa: BLE001 - every failure goes back to the main process
-                outbox.put(("error", _picklable(exc), traceback.format_exc()))
-        elif what == "detectors":
-            running = {d.name: d for d in detection.detectors}
-            detection.detectors = [running[name] if d is None else d for name, d in message[1]]
-        elif what == "model":
-            detection.model = message[1]
+        try:
+            if what == "window":
+                outbox.put(("findings", detection.findings(message[1])))
+            elif what == "detectors":
+                running = {d.name: d for d in detection.detectors}
+                detection.detectors = [running[name] if d is None else d for name, d in message[1]]
+            elif what == "model":
+                detection.model = message[1]
+            elif what in ("load", "budget"):
+                from .anomaly import persist  # scikit-learn and SciPy: here, not in the main process
+
+                if what == "load":
+                    detection.model, report = persist.load_placed(*message[1:])
+                else:
+                    report = persist.placed(detection.model, meta, *message[1:])
+                meta = report.meta
+                outbox.put(("model", report))
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the main process
+            outbox.put(("error", _picklable(exc), traceback.format_exc()))
     outbox.close()
     outbox.join_thread()
 

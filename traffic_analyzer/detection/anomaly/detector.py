@@ -45,8 +45,15 @@ class AnomalyDetector(Detector):
     def __init__(self, model: BaselineModel) -> None:
         self.model = model
 
+    def margins(self, window: WindowData) -> pd.Series | None:
+        """Each host window's distance past the threshold (above 0: flagged), stored for the host's page."""
+        features = window.host_features
+        if features.empty:
+            return None
+        return pd.Series(-self.model.decision_function(features), index=features.index, name="anomaly")
+
     def detect(self, window: WindowData) -> list[Alert]:
-        decision = -window.anomaly.to_numpy() if window.anomaly is not None else None  # scored by the pipeline
+        decision = -window.anomaly.to_numpy() if window.anomaly is not None else None  # scored by margins()
         return anomaly_alerts(self.model, window.host_features, window.flows, window.start, window.end, decision)
 
 

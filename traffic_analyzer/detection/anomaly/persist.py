@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import joblib
@@ -13,6 +14,7 @@ from .autoencoder import AutoencoderModel
 from .base import BaselineModel
 from .iforest import HostAnomalyModel
 from .lof import LocalOutlierModel
+from .report import ModelReport
 
 MODELS: dict[str, type[BaselineModel]] = {
     "isolation_forest": HostAnomalyModel,
@@ -73,6 +75,16 @@ def apply_budget(model: BaselineModel, alerts_per_day: float, false_alarm_rate: 
     return True
 
 
+def placed(model: BaselineModel, meta: dict, alerts_per_day: float, false_alarm_rate: float | None) -> ModelReport:
+    """Move the threshold to this budget (:func:`apply_budget`); the report says what ``meta`` becomes, what to log."""
+    try:
+        if not apply_budget(model, alerts_per_day, false_alarm_rate):
+            return ModelReport(meta)
+    except AnalyzerError as exc:  # an older saved model: it keeps working at the threshold it was saved with
+        return ModelReport(meta, refused=str(exc))
+    return ModelReport({**meta, **budget_info(model)}, placed=budget_text(model))
+
+
 def budget_text(model: BaselineModel) -> str:
     if model.false_alarm_rate is not None:
         return f"{model.false_alarm_rate:g} of host windows"
@@ -92,3 +104,16 @@ def load_model(path: str | Path, features: tuple[str, ...]) -> tuple[BaselineMod
     if list(meta.get("features", [])) != list(features):
         raise AnalyzerError(f"the saved model {p} was trained on other features; train again with --train")
     return model, meta
+
+
+def load_placed(
+    path: str | Path, features: tuple[str, ...], alerts_per_day: float, false_alarm_rate: float | None
+) -> tuple[BaselineModel, ModelReport]:
+    """The saved model (:func:`load_model`) with its threshold placed for this budget (:func:`placed`); its
+    metadata is :func:`model_info`'s, so that a file saved by an earlier version reports today's keys."""
+    loaded = load_model(path, features)
+    if loaded is None:
+        raise AnalyzerError(f"the saved model {path} is gone")
+    model, saved = loaded
+    meta = model_info(model, saved["trained_on"], saved.get("trained_at"))
+    return model, replace(placed(model, meta, alerts_per_day, false_alarm_rate), loaded_from=str(path))
