@@ -85,7 +85,7 @@ def test_a_version_3_store_keeps_one_of_each_duplicated_row_and_then_refuses_dup
 
     writer = ResultWriter(url, sensor="s")
     with engine.connect() as conn:
-        assert stored_version(conn) == SCHEMA_VERSION == 7
+        assert stored_version(conn) == SCHEMA_VERSION == 8
         unique = {i["name"] for t in WINDOW_TABLES for i in sa.inspect(conn).get_indexes(t.name) if i["unique"]}
     assert unique == {i.name for t in WINDOW_TABLES for i in t.indexes if i.unique}
     assert _counts(url, "r") == {**once, "traffic": 2, "app_events": 0}  # v3 had no app_events; traffic rows
