@@ -27,6 +27,7 @@ from .schema import (
     app_events,
     dns_queries,
     flow_columns,
+    flow_hours,
     hosts,
     metadata,
     peer_hours,
@@ -193,7 +194,8 @@ def _v8_hour_sums_and_host_indexes(conn: sa.Connection, _sensor: str) -> None:
     for summary in SUMMARIES:
         summary.table.create(conn, checkfirst=True)
         summary.backfill(conn)
-    peer_hours.create(conn, checkfirst=True)
+    for table in (peer_hours, flow_hours):
+        table.create(conn, checkfirst=True)
     flow_sums.backfill(conn)
     for index in (*FLOW_INDEXES_V8, *(i for i in hosts.indexes if not i.unique)):
         index.create(conn, checkfirst=True)

@@ -24,9 +24,11 @@ from .engine import display_url, open_engine, sqlite_file, store_error
 from .flow_sums import NO_PORT
 from .migrations import stored_version
 from .schema import (
+    HOUR_TABLES,
     SCHEMA_VERSION,
     alerts,
     dns_queries,
+    flow_hours,
     flows,
     health,
     host_hours,
@@ -181,14 +183,24 @@ class ResultReader:
         )
         return self._frame(q)
 
-    def traffic(self, run_id: RunIds) -> pd.DataFrame:
+    def traffic(self, run_id: RunIds, last_s: float | None = None) -> pd.DataFrame:
+        """Packets and bytes per second, oldest first; only the run's last ``last_s`` seconds when given.
+
+        The last seconds end at the run's newest second, not now: a file's packets are old. A
+        day of seconds is 86,400 rows, too many to re-read and draw every refresh.
+        """
+        run = _of_runs(traffic.c.run_id, run_id)
+        terms = [run]
+        if last_s is not None:
+            newest = sa.select(sa.func.max(traffic.c.second)).where(run).scalar_subquery()
+            terms.append(traffic.c.second > newest - last_s)
         q = (
             sa.select(
                 traffic.c.second,
                 sa.func.sum(traffic.c.packets).label("packets"),
                 sa.func.sum(traffic.c.bytes).label("bytes"),
             )
-            .where(_of_runs(traffic.c.run_id, run_id))
+            .where(*terms)
             .group_by(traffic.c.second)
             .order_by(traffic.c.second)
         )
@@ -315,7 +327,7 @@ class ResultReader:
 
     def _peer_sums(self, run_id: RunIds, *terms) -> sa.Subquery | None:
         """The run's ``peer_hours`` rows that count flows (``terms`` more), NULLs back as NULL; None before v8."""
-        if self._ready() is None or not self._has(peer_hours):
+        if not self._summed(peer_hours):
             return None
         p = peer_hours.c
         return (
@@ -326,7 +338,6 @@ class ResultReader:
                 sa.func.nullif(p.proto, "").label("proto"),
                 sa.func.nullif(p.port, NO_PORT).label("resp_p"),
                 sa.func.nullif(p.service, "").label("service"),
-                sa.func.nullif(p.conn_state, "").label("conn_state"),
                 p.flows,
                 p.sent,
                 p.received,
@@ -424,14 +435,23 @@ class ResultReader:
         """Flows matching ``conditions`` (ip, port, service, conn_states, start, end, between), latest started first.
 
         ``between=(a, [b...])`` keeps flows from a to any b or back; None on a side means any host.
+        A host's flows (an exact ``ip``) are the latest it opened and the latest it answered, merged:
+        each reads one index in time order ((run_id, orig_h, ts), (run_id, resp_h, ts)), where one
+        query with an OR would read every flow of a busy host or every flow of the run for a quiet one.
         """
-        q = (
-            sa.select(flows)
-            .where(*self._flow_conditions(run_id, **conditions))
-            .order_by(flows.c.ts.desc(), flows.c.uid)
-            .limit(limit)
-        )
-        return self._frame(q)
+        ip = conditions.get("ip")
+        order = (flows.c.ts.desc(), flows.c.uid)
+        if not ip or ip.endswith("*"):
+            return self._frame(
+                sa.select(flows).where(*self._flow_conditions(run_id, **conditions)).order_by(*order).limit(limit)
+            )
+        terms = self._flow_conditions(run_id, **{**conditions, "ip": None})
+        ends = [
+            sa.select(flows).where(*terms, flows.c.orig_h == ip).order_by(*order).limit(limit).subquery(),
+            sa.select(flows).where(*terms, flows.c.resp_h == ip, flows.c.orig_h != ip).order_by(*order).limit(limit),
+        ]
+        either = sa.union_all(sa.select(ends[0]), sa.select(ends[1].subquery())).subquery()
+        return self._frame(sa.select(either).order_by(either.c.ts.desc(), either.c.uid).limit(limit))
 
     def count_flows(self, run_id: RunIds, **conditions) -> int:
         """How many flows :meth:`search_flows` would find without its limit."""
@@ -441,34 +461,41 @@ class ResultReader:
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
 
+    def _summed(self, table: sa.Table) -> bool:
+        """Whether the store has the sums ``table`` (v8)."""
+        return self._ready() is not None and self._has(table)
+
     def _summed_count(self, run_id: RunIds, conditions: dict) -> sa.Select | None:
         """The count of the run's flows, or of one host's (an exact ``ip``), from their sums; None for other searches.
 
-        A host's flows are its sums as either end, less its flows with itself (counted at both ends).
+        A host's flows are its sums at either end, less its flows with itself (counted at both ends).
         """
         ip = conditions.get("ip")
         if any(v not in (None, "", []) for k, v in conditions.items() if k != "ip") or (ip and ip.endswith("*")):
             return None
-        p = peer_hours.c
-        terms = [p.host == ip] if ip else [p.role == "client"]  # the client end: every flow once
-        summed = self._peer_sums(run_id, *terms)
+        if not ip:
+            if not self._summed(flow_hours):
+                return None
+            total = sa.func.sum(flow_hours.c.flows)
+            return sa.select(sa.cast(sa.func.coalesce(total, 0), sa.BigInteger)).where(
+                _of_runs(flow_hours.c.run_id, run_id)
+            )
+        summed = self._peer_sums(run_id, peer_hours.c.host == ip)
         if summed is None:
             return None
         self_flows = sa.case((sa.and_(summed.c.role == "client", summed.c.peer == ip), summed.c.flows), else_=0)
-        total = sa.func.sum(summed.c.flows - self_flows) if ip else sa.func.sum(summed.c.flows)
-        return sa.select(sa.cast(sa.func.coalesce(total, 0), sa.BigInteger))
+        return sa.select(sa.cast(sa.func.coalesce(sa.func.sum(summed.c.flows - self_flows), 0), sa.BigInteger))
 
     def flow_values(self, run_id: RunIds, column: str) -> list[str]:
         """The distinct non-empty values of a text column of the run's flows (service, conn_state, proto), sorted."""
         if column not in ("service", "conn_state", "proto"):
             raise ValueError(f"flow_values lists service, conn_state or proto, not {column!r}")
-        summed = self._peer_sums(run_id, peer_hours.c.role == "client")
-        if summed is None:
-            col = flows.c[column]
-            terms = [_of_runs(flows.c.run_id, run_id)]
-        else:
-            col, terms = summed.c[column], []
-        q = sa.select(col).where(*terms, col.is_not(None), col != "").distinct().order_by(col)
+        table = flow_hours if self._summed(flow_hours) else flows
+        col = table.c[column]
+        terms = [_of_runs(table.c.run_id, run_id), col.is_not(None), col != ""]
+        if table is flow_hours:
+            terms.append(flow_hours.c.flows > 0)
+        q = sa.select(col).where(*terms).distinct().order_by(col)
         with self.engine.connect() as conn:
             return list(conn.execute(q).scalars())
 
@@ -490,19 +517,7 @@ def _columns(conn: sa.Connection) -> dict[str, frozenset[str]]:
     present = set(inspector.get_table_names())
     return {
         t.name: frozenset(c["name"] for c in inspector.get_columns(t.name))
-        for t in (
-            runs,
-            traffic,
-            protocols,
-            hosts,
-            flows,
-            alerts,
-            health,
-            dns_queries,
-            host_hours,
-            protocol_hours,
-            peer_hours,
-        )
+        for t in (runs, traffic, protocols, hosts, flows, alerts, health, dns_queries, *HOUR_TABLES)
         if t.name in present
     }
 

@@ -88,7 +88,7 @@ hosts = sa.Table(
     sa.Column("bytes_in", sa.BigInteger, nullable=False),
     sa.Column("anomaly", sa.Float),  # v6: how far past the anomaly threshold (above 0: flagged); NULL: not scored
     sa.Index("ux_hosts_run_window_host", "run_id", "window_start", "host", unique=True),
-    sa.Index("ix_hosts_run_host", "run_id", "host"),  # v8: one host's windows
+    sa.Index("ix_hosts_run_host", "run_id", "host", "window_start"),  # v8: one host's windows, in order
 )
 
 _SQL_TYPES = {  # by str(dtype)
@@ -110,9 +110,9 @@ def flow_columns() -> list[sa.Column]:
     ]
 
 
-FLOW_INDEXES_V8 = (  # a host's flows from either side, and the run's first flow and latest started
-    sa.Index("ix_flows_run_orig", "run_id", "orig_h"),
-    sa.Index("ix_flows_run_resp", "run_id", "resp_h"),
+FLOW_INDEXES_V8 = (  # the latest started flows of a host at either end, or of all; the run's first flow
+    sa.Index("ix_flows_run_orig_ts", "run_id", "orig_h", "ts"),
+    sa.Index("ix_flows_run_resp_ts", "run_id", "resp_h", "ts"),
     sa.Index("ix_flows_run_ts", "run_id", "ts"),
 )
 flows = sa.Table(
@@ -200,7 +200,7 @@ def _hour_table(name: str, key: str, *sums: str) -> sa.Table:
 host_hours = _hour_table("host_hours", "host", "packets_out", "bytes_out", "packets_in", "bytes_in")
 protocol_hours = _hour_table("protocol_hours", "protocol", "packets", "bytes")
 
-peer_hours = sa.Table(  # v8: each host's flows by hour, peer and port, both sides of every flow: see .flow_sums
+peer_hours = sa.Table(  # v8: each host's flows by hour, peer and port, both ends of every flow: see .flow_sums
     "peer_hours",
     metadata,
     sa.Column("run_id", sa.String, nullable=False),
@@ -211,27 +211,28 @@ peer_hours = sa.Table(  # v8: each host's flows by hour, peer and port, both sid
     sa.Column("proto", sa.String, nullable=False),  # the flows' columns, NULL as "" (or -1): a unique key has no NULL
     sa.Column("port", sa.Integer, nullable=False),  # the responder's port
     sa.Column("service", sa.String, nullable=False),
-    sa.Column("conn_state", sa.String, nullable=False),
-    sa.Column("flows", sa.BigInteger, nullable=False),  # 0 once its flows all changed service or state
+    sa.Column("flows", sa.BigInteger, nullable=False),  # 0 once its flows all changed service
     sa.Column("sent", sa.BigInteger, nullable=False),  # IP bytes the host sent
     sa.Column("received", sa.BigInteger, nullable=False),
     sa.Column("first_ts", sa.Float, nullable=False),
     sa.Column("last_ts", sa.Float, nullable=False),
-    sa.Index(
-        "ux_peer_hours_key",
-        "run_id",
-        "host",
-        "hour",
-        "peer",
-        "role",
-        "proto",
-        "port",
-        "service",
-        "conn_state",
-        unique=True,
-    ),
+    sa.Index("ux_peer_hours_key", "run_id", "host", "hour", "peer", "role", "proto", "port", "service", unique=True),
 )
-HOUR_TABLES = (host_hours, protocol_hours, peer_hours)
+
+flow_hours = sa.Table(  # v8: the run's flows by hour and kind, for its flow count, services and states
+    "flow_hours",
+    metadata,
+    sa.Column("run_id", sa.String, nullable=False),
+    sa.Column("hour", sa.Float, nullable=False),
+    sa.Column("proto", sa.String, nullable=False),  # NULL as "", as in peer_hours
+    sa.Column("service", sa.String, nullable=False),
+    sa.Column("conn_state", sa.String, nullable=False),
+    sa.Column("flows", sa.BigInteger, nullable=False),  # 0 once its flows all changed service or state
+    sa.Column("first_ts", sa.Float, nullable=False),
+    sa.Column("last_ts", sa.Float, nullable=False),
+    sa.Index("ux_flow_hours_key", "run_id", "hour", "proto", "service", "conn_state", unique=True),
+)
+HOUR_TABLES = (host_hours, protocol_hours, peer_hours, flow_hours)
 
 RESULT_TABLES = (runs, traffic, protocols, hosts, flows, alerts, health, dns_queries, app_events, *HOUR_TABLES)
 
@@ -248,4 +249,5 @@ TIME_COLUMNS: dict[str, str] = {
     "host_hours": "last_window",  # an hour goes once all its windows are gone
     "protocol_hours": "last_window",
     "peer_hours": "last_ts",
+    "flow_hours": "last_ts",
 }

@@ -26,7 +26,19 @@ from .flow_sums import adding_sets, window_sums
 from .flow_versions import FlowChanges, StoredFlows
 from .migrations import migrate
 from .retention import Retention
-from .schema import alerts, app_events, dns_queries, flows, health, hosts, peer_hours, protocols, runs, traffic
+from .schema import (
+    alerts,
+    app_events,
+    dns_queries,
+    flow_hours,
+    flows,
+    health,
+    hosts,
+    peer_hours,
+    protocols,
+    runs,
+    traffic,
+)
 from .summaries import BY_SOURCE, SUMMARIES, Summary, hour_start
 
 __all__ = ["ResultWriter"]
@@ -56,8 +68,8 @@ class ResultWriter:
         self.engine = open_engine(url, immediate=True)
         self._rows = bulk_rows(self.engine.dialect)
         self._flows = StoredFlows()
-        self._hour_sets = {s.table.name: s.assignments(self._rows.quote) for s in SUMMARIES}  # the upserts' SET
-        self._peer_sets = adding_sets(self._rows.quote)
+        self._sets = {s.table.name: s.assignments(self._rows.quote) for s in SUMMARIES}  # the SET of each sum's upsert
+        self._sets |= {t.name: adding_sets(self._rows.quote, t) for t in (peer_hours, flow_hours)}
         try:
             with self.engine.begin() as conn:
                 migrate(conn, self.sensor, create=True)
@@ -141,9 +153,10 @@ class ResultWriter:
             rows = column_rows([repeat(run_id), *flow_columns], len(result.flows))
             new, grown = (list(compress(rows, mask)) for mask in (changes.new, changes.grown))
             by_name = dict(zip(FLOW_ROW_COLUMNS[1:], flow_columns, strict=True))
-            sums = window_sums(conn, run_id, by_name, changes.new | changes.grown)  # before the upsert: .flow_sums
+            by_peer, by_kind = window_sums(conn, run_id, by_name, changes.new | changes.grown)  # see .flow_sums
             self._rows.upsert(conn, flows, FLOW_ROW_COLUMNS, FLOW_KEY, grown, new=new)
-            self._rows.merge(conn, peer_hours, sums, self._peer_sets)
+            self._rows.merge(conn, peer_hours, by_peer, self._sets[peer_hours.name])
+            self._rows.merge(conn, flow_hours, by_kind, self._sets[flow_hours.name])
         if result.alerts:
             now = time.time()
             rows = {alert.alert_id(run_id): _alert_row(alert, run_id, now) for alert in result.alerts}
@@ -157,7 +170,7 @@ class ResultWriter:
         given = {"run_id": repeat(run_id), "hour": repeat(hour_start(window_start))}
         given |= {"first_window": repeat(window_start), "last_window": repeat(window_start)}
         rows = column_rows(frame_columns(frame, summary.columns, given), len(frame))
-        self._rows.merge(conn, summary.table, rows, self._hour_sets[summary.table.name])
+        self._rows.merge(conn, summary.table, rows, self._sets[summary.table.name])
 
     def prune(self) -> int:
         """One retention step when one is due; a failure is logged, never stops the analysis."""

@@ -1,4 +1,5 @@
-"""The per-hour sums and the flow indexes answer the dashboard's questions as the window rows did (schema v8)."""
+"""The dashboard's questions of a long run: per-hour sums and flow indexes answer as the rows did (schema v8),
+and the overview's traffic of the last hour ends at the run's newest second."""
 
 from __future__ import annotations
 
@@ -58,7 +59,10 @@ def _answers(url: str) -> dict[str, object]:
             f"{key} peers": reader.host_peers(runs, HOSTS[0]),
             f"{key} ports": reader.host_ports(runs, HOSTS[0]),
             f"{key} search": reader.search_flows(runs, ip=HOSTS[1]),
+            f"{key} latest of a host": reader.search_flows(runs, limit=3, ip=HOSTS[0]),
             f"{key} count": reader.count_flows(runs, ip="10.0.0.*"),
+            f"{key} count of a host": reader.count_flows(runs, ip=HOSTS[0]),
+            f"{key} all": reader.count_flows(runs),
             f"{key} services": reader.flow_values(runs, "service"),
             f"{key} states": reader.flow_values(runs, "conn_state"),
             f"{key} span": reader.flow_span(runs),
@@ -99,3 +103,19 @@ def test_a_window_written_again_adds_nothing_to_its_hour(tmp_path):
     writer.write_window("r", _window(HOUR0 + 10, host=HOSTS[0], uid="C0", qname="n0.example"))
     writer.close()
     _assert_same(_answers(url), before)
+
+
+def test_the_traffic_of_the_last_seconds_ends_at_the_newest_second_of_the_runs(tmp_path):
+    url = store_url(tmp_path)
+    _write_store(url)
+    reader = ResultReader(url)
+    whole = reader.traffic(["r", "other"])
+    assert whole["second"].tolist() == [
+        int(HOUR0) + 10,
+        int(HOUR0 + HOUR_S) - 1,
+        int(HOUR0 + HOUR_S) + 20,
+        int(HOUR0) + 7205,
+    ]
+    assert reader.traffic("r", last_s=HOUR_S)["second"].tolist() == whole["second"].tolist()[2:]
+    assert reader.traffic("r", last_s=None).equals(reader.traffic("r"))
+    reader.close()
