@@ -91,11 +91,6 @@ def backfill(conn: sa.Connection) -> None:
     conn.execute(flow_hours.insert().from_select([c.name for c in flow_hours.columns], by_kind))
 
 
-STORED = sa.select(*(flows.c[name] for name in SIDE_COLUMNS)).where(
-    flows.c.run_id == sa.bindparam("run_id"), flows.c.uid.in_(sa.bindparam("uids", expanding=True))
-)  # the stored versions of some of a run's flows
-
-
 def window_sums(
     conn: sa.Connection, run_id: str, columns: Mapping[str, Sequence], written: Sequence[bool]
 ) -> tuple[list[tuple], list[tuple]]:
@@ -108,8 +103,13 @@ def window_sums(
     """
     uids = list(compress(columns["uid"], written))
     stored = []
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"  # the driver's own: no SQLAlchemy per bound uid
+    names = ", ".join(SIDE_COLUMNS)
     for at in range(0, len(uids), UIDS_PER_STATEMENT):
-        stored += conn.execute(STORED, {"run_id": run_id, "uids": uids[at : at + UIDS_PER_STATEMENT]}).all()
+        chunk = uids[at : at + UIDS_PER_STATEMENT]
+        marks = ", ".join([mark] * len(chunk))
+        query = f"SELECT {names} FROM flows WHERE run_id = {mark} AND uid IN ({marks})"
+        stored += conn.exec_driver_sql(query, (run_id, *chunk)).all()
     by_peer: dict[tuple, list] = {}
     by_kind: dict[tuple, list] = {}
     _add(by_peer, by_kind, zip(*(compress(columns[name], written) for name in SIDE_COLUMNS), strict=True), 1)

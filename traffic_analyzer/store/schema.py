@@ -9,6 +9,11 @@ Every index costs each window's inserts, so each one has a reader: the tables a 
 indexed by ``run_id`` and then time (the dashboard's run queries, retention's oldest-first
 deletes), flows by ``(run_id, uid)`` (the upsert) too, DNS names by ``(run_id, host)`` (a host's
 drill-down). No table has an index on ``run_id`` alone: the indexes it leads serve the same queries.
+v8 indexes flows by ``(run_id, ts)`` (the latest started, the run's first) and by each end and
+time (a host's latest flows), hosts by ``(run_id, host, window_start)`` (a host's windows); and
+adds per-hour sums (``host_hours``, ``protocol_hours``: :mod:`.summaries`; ``peer_hours``,
+``flow_hours``: :mod:`.flow_sums`), so that the dashboard's whole-run questions read hours, not
+every window or flow of a long run.
 
 Every row a window appends carries that window's key, and a unique index enforces it (v4): the
 writer inserts with conflicts ignored, so a window written again, after a commit whose answer
