@@ -3,7 +3,7 @@
     .venv/bin/python bench/make_mixed_capture.py --seed 21 --out bench/out/mixed-21.pcap
     .venv/bin/python bench/make_benign_corpus.py --seed 11 --hours 1 --hosts 50 --start-hour 10 \
         --out bench/out/office-1h.pcap
-    .venv/bin/python bench/store_scale.py [--sensors 1,2,4,8] [--days 7] [--no-postgresql]
+    .venv/bin/python bench/store_scale.py [--sensors 1,2,4,8] [--days 7] [--no-postgresql] [--sqlite-store PATH]
 
 Both parts write the WindowResults of one analysis (``store_bench.collect``: the runner's windows, cached in
 bench/out/) through the real ``ResultWriter``, one transaction a window, so they time the store alone:
@@ -15,6 +15,8 @@ bench/out/) through the real ``ResultWriter``, one transaction a window, so they
 - **A week** (``--day-capture``, an hour of the benign office, repeated with shifted times and fresh uids):
   one sensor's run of ``--days`` days is written to SQLite and PostgreSQL, then each query the dashboard's
   pages make is timed on it (best of 3), with the store's size in bytes per hour of traffic.
+  ``--sqlite-store`` keeps the SQLite store; given one that exists, the queries are timed on it as it is (an
+  older store read by this code, or one that this code's writer upgraded), without writing the days again.
 
 PostgreSQL runs as a private cluster in a temporary folder on a free port of 127.0.0.1 (``store_bench.postgres``).
 """
@@ -119,7 +121,8 @@ def dashboard_queries(reader: ResultReader, run: str, host: str) -> dict[str, Ca
     first, last = reader.flow_span(run)
     recent = (last - 600.0, last) if last is not None else (None, None)
     return {
-        "overview: traffic": lambda: reader.traffic(run),
+        "overview: traffic, last hour (the default)": lambda: reader.traffic(run, last_s=HOUR_S),
+        "overview: traffic, whole run": lambda: reader.traffic(run),
         "overview: protocols": lambda: reader.protocols(run),
         "overview: top talkers": lambda: reader.top_talkers(run),
         "overview: alerts": lambda: reader.alerts(run),
@@ -133,7 +136,9 @@ def dashboard_queries(reader: ResultReader, run: str, host: str) -> dict[str, Ca
         "flows: search by host": lambda: reader.search_flows(run, ip=host),
         "flows: count by host": lambda: reader.count_flows(run, ip=host),
         "flows: last 10 minutes": lambda: reader.search_flows(run, start=recent[0], end=recent[1]),
+        "flows: latest (no search)": lambda: reader.search_flows(run),
         "flows: services": lambda: reader.flow_values(run, "service"),
+        "flows: states": lambda: reader.flow_values(run, "conn_state"),
         "flows: span": lambda: reader.flow_span(run),
     }
 
@@ -152,13 +157,13 @@ def time_queries(url: str, host: str) -> dict[str, float]:
     return out
 
 
-def week(results: list, days: float, admin_url: str | None) -> None:
+def week(results: list, days: float, admin_url: str | None, sqlite_store: Path | None = None) -> None:
     host = results[0].hosts.sort_values("bytes_out", ascending=False)["host"].iloc[0]
     stores = {}
     with tempfile.TemporaryDirectory(prefix="nta-week-") as folder:
-        path = Path(folder) / "analyzer.db"
-        taken, windows = write_days(f"sqlite:///{path}", results, days)
-        size = sum(p.stat().st_size for p in Path(folder).iterdir())
+        path = sqlite_store or Path(folder) / "analyzer.db"
+        taken, windows = (0.0, 0) if path.exists() else write_days(f"sqlite:///{path}", results, days)
+        size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
         stores["SQLite"] = (taken, windows, size, time_queries(f"sqlite:///{path}", host))
     if admin_url is not None:
         url = new_database(admin_url, "week")
@@ -190,8 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=float, default=7.0, help="days of data for the query timings (default 7)")
     parser.add_argument("--no-postgresql", action="store_true", help="SQLite only (no sensors part)")
     parser.add_argument("--only", choices=("sensors", "week"), help="run one part")
+    parser.add_argument(
+        "--sqlite-store",
+        type=Path,
+        help="keep the SQLite store of the days here; if it exists, only time the queries on it (as it is)",
+    )
     args = parser.parse_args(argv)
-    for capture in (args.capture, args.day_capture):
+    needed = {"sensors": [args.capture], "week": [args.day_capture]}.get(args.only, [args.capture, args.day_capture])
+    for capture in needed:
         if not capture.exists():
             parser.error(f"{capture} does not exist: make it as the module docstring shows")
     os.environ.setdefault("NTA_LOG_LEVEL", "WARNING")
@@ -199,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only != "week" and admin_url is not None:
             sensors(admin_url, collect(args.capture, 5.0), [int(n) for n in args.sensors.split(",")])
         if args.only != "sensors":
-            week(collect(args.day_capture, 5.0), args.days, admin_url)
+            week(collect(args.day_capture, 5.0), args.days, admin_url, args.sqlite_store)
     return 0
 
 

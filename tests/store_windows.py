@@ -14,7 +14,7 @@ from traffic_analyzer.records.app_events import empty_app_events
 from traffic_analyzer.records.flows import FLOW_COLUMNS, empty_flows
 from traffic_analyzer.records.window import WindowResult
 from traffic_analyzer.store.engine import store_url
-from traffic_analyzer.store.schema import WINDOW_TABLES
+from traffic_analyzer.store.schema import FLOW_INDEXES_V8, HOUR_TABLES, WINDOW_TABLES, hosts
 
 T0 = 1_700_000_000  # packet time of the hand-made windows
 
@@ -81,7 +81,7 @@ V3_WINDOW_INDEXES = {  # as version 3 indexed the tables a window fills
 
 
 def back_to_version_3(conn: sa.Connection) -> None:
-    """Undo versions 4 to 7 in a current store: no unique window keys, no traffic.window_start, no app_events,
+    """Undo versions 4 to 8 in a current store: no unique window keys, no traffic.window_start, no app_events,
     no hosts.anomaly."""
     back_to_version_5(conn)
     conn.exec_driver_sql("DROP TABLE app_events")
@@ -95,15 +95,25 @@ def back_to_version_3(conn: sa.Connection) -> None:
     conn.exec_driver_sql("UPDATE store_schema SET version = 3")
 
 
+def back_to_version_7(conn: sa.Connection) -> None:
+    """Undo version 8 in a current store: no per-hour sums, flows and hosts not indexed by host."""
+    for table in HOUR_TABLES:
+        conn.exec_driver_sql(f"DROP TABLE {table.name}")
+    for index in (*FLOW_INDEXES_V8, *(i for i in hosts.indexes if not i.unique)):
+        conn.exec_driver_sql(f"DROP INDEX {index.name}")
+    conn.exec_driver_sql("UPDATE store_schema SET version = 7")
+
+
 def back_to_version_6(conn: sa.Connection) -> None:
-    """Undo version 7 in a current store: DNS messages have no answer records."""
+    """Undo versions 7 and 8 in a current store: DNS messages have no answer records."""
+    back_to_version_7(conn)
     for column in ("dns_answers", "dns_ttls"):
         conn.exec_driver_sql(f"ALTER TABLE app_events DROP COLUMN {column}")
     conn.exec_driver_sql("UPDATE store_schema SET version = 6")
 
 
 def back_to_version_5(conn: sa.Connection) -> None:
-    """Undo versions 6 and 7 in a current store: hosts have no anomaly margin."""
+    """Undo versions 6 to 8 in a current store: hosts have no anomaly margin."""
     back_to_version_6(conn)
     conn.exec_driver_sql("ALTER TABLE hosts DROP COLUMN anomaly")
     conn.exec_driver_sql("UPDATE store_schema SET version = 5")

@@ -20,6 +20,7 @@ from store_windows import (  # noqa: F401
     back_to_version_3,
     back_to_version_5,
     back_to_version_6,
+    back_to_version_7,
     url,
 )
 
@@ -282,7 +283,7 @@ def test_a_version_2_store_loses_its_run_id_indexes_and_nothing_else(url):
     assert reader.latest_run()["run_id"] == "r" and len(_run_id_indexes(url)) == 6  # read as it is
     ResultWriter(url, sensor="s").close()
     with engine.connect() as conn:
-        assert stored_version(conn) == SCHEMA_VERSION == 7
+        assert stored_version(conn) == SCHEMA_VERSION == 8
     assert _run_id_indexes(url) == {"alerts.ix_alerts_run_id"}
     assert reader.traffic("r")["packets"].tolist() == [3] and reader.count_flows("r") == 1
     reader.close()
@@ -345,11 +346,43 @@ def test_a_version_6_store_keeps_its_dns_messages_and_gains_their_answer_records
         before = conn.exec_driver_sql("SELECT count(*) FROM app_events").scalar()
     ResultWriter(url, sensor="s").close()
     with engine.connect() as conn:
-        assert stored_version(conn) == SCHEMA_VERSION == 7
+        assert stored_version(conn) == SCHEMA_VERSION == 8
         columns = {c["name"] for c in sa.inspect(conn).get_columns("app_events")}
         assert {"dns_answers", "dns_ttls"} <= columns
         assert before > 0 and conn.exec_driver_sql("SELECT count(*) FROM app_events").scalar() == before
     engine.dispose()
+
+
+def test_a_version_7_store_gains_hour_sums_that_answer_as_its_rows_did(url):
+    writer = ResultWriter(url, sensor="s")
+    writer.start_run("r", "file a.pcap", {})
+    for i, host in enumerate(("10.0.0.1", "10.0.0.2", "10.0.0.1")):
+        writer.write_window("r", _window(T0 + 5 * i, host=host, uid=f"C{i}"))
+    writer.close()
+    engine = open_engine(url)
+    with engine.begin() as conn:  # as the previous release made it
+        back_to_version_7(conn)
+    reader = ResultReader(url)  # reads the window and flow rows
+    before = [reader.host_totals("r"), reader.protocols("r"), reader.host_peers("r", "10.0.0.53")]
+    counts = [reader.count_flows("r"), reader.count_flows("r", ip="10.0.0.1"), reader.flow_values("r", "service")]
+    reader.close()
+    ResultWriter(url, sensor="s").close()
+    with engine.connect() as conn:
+        assert stored_version(conn) == SCHEMA_VERSION == 8
+        assert conn.exec_driver_sql("SELECT count(*) FROM host_hours").scalar() == 2  # one hour, two hosts
+    engine.dispose()
+    reader = ResultReader(url)  # reads the sums
+    after = [reader.host_totals("r"), reader.protocols("r"), reader.host_peers("r", "10.0.0.53")]
+    assert [reader.count_flows("r"), reader.count_flows("r", ip="10.0.0.1"), reader.flow_values("r", "service")] == [
+        3,
+        2,
+        ["dns"],
+    ]
+    assert counts == [3, 2, ["dns"]]
+    for old, new in zip(before, after, strict=True):
+        pd.testing.assert_frame_equal(new, old)
+    assert after[0]["packets_out"].tolist() == [4, 2]
+    reader.close()
 
 
 def test_the_dashboard_reader_reads_a_version_1_store_as_it_is_and_never_creates_one(tmp_path, caplog):

@@ -21,8 +21,9 @@ from store_windows import T0, _window, back_to_version_3, url  # noqa: F401 (fix
 from traffic_analyzer.store import resilient
 from traffic_analyzer.store.engine import open_engine
 from traffic_analyzer.store.migrations import stored_version
+from traffic_analyzer.store.reader import ResultReader
 from traffic_analyzer.store.resilient import ResilientWriter
-from traffic_analyzer.store.schema import RESULT_TABLES, SCHEMA_VERSION, WINDOW_TABLES
+from traffic_analyzer.store.schema import HOUR_TABLES, RESULT_TABLES, SCHEMA_VERSION, WINDOW_TABLES
 from traffic_analyzer.store.writer import ResultWriter
 
 COMMIT_REPLY = b"C\x00\x00\x00\x0bCOMMIT\x00"  # CommandComplete 'COMMIT' in the PostgreSQL wire protocol
@@ -66,7 +67,12 @@ def test_a_window_written_twice_adds_nothing_and_a_second_in_two_windows_stays_t
     assert _counts(url, "r") == once
     writer.write_window("r", straddling)
     assert _counts(url, "r") == {**once, "traffic": 2, "protocols": 2, "hosts": 2, "flows": 2, "health": 2,
-                                 "dns_queries": 2, "alerts": 2, "app_events": 2}  # fmt: skip
+                                 "dns_queries": 2, "alerts": 2, "app_events": 2,
+                                 "host_hours": 2, "peer_hours": 4}  # fmt: skip
+    # one hour: a second host, and its flow at both ends; the protocol and the kind of flow were counted
+    reader = ResultReader(url)
+    assert reader.host_totals("r")["packets_out"].tolist() == [2, 2] and reader.count_flows("r") == 2
+    reader.close()
     writer.close()
 
 
@@ -81,11 +87,16 @@ def test_a_version_3_store_keeps_one_of_each_duplicated_row_and_then_refuses_dup
         back_to_version_3(conn)
         for table in WINDOW_TABLES:
             conn.exec_driver_sql(f"INSERT INTO {table.name} SELECT * FROM {table.name}")
-    assert _counts(url, "r") == {**once, "app_events": 0, **{t.name: 2 * once[t.name] for t in WINDOW_TABLES}}
+    assert _counts(url, "r") == {
+        **once,
+        "app_events": 0,
+        **{t.name: 2 * once[t.name] for t in WINDOW_TABLES},
+        **{t.name: 0 for t in HOUR_TABLES},
+    }
 
     writer = ResultWriter(url, sensor="s")
     with engine.connect() as conn:
-        assert stored_version(conn) == SCHEMA_VERSION == 7
+        assert stored_version(conn) == SCHEMA_VERSION == 8
         unique = {i["name"] for t in WINDOW_TABLES for i in sa.inspect(conn).get_indexes(t.name) if i["unique"]}
     assert unique == {i.name for t in WINDOW_TABLES for i in t.indexes if i.unique}
     assert _counts(url, "r") == {**once, "traffic": 2, "app_events": 0}  # v3 had no app_events; traffic rows

@@ -76,8 +76,28 @@ class BulkRows(ABC):
         return ", ".join(self.quote(c) for c in columns)
 
     @abstractmethod
-    def append(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> None:
-        """Insert ``rows`` (tuples in ``columns`` order) into ``table``, skipping those whose unique key is stored."""
+    def append(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> int:
+        """Insert ``rows`` (tuples in ``columns`` order) into ``table``, skipping those whose unique key is stored.
+
+        Returns how many were new.
+        """
+
+    def merge(self, conn: sa.Connection, table: sa.Table, rows: list[tuple], sets: str) -> None:
+        """Insert ``rows`` (all ``table``'s columns, in order); a row whose unique key is stored updates it by ``sets``.
+
+        ``sets`` is the SET clause of the update (``excluded`` is the row offered).
+        """
+        if rows:
+            (key,) = (index for index in table.indexes if index.unique)
+            columns = [c.name for c in table.columns]
+            conflict = f"({self.names([c.name for c in key.columns])}) DO UPDATE SET {sets}"
+            self._on_conflict(conn, table, columns, rows, conflict)
+
+    @abstractmethod
+    def _on_conflict(
+        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple], on_conflict: str
+    ) -> int:
+        """INSERT ``rows`` with ``ON CONFLICT {on_conflict}``; returns how many rows it wrote."""
 
     @abstractmethod
     def insert_one(self, conn: sa.Connection, table: sa.Table, values: dict[str, object]) -> None:
@@ -105,9 +125,13 @@ class BulkRows(ABC):
 class SqliteRows(BulkRows):
     """executemany of one prepared INSERT (an upsert with ON CONFLICT) per table."""
 
-    def append(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> None:
-        if rows:
-            conn.exec_driver_sql(self._insert(table, columns) + " ON CONFLICT DO NOTHING", rows)
+    def append(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> int:
+        return self._on_conflict(conn, table, columns, rows, "DO NOTHING") if rows else 0
+
+    def _on_conflict(
+        self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple], on_conflict: str
+    ) -> int:
+        return conn.exec_driver_sql(f"{self._insert(table, columns)} ON CONFLICT {on_conflict}", rows).rowcount
 
     def insert_one(self, conn: sa.Connection, table: sa.Table, values: dict[str, object]) -> None:
         conn.execute(sqlite.insert(table).values(**values).on_conflict_do_nothing())
@@ -121,10 +145,9 @@ class SqliteRows(BulkRows):
         rows: list[tuple],
         new: list[tuple],
     ) -> None:
-        rows = rows + new
-        if rows:
-            conflict = f" ON CONFLICT ({self.names(key)}) DO UPDATE SET {self._updates(columns, key, 'excluded')}"
-            conn.exec_driver_sql(self._insert(table, columns) + conflict, rows)
+        if rows or new:
+            conflict = f"({self.names(key)}) DO UPDATE SET {self._updates(columns, key, 'excluded')}"
+            self._on_conflict(conn, table, columns, rows + new, conflict)
 
     def _insert(self, table: sa.Table, columns: Sequence[str]) -> str:
         marks = ", ".join("?" * len(columns))
@@ -134,9 +157,12 @@ class SqliteRows(BulkRows):
 class PostgresRows(BulkRows):
     """COPY FROM STDIN through psycopg, on the transaction's own connection."""
 
-    def append(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> None:
-        if rows and not self._copy_new(conn, table, columns, rows):
-            self._merge(conn, table, columns, rows, "DO NOTHING")
+    def append(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> int:
+        if not rows:
+            return 0
+        if self._copy_new(conn, table, columns, rows):
+            return len(rows)
+        return self._on_conflict(conn, table, columns, rows, "DO NOTHING")
 
     def insert_one(self, conn: sa.Connection, table: sa.Table, values: dict[str, object]) -> None:
         conn.execute(postgresql.insert(table).values(**values).on_conflict_do_nothing())
@@ -153,13 +179,8 @@ class PostgresRows(BulkRows):
         if new and not self._copy_new(conn, table, columns, new):
             rows = rows + new  # one was stored after all: the whole lot takes the upsert
         if rows:
-            self._merge(
-                conn,
-                table,
-                columns,
-                rows,
-                f"({self.names(key)}) DO UPDATE SET {self._updates(columns, key, 'EXCLUDED')}",
-            )
+            conflict = f"({self.names(key)}) DO UPDATE SET {self._updates(columns, key, 'EXCLUDED')}"
+            self._on_conflict(conn, table, columns, rows, conflict)
 
     def _copy_new(self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> bool:
         """COPY rows expected to be new straight into ``table``; False (and nothing written) if a key was stored."""
@@ -172,18 +193,22 @@ class PostgresRows(BulkRows):
         savepoint.commit()
         return True
 
-    def _merge(
+    def _on_conflict(
         self, conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple], on_conflict: str
-    ) -> None:
-        """COPY into a temporary table, then INSERT ... SELECT from it with ``ON CONFLICT {on_conflict}``."""
+    ) -> int:
+        """COPY into a temporary table, then INSERT ... SELECT from it with ``ON CONFLICT {on_conflict}``.
+
+        Returns how many rows the INSERT wrote.
+        """
         name, staging = self.quote(table.name), self.quote(f"{table.name}_window")
         conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {staging} (LIKE {name})")  # a rollback drops it too
         self._copy(conn, staging, columns, rows)
-        conn.exec_driver_sql(
+        written = conn.exec_driver_sql(
             f"INSERT INTO {name} ({self.names(columns)}) SELECT {self.names(columns)} FROM {staging} "
             f"ON CONFLICT {on_conflict}"
-        )
+        ).rowcount
         conn.exec_driver_sql(f"DROP TABLE {staging}")
+        return written
 
     def _copy(self, conn: sa.Connection, target: str, columns: Sequence[str], rows: list[tuple]) -> None:
         statement = f"COPY {target} ({self.names(columns)}) FROM STDIN"

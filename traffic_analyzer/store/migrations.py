@@ -19,16 +19,22 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from ..errors import AnalyzerError
+from . import flow_sums
 from .schema import (
+    FLOW_INDEXES_V8,
     SCHEMA_VERSION,
     WINDOW_TABLES,
     app_events,
     dns_queries,
     flow_columns,
+    flow_hours,
+    hosts,
     metadata,
+    peer_hours,
     schema_version,
     traffic,
 )
+from .summaries import SUMMARIES
 
 PG_SCHEMA_LOCK = 0x6E7461_01  # pg_advisory_xact_lock key: "nta" + 1, the schema lock
 V1 = 1  # a store with the result tables and no store_schema table
@@ -180,6 +186,21 @@ def _v7_dns_answers(conn: sa.Connection, _sensor: str) -> None:
             _add_column(conn, app_events.name, sa.Column(name, sa.String))
 
 
+def _v8_hour_sums_and_host_indexes(conn: sa.Connection, _sensor: str) -> None:
+    """v7 -> v8: per-hour sums of hosts, protocols and flows, filled from the stored rows; flows and hosts indexed.
+
+    A store older than v2 got the flow indexes from the v2 step, and one older than v4 the hosts one from v4.
+    """
+    for summary in SUMMARIES:
+        summary.table.create(conn, checkfirst=True)
+        summary.backfill(conn)
+    for table in (peer_hours, flow_hours):
+        table.create(conn, checkfirst=True)
+    flow_sums.backfill(conn)
+    for index in (*FLOW_INDEXES_V8, *(i for i in hosts.indexes if not i.unique)):
+        index.create(conn, checkfirst=True)
+
+
 # (version it leads to, step), in order.
 STEPS: tuple[tuple[int, Callable[[sa.Connection, str], None]], ...] = (
     (2, _v2_sensors_and_dns),
@@ -188,4 +209,5 @@ STEPS: tuple[tuple[int, Callable[[sa.Connection, str], None]], ...] = (
     (5, _v5_app_events),
     (6, _v6_host_anomaly),
     (7, _v7_dns_answers),
+    (8, _v8_hour_sums_and_host_indexes),
 )

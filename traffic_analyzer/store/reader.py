@@ -21,8 +21,24 @@ import sqlalchemy as sa
 
 from ..errors import AnalyzerError
 from .engine import display_url, open_engine, sqlite_file, store_error
+from .flow_sums import NO_PORT
 from .migrations import stored_version
-from .schema import SCHEMA_VERSION, alerts, dns_queries, flows, health, hosts, protocols, runs, traffic
+from .schema import (
+    HOUR_TABLES,
+    SCHEMA_VERSION,
+    alerts,
+    dns_queries,
+    flow_hours,
+    flows,
+    health,
+    host_hours,
+    hosts,
+    peer_hours,
+    protocol_hours,
+    protocols,
+    runs,
+    traffic,
+)
 
 __all__ = ["RecordReader", "ResultReader", "Selection"]
 
@@ -167,45 +183,61 @@ class ResultReader:
         )
         return self._frame(q)
 
-    def traffic(self, run_id: RunIds) -> pd.DataFrame:
+    def traffic(self, run_id: RunIds, last_s: float | None = None) -> pd.DataFrame:
+        """Packets and bytes per second, oldest first; only the run's last ``last_s`` seconds when given.
+
+        The last seconds end at the run's newest second, not now: a file's packets are old. A
+        day of seconds is 86,400 rows, too many to re-read and draw every refresh.
+        """
+        run = _of_runs(traffic.c.run_id, run_id)
+        terms = [run]
+        if last_s is not None:
+            newest = sa.select(sa.func.max(traffic.c.second)).where(run).scalar_subquery()
+            terms.append(traffic.c.second > newest - last_s)
         q = (
             sa.select(
                 traffic.c.second,
                 sa.func.sum(traffic.c.packets).label("packets"),
                 sa.func.sum(traffic.c.bytes).label("bytes"),
             )
-            .where(_of_runs(traffic.c.run_id, run_id))
+            .where(*terms)
             .group_by(traffic.c.second)
             .order_by(traffic.c.second)
         )
         return self._frame(q)
 
+    def _by_hour(self, summary: sa.Table, source: sa.Table) -> sa.Table:
+        """The per-hour sums when the store has them (v8), else the window rows they sum: same answers."""
+        return source if self._ready() is not None and not self._has(summary) else summary
+
     def protocols(self, run_id: RunIds) -> pd.DataFrame:
+        table = self._by_hour(protocol_hours, protocols)
         q = (
             sa.select(
-                protocols.c.protocol,
-                sa.func.sum(protocols.c.packets).label("packets"),
-                sa.func.sum(protocols.c.bytes).label("bytes"),
+                table.c.protocol,
+                sa.func.sum(table.c.packets).label("packets"),
+                sa.func.sum(table.c.bytes).label("bytes"),
             )
-            .where(_of_runs(protocols.c.run_id, run_id))
-            .group_by(protocols.c.protocol)
+            .where(_of_runs(table.c.run_id, run_id))
+            .group_by(table.c.protocol)
             .order_by(sa.desc("packets"))
         )
         return self._frame(q)
 
     def top_talkers(self, run_id: RunIds, limit: int = 10) -> pd.DataFrame:
-        total = (hosts.c.bytes_out + hosts.c.bytes_in).label("total")
+        table = self._by_hour(host_hours, hosts)
+        total = (table.c.bytes_out + table.c.bytes_in).label("total")
         q = (
             sa.select(
-                hosts.c.host,
-                sa.func.sum(hosts.c.bytes_out).label("bytes_out"),
-                sa.func.sum(hosts.c.bytes_in).label("bytes_in"),
-                sa.func.sum(hosts.c.packets_out).label("packets_out"),
-                sa.func.sum(hosts.c.packets_in).label("packets_in"),
+                table.c.host,
+                sa.func.sum(table.c.bytes_out).label("bytes_out"),
+                sa.func.sum(table.c.bytes_in).label("bytes_in"),
+                sa.func.sum(table.c.packets_out).label("packets_out"),
+                sa.func.sum(table.c.packets_in).label("packets_in"),
                 sa.func.sum(total).label("bytes_total"),
             )
-            .where(_of_runs(hosts.c.run_id, run_id))
-            .group_by(hosts.c.host)
+            .where(_of_runs(table.c.run_id, run_id))
+            .group_by(table.c.host)
             .order_by(sa.desc("bytes_total"))
             .limit(limit)
         )
@@ -219,10 +251,7 @@ class ResultReader:
         return self._frame(q)
 
     def flow_count(self, run_id: RunIds) -> int:
-        with self.engine.connect() as conn:
-            return conn.execute(
-                sa.select(sa.func.count()).select_from(flows).where(_of_runs(flows.c.run_id, run_id))
-            ).scalar()
+        return self.count_flows(run_id)
 
     def health(self, run_id: RunIds) -> dict | None:
         self._ready()
@@ -242,18 +271,20 @@ class ResultReader:
 
     def host_totals(self, run_id: RunIds) -> pd.DataFrame:
         """Every host of the run with its packets and bytes each way and the windows it was first and last seen in."""
+        table = self._by_hour(host_hours, hosts)
+        first, last = ("first_window", "last_window") if table is host_hours else ("window_start", "window_start")
         q = (
             sa.select(
-                hosts.c.host,
-                sa.func.sum(hosts.c.packets_out).label("packets_out"),
-                sa.func.sum(hosts.c.bytes_out).label("bytes_out"),
-                sa.func.sum(hosts.c.packets_in).label("packets_in"),
-                sa.func.sum(hosts.c.bytes_in).label("bytes_in"),
-                sa.func.min(hosts.c.window_start).label("first_window"),
-                sa.func.max(hosts.c.window_start).label("last_window"),
+                table.c.host,
+                sa.func.sum(table.c.packets_out).label("packets_out"),
+                sa.func.sum(table.c.bytes_out).label("bytes_out"),
+                sa.func.sum(table.c.packets_in).label("packets_in"),
+                sa.func.sum(table.c.bytes_in).label("bytes_in"),
+                sa.func.min(table.c[first]).label("first_window"),
+                sa.func.max(table.c[last]).label("last_window"),
             )
-            .where(_of_runs(hosts.c.run_id, run_id))
-            .group_by(hosts.c.host)
+            .where(_of_runs(table.c.run_id, run_id))
+            .group_by(table.c.host)
         )
         return self._frame(q)
 
@@ -294,13 +325,38 @@ class ResultReader:
         ).where(_of_runs(flows.c.run_id, run_id), flows.c.resp_h == host)
         return sa.union_all(as_originator, as_responder).subquery()
 
+    def _peer_sums(self, run_id: RunIds, *terms) -> sa.Subquery | None:
+        """The run's ``peer_hours`` rows that count flows (``terms`` more), NULLs back as NULL; None before v8."""
+        if not self._summed(peer_hours):
+            return None
+        p = peer_hours.c
+        return (
+            sa.select(
+                p.host,
+                p.peer,
+                p.role,
+                sa.func.nullif(p.proto, "").label("proto"),
+                sa.func.nullif(p.port, NO_PORT).label("resp_p"),
+                sa.func.nullif(p.service, "").label("service"),
+                p.flows,
+                p.sent,
+                p.received,
+                p.first_ts.label("ts"),
+                p.last_ts,
+            )
+            .where(_of_runs(p.run_id, run_id), p.flows > 0, *terms)
+            .subquery()
+        )
+
     def host_peers(self, run_id: RunIds, host: str, limit: int = 50) -> pd.DataFrame:
         """The hosts ``host`` had flows with: flows, IP bytes each way, first and last time; busiest first."""
-        sides = self._host_sides(run_id, host)
+        summed = self._peer_sums(run_id, peer_hours.c.host == host)
+        sides = self._host_sides(run_id, host) if summed is None else summed
+        count = sa.func.count() if summed is None else sa.cast(sa.func.sum(sides.c.flows), sa.BigInteger)  # as count()
         q = (
             sa.select(
                 sides.c.peer,
-                sa.func.count().label("flows"),
+                count.label("flows"),
                 sa.func.sum(sides.c.sent).label("bytes_sent"),
                 sa.func.sum(sides.c.received).label("bytes_received"),
                 sa.func.min(sides.c.ts).label("first_ts"),
@@ -314,14 +370,16 @@ class ResultReader:
 
     def host_ports(self, run_id: RunIds, host: str, limit: int = 50) -> pd.DataFrame:
         """Responder ports of the host's flows, as client (ports it used) and server (ports it was contacted on)."""
-        sides = self._host_sides(run_id, host)
+        summed = self._peer_sums(run_id, peer_hours.c.host == host)
+        sides = self._host_sides(run_id, host) if summed is None else summed
+        count = sa.func.count() if summed is None else sa.cast(sa.func.sum(sides.c.flows), sa.BigInteger)  # as count()
         q = (
             sa.select(
                 sides.c.role,
                 sides.c.proto,
                 sides.c.resp_p.label("port"),
                 sides.c.service,
-                sa.func.count().label("flows"),
+                count.label("flows"),
                 sa.func.count(sa.distinct(sides.c.peer)).label("peers"),
                 sa.func.sum(sides.c.sent + sides.c.received).label("bytes"),
             )
@@ -377,35 +435,79 @@ class ResultReader:
         """Flows matching ``conditions`` (ip, port, service, conn_states, start, end, between), latest started first.
 
         ``between=(a, [b...])`` keeps flows from a to any b or back; None on a side means any host.
+        A host's flows (an exact ``ip``) are the latest it opened and the latest it answered, merged:
+        each reads one index in time order ((run_id, orig_h, ts), (run_id, resp_h, ts)), where one
+        query with an OR would read every flow of a busy host or every flow of the run for a quiet one.
         """
-        q = (
-            sa.select(flows)
-            .where(*self._flow_conditions(run_id, **conditions))
-            .order_by(flows.c.ts.desc(), flows.c.uid)
-            .limit(limit)
-        )
-        return self._frame(q)
+        ip = conditions.get("ip")
+        order = (flows.c.ts.desc(), flows.c.uid)
+        if not ip or ip.endswith("*"):
+            return self._frame(
+                sa.select(flows).where(*self._flow_conditions(run_id, **conditions)).order_by(*order).limit(limit)
+            )
+        terms = self._flow_conditions(run_id, **{**conditions, "ip": None})
+        ends = [
+            sa.select(flows).where(*terms, flows.c.orig_h == ip).order_by(*order).limit(limit).subquery(),
+            sa.select(flows).where(*terms, flows.c.resp_h == ip, flows.c.orig_h != ip).order_by(*order).limit(limit),
+        ]
+        either = sa.union_all(sa.select(ends[0]), sa.select(ends[1].subquery())).subquery()
+        return self._frame(sa.select(either).order_by(either.c.ts.desc(), either.c.uid).limit(limit))
 
     def count_flows(self, run_id: RunIds, **conditions) -> int:
         """How many flows :meth:`search_flows` would find without its limit."""
-        q = sa.select(sa.func.count()).select_from(flows).where(*self._flow_conditions(run_id, **conditions))
+        q = self._summed_count(run_id, conditions)
+        if q is None:
+            q = sa.select(sa.func.count()).select_from(flows).where(*self._flow_conditions(run_id, **conditions))
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
+
+    def _summed(self, table: sa.Table) -> bool:
+        """Whether the store has the sums ``table`` (v8)."""
+        return self._ready() is not None and self._has(table)
+
+    def _summed_count(self, run_id: RunIds, conditions: dict) -> sa.Select | None:
+        """The count of the run's flows, or of one host's (an exact ``ip``), from their sums; None for other searches.
+
+        A host's flows are its sums at either end, less its flows with itself (counted at both ends).
+        """
+        ip = conditions.get("ip")
+        if any(v not in (None, "", []) for k, v in conditions.items() if k != "ip") or (ip and ip.endswith("*")):
+            return None
+        if not ip:
+            if not self._summed(flow_hours):
+                return None
+            total = sa.func.sum(flow_hours.c.flows)
+            return sa.select(sa.cast(sa.func.coalesce(total, 0), sa.BigInteger)).where(
+                _of_runs(flow_hours.c.run_id, run_id)
+            )
+        summed = self._peer_sums(run_id, peer_hours.c.host == ip)
+        if summed is None:
+            return None
+        self_flows = sa.case((sa.and_(summed.c.role == "client", summed.c.peer == ip), summed.c.flows), else_=0)
+        return sa.select(sa.cast(sa.func.coalesce(sa.func.sum(summed.c.flows - self_flows), 0), sa.BigInteger))
 
     def flow_values(self, run_id: RunIds, column: str) -> list[str]:
         """The distinct non-empty values of a text column of the run's flows (service, conn_state, proto), sorted."""
         if column not in ("service", "conn_state", "proto"):
             raise ValueError(f"flow_values lists service, conn_state or proto, not {column!r}")
-        col = flows.c[column]
-        q = sa.select(col).where(_of_runs(flows.c.run_id, run_id), col.is_not(None), col != "").distinct().order_by(col)
+        table = flow_hours if self._summed(flow_hours) else flows
+        col = table.c[column]
+        terms = [_of_runs(table.c.run_id, run_id), col.is_not(None), col != ""]
+        if table is flow_hours:
+            terms.append(flow_hours.c.flows > 0)
+        q = sa.select(col).where(*terms).distinct().order_by(col)
         with self.engine.connect() as conn:
             return list(conn.execute(q).scalars())
 
     def flow_span(self, run_id: RunIds) -> tuple[float | None, float | None]:
-        """First and last packet time of the run's flows (None, None without flows)."""
-        q = sa.select(sa.func.min(flows.c.ts), sa.func.max(flows.c.last_ts)).where(_of_runs(flows.c.run_id, run_id))
+        """First and last packet time of the run's flows (None, None without flows).
+
+        Two queries, so each reads one end of an index ((run_id, ts), (run_id, last_ts)): together they read every flow.
+        """
+        run = _of_runs(flows.c.run_id, run_id)
         with self.engine.connect() as conn:
-            first, last = conn.execute(q).one()
+            first = conn.execute(sa.select(sa.func.min(flows.c.ts)).where(run)).scalar()
+            last = conn.execute(sa.select(sa.func.max(flows.c.last_ts)).where(run)).scalar()
         return first, last
 
 
@@ -415,7 +517,7 @@ def _columns(conn: sa.Connection) -> dict[str, frozenset[str]]:
     present = set(inspector.get_table_names())
     return {
         t.name: frozenset(c["name"] for c in inspector.get_columns(t.name))
-        for t in (runs, traffic, protocols, hosts, flows, alerts, health, dns_queries)
+        for t in (runs, traffic, protocols, hosts, flows, alerts, health, dns_queries, *HOUR_TABLES)
         if t.name in present
     }
 

@@ -9,6 +9,11 @@ Every index costs each window's inserts, so each one has a reader: the tables a 
 indexed by ``run_id`` and then time (the dashboard's run queries, retention's oldest-first
 deletes), flows by ``(run_id, uid)`` (the upsert) too, DNS names by ``(run_id, host)`` (a host's
 drill-down). No table has an index on ``run_id`` alone: the indexes it leads serve the same queries.
+v8 indexes flows by ``(run_id, ts)`` (the latest started, the run's first) and by each end and
+time (a host's latest flows), hosts by ``(run_id, host, window_start)`` (a host's windows); and
+adds per-hour sums (``host_hours``, ``protocol_hours``: :mod:`.summaries`; ``peer_hours``,
+``flow_hours``: :mod:`.flow_sums`), so that the dashboard's whole-run questions read hours, not
+every window or flow of a long run.
 
 Every row a window appends carries that window's key, and a unique index enforces it (v4): the
 writer inserts with conflicts ignored, so a window written again, after a commit whose answer
@@ -28,8 +33,9 @@ from ..records.flows import FLOW_COLUMNS
 # 1: the first SQLite stores (no sensors, flows keyed by uid alone); 2: sensors, DNS names; 3: no index on run_id alone;
 # 4: window rows keyed by unique indexes (traffic gets window_start);
 # 5: app_events (DNS, HTTP and TLS messages for the Zeek dns/http/ssl logs); 6: hosts.anomaly;
-# 7: app_events.dns_answers and dns_ttls (the Zeek dns.log answers and TTLs)
-SCHEMA_VERSION = 7
+# 7: app_events.dns_answers and dns_ttls (the Zeek dns.log answers and TTLs);
+# 8: host_hours and protocol_hours (per-hour sums), flows and hosts indexed by host, flows by start time
+SCHEMA_VERSION = 8
 
 metadata = sa.MetaData()
 
@@ -87,6 +93,7 @@ hosts = sa.Table(
     sa.Column("bytes_in", sa.BigInteger, nullable=False),
     sa.Column("anomaly", sa.Float),  # v6: how far past the anomaly threshold (above 0: flagged); NULL: not scored
     sa.Index("ux_hosts_run_window_host", "run_id", "window_start", "host", unique=True),
+    sa.Index("ix_hosts_run_host", "run_id", "host", "window_start"),  # v8: one host's windows, in order
 )
 
 _SQL_TYPES = {  # by str(dtype)
@@ -108,7 +115,14 @@ def flow_columns() -> list[sa.Column]:
     ]
 
 
-flows = sa.Table("flows", metadata, *flow_columns(), sa.Index("ix_flows_run_last", "run_id", "last_ts"))
+FLOW_INDEXES_V8 = (  # the latest started flows of a host at either end, or of all; the run's first flow
+    sa.Index("ix_flows_run_orig_ts", "run_id", "orig_h", "ts"),
+    sa.Index("ix_flows_run_resp_ts", "run_id", "resp_h", "ts"),
+    sa.Index("ix_flows_run_ts", "run_id", "ts"),
+)
+flows = sa.Table(
+    "flows", metadata, *flow_columns(), sa.Index("ix_flows_run_last", "run_id", "last_ts"), *FLOW_INDEXES_V8
+)
 
 alerts = sa.Table(
     "alerts",
@@ -172,7 +186,60 @@ app_events = sa.Table(  # v5: what the Zeek dns.log, http.log and ssl.log export
     sa.Index("ix_app_events_run_ts", "run_id", "ts"),
 )
 
-RESULT_TABLES = (runs, traffic, protocols, hosts, flows, alerts, health, dns_queries, app_events)
+
+def _hour_table(name: str, key: str, *sums: str) -> sa.Table:
+    """A per-hour sum of a window table (v8): see :mod:`.summaries`."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("run_id", sa.String, nullable=False),
+        sa.Column("hour", sa.Float, nullable=False),  # start of the hour (packet time) its windows started in
+        sa.Column(key, sa.String, nullable=False),
+        *(sa.Column(c, sa.BigInteger, nullable=False) for c in sums),
+        sa.Column("first_window", sa.Float, nullable=False),
+        sa.Column("last_window", sa.Float, nullable=False),
+        sa.Index(f"ux_{name}_run_hour_{key}", "run_id", "hour", key, unique=True),
+    )
+
+
+host_hours = _hour_table("host_hours", "host", "packets_out", "bytes_out", "packets_in", "bytes_in")
+protocol_hours = _hour_table("protocol_hours", "protocol", "packets", "bytes")
+
+peer_hours = sa.Table(  # v8: each host's flows by hour, peer and port, both ends of every flow: see .flow_sums
+    "peer_hours",
+    metadata,
+    sa.Column("run_id", sa.String, nullable=False),
+    sa.Column("host", sa.String, nullable=False),
+    sa.Column("hour", sa.Float, nullable=False),  # start of the hour (packet time) the flows started in
+    sa.Column("peer", sa.String, nullable=False),
+    sa.Column("role", sa.String, nullable=False),  # client: the host opened the flows; server: the peer did
+    sa.Column("proto", sa.String, nullable=False),  # the flows' columns, NULL as "" (or -1): a unique key has no NULL
+    sa.Column("port", sa.Integer, nullable=False),  # the responder's port
+    sa.Column("service", sa.String, nullable=False),
+    sa.Column("flows", sa.BigInteger, nullable=False),  # 0 once its flows all changed service
+    sa.Column("sent", sa.BigInteger, nullable=False),  # IP bytes the host sent
+    sa.Column("received", sa.BigInteger, nullable=False),
+    sa.Column("first_ts", sa.Float, nullable=False),
+    sa.Column("last_ts", sa.Float, nullable=False),
+    sa.Index("ux_peer_hours_key", "run_id", "host", "hour", "peer", "role", "proto", "port", "service", unique=True),
+)
+
+flow_hours = sa.Table(  # v8: the run's flows by hour and kind, for its flow count, services and states
+    "flow_hours",
+    metadata,
+    sa.Column("run_id", sa.String, nullable=False),
+    sa.Column("hour", sa.Float, nullable=False),
+    sa.Column("proto", sa.String, nullable=False),  # NULL as "", as in peer_hours
+    sa.Column("service", sa.String, nullable=False),
+    sa.Column("conn_state", sa.String, nullable=False),
+    sa.Column("flows", sa.BigInteger, nullable=False),  # 0 once its flows all changed service or state
+    sa.Column("first_ts", sa.Float, nullable=False),
+    sa.Column("last_ts", sa.Float, nullable=False),
+    sa.Index("ux_flow_hours_key", "run_id", "hour", "proto", "service", "conn_state", unique=True),
+)
+HOUR_TABLES = (host_hours, protocol_hours, peer_hours, flow_hours)
+
+RESULT_TABLES = (runs, traffic, protocols, hosts, flows, alerts, health, dns_queries, app_events, *HOUR_TABLES)
 
 # The packet-time column of each table a run fills: retention prunes by it, oldest first.
 TIME_COLUMNS: dict[str, str] = {
@@ -184,4 +251,8 @@ TIME_COLUMNS: dict[str, str] = {
     "health": "at",
     "dns_queries": "window_start",
     "app_events": "window_start",
+    "host_hours": "last_window",  # an hour goes once all its windows are gone
+    "protocol_hours": "last_window",
+    "peer_hours": "last_ts",
+    "flow_hours": "last_ts",
 }

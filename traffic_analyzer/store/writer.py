@@ -4,8 +4,8 @@ One :class:`ResultWriter` per analyzer owns the writing connection (the analysis
 brings the schema up to date when it opens the store, records runs, commits each window in one
 transaction and prunes old results between windows. Readers (the dashboard, the export) use
 :mod:`.reader` and never write. Tables are in :mod:`.schema`, schema versions in
-:mod:`.migrations`, pruning in :mod:`.retention`, bulk rows in :mod:`.bulk`, connection set-up
-in :mod:`.engine`.
+:mod:`.migrations`, pruning in :mod:`.retention`, bulk rows in :mod:`.bulk`, per-hour sums in
+:mod:`.summaries`, connection set-up in :mod:`.engine`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,24 @@ from ..records.alert import Alert
 from ..records.window import WindowResult
 from .bulk import bulk_rows, column_rows, frame_columns
 from .engine import default_sensor_name, display_url, open_engine, store_error
+from .flow_sums import adding_sets, window_sums
 from .flow_versions import FlowChanges, StoredFlows
 from .migrations import migrate
 from .retention import Retention
-from .schema import alerts, app_events, dns_queries, flows, health, hosts, protocols, runs, traffic
+from .schema import (
+    alerts,
+    app_events,
+    dns_queries,
+    flow_hours,
+    flows,
+    health,
+    hosts,
+    peer_hours,
+    protocols,
+    runs,
+    traffic,
+)
+from .summaries import BY_SOURCE, SUMMARIES, Summary, hour_start
 
 __all__ = ["ResultWriter"]
 
@@ -54,6 +68,8 @@ class ResultWriter:
         self.engine = open_engine(url, immediate=True)
         self._rows = bulk_rows(self.engine.dialect)
         self._flows = StoredFlows()
+        self._sets = {s.table.name: s.assignments(self._rows.quote) for s in SUMMARIES}  # the SET of each sum's upsert
+        self._sets |= {t.name: adding_sets(self._rows.quote, t) for t in (peer_hours, flow_hours)}
         try:
             with self.engine.begin() as conn:
                 migrate(conn, self.sensor, create=True)
@@ -130,11 +146,17 @@ class ResultWriter:
         ):
             if len(frame):
                 columns = [c.name for c in table.columns]
-                self._rows.append(conn, table, columns, column_rows(frame_columns(frame, columns, given), len(frame)))
+                rows = column_rows(frame_columns(frame, columns, given), len(frame))
+                if self._rows.append(conn, table, columns, rows) and table.name in BY_SOURCE:
+                    self._add_to_hour(conn, BY_SOURCE[table.name], frame, run_id, window_start)
         if changes.new.any() or changes.grown.any():
             rows = column_rows([repeat(run_id), *flow_columns], len(result.flows))
             new, grown = (list(compress(rows, mask)) for mask in (changes.new, changes.grown))
+            by_name = dict(zip(FLOW_ROW_COLUMNS[1:], flow_columns, strict=True))
+            by_peer, by_kind = window_sums(conn, run_id, by_name, changes.new | changes.grown)  # see .flow_sums
             self._rows.upsert(conn, flows, FLOW_ROW_COLUMNS, FLOW_KEY, grown, new=new)
+            self._rows.merge(conn, peer_hours, by_peer, self._sets[peer_hours.name])
+            self._rows.merge(conn, flow_hours, by_kind, self._sets[flow_hours.name])
         if result.alerts:
             now = time.time()
             rows = {alert.alert_id(run_id): _alert_row(alert, run_id, now) for alert in result.alerts}
@@ -142,6 +164,13 @@ class ResultWriter:
             conn.execute(alerts.insert(), list(rows.values()))
         if result.health:
             self._rows.insert_one(conn, health, {"run_id": run_id, **result.health})
+
+    def _add_to_hour(self, conn: sa.Connection, summary: Summary, frame, run_id: str, window_start: float) -> None:
+        """Add a new window's rows of ``summary.source`` to their hour (see :mod:`.summaries`)."""
+        given = {"run_id": repeat(run_id), "hour": repeat(hour_start(window_start))}
+        given |= {"first_window": repeat(window_start), "last_window": repeat(window_start)}
+        rows = column_rows(frame_columns(frame, summary.columns, given), len(frame))
+        self._rows.merge(conn, summary.table, rows, self._sets[summary.table.name])
 
     def prune(self) -> int:
         """One retention step when one is due; a failure is logged, never stops the analysis."""

@@ -33,6 +33,9 @@ dash.register_page(__name__, path="/", name="Overview", title="Overview · Netwo
 
 ALERT_COLUMNS: list[dict] = alert_grid_columns()
 ALERTS_PAGE_SIZE = 15
+# How much of the run the traffic graph shows, ending at its newest second: a day is 86,400 points a refresh.
+TRAFFIC_SPANS = {"1h": ("Last hour", 3600.0), "6h": ("Last 6 hours", 6 * 3600.0), "all": ("Whole run", None)}
+TRAFFIC_SPAN_DEFAULT = "1h"
 
 
 class _Snapshot(NamedTuple):
@@ -48,7 +51,7 @@ class _Snapshot(NamedTuple):
     runs: tuple = ()  # the latest run of each sensor shown, newest first (``run`` is the first)
 
 
-def _read_snapshot(sensor: str | None = None) -> _Snapshot:
+def _read_snapshot(sensor: str | None = None, span: str = TRAFFIC_SPAN_DEFAULT) -> _Snapshot:
     store = reader()
     runs = tuple(store.latest_runs(sensor or None))
     if not runs:
@@ -60,7 +63,7 @@ def _read_snapshot(sensor: str | None = None) -> _Snapshot:
         runs=runs,
         run=run,
         health=store.health(run["run_id"]),
-        traffic=store.traffic(run_id),
+        traffic=store.traffic(run_id, last_s=TRAFFIC_SPANS.get(span, TRAFFIC_SPANS[TRAFFIC_SPAN_DEFAULT])[1]),
         protocols=store.protocols(run_id),
         talkers=store.top_talkers(run_id),
         alerts=store.alerts(run_id),
@@ -159,7 +162,22 @@ def layout(**_query: str) -> html.Div:
             dcc.Location(id="overview-location", refresh="callback-nav"),
             html.Div("Loading the latest run…", className="overview-run", id="overview-run"),
             card("Capture health", html.Div("Loading…", id="overview-health"), "overview-health-card"),
-            card("Traffic over time", graph("overview-traffic-graph"), "overview-traffic-card"),
+            card(
+                "Traffic over time",
+                html.Div(
+                    [
+                        dcc.RadioItems(
+                            id="overview-traffic-span",
+                            options=[{"label": label, "value": key} for key, (label, _) in TRAFFIC_SPANS.items()],
+                            value=TRAFFIC_SPAN_DEFAULT,
+                            inline=True,
+                            className="traffic-span",
+                        ),
+                        graph("overview-traffic-graph"),
+                    ]
+                ),
+                "overview-traffic-card",
+            ),
             html.Div(
                 [
                     card("Protocol mix", graph("overview-protocol-graph"), "overview-protocol-card"),
@@ -194,12 +212,13 @@ def layout(**_query: str) -> html.Div:
     Output("overview-alerts-table", "rowData"),
     Input(REFRESH_INTERVAL_ID, "n_intervals"),
     Input(SENSOR_FILTER_ID, "value"),
+    Input("overview-traffic-span", "value"),
 )
 def refresh(
-    _n_intervals: int | None, sensor: str | None = None
+    _n_intervals: int | None, sensor: str | None = None, span: str = TRAFFIC_SPAN_DEFAULT
 ) -> tuple[list, list, go.Figure, go.Figure, go.Figure, str, list[dict]]:
     """Re-read the latest run of each sensor shown and redraw every panel from that one snapshot."""
-    snap = _read_snapshot(sensor)
+    snap = _read_snapshot(sensor, span)
     waiting = _activity(snap)
     return (
         _run_header(snap),
