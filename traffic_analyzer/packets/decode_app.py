@@ -47,6 +47,8 @@ from .decode_reassembly import TcpReassembly, forget_oldest
 from .decode_tcp import TH_FIN, TcpVerdict
 from .decode_transport import Transport
 
+REASSEMBLED = frozenset((TLS, HTTP, DNS_TCP))  # dissector keys whose PDUs may span TCP segments
+
 
 class AppDecoder:
     """Protocol names and application fields of TCP/UDP payloads; keeps per-connection state."""
@@ -134,26 +136,34 @@ class AppDecoder:
         """Dissect the payloads of ``todo`` one by one, in capture order (reassembly state runs across them).
 
         Every per-packet value is taken out of its array once, as a list: indexing numpy arrays one
-        element at a time costs more than the dissection of a typical segment.
+        element at a time costs more than the dissection of a typical segment. A segment that only
+        extends a pending TLS record or HTTP body is counted without slicing its bytes.
         """
         mem = memoryview(buf)
         found: dict[str, dict[int, object]] = {}
         named_rows: list[int] = []
         names: list[str] = []
+        conversations = self._conversations
+        counts_only = self._reassembly.counts_only
+        start = t.payload_start[todo]
         columns = (
-            t.rows[todo], key[todo], t.proto[todo] == IPPROTO_TCP, t.payload_start[todo], t.payload_cap[todo],
-            t.payload_rep[todo], verdict.connection[todo], verdict.out_of_order[todo], verdict.direction[todo],
-            t.seq[todo], (t.flags[todo] & TH_FIN) != 0, t.whole[todo] & (not in_error),
+            t.rows[todo], np.array(KEYS, dtype=object)[key[todo]], t.proto[todo] == IPPROTO_TCP, start,
+            start + t.payload_cap[todo], t.payload_rep[todo], verdict.connection[todo], verdict.out_of_order[todo],
+            verdict.direction[todo], t.seq[todo], (t.flags[todo] & TH_FIN) != 0, t.whole[todo] & (not in_error),
         )  # fmt: skip
-        for row, k, is_tcp, start, cap, rep, conn, ooo, direction, seq, fin, whole in zip(
+        for row, k, is_tcp, start, end, rep, conn, ooo, direction, seq, fin, whole in zip(
             *(c.tolist() for c in columns), strict=True
         ):
-            data = bytes(mem[start : start + cap])
             messages: list[AppMessage] | None
             if not is_tcp:
-                messages = self._udp(KEYS[k], data, rep)
+                messages = self._udp(k, bytes(mem[start:end]), rep)
             else:
-                messages = self._tcp(KEYS[k], data, conn, ooo, direction, seq, fin, whole)
+                k = conversations.get(conn, k)
+                if k in REASSEMBLED and not ooo and end > start and counts_only(conn, direction, seq, end - start, fin):
+                    named_rows.append(row)
+                    names.append("TCP")
+                    continue
+                messages = self._tcp(k, bytes(mem[start:end]), conn, ooo, direction, seq, fin, whole)
             if not messages:
                 continue
             for msg in messages:
@@ -192,7 +202,7 @@ class AppDecoder:
                 return [AppMessage("DATA")]
             self._conversations[conn] = k
             forget_oldest(self._conversations)
-        if k not in (TLS, HTTP, DNS_TCP):
+        if k not in REASSEMBLED:
             if ooo or not data:
                 return None
             if k == NBSS:
