@@ -143,6 +143,7 @@ class AppDecoder:
         found: dict[str, dict[int, object]] = {}
         named_rows: list[int] = []
         names: list[str] = []
+        counted: list[int] = []  # segments inside a pending PDU: shown as TCP
         conversations = self._conversations
         counts_only = self._reassembly.counts_only
         start = t.payload_start[todo]
@@ -160,8 +161,7 @@ class AppDecoder:
             else:
                 k = conversations.get(conn, k)
                 if k in REASSEMBLED and not ooo and end > start and counts_only(conn, direction, seq, end - start, fin):
-                    named_rows.append(row)
-                    names.append("TCP")
+                    counted.append(row)
                     continue
                 messages = self._tcp(k, bytes(mem[start:end]), conn, ooo, direction, seq, fin, whole)
             if not messages:
@@ -171,8 +171,10 @@ class AppDecoder:
                     found.setdefault(name, {}).setdefault(row, value)
             named_rows.append(row)
             names.append(messages[-1].name)
+        protocol[np.array(counted, dtype=np.int64)] = P.TCP
         if named_rows:
-            protocol[np.array(named_rows, dtype=np.int64)] = [P.protocol_id(name) for name in names]
+            codes = {name: P.protocol_id(name) for name in dict.fromkeys(names)}
+            protocol[np.array(named_rows, dtype=np.int64)] = [codes[name] for name in names]
         for name, values in found.items():
             rows_found = np.fromiter(values.keys(), dtype=np.int64, count=len(values))
             fields.put_rows(name, rows_found, list(values.values()))
