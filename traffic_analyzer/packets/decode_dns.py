@@ -142,7 +142,7 @@ def _expanded_name(data: bytes, offset: int, base: int) -> tuple[bytes | str, in
                 maxname -= 1
             if offset + component > n:
                 return None
-            take = max(0, min(component, maxname))
+            take = component if component <= maxname else max(0, maxname)
             out += data[offset : offset + take]
             name_len += take
             maxname -= take
