@@ -133,7 +133,8 @@ class AppDecoder:
         fields.put_rows("ftp.response.code", t.rows[idx[ok]], code[ok])
 
     def _loop(self, buf, t, verdict, fields, protocol, todo, key, in_error) -> None:
-        """Dissect the payloads of ``todo`` one by one, in capture order (reassembly state runs across them).
+        """Dissect the payloads of ``todo`` one by one: datagrams, then segments in capture order (the
+        reassembly state runs across them; datagrams leave no state).
 
         Every per-packet value is taken out of its array once, as a list: indexing numpy arrays one
         element at a time costs more than the dissection of a typical segment. A segment that only
@@ -143,34 +144,40 @@ class AppDecoder:
         found: dict[str, dict[int, object]] = {}
         named_rows: list[int] = []
         names: list[str] = []
-        counted: list[int] = []  # segments inside a pending PDU: shown as TCP
-        conversations = self._conversations
-        counts_only = self._reassembly.counts_only
+
+        def add(row: int, messages: list[AppMessage] | None) -> None:
+            if messages:
+                for msg in messages:
+                    for name, value in msg.values.items():
+                        found.setdefault(name, {}).setdefault(row, value)
+                named_rows.append(row)
+                names.append(messages[-1].name)
+
+        tcp = t.proto[todo] == IPPROTO_TCP
+        keys = np.array(KEYS, dtype=object)[key[todo]]
         start = t.payload_start[todo]
+        end = start + t.payload_cap[todo]
+        udp, udp_messages = ~tcp, self._udp
+        for row, k, lo, hi, rep in zip(
+            *(c[udp].tolist() for c in (t.rows[todo], keys, start, end, t.payload_rep[todo])), strict=True
+        ):
+            add(row, udp_messages(k, bytes(mem[lo:hi]), rep))
+
+        counted: list[int] = []  # segments inside a pending PDU: shown as TCP
+        conversations, counts_only, tcp_messages = self._conversations, self._reassembly.counts_only, self._tcp
         columns = (
-            t.rows[todo], np.array(KEYS, dtype=object)[key[todo]], t.proto[todo] == IPPROTO_TCP, start,
-            start + t.payload_cap[todo], t.payload_rep[todo], verdict.connection[todo], verdict.out_of_order[todo],
+            t.rows[todo], keys, start, end, verdict.connection[todo], verdict.out_of_order[todo],
             verdict.direction[todo], t.seq[todo], (t.flags[todo] & TH_FIN) != 0, t.whole[todo] & (not in_error),
         )  # fmt: skip
-        for row, k, is_tcp, start, end, rep, conn, ooo, direction, seq, fin, whole in zip(
-            *(c.tolist() for c in columns), strict=True
+        for row, k, lo, hi, conn, ooo, direction, seq, fin, whole in zip(
+            *(c[tcp].tolist() for c in columns), strict=True
         ):
-            messages: list[AppMessage] | None
-            if not is_tcp:
-                messages = self._udp(k, bytes(mem[start:end]), rep)
+            k = conversations.get(conn, k)
+            if k in REASSEMBLED and not ooo and hi > lo and counts_only(conn, direction, seq, hi - lo, fin):
+                counted.append(row)
             else:
-                k = conversations.get(conn, k)
-                if k in REASSEMBLED and not ooo and end > start and counts_only(conn, direction, seq, end - start, fin):
-                    counted.append(row)
-                    continue
-                messages = self._tcp(k, bytes(mem[start:end]), conn, ooo, direction, seq, fin, whole)
-            if not messages:
-                continue
-            for msg in messages:
-                for name, value in msg.values.items():
-                    found.setdefault(name, {}).setdefault(row, value)
-            named_rows.append(row)
-            names.append(messages[-1].name)
+                add(row, tcp_messages(k, bytes(mem[lo:hi]), conn, ooo, direction, seq, fin, whole))
+
         protocol[np.array(counted, dtype=np.int64)] = P.TCP
         if named_rows:
             codes = {name: P.protocol_id(name) for name in dict.fromkeys(names)}
