@@ -4,7 +4,9 @@ A TLS record, a DNS-over-TCP message or an HTTP message may span segments: the s
 last show as TCP and the message's fields appear on the segment that completes it (tshark's
 multi-segment PDU, MSP). The PDU parsers (:func:`~.decode_tls.tls_record`,
 :func:`~.decode_dns.dns_tcp_message`, :func:`~.decode_http.http_message`) say what they found as a
-:class:`~.decode_fields.Pdu`; this module keeps the pending bytes between segments.
+:class:`~.decode_fields.Pdu`; this module keeps the pending bytes between segments. A segment in the
+middle of a PDU whose bytes nothing reads again (a TLS record's but a handshake's, an HTTP body's) is only
+counted (:meth:`TcpReassembly.counts_only`), so most segments of a bulk transfer are never sliced or parsed.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class _Direction:
         self.waiting: list[tuple[int, int]] = []  # (offset, length) of segments past a hole
         self.message: AppMessage | None = None  # already dissected headers of the pending HTTP message
         self.parser: Chunks | None = None
-        self.body_unread = False  # in-order bytes short of msp_end need not be kept (see TcpReassembly.counts_only)
+        self.body_unread = False  # the bytes before the PDU's end are not read again (TcpReassembly.counts_only)
 
     def start(self, seq: int, data: bytes, pdu: Pdu) -> None:
         """Wait for the rest of the PDU that starts at ``seq`` with ``data`` (what its parser asked for)."""
