@@ -47,6 +47,8 @@ from .decode_reassembly import TcpReassembly, forget_oldest
 from .decode_tcp import TH_FIN, TcpVerdict
 from .decode_transport import Transport
 
+REASSEMBLED = frozenset((TLS, HTTP, DNS_TCP))  # dissector keys whose PDUs may span TCP segments
+
 
 class AppDecoder:
     """Protocol names and application fields of TCP/UDP payloads; keeps per-connection state."""
@@ -131,38 +133,55 @@ class AppDecoder:
         fields.put_rows("ftp.response.code", t.rows[idx[ok]], code[ok])
 
     def _loop(self, buf, t, verdict, fields, protocol, todo, key, in_error) -> None:
-        """Dissect the payloads of ``todo`` one by one, in capture order (reassembly state runs across them).
+        """Dissect the payloads of ``todo`` one by one: datagrams, then segments in capture order (the
+        reassembly state runs across them; datagrams leave no state).
 
         Every per-packet value is taken out of its array once, as a list: indexing numpy arrays one
-        element at a time costs more than the dissection of a typical segment.
+        element at a time costs more than the dissection of a typical segment. A segment that only
+        extends a pending TLS record or HTTP body is counted without slicing its bytes.
         """
         mem = memoryview(buf)
         found: dict[str, dict[int, object]] = {}
         named_rows: list[int] = []
         names: list[str] = []
-        columns = (
-            t.rows[todo], key[todo], t.proto[todo] == IPPROTO_TCP, t.payload_start[todo], t.payload_cap[todo],
-            t.payload_rep[todo], verdict.connection[todo], verdict.out_of_order[todo], verdict.direction[todo],
-            t.seq[todo], (t.flags[todo] & TH_FIN) != 0, t.whole[todo] & (not in_error),
-        )  # fmt: skip
-        for row, k, is_tcp, start, cap, rep, conn, ooo, direction, seq, fin, whole in zip(
-            *(c.tolist() for c in columns), strict=True
+
+        def add(row: int, messages: list[AppMessage] | None) -> None:
+            if messages:
+                for msg in messages:
+                    for name, value in msg.values.items():
+                        found.setdefault(name, {}).setdefault(row, value)
+                named_rows.append(row)
+                names.append(messages[-1].name)
+
+        tcp = t.proto[todo] == IPPROTO_TCP
+        keys = np.array(KEYS, dtype=object)[key[todo]]
+        start = t.payload_start[todo]
+        end = start + t.payload_cap[todo]
+        udp, udp_messages = ~tcp, self._udp
+        for row, k, lo, hi, rep in zip(
+            *(c[udp].tolist() for c in (t.rows[todo], keys, start, end, t.payload_rep[todo])), strict=True
         ):
-            data = bytes(mem[start : start + cap])
-            messages: list[AppMessage] | None
-            if not is_tcp:
-                messages = self._udp(KEYS[k], data, rep)
+            add(row, udp_messages(k, bytes(mem[lo:hi]), rep))
+
+        counted: list[int] = []  # segments inside a pending PDU: shown as TCP
+        conversations, counts_only, tcp_messages = self._conversations, self._reassembly.counts_only, self._tcp
+        columns = (
+            t.rows[todo], keys, start, end, verdict.connection[todo], verdict.out_of_order[todo],
+            verdict.direction[todo], t.seq[todo], (t.flags[todo] & TH_FIN) != 0, t.whole[todo] & (not in_error),
+        )  # fmt: skip
+        for row, k, lo, hi, conn, ooo, direction, seq, fin, whole in zip(
+            *(c[tcp].tolist() for c in columns), strict=True
+        ):
+            k = conversations.get(conn, k)
+            if k in REASSEMBLED and not ooo and hi > lo and counts_only(conn, direction, seq, hi - lo, fin):
+                counted.append(row)
             else:
-                messages = self._tcp(KEYS[k], data, conn, ooo, direction, seq, fin, whole)
-            if not messages:
-                continue
-            for msg in messages:
-                for name, value in msg.values.items():
-                    found.setdefault(name, {}).setdefault(row, value)
-            named_rows.append(row)
-            names.append(messages[-1].name)
+                add(row, tcp_messages(k, bytes(mem[lo:hi]), conn, ooo, direction, seq, fin, whole))
+
+        protocol[np.array(counted, dtype=np.int64)] = P.TCP
         if named_rows:
-            protocol[np.array(named_rows, dtype=np.int64)] = [P.protocol_id(name) for name in names]
+            codes = {name: P.protocol_id(name) for name in dict.fromkeys(names)}
+            protocol[np.array(named_rows, dtype=np.int64)] = [codes[name] for name in names]
         for name, values in found.items():
             rows_found = np.fromiter(values.keys(), dtype=np.int64, count=len(values))
             fields.put_rows(name, rows_found, list(values.values()))
@@ -192,7 +211,7 @@ class AppDecoder:
                 return [AppMessage("DATA")]
             self._conversations[conn] = k
             forget_oldest(self._conversations)
-        if k not in (TLS, HTTP, DNS_TCP):
+        if k not in REASSEMBLED:
             if ooo or not data:
                 return None
             if k == NBSS:

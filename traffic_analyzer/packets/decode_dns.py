@@ -34,7 +34,8 @@ def dns_message(data: bytes, rep: int, name: str, tcp: bool) -> AppMessage:
         return msg
     questions = (data[base + 4] << 8) | data[base + 5]
     offset = base + 12
-    for i in range(questions):
+    # A query's fields come from its first question; a response's answers start after all of them.
+    for i in range(questions if response else min(questions, 1)):
         parsed = dns_name(data, offset, base)
         if parsed is None:
             return msg
@@ -63,7 +64,7 @@ def dns_answers(data: bytes, offset: int, base: int, count: int, mdns: bool) -> 
     kept: list[tuple[str, int]] = []
     n = len(data)
     for _ in range(count):
-        parsed = dns_name(data, offset, base)
+        parsed = _expanded_name(data, offset, base)  # the owner name: only where it ends matters
         if parsed is None or offset + parsed[1] + RR_FIXED_LEN > n:
             break
         start = offset + parsed[1]
@@ -101,10 +102,19 @@ def _rdata_text(data: bytes, rdata: int, base: int, rr_type: int, rr_class: int)
 
 
 def dns_name(data: bytes, offset: int, base: int) -> tuple[str, int] | None:
-    """expanddns_name() + getdns_name() of packet-dns.c: (formatted name, bytes used) or None on an exception.
+    """expanddns_name() + getdns_name() of packet-dns.c: (formatted name, bytes used) or None on an exception."""
+    parsed = _expanded_name(data, offset, base)
+    if parsed is None or isinstance(parsed[0], str):
+        return parsed
+    return format_text(parsed[0]), parsed[1]
+
+
+def _expanded_name(data: bytes, offset: int, base: int) -> tuple[bytes | str, int] | None:
+    """The name's bytes (or tshark's text for a special name) and the bytes it used, None on an exception.
 
     Mirrors tshark exactly, quirks included: at most 255 bytes are kept, a bit-string label is
-    written but not counted in the name's length, and a pointer loop ends the name.
+    written but not counted in the name's length, and a pointer loop ends the name. Only the
+    length of a record's owner name matters, so formatting is left to :func:`dns_name`.
     """
     start = offset
     out = bytearray()
@@ -132,7 +142,7 @@ def dns_name(data: bytes, offset: int, base: int) -> tuple[str, int] | None:
                 maxname -= 1
             if offset + component > n:
                 return None
-            take = max(0, min(component, maxname))
+            take = component if component <= maxname else max(0, maxname)
             out += data[offset : offset + take]
             name_len += take
             maxname -= take
@@ -184,7 +194,7 @@ def dns_name(data: bytes, offset: int, base: int) -> tuple[str, int] | None:
         return "<Root>", length
     if length < MIN_DNAME_LEN or (length > MIN_DNAME_LEN and name_len == 0):
         return None
-    return format_text(bytes(out[:name_len])), length
+    return bytes(out[:name_len]), length
 
 
 def dns_tcp_message(buffer: bytes, offset: int, can_desegment: bool) -> Pdu:

@@ -158,6 +158,7 @@ class Pdu(NamedTuple):
     message: AppMessage | None  # the whole message; while waiting, the headers read so far (or None)
     used: int = 0  # bytes the whole message took
     need: int | Chunks | None = None  # None: whole; else bytes needed, ONE_MORE, UNTIL_FIN or a chunk parser
+    body_read: bool = True  # while waiting: whether dissecting the whole PDU reads its bytes past the headers
 
 
 def packet_table(

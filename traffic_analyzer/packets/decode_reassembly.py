@@ -4,7 +4,9 @@ A TLS record, a DNS-over-TCP message or an HTTP message may span segments: the s
 last show as TCP and the message's fields appear on the segment that completes it (tshark's
 multi-segment PDU, MSP). The PDU parsers (:func:`~.decode_tls.tls_record`,
 :func:`~.decode_dns.dns_tcp_message`, :func:`~.decode_http.http_message`) say what they found as a
-:class:`~.decode_fields.Pdu`; this module keeps the pending bytes between segments.
+:class:`~.decode_fields.Pdu`; this module keeps the pending bytes between segments. A segment in the
+middle of a PDU whose bytes nothing reads again (a TLS record's but a handshake's, an HTTP body's) is only
+counted (:meth:`TcpReassembly.counts_only`), so most segments of a bulk transfer are never sliced or parsed.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import itertools
 
 from .decode_dispatch import DNS_TCP, TLS
 from .decode_dns import dns_tcp_message
-from .decode_fields import AppMessage
+from .decode_fields import AppMessage, Pdu
 from .decode_http import CHUNKED, MAX_KEPT_BYTES, ONE_MORE, UNTIL_FIN, Chunks, HttpConversation, http_message
 from .decode_tls import tls_record
 
@@ -21,7 +23,7 @@ from .decode_tls import tls_record
 class _Direction:
     """One direction of a TCP connection: its pending multi-segment PDU (tshark's MSP)."""
 
-    __slots__ = ("msp_seq", "msp_end", "chunks", "filled", "waiting", "message", "parser")
+    __slots__ = ("msp_seq", "msp_end", "chunks", "filled", "waiting", "message", "parser", "body_unread")
 
     def __init__(self) -> None:
         self.msp_seq = -1  # sequence number where the pending PDU starts (-1: none)
@@ -31,11 +33,20 @@ class _Direction:
         self.waiting: list[tuple[int, int]] = []  # (offset, length) of segments past a hole
         self.message: AppMessage | None = None  # already dissected headers of the pending HTTP message
         self.parser: Chunks | None = None
+        self.body_unread = False  # the bytes before the PDU's end are not read again (TcpReassembly.counts_only)
 
-    def start(self, seq: int, data: bytes, need: int | Chunks, message: AppMessage | None = None) -> None:
+    def start(self, seq: int, data: bytes, pdu: Pdu) -> None:
+        """Wait for the rest of the PDU that starts at ``seq`` with ``data`` (what its parser asked for)."""
+        need, message = pdu.need, pdu.message
         self.parser = need if isinstance(need, Chunks) else None
         self.msp_seq, self.msp_end, self.message = seq, CHUNKED if self.parser else need, message
         self.chunks, self.filled, self.waiting = {}, 0, []
+        # Nothing reads a PDU's middle again when its end is known and either its headers are dissected
+        # already (an HTTP body: only the bytes past the end are parsed) or its parser skips it (a TLS
+        # record but a handshake), nor a response that runs until the connection ends.
+        self.body_unread = need == UNTIL_FIN or (
+            self.parser is None and need > 0 and (message is not None or not pdu.body_read)
+        )
         if self.parser is None:
             self.add(0, data)
         else:
@@ -65,6 +76,15 @@ class _Direction:
             self.filled = max([self.filled] + [o + n for o, n in joined])
             self.waiting = [(o, n) for o, n in self.waiting if o > self.filled]
 
+    def add_unread(self, offset: int, size: int) -> None:
+        """add() for in-order bytes nothing reads again: only their place is kept.
+
+        The place still counts: as in add(), a later segment at the same offset keeps no bytes of its own.
+        """
+        if offset < MAX_KEPT_BYTES:
+            self.chunks.setdefault(offset, b"")
+        self.filled = offset + size
+
     def assembled(self) -> bytes:
         size = min(self.filled, MAX_KEPT_BYTES)
         out = bytearray(size)
@@ -74,6 +94,7 @@ class _Direction:
 
     def clear(self) -> None:
         self.msp_seq, self.chunks, self.filled, self.waiting, self.message, self.parser = -1, {}, 0, [], None, None
+        self.body_unread = False
 
 
 MAX_CONNECTIONS_KEPT = 50_000  # per-connection reassembly states kept; a live run sees millions of connections
@@ -98,6 +119,27 @@ class TcpReassembly:
         self._streams: dict[tuple[int, int], _Direction] = {}
         self._http: dict[int, HttpConversation] = {}  # per connection: what tshark keeps of its HTTP
         self.until_fin: set[int] = set()  # connections with a response that ends with the connection
+
+    def counts_only(self, conn: int, direction: int, seq: int, size: int, fin: bool) -> bool:
+        """Count an in-order segment of ``size`` bytes (> 0) that only extends its direction's pending PDU.
+
+        True when the segment neither completes the PDU nor is read again (the middle of a TLS record or
+        of an HTTP body): its frame shows as TCP, as segment() would say, and the caller need not slice
+        its bytes. False: nothing changed, dissect it with segment().
+        """
+        stream = self._streams.get((conn, direction))
+        if stream is None or not stream.body_unread or stream.waiting:
+            return False
+        offset = (seq - stream.msp_seq) & 0xFFFFFFFF
+        if offset != stream.filled:
+            return False
+        if stream.msp_end == UNTIL_FIN:
+            if fin or offset >= stream.limit():
+                return False
+        elif offset + size >= stream.msp_end:
+            return False
+        stream.add_unread(offset, size)
+        return True
 
     def segment(
         self, k: str, conn: int, direction: int, seq: int, fin: bool, data: bytes, ooo: bool, can_desegment: bool
@@ -182,7 +224,7 @@ class TcpReassembly:
                     forget_oldest(self._http)
                 result = http_message(buffer, offset, can_desegment, fin, http)
             if result.need is not None:
-                stream.start((base + offset) & 0xFFFFFFFF, buffer[offset:], result.need, result.message)
+                stream.start((base + offset) & 0xFFFFFFFF, buffer[offset:], result)
                 if result.need == UNTIL_FIN:
                     self.until_fin.add(conn)
                 break

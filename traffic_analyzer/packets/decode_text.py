@@ -8,6 +8,7 @@ REPLACEMENT = "\ufffd"
 _CSV_ESCAPES = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _C_ESCAPES = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v"}
 _NOT_PRINTABLE = {"Cc", "Cf", "Cn", "Cs"}  # GLib's g_unichar_isprint() says no to these categories
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))  # what format_text() shows as it is
 
 
 def field_text(value: str) -> str:
@@ -15,7 +16,7 @@ def field_text(value: str) -> str:
     cut = value.find("\0")
     if cut >= 0:
         value = value[:cut]
-    if any(c in value for c in _CSV_ESCAPES):
+    if not value.isprintable() and any(c in value for c in _CSV_ESCAPES):
         value = "".join(_CSV_ESCAPES.get(c, c) for c in value)
     return value
 
@@ -30,7 +31,7 @@ def ascii_text(data: bytes) -> str:
 
 def format_text(data: bytes) -> str:
     """epan/strutil.c format_text(): UTF-8 shown as such, the rest as C escapes or U+FFFD."""
-    if data.isascii() and all(0x20 <= b < 0x7F for b in data):
+    if not data.translate(None, _PRINTABLE_ASCII):
         return data.decode("ascii")
     out: list[str] = []
     i, n = 0, len(data)

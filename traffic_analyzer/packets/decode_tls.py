@@ -30,7 +30,9 @@ def tls_record(buffer: bytes, offset: int, can_desegment: bool) -> Pdu:
         return Pdu(AppMessage("TLS"), left)  # not a record header: shown as continuation data
     size = 5 + ((buffer[offset + 3] << 8) | buffer[offset + 4])
     if left < size:
-        return Pdu(None, need=size) if can_desegment else Pdu(AppMessage("TLS"), left)
+        if not can_desegment:
+            return Pdu(AppMessage("TLS"), left)
+        return Pdu(None, need=size, body_read=content_type == TLS_HANDSHAKE)  # only a Client Hello's SNI is read
     msg = AppMessage("TLS")
     if content_type == TLS_HANDSHAKE:
         sni = client_hello_sni(buffer[offset + 5 : offset + size])
