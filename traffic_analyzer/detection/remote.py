@@ -19,6 +19,7 @@ not forked: the analyzer runs threads (dashboard, alert channels) whose locks a 
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import queue
 import signal
 import traceback
@@ -118,7 +119,7 @@ class RemoteDetection:
         while message[0] == "model":
             message = self._receive()
         self._waiting -= 1
-        findings: Findings = message[1]
+        findings: Findings = pickle.loads(message[1])
         for alert in findings.alerts:
             self.book.alerts[alert.key] = alert
         return findings
@@ -178,7 +179,9 @@ def _serve(inbox: Any, outbox: Any, detectors: list[Detector], model: BaselineMo
             break
         try:
             if what == "window":
-                outbox.put(("findings", detection.findings(message[1])))
+                # Pickled now, not by the queue's feeder thread later: the alerts are the book's own objects,
+                # which the next window's detection changes in place, so a late pickle would carry its state.
+                outbox.put(("findings", pickle.dumps(detection.findings(message[1]), pickle.HIGHEST_PROTOCOL)))
             elif what == "detectors":
                 running = {d.name: d for d in detection.detectors}
                 detection.detectors = [running[name] if d is None else d for name, d in message[1]]
@@ -200,8 +203,6 @@ def _serve(inbox: Any, outbox: Any, detectors: list[Detector], model: BaselineMo
 
 
 def _picklable(exc: Exception) -> Exception | None:
-    import pickle
-
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception:  # noqa: BLE001 - an exception that cannot travel is sent as its traceback text
