@@ -15,7 +15,7 @@ from traffic_analyzer.detection.anomaly.iforest import HostAnomalyModel
 from traffic_analyzer.detection.anomaly.lof import LocalOutlierModel
 from traffic_analyzer.detection.anomaly.persist import load_model
 from traffic_analyzer.errors import AnalyzerError
-from traffic_analyzer.features.host_windows import HOST_FEATURES
+from traffic_analyzer.features.host_windows import HOST_FEATURES, INBOUND_FEATURES
 from traffic_analyzer.pipeline import Analysis, file_windows
 from traffic_analyzer.store.engine import store_url
 from traffic_analyzer.store.reader import ResultReader
@@ -42,7 +42,7 @@ MODELS = [HostAnomalyModel, AutoencoderModel, LocalOutlierModel]
 def test_estimator_contract(baseline, model_class):
     model = model_class(false_alarm_rate=0.02, random_state=7)
     assert model.fit(baseline) is model
-    assert list(model.feature_names_in_) == list(HOST_FEATURES)
+    assert list(model.feature_names_in_) == [f for f in HOST_FEATURES if f not in INBOUND_FEATURES]
     again = model_class(false_alarm_rate=0.02, random_state=7).fit(baseline)
     np.testing.assert_array_equal(model.score_samples(baseline), again.score_samples(baseline))
     assert set(np.unique(model.predict(baseline))) <= {-1, 1}
@@ -55,7 +55,10 @@ def test_threshold_is_calibrated_on_the_baseline(baseline, rate, model_class):
     model = model_class(false_alarm_rate=rate).fit(baseline)
     flagged_share = float((model.predict(baseline) == -1).mean())
     assert flagged_share <= rate  # the false-alarm budget holds on the traffic it learned from
-    assert flagged_share >= rate - 2 / len(baseline)  # and the budget is used, not a fixed share of anything
+    # and the budget is used, not a fixed share of anything: by the baseline's own scores (LOF scores each
+    # baseline window without its twin as a neighbour; predicting on the training points counts it)
+    used = float((model.baseline_scores_ < model.offset_).mean())
+    assert rate - 2 / len(baseline) <= used <= rate
 
 
 @pytest.mark.parametrize("model_class", MODELS)

@@ -73,3 +73,27 @@ def test_a_resolver_is_not_raised_for_relaying_in_a_window_where_its_client_look
     assert anomaly_alerts(model, features, lookups, 100.0, 105.0, np.array([0.5, 0.5])) == []
     alone = anomaly_alerts(model, features, lookups.iloc[1:], 100.0, 105.0, np.array([0.5, 0.5]))
     assert [a.attacker for a in alone] == ["resolver"]  # answering nobody, it sent the long names itself
+
+
+def test_half_open_connections_from_many_sources_name_the_host_as_the_victim_of_a_flood():
+    model = fitted_model()
+    sources = 10 * float(model.baseline_max_["failed_sources_in"])
+    features = _windows(server={"failed_sources_in": sources}, quiet={})
+    alerts = anomaly_alerts(model, features, empty_flows(), 100.0, 105.0, np.array([0.5, 0.5]))
+    assert [(a.attacker, a.victims) for a in alerts] == [("*", ["server"])]
+    assert alerts[0].explanation.startswith(f"server was sent connections that got nowhere by {sources:g} distinct")
+
+
+def test_a_host_that_mostly_answered_a_flagged_scanner_is_its_victim_not_an_anomaly():
+    model = fitted_model()
+    features = _windows(scanner={"failed_flows": 10 * float(model.baseline_max_["failed_flows"])}, target={}, other={})
+    features.loc["target", "packets_out"] = features.loc["other", "packets_out"] = 100.0
+    answers = flows(
+        [
+            {"ts": 101.0, "orig_h": "target", "resp_h": "scanner", "resp_p": 3, "proto": "icmp", "orig_pkts": 90},
+            {"ts": 101.0, "orig_h": "other", "resp_h": "scanner", "resp_p": 3, "proto": "icmp", "orig_pkts": 10},
+        ]
+    )
+    decision = np.array([0.5, -0.1, -0.1])  # the model flags the target and the other host as well
+    alerts = anomaly_alerts(model, features, answers, 100.0, 105.0, decision)
+    assert sorted(a.attacker for a in alerts) == ["other", "scanner"]  # 90 of the target's 100 packets answered

@@ -10,8 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..distinct import Remembered
+
 FAILED_STATES = ("S0", "REJ", "RSTOS0", "RSTR", "SH", "OTH")  # attempts that got nowhere
 DNS_NXDOMAIN = 3
+# ICMP types that answer another's packet (echo reply, unreachable, source quench, redirect, time exceeded,
+# parameter problem; ICMPv6: the errors and echo reply): a scanned host's port-unreachables are not its acts.
+ICMP_ANSWERS = (0, 3, 4, 5, 11, 12)
+ICMPV6_ANSWERS = (1, 2, 3, 4, 129)
 
 HOST_FEATURES: tuple[str, ...] = (
     "packets_out",
@@ -27,8 +33,14 @@ HOST_FEATURES: tuple[str, ...] = (
     "distinct_dns_names",
     "mean_dns_name_len",
     "nxdomain_replies",
-    "icmp_packets_out",
+    "icmp_requests_out",
+    "max_conns_one_service",
+    "failed_sources_in",
 )
+# Counts of what others did to the host, not of what it did: judged only against the baseline's most
+# (the anomaly detector's far-beyond-baseline rule), never learned by the models. A victim's count is not its
+# behaviour, and a count that is nearly always 0 makes a density model call its rare 1s outliers.
+INBOUND_FEATURES: tuple[str, ...] = ("failed_sources_in",)
 
 
 def host_window_features(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
@@ -56,8 +68,12 @@ def host_window_features(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataF
     nxdomain = (packets["dns_rcode"].to_numpy(np.float64, na_value=np.nan)[ip] == DNS_NXDOMAIN) & has_dst
     features["nxdomain_replies"] = np.bincount(dst[nxdomain], minlength=n)
     transport = packets["transport"].to_numpy(dtype=object, na_value="")[ip]
-    icmp = (transport == "icmp") | (transport == "icmpv6")
-    features["icmp_packets_out"] = np.bincount(src[icmp], minlength=n)
+    icmp_type = packets["icmp_type"].to_numpy(dtype=np.float64, na_value=np.nan)[ip]
+    answers = ((transport == "icmp") & np.isin(icmp_type, ICMP_ANSWERS)) | (
+        (transport == "icmpv6") & np.isin(icmp_type, ICMPV6_ANSWERS)
+    )
+    asking = ((transport == "icmp") | (transport == "icmpv6")) & ~answers
+    features["icmp_requests_out"] = np.bincount(src[asking], minlength=n)
 
     senders = np.flatnonzero(features["packets_out"] > 0)  # the hosts that originated traffic
     out = pd.DataFrame(
@@ -70,18 +86,48 @@ def host_window_features(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataF
 
 
 def _flow_features(flows: pd.DataFrame, addresses: pd.Index, n: int) -> dict[str, np.ndarray]:
-    """Per originator code: flows, distinct responders and ports, failed attempts."""
-    orig = addresses.get_indexer(flows["orig_h"].to_numpy(dtype=object))
-    known = orig >= 0  # originators that sent no packet in the window are not rows of the table
-    orig = orig[known]
-    f = flows[known]
-    failed = f["conn_state"].isin(FAILED_STATES).fillna(False).to_numpy(dtype=bool)
+    """Per originator code: flows, distinct responders and ports, failed attempts, the most TCP connections to
+    one service (a password guesser's or a flooder's concentration; UDP is left out, where every DNS lookup is
+    a flow of its own); per responder code: the distinct originators of its connections that got nowhere
+    (failed, or a SYN never followed by the handshake's ACK): many such sources are a flood, spoofed or not,
+    where a scan is one source."""
+    resp_h, resp_p = flows["resp_h"].to_numpy(dtype=object), flows["resp_p"].to_numpy(dtype=object)
+    history = flows["history"].fillna("")
+    failed_all = flows["conn_state"].isin(FAILED_STATES).fillna(False).to_numpy(dtype=bool)
+    nowhere = failed_all | (_never_completed(history) if len(history) else np.zeros(0, dtype=bool))
+    orig_all = addresses.get_indexer(flows["orig_h"].to_numpy(dtype=object))
+    resp = addresses.get_indexer(resp_h)
+    inbound = nowhere & (resp >= 0) & (orig_all >= 0)
+    known = orig_all >= 0  # originators that sent no packet in the window are not rows of the table
+    orig = orig_all[known]
+    failed = failed_all[known]
+    hosts, ports = pd.factorize(resp_h[known])[0], pd.factorize(resp_p[known])[0]
+    service = hosts.astype(np.int64) * (int(ports.max(initial=0)) + 2) + ports + 1
+    tcp = (flows["proto"].to_numpy(dtype=object)[known] == "tcp") & (hosts >= 0)
     return {
         "flows": np.bincount(orig, minlength=n),
-        "distinct_dst_hosts": _distinct_per_code(orig, pd.factorize(f["resp_h"].to_numpy(dtype=object))[0], n),
-        "distinct_dst_ports": _distinct_per_code(orig, pd.factorize(f["resp_p"].to_numpy(dtype=object))[0], n),
+        "distinct_dst_hosts": _distinct_per_code(orig, hosts, n),
+        "distinct_dst_ports": _distinct_per_code(orig, ports, n),
         "failed_flows": np.bincount(orig[failed], minlength=n),
+        "max_conns_one_service": _most_per_code(orig, np.where(tcp, service, -1), n),
+        "failed_sources_in": _distinct_per_code(resp[inbound], orig_all[inbound], n),
     }
+
+
+# A SYN the originator never followed with the handshake's ACK or data (Zeek history letters: upper case are
+# the originator's): a half-open connection even when the responder answered (conn_state S1).
+_never_completed = Remembered(lambda h: h.str.contains("S", regex=False) & ~h.str.contains("[AD]"))
+
+
+def _most_per_code(owner: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
+    """How often each owner code's most frequent value (codes, -1 for missing) occurs: a group-by's max count."""
+    present = value >= 0
+    if not present.any():
+        return np.zeros(n, dtype=np.int64)
+    pairs, counts = np.unique(np.stack([owner[present], value[present]]), axis=1, return_counts=True)
+    most = np.zeros(n, dtype=np.int64)
+    np.maximum.at(most, pairs[0], counts)
+    return most
 
 
 def _distinct_per_code(owner: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:

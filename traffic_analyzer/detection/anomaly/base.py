@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ...errors import AnalyzerError
+from ...features.host_windows import INBOUND_FEATURES
 from ..known_patterns import KnownPatterns
 from .threshold import tail_threshold, window_rate
 
@@ -53,13 +54,14 @@ class BaselineModel(OutlierMixin, BaseEstimator, ABC):
                 f"the baseline has {len(X)} host windows; the anomaly model needs at least {MIN_BASELINE_WINDOWS} "
                 "(train on a longer capture)"
             )
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        baseline_scores = self._fit(X)
+        learned = X[[c for c in X.columns if c not in INBOUND_FEATURES]]
+        self.feature_names_in_ = np.asarray(learned.columns, dtype=object)
+        baseline_scores = self._fit(learned)
         if self.false_alarm_rate is None and seconds is None:
             raise ValueError("fit needs the seconds of traffic the baseline covers, or a false_alarm_rate")
         self.baseline_scores_ = np.sort(np.asarray(baseline_scores, dtype=float))  # kept: a new budget needs them
         self.baseline_seconds_ = seconds
-        self.baseline_median_ = X.median()
+        self.baseline_median_ = X.median()  # every column: the inbound ones are judged against these
         self.baseline_max_ = X.max()
         self.n_baseline_windows_ = len(X)
         return self.set_budget(self.alerts_per_day, self.false_alarm_rate)

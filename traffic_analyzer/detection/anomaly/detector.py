@@ -2,7 +2,10 @@
 
 Besides the model's own verdict, a host window is flagged when it does something the baseline never came
 close to: one of the counts of what a host did to others (failed connections, distinct hosts and ports,
-DNS names and their length, NXDOMAIN answers) at EXTREME_FACTOR times the most any baseline window showed.
+the most connections to one service, DNS names and their length, NXDOMAIN answers) at EXTREME_FACTOR times
+the most any baseline window showed. One count is of what others did to the host: the distinct sources of
+connections to it that got nowhere. Far past the baseline that is a flood from many (often spoofed)
+sources: the alert names the host as its victim and ``*`` as the attacker, as the flood detectors do.
 A model whose threshold is placed for one alert a day can miss a sweep of 120 hosts by a host that sends few
 packets, because in all other respects it is ordinary; no site's baseline holds that. Volumes (packets,
 bytes, flows) are left out: a backup or a download moves more than any hour of baseline without being an
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ...features.host_windows import INBOUND_FEATURES
 from ...records.alert import Alert
 from ...records.window import WindowData
 from ..base import Detector
@@ -25,6 +29,8 @@ if TYPE_CHECKING:  # the model's module loads scikit-learn; a run without a mode
 
 EXTREME_FEATURES = (
     "failed_flows",
+    "max_conns_one_service",
+    "failed_sources_in",
     "distinct_dst_hosts",
     "distinct_dst_ports",
     "distinct_dns_names",
@@ -35,6 +41,8 @@ EXTREME_FACTOR = 2.0  # this many times the baseline's most...
 EXTREME_FLOOR = 10.0  # ... or of this, when the baseline's most was smaller (a short baseline's maxima are low)
 EXTREME_FULL_RATIO = 20.0  # this many times past the limit scores SCORE_FLOOR + SCORE_SPAN
 DNS_FEATURES = frozenset({"distinct_dns_names", "mean_dns_name_len", "nxdomain_replies"})
+ANSWER_SHARE = 0.5  # a host whose packets went this much to flagged hosts was answering them
+MANY_SOURCES = "*"  # the attacker of a flood from many sources, as the flood detectors write it
 
 
 class AnomalyDetector(Detector):
@@ -85,7 +93,10 @@ def anomaly_alerts(
     if not len(flagged):
         return alerts
     relays = _relays(features.index[flagged], worst[flagged], flows)
-    flagged = np.array([i for i in flagged if features.index[i] not in relays], dtype=int)
+    answering = _answering(features, flagged, beyond, flows)
+    flagged = np.array(
+        [i for i in flagged if features.index[i] not in relays and features.index[i] not in answering], dtype=int
+    )
     hosts = features.index[flagged]
     theirs = flows.loc[flows["orig_h"].isin(hosts), ["orig_h", "resp_h"]].dropna() if len(flows) else flows
     peers_of = theirs.groupby("orig_h", sort=False)["resp_h"].unique() if len(theirs) else {}
@@ -100,6 +111,8 @@ def anomaly_alerts(
         relayed_by = sorted(r for r, clients in relays.items() if host in clients)
         if relayed_by:
             said += f"; its lookups were relayed upstream by {', '.join(relayed_by)}"
+        attacker, victims = host, peers if len(peers) == 1 else ["many"] if peers else []
+        lead = f"{host} behaved unlike the baseline of {model.n_baseline_windows_} host windows"
         if beyond[i] > 1.0:
             name = worst[i]
             most = float(model.baseline_max_[name])
@@ -107,17 +120,21 @@ def anomaly_alerts(
                 f"{name} {float(row[name]):g} is {float(row[name]) / max(most, 1.0):.0f} times the most any baseline "
                 f"window showed ({most:g}); " + said
             )
+            if name in INBOUND_FEATURES:
+                attacker, victims = MANY_SOURCES, [host]
+                lead = (
+                    f"{host} was sent connections that got nowhere by {float(row[name]):g} distinct sources, "
+                    f"unlike the baseline of {model.n_baseline_windows_} host windows"
+                )
         alerts.append(
             Alert(
                 kind="anomaly",
-                attacker=host,
-                victims=peers if len(peers) == 1 else ["many"] if peers else [],
+                attacker=attacker,
+                victims=victims,
                 start=start,
                 end=end,
                 score=round(float(scores[i]), 1),
-                explanation=f"{host} behaved unlike the baseline of {model.n_baseline_windows_} host windows: "
-                + (said or "an unusual combination of otherwise ordinary counts")
-                + ".",
+                explanation=f"{lead}: " + (said or "an unusual combination of otherwise ordinary counts") + ".",
                 evidence={
                     "features": {n: float(row[n]) for n in features.columns},
                     "decision": float(decision[i]),
@@ -160,3 +177,25 @@ def _relays(hosts: pd.Index, worst: np.ndarray, flows: pd.DataFrame) -> dict[str
     for client, resolver in zip(asked["orig_h"].tolist(), asked["resp_h"].tolist(), strict=True):
         relays[resolver].add(client)
     return relays
+
+
+def _answering(features: pd.DataFrame, flagged: np.ndarray, beyond: np.ndarray, flows: pd.DataFrame) -> set[str]:
+    """Hosts flagged by the model alone that mostly answered other flagged hosts: the victims of a scan.
+
+    A scanned host sends a port-unreachable or a reset for every probe, and in that window it looks as odd as
+    its scanner. When at least ANSWER_SHARE of its packets went to hosts flagged in the same window, it is
+    their victim (their alerts name it), not an anomaly of its own. A host past a count limit itself is kept.
+    """
+    hosts = features.index[flagged]
+    if len(hosts) < 2 or not len(flows):
+        return set()
+    model_only = {h for h, b in zip(hosts.tolist(), beyond[flagged].tolist(), strict=True) if b <= 1.0}
+    if not model_only:
+        return set()
+    every = set(hosts.tolist())
+    sent: dict[str, float] = {}
+    for me, other, packets in (("orig_h", "resp_h", "orig_pkts"), ("resp_h", "orig_h", "resp_pkts")):
+        mine = flows[flows[me].isin(model_only) & flows[other].isin(every) & (flows[me] != flows[other])]
+        for host, n in mine.groupby(me, sort=False)[packets].sum().items():
+            sent[host] = sent.get(host, 0.0) + float(n)
+    return {h for h in model_only if sent.get(h, 0.0) >= ANSWER_SHARE * float(features.at[h, "packets_out"])}

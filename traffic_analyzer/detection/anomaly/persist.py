@@ -44,7 +44,7 @@ def model_info(model: BaselineModel, trained_on: str, trained_at: float | None =
         "trained_at": trained_at or time.time(),
         "baseline_windows": int(model.n_baseline_windows_),
         **budget_info(model),
-        "features": list(model.feature_names_in_),
+        "features": list(model.baseline_max_.index),  # every column it was given; it learns feature_names_in_
         "known_patterns": model.known_patterns_.describe(),
         "detector_baselines": model.detector_baselines_,
         "sklearn": sklearn.__version__,
