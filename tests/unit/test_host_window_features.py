@@ -41,4 +41,3 @@ def test_icmp_errors_and_echo_replies_are_answers_not_requests():
     features = host_window_features(packets(sent), flows([]))
     assert features.loc[SERVER, "icmp_requests_out"] == 0  # port unreachables and a reply
     assert features.loc[GUESSER, "icmp_requests_out"] == 20
-
