@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,13 +17,14 @@ from traffic_analyzer.capture.pcap_file import PcapFileSource
 from traffic_analyzer.detection.anomaly.autoencoder import AutoencoderModel
 from traffic_analyzer.detection.anomaly.iforest import HostAnomalyModel
 from traffic_analyzer.detection.anomaly.lof import LocalOutlierModel
-from traffic_analyzer.detection.anomaly.persist import load_model
+from traffic_analyzer.detection.anomaly.persist import load_model, save_model
 from traffic_analyzer.errors import AnalyzerError
 from traffic_analyzer.features.host_windows import HOST_FEATURES, INBOUND_FEATURES
 from traffic_analyzer.pipeline import Analysis, file_windows
 from traffic_analyzer.store.engine import store_url
 from traffic_analyzer.store.reader import ResultReader
 
+ROOT = Path(__file__).resolve().parents[2]
 BASELINE = ("benign-netflix-streaming.pcap", "benign-msteams-call.pcap", "benign-android-mixed.pcap")
 
 
@@ -126,3 +131,30 @@ def test_summary_reports_no_model_without_baseline(pcaps, tmp_path):
     summary = read_json(tmp_path, pcaps / "benign-tls-firefox.pcap")
     assert summary["model"] == {"status": "none"}
     assert json.dumps(summary)  # plain JSON all the way down
+
+
+def test_a_saved_forest_scores_in_a_process_that_loads_no_scikit_learn(baseline, syn_scan, tmp_path):
+    """The detection worker loads the saved model at every start: the deployed form scores as the fitted
+    model does without importing scikit-learn or SciPy (1.5 s of CPU), also after a new budget is placed."""
+    model = HostAnomalyModel(alerts_per_day=1.0).fit(baseline, seconds=600.0)
+    save_model(model, tmp_path / "model.joblib", "baseline")
+    scan = host_windows(syn_scan.path)
+    scan.to_pickle(tmp_path / "scan.pickle")
+    script = f"""
+import sys, pickle, pandas as pd
+from traffic_analyzer.detection.anomaly.persist import load_placed
+from traffic_analyzer.features.host_windows import HOST_FEATURES
+model, report = load_placed({str(tmp_path / "model.joblib")!r}, HOST_FEATURES, 1.0, None)
+scan = pd.read_pickle({str(tmp_path / "scan.pickle")!r})
+decision = model.decision_function(scan)
+loaded = sorted(m for m in ("sklearn", "scipy") if m in sys.modules)
+pickle.dump((type(model).__name__, loaded, decision, model.threat_score(decision)), sys.stdout.buffer)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, timeout=120, check=True)
+    kind, loaded, decision, threat = pickle.loads(proc.stdout)
+    assert kind == "DeployedForest" and loaded == []
+    np.testing.assert_array_equal(decision, model.decision_function(scan))
+    np.testing.assert_array_equal(threat, model.threat_score(model.decision_function(scan)))
+    deployed, _ = load_model(tmp_path / "model.joblib", HOST_FEATURES)
+    deployed.set_budget(24.0)
+    assert deployed.offset_ == model.set_budget(24.0).offset_  # a new budget: the same threshold

@@ -18,20 +18,13 @@ from sklearn.utils.validation import check_is_fitted
 from ...errors import AnalyzerError
 from ...features.host_windows import INBOUND_FEATURES
 from ..known_patterns import KnownPatterns
-from .threshold import tail_threshold, window_rate
+from .scoring import SCORE_FLOOR, SCORE_SPAN, TOP_FEATURES, Budgeted, explain_by_range, log_scale
 
+__all__ = ["SCORE_FLOOR", "SCORE_SPAN", "TOP_FEATURES", "BaselineModel", "log_scale"]
 MIN_BASELINE_WINDOWS = 20  # fewer host windows than this say too little about "normal"
-SCORE_FLOOR = 40.0  # threat score of a window just past the threshold
-SCORE_SPAN = 50.0  # added as a window falls further below the threshold
-TOP_FEATURES = 3  # features quoted in an explanation
 
 
-def log_scale(X: pd.DataFrame) -> np.ndarray:
-    """Counts span orders of magnitude; log1p keeps one busy server from defining 'normal'."""
-    return np.log1p(X.to_numpy(dtype=float).clip(min=0))
-
-
-class BaselineModel(OutlierMixin, BaseEstimator, ABC):
+class BaselineModel(Budgeted, OutlierMixin, BaseEstimator, ABC):
     """A model of normal host windows: subclasses learn scores in ``_fit`` and give them in ``_scores``.
 
     ``fit`` checks the baseline, remembers its medians and maxima (quoted in explanations) and sets the
@@ -66,22 +59,6 @@ class BaselineModel(OutlierMixin, BaseEstimator, ABC):
         self.n_baseline_windows_ = len(X)
         return self.set_budget(self.alerts_per_day, self.false_alarm_rate)
 
-    def set_budget(self, alerts_per_day: float, false_alarm_rate: float | None = None) -> BaselineModel:
-        """Place the threshold for a new false-alarm budget on the fitted baseline, without fitting again."""
-        check_is_fitted(self, "baseline_scores_")
-        if false_alarm_rate is None and self.baseline_seconds_ is None:
-            raise AnalyzerError(
-                "the anomaly model was fitted without its baseline's duration, so it cannot place a budget of "
-                "alerts a day: train it again (--train) or set false_alarm_rate"
-            )
-        self.alerts_per_day, self.false_alarm_rate = alerts_per_day, false_alarm_rate
-        if false_alarm_rate is not None:
-            self.rate_ = float(false_alarm_rate)
-        else:
-            self.rate_ = window_rate(alerts_per_day, len(self.baseline_scores_), self.baseline_seconds_)
-        self.offset_ = tail_threshold(self.baseline_scores_, self.rate_)
-        return self
-
     @abstractmethod
     def _fit(self, X: pd.DataFrame) -> np.ndarray:
         """Learn from the baseline; returns the baseline windows' scores (higher is more normal)."""
@@ -113,7 +90,4 @@ class BaselineModel(OutlierMixin, BaseEstimator, ABC):
 
     def _explain_by_range(self, row: pd.Series) -> list[tuple[str, float, float, float]]:
         """The features furthest above the baseline median, relative to the baseline's range."""
-        med, top = self.baseline_median_, self.baseline_max_
-        excess = (row - med) / (top - med + 1.0)
-        names = excess.sort_values(ascending=False).index[:TOP_FEATURES]
-        return [(n, float(row[n]), float(med[n]), float(top[n])) for n in names if excess[n] > 0]
+        return explain_by_range(row, self.baseline_median_, self.baseline_max_)

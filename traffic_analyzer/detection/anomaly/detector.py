@@ -81,7 +81,7 @@ def anomaly_alerts(
         return []
     if decision is None:
         decision = model.decision_function(features)
-    from .base import SCORE_FLOOR, SCORE_SPAN  # with a model, its module is loaded already
+    from .scoring import SCORE_FLOOR, SCORE_SPAN
 
     beyond, worst = beyond_baseline(model, features)
     flagged = np.flatnonzero((decision < 0) | (beyond > 1.0))

@@ -14,6 +14,8 @@ import numpy as np
 from sklearn.ensemble import IsolationForest
 from sklearn.ensemble._iforest import _average_path_length
 
+from .scoring import FlatTrees
+
 
 class FlatForest:
     """The nodes of every tree of a fitted forest, flattened; leaves point at themselves."""
@@ -39,28 +41,20 @@ class FlatForest:
             )
             roots.append(offset)
             offset += tree.node_count
-        self.left = np.concatenate(lefts)
-        self.right = np.concatenate(rights)
-        self.feature = np.concatenate(features)
-        self.threshold = np.concatenate(thresholds)
-        self.leaf_depth = np.concatenate(leaf_depths)
-        self.roots = np.asarray(roots)
-        self.levels = max(e.tree_.max_depth for e in forest.estimators_)
-        self.denominator = len(forest.estimators_) * _average_path_length([forest._max_samples])
+        self.trees = FlatTrees(
+            left=np.concatenate(lefts),
+            right=np.concatenate(rights),
+            feature=np.concatenate(features),
+            threshold=np.concatenate(thresholds),
+            leaf_depth=np.concatenate(leaf_depths),
+            roots=np.asarray(roots),
+            levels=max(e.tree_.max_depth for e in forest.estimators_),
+            denominator=len(forest.estimators_) * _average_path_length([forest._max_samples]),
+        )
 
     def score_samples(self, X: np.ndarray) -> np.ndarray:
         """``IsolationForest.score_samples(X)``: higher is more normal."""
         X32 = np.asarray(X, dtype=np.float32)  # scikit-learn validates to float32 before it compares
         if np.isnan(X32).any():
             return self.forest.score_samples(X)
-        rows = np.arange(len(X32))[:, None]
-        node = np.broadcast_to(self.roots, (len(X32), len(self.roots)))
-        for _ in range(self.levels):
-            goes_left = X32[rows, self.feature[node]] <= self.threshold[node]
-            node = np.where(goes_left, self.left[node], self.right[node])
-        ends = self.leaf_depth[node]
-        depths = np.zeros(len(X32), order="f")
-        for tree_idx in range(ends.shape[1]):  # summed in scikit-learn's order: the same float rounding
-            depths += ends[:, tree_idx]
-        scores = 2 ** (-np.divide(depths, self.denominator, out=np.ones_like(depths), where=self.denominator != 0))
-        return -scores  # scikit-learn's sign: higher is more normal
+        return self.trees.score_samples(X32)

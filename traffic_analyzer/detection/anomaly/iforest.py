@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
-from .base import SCORE_FLOOR, SCORE_SPAN, BaselineModel, log_scale
+from .base import BaselineModel, log_scale
 from .flat_forest import FlatForest
-
-SCORE_FULL_DISTANCE = 0.25  # IsolationForest scores live in about [-1, 0]: this far below the threshold scores 90
+from .scoring import DeployedForest, forest_threat_score
 
 
 class HostAnomalyModel(BaselineModel):
@@ -59,7 +58,11 @@ class HostAnomalyModel(BaselineModel):
         return state
 
     def threat_score(self, decision: np.ndarray) -> np.ndarray:
-        return SCORE_FLOOR + SCORE_SPAN * np.clip(-decision / SCORE_FULL_DISTANCE, 0.0, 1.0)
+        return forest_threat_score(decision)
+
+    def deployed(self) -> DeployedForest:
+        """This fitted model as the detection worker scores with it, without scikit-learn (``scoring``)."""
+        return DeployedForest(self, FlatForest(self.forest_).trees)
 
     def explain(self, row: pd.Series) -> list[tuple[str, float, float, float]]:
         """The features furthest above the baseline median, relative to the baseline's range."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import genpareto
 
 DAY_S = 86_400.0
 TAIL_MIN = 30  # the fewest excesses a tail is fitted to
@@ -49,6 +48,8 @@ def tail_threshold(scores: np.ndarray, rate: float) -> float:
     excess = badness[:k] - u
     if np.ptp(excess) == 0:  # a flat tail (ties): nothing says how far beyond it traffic goes
         return float(-badness[0])
+    from scipy.stats import genpareto  # only to place a new budget: a saved model's start needs none of SciPy
+
     shape, _, scale = genpareto.fit(excess, floc=0)
     if abs(shape) > MAX_SHAPE:
         shape = math.copysign(MAX_SHAPE, shape)
