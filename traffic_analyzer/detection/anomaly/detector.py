@@ -103,22 +103,24 @@ def anomaly_alerts(
     for i in flagged:
         host = features.index[i]
         row = features.iloc[i]
-        standouts = model.explain(row)
+        beyond_name = worst[i] if beyond[i] > 1.0 else None
+        standouts = [s for s in model.explain(row) if s[0] != beyond_name]  # the count past its limit: said first
         peers = sorted(peers_of[host]) if host in peers_of else []
-        said = "; ".join(
+        parts = [
             f"{name} {value:g} (baseline median {median:g}, max {most:g})" for name, value, median, most in standouts
-        )
+        ]
         relayed_by = sorted(r for r, clients in relays.items() if host in clients)
         if relayed_by:
-            said += f"; its lookups were relayed upstream by {', '.join(relayed_by)}"
+            parts.append(f"its lookups were relayed upstream by {', '.join(relayed_by)}")
         attacker, victims = host, peers if len(peers) == 1 else ["many"] if peers else []
         lead = f"{host} behaved unlike the baseline of {model.n_baseline_windows_} host windows"
-        if beyond[i] > 1.0:
-            name = worst[i]
+        if beyond_name is not None:
+            name = beyond_name
             most = float(model.baseline_max_[name])
-            said = (
+            parts.insert(
+                0,
                 f"{name} {float(row[name]):g} is {float(row[name]) / max(most, 1.0):.0f} times the most any baseline "
-                f"window showed ({most:g}); " + said
+                f"window showed ({most:g}; median {float(model.baseline_median_[name]):g})",
             )
             if name in INBOUND_FEATURES:
                 attacker, victims = MANY_SOURCES, [host]
@@ -134,7 +136,9 @@ def anomaly_alerts(
                 start=start,
                 end=end,
                 score=round(float(scores[i]), 1),
-                explanation=f"{lead}: " + (said or "an unusual combination of otherwise ordinary counts") + ".",
+                explanation=f"{lead}: "
+                + ("; ".join(parts) or "an unusual combination of otherwise ordinary counts")
+                + ".",
                 evidence={
                     "features": {n: float(row[n]) for n in features.columns},
                     "decision": float(decision[i]),
