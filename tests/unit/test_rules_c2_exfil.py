@@ -312,3 +312,29 @@ def test_suspicious_download_stops_watching_after_followup_s(post_ts, fires):
     detector = SuspiciousDownloadDetector(followup_s=600.0, min_checkins=2)
     alerts = feed(detector, [window(download(1100.0, "flash-update.tk")), window(posts([post_ts - 1.0, post_ts]))])
     assert bool(alerts[1]) is fires
+
+
+def test_beacon_forgets_exactly_the_check_ins_older_than_its_window():
+    """The memory ages pair by pair as their first check-ins come due (a heap), not by a scan of every pair
+    each window: after each window no check-in older than window_s is left, and a pair left with none is
+    gone from the per-server and per-client counts."""
+    rng = np.random.default_rng(5)
+    detector = BeaconDetector(window_s=120.0, min_beacons=50)  # no alert: only the memory is looked at
+    clients = [f"10.0.0.{i}" for i in range(1, 9)]
+    sent: list[tuple[float, str, int]] = []
+    for start in np.arange(0.0, 1200.0, 5.0):
+        rows = []
+        for client in rng.choice(clients, size=3, replace=False):
+            port = int(rng.choice([8443, 9443]))
+            at = float(start + rng.uniform(0, 4.9))
+            rows.append(tcp(at, str(client), SERVER, port, sport=50000, flags=TCP_PSH | TCP_ACK, payload_len=100))
+            sent.append((at, str(client), port))
+        last = max(r["ts"] for r in rows)
+        detector.detect(window(sorted(rows, key=lambda r: r["ts"])))
+        horizon = last - detector.window_s
+        recent = {(c, SERVER, p) for t, c, p in sent if t >= horizon}
+        assert set(detector._bursts) == recent
+        assert all(b[1] >= horizon for bursts in detector._bursts.values() for b in bursts)
+        assert dict(detector._clients) == {(SERVER, p): sum(k[2] == p for k in recent) for _, _, p in recent}
+        assert {k for keys in detector._of_client.values() for k in keys} == recent
+    assert len(detector._aging) <= 2 * len(detector._bursts) + 1024

@@ -8,8 +8,8 @@ so both styles are caught: a new connection per check-in, and keep-alives inside
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
-import math
 from collections import Counter, deque
 from functools import lru_cache
 
@@ -109,7 +109,11 @@ class BeaconDetector(Detector):
         self.monitor_min_servers = monitor_min_servers
         self._bursts: dict[tuple[str, str, int], deque] = {}  # pair -> deque of [start, last, sent, received]
         self._clients: Counter = Counter()  # (server, port) -> pairs in _bursts, i.e. its distinct clients
-        self._oldest = math.inf  # no pair's first check-in ended before this: _forget has nothing to drop until then
+        self._of_client: dict[str, set[tuple[str, str, int]]] = {}  # client -> its pairs in _bursts
+        # (end of a pair's first check-in, pair), a min-heap: _forget visits only the pairs with something to
+        # drop, not all 20,000 every window once the memory is full. An entry may be stale (the pair's first
+        # check-in since grew or went): it is checked when it comes up.
+        self._aging: list[tuple[float, tuple[str, str, int]]] = []
 
     def detect(self, window: WindowData) -> list[Alert]:
         p = window.packets
@@ -127,12 +131,15 @@ class BeaconDetector(Detector):
                     continue
                 bursts = self._bursts[key] = deque(maxlen=MAX_BURSTS_PER_PAIR)
                 self._clients[key[1:]] += 1
+                self._of_client.setdefault(src, set()).add(key)
             if bursts and ts - bursts[-1][1] <= self.burst_gap_s:
                 bursts[-1][1] = ts
                 bursts[-1][2] += size
             else:
+                first_goes = len(bursts) == MAX_BURSTS_PER_PAIR
                 bursts.append([ts, ts, size, 0])  # on a full deque this drops the first check-in
-            self._oldest = min(self._oldest, bursts[0][1])  # whatever changed, the first check-in is covered
+                if first_goes or len(bursts) == 1:  # a new first check-in: when it ages
+                    heapq.heappush(self._aging, (bursts[0][1], key))
             touched.add(key)
         if len(p):
             self._forget(float(p["ts"].max()))  # by the last packet seen, not the window's end
@@ -151,8 +158,9 @@ class BeaconDetector(Detector):
         """Does the alert's client keep the same schedule with ``monitor_min_servers`` servers (a scraper)?"""
         client, period = alert.victims[0], alert.evidence["median_interval_s"]
         servers = set()
-        for (c, server, _), bursts in self._bursts.items():
-            if c != client or len(bursts) < self.min_beacons:
+        for _, server, port in self._of_client.get(client, ()):
+            bursts = self._bursts[(client, server, port)]
+            if len(bursts) < self.min_beacons:
                 continue
             intervals = np.diff([b[0] for b in bursts])
             if abs(float(np.median(intervals)) - period) <= SAME_PERIOD * period:
@@ -208,17 +216,28 @@ class BeaconDetector(Detector):
     def _forget(self, now: float) -> None:
         """Drop check-ins older than ``window_s`` before ``now``, and pairs left with none."""
         horizon = now - self.window_s
-        if horizon <= self._oldest:  # the usual window with hours of memory: nothing has aged yet
-            return
-        for key, bursts in list(self._bursts.items()):
+        aging = self._aging
+        while aging and aging[0][0] < horizon:
+            _, key = heapq.heappop(aging)
+            bursts = self._bursts.get(key)
+            if bursts is None:
+                continue  # the pair went already: a stale entry
             while bursts and bursts[0][1] < horizon:
                 bursts.popleft()
-            if not bursts:
-                del self._bursts[key]
-                self._clients[key[1:]] -= 1
-                if not self._clients[key[1:]]:
-                    del self._clients[key[1:]]
-        self._oldest = min((bursts[0][1] for bursts in self._bursts.values()), default=math.inf)  # _forget pops firsts
+            if bursts:
+                heapq.heappush(aging, (bursts[0][1], key))
+                continue
+            del self._bursts[key]
+            self._clients[key[1:]] -= 1
+            if not self._clients[key[1:]]:
+                del self._clients[key[1:]]
+            pairs = self._of_client[key[0]]
+            pairs.discard(key)
+            if not pairs:
+                del self._of_client[key[0]]
+        if len(aging) > 2 * len(self._bursts) + 1024:  # mostly stale entries: start over from the pairs
+            self._aging = [(bursts[0][1], key) for key, bursts in self._bursts.items()]
+            heapq.heapify(self._aging)
 
 
 def _payload_packets(p: pd.DataFrame) -> zip:
