@@ -120,6 +120,12 @@ class TcpReassembly:
         self._http: dict[int, HttpConversation] = {}  # per connection: what tshark keeps of its HTTP
         self.until_fin: set[int] = set()  # connections with a response that ends with the connection
 
+    def forget_finished(self) -> None:
+        """Keep in ``until_fin`` only the connections whose reassembly state is kept: a FIN of one whose state
+        was forgotten completes nothing, and a live run sees millions of such responses (each window also
+        looks its FIN segments up in this set)."""
+        self.until_fin &= {conn for conn, _ in self._streams}
+
     def counts_only(self, conn: int, direction: int, seq: int, size: int, fin: bool) -> bool:
         """Count an in-order segment of ``size`` bytes (> 0) that only extends its direction's pending PDU.
 
@@ -150,6 +156,8 @@ class TcpReassembly:
         if stream is None:
             stream = self._streams[key] = _Direction()
             forget_oldest(self._streams)
+            if len(self.until_fin) > 2 * MAX_CONNECTIONS_KEPT:
+                self.forget_finished()
         if stream.msp_seq >= 0:
             offset = (seq - stream.msp_seq) & 0xFFFFFFFF
             if offset < stream.limit() or (not data and stream.msp_end == UNTIL_FIN):
