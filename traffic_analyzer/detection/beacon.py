@@ -152,19 +152,19 @@ class BeaconDetector(Detector):
             )
             if a is not None
         ]
-        return [a for a in periodic if not self._is_monitor(a)]
+        schedules: dict[str, list[tuple[str, float]]] = {}  # client -> (server, median interval): once a window
+        return [a for a in periodic if not self._is_monitor(a, schedules)]
 
-    def _is_monitor(self, alert: Alert) -> bool:
+    def _is_monitor(self, alert: Alert, schedules: dict[str, list[tuple[str, float]]]) -> bool:
         """Does the alert's client keep the same schedule with ``monitor_min_servers`` servers (a scraper)?"""
         client, period = alert.victims[0], alert.evidence["median_interval_s"]
-        servers = set()
-        for _, server, port in self._of_client.get(client, ()):
-            bursts = self._bursts[(client, server, port)]
-            if len(bursts) < self.min_beacons:
-                continue
-            intervals = np.diff([b[0] for b in bursts])
-            if abs(float(np.median(intervals)) - period) <= SAME_PERIOD * period:
-                servers.add(server)
+        if client not in schedules:
+            schedules[client] = [
+                (server, float(np.median(np.diff([b[0] for b in bursts]))))
+                for _, server, port in self._of_client.get(client, ())
+                if len(bursts := self._bursts[(client, server, port)]) >= self.min_beacons
+            ]
+        servers = {server for server, median in schedules[client] if abs(median - period) <= SAME_PERIOD * period}
         return len(servers) >= self.monitor_min_servers
 
     def _judge(self, key: tuple[str, str, int]) -> Alert | None:
