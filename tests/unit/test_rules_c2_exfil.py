@@ -338,3 +338,20 @@ def test_beacon_forgets_exactly_the_check_ins_older_than_its_window():
         assert dict(detector._clients) == {(SERVER, p): sum(k[2] == p for k in recent) for _, _, p in recent}
         assert {k for keys in detector._of_client.values() for k in keys} == recent
     assert len(detector._aging) <= 2 * len(detector._bursts) + 1024
+
+
+def test_exfiltration_a_destination_many_hosts_upload_to_is_a_shared_service():
+    """The site's cloud sync or backup server: the first two uploaders are raised, the third and later not."""
+    detector = ExfiltrationDetector(min_bytes=1_000_000, shared_min_uploaders=3)
+    raised = []
+    for k, client in enumerate(["10.0.0.11", "10.0.0.12", "10.0.0.13", "10.0.0.14"]):
+        at = 1000.0 + 3600.0 * k  # an hour apart: each upload's own memory has aged
+        alerts = detector.detect(window(flow_rows=[uploaded(at, client)]))
+        raised += [a.attacker for a in alerts]
+    assert raised == ["10.0.0.11", "10.0.0.12"]
+    later = detector.detect(window(flow_rows=[uploaded(1000.0 + 3600.0 * 30, "10.0.0.15")]))
+    assert [a.attacker for a in later] == ["10.0.0.15"]  # a day on, the uploaders are forgotten
+
+
+def uploaded(ts: float, client: str, sent: int = 5_000_000) -> dict:
+    return flow(ts, client, SERVER, 443, duration=60.0, conn_state="SF", history="ShADadFf", orig_bytes=sent)

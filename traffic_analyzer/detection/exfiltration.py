@@ -17,6 +17,7 @@ from .params import COUNT, POSITIVE
 SCORE_FLOOR = 45.0
 SCORE_SPAN = 40.0
 SCORE_FULL_RATIO = 20.0  # at this many times min_bytes the score reaches SCORE_FLOOR + SCORE_SPAN
+MAX_DESTINATIONS = 10_000  # upload destinations whose uploaders are remembered
 EXTERNAL_BONUS = 10.0  # the peer is outside the private address ranges
 _FLOW_COLUMNS = ["uid", "orig_h", "resp_h", "resp_p", "ts", "last_ts", "orig_bytes", "resp_bytes"]
 
@@ -32,15 +33,37 @@ class ExfiltrationDetector(Detector):
         Bytes sent over bytes received: backups and uploads are lopsided, browsing and streaming are not.
     window_s : float
         How long uploads add up.
+    shared_min_uploaders : int
+        A destination that at least this many local hosts made such uploads to within ``shared_window_s`` is a
+        shared service (the site's cloud sync, its backup server): the uploads after that are not raised.
+        Exfiltration goes to a server an intruder controls, from the one or two hosts it stages data on.
+    shared_window_s : float
+        How long a destination's uploaders are remembered (a day: cloud syncs and nightly backups come daily).
     """
 
     name = "exfiltration"
-    _parameter_constraints = {"min_bytes": COUNT, "min_upload_ratio": POSITIVE, "window_s": POSITIVE}
+    _parameter_constraints = {
+        "min_bytes": COUNT,
+        "min_upload_ratio": POSITIVE,
+        "window_s": POSITIVE,
+        "shared_min_uploaders": COUNT,
+        "shared_window_s": POSITIVE,
+    }
 
-    def __init__(self, min_bytes: int = 20_000_000, min_upload_ratio: float = 5.0, window_s: float = 600.0) -> None:
+    def __init__(
+        self,
+        min_bytes: int = 20_000_000,
+        min_upload_ratio: float = 5.0,
+        window_s: float = 600.0,
+        shared_min_uploaders: int = 3,
+        shared_window_s: float = 86_400.0,
+    ) -> None:
         self.min_bytes = min_bytes
         self.min_upload_ratio = min_upload_ratio
         self.window_s = window_s
+        self.shared_min_uploaders = shared_min_uploaders
+        self.shared_window_s = shared_window_s
+        self._uploaders: dict[str, dict[str, float]] = {}  # destination -> {uploader: its latest upload's end}
         self._flows = pd.DataFrame(columns=_FLOW_COLUMNS)
         # Each remembered row's serial number, and the serial of each uid's latest row: a flow seen again is
         # found by its uid in the window's few flows, not by looking up every remembered one.
@@ -55,7 +78,27 @@ class ExfiltrationDetector(Detector):
         self._remember(window.flows)
         if self._flows.empty or self._flows["orig_bytes"].sum() < self.min_bytes:  # no pair can reach it
             return []
-        return [self._alert(src, dst, row) for src, dst, row in self._big_pairs()]
+        big = self._big_pairs()
+        for src, dst, row in big:
+            self._uploaders.setdefault(dst, {})[src] = row["end"]
+        self._forget_uploaders()
+        return [self._alert(src, dst, row) for src, dst, row in big if not self._shared(dst)]
+
+    def _shared(self, dst: str) -> bool:
+        """Did ``shared_min_uploaders`` local hosts make large uploads to ``dst`` lately (a shared service)?"""
+        return len(self._uploaders.get(dst, ())) >= self.shared_min_uploaders
+
+    def _forget_uploaders(self) -> None:
+        """Uploads older than ``shared_window_s``, and past MAX_DESTINATIONS the destinations seen longest ago."""
+        horizon = self._last_seen - self.shared_window_s
+        for dst in list(self._uploaders):
+            kept = {src: end for src, end in self._uploaders[dst].items() if end >= horizon}
+            if kept:
+                self._uploaders[dst] = kept
+            else:
+                del self._uploaders[dst]
+        while len(self._uploaders) > MAX_DESTINATIONS:
+            del self._uploaders[min(self._uploaders, key=lambda d: max(self._uploaders[d].values()))]
 
     def _remember(self, flows: pd.DataFrame) -> None:
         """Fold the window's flows in: each flow's latest record, if it was still sending within ``window_s``."""
