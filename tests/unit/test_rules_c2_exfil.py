@@ -111,14 +111,15 @@ def test_beacon_a_client_on_one_schedule_with_monitor_min_servers_is_a_scraper(s
     assert bool(detector.detect(window(scrapes(targets, every(1000.0, 10))))) is fires
 
 
-def polls(times, answer: int) -> list[dict]:
-    """A 300-byte request and an ``answer``-byte reply per check-in."""
+def polls(times, answer: int | list[int]) -> list[dict]:
+    """A 300-byte request and an ``answer``-byte reply per check-in (one size, or one per check-in)."""
+    answers = answer if isinstance(answer, list) else [answer] * len(times)
     return [
         row
-        for t in times
+        for t, size in zip(times, answers, strict=True)
         for row in (
             tcp(t, CLIENT, SERVER, 8050, sport=50000, flags=TCP_PSH | TCP_ACK, payload_len=300),
-            tcp(t + 0.05, SERVER, CLIENT, 50000, sport=8050, flags=TCP_PSH | TCP_ACK, payload_len=answer),
+            tcp(t + 0.05, SERVER, CLIENT, 50000, sport=8050, flags=TCP_PSH | TCP_ACK, payload_len=size),
         )
     ]
 
@@ -129,6 +130,15 @@ def test_beacon_polls_that_fetch_data_are_not_check_ins(answer, fires):
     assert bool(alerts) is fires
     if fires:
         assert alerts[0].evidence["median_response_bytes"] == answer
+
+
+def test_beacon_answers_that_change_every_time_are_a_feed_not_check_ins():
+    """A dashboard's figures differ from one refresh to the next; an idle implant gets the same answer."""
+    times = every(1000.0, 12, interval_s=2.0)
+    varied = [int(s) for s in np.random.default_rng(3).integers(450, 4_000, size=12)]
+    assert BeaconDetector(min_beacons=8).detect(window(polls(times, varied))) == []
+    tasked_once = [200] * 11 + [3_000]  # the same answer but for one tasking
+    assert len(BeaconDetector(min_beacons=8).detect(window(polls(times, tasked_once)))) == 1
 
 
 def test_beacon_snmp_polls_are_periodic_by_design():

@@ -30,6 +30,10 @@ BENIGN_PERIODIC_PORTS = frozenset(
 SAME_PERIOD = 0.1  # median intervals this close (as a share) are one schedule
 PULL_RATIO = 10.0  # answers this many times the request's size, every time: a scrape or a dashboard fetching data
 PULL_MIN_BYTES = 10_000  # ... and at least this large (a C2 check-in without tasking gets a few hundred bytes)
+# Answers whose sizes differ by this share of their median (median absolute deviation) from one check-in to the
+# next carry fresh content: a dashboard's figures, a feed. An idle implant gets the same answer until it is
+# tasked: every C2 capture at hand answers with a spread of 0, the office's dashboards with about 0.4.
+FRESH_ANSWER_SPREAD = 0.25
 MAX_BURSTS_PER_PAIR = 256  # check-ins remembered per (client, server, port)
 MAX_PAIRS = 20_000
 
@@ -67,7 +71,8 @@ class BeaconDetector(Detector):
 
     Polls that fetch data are not judged either: when the median answer is ``PULL_RATIO`` times the
     median request and at least ``PULL_MIN_BYTES`` (Prometheus scrapes, dashboards refreshing their
-    figures), the client is reading fresh content, while an idle implant's check-in gets next to nothing.
+    figures), or when the answers' sizes differ from one check-in to the next (``FRESH_ANSWER_SPREAD``),
+    the client is reading fresh content, while an idle implant's check-in gets the same answer each time.
     """
 
     name = "beacon"
@@ -180,6 +185,8 @@ class BeaconDetector(Detector):
         answer = float(np.median(bursts[:, 3]))
         if answer >= max(PULL_MIN_BYTES, PULL_RATIO * float(np.median(sizes))):
             return None  # a data pull: scrape or dashboard refresh
+        if float(np.median(np.abs(bursts[:, 3] - answer))) >= FRESH_ANSWER_SPREAD * max(answer, 1.0):
+            return None  # fresh content every time: a dashboard or a feed
         size_spread = float(np.median(np.abs(sizes - np.median(sizes))) / max(np.median(sizes), 1.0))
         alike = size_spread <= self.max_size_spread and len(bursts) >= 3 * self.min_beacons
         if jitter > (self.max_jitter_alike if alike else self.max_jitter):
