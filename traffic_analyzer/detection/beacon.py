@@ -30,10 +30,12 @@ BENIGN_PERIODIC_PORTS = frozenset(
 SAME_PERIOD = 0.1  # median intervals this close (as a share) are one schedule
 PULL_RATIO = 10.0  # answers this many times the request's size, every time: a scrape or a dashboard fetching data
 PULL_MIN_BYTES = 10_000  # ... and at least this large (a C2 check-in without tasking gets a few hundred bytes)
-# Answers whose sizes differ by this share of their median (median absolute deviation) from one check-in to the
-# next carry fresh content: a dashboard's figures, a feed. An idle implant gets the same answer until it is
-# tasked: every C2 capture at hand answers with a spread of 0, the office's dashboards with about 0.4.
-FRESH_ANSWER_SPREAD = 0.25
+# When at least FRESH_ANSWER_SHARE of the answers differ in size from the median answer by more than
+# FRESH_ANSWER_CHANGE of it, they carry fresh content: a dashboard's figures, a feed. An idle implant gets the
+# same answer until it is tasked: in every C2 capture at hand no answer differs, in the office's dashboards
+# nearly all do (a share, not a spread: it holds at the 8 check-ins a first verdict has).
+FRESH_ANSWER_CHANGE = 0.1
+FRESH_ANSWER_SHARE = 0.5
 MAX_BURSTS_PER_PAIR = 256  # check-ins remembered per (client, server, port)
 MAX_PAIRS = 20_000
 
@@ -71,7 +73,7 @@ class BeaconDetector(Detector):
 
     Polls that fetch data are not judged either: when the median answer is ``PULL_RATIO`` times the
     median request and at least ``PULL_MIN_BYTES`` (Prometheus scrapes, dashboards refreshing their
-    figures), or when the answers' sizes differ from one check-in to the next (``FRESH_ANSWER_SPREAD``),
+    figures), or when most answers differ in size from the median answer (``FRESH_ANSWER_SHARE``),
     the client is reading fresh content, while an idle implant's check-in gets the same answer each time.
     """
 
@@ -185,7 +187,7 @@ class BeaconDetector(Detector):
         answer = float(np.median(bursts[:, 3]))
         if answer >= max(PULL_MIN_BYTES, PULL_RATIO * float(np.median(sizes))):
             return None  # a data pull: scrape or dashboard refresh
-        if float(np.median(np.abs(bursts[:, 3] - answer))) >= FRESH_ANSWER_SPREAD * max(answer, 1.0):
+        if np.mean(np.abs(bursts[:, 3] - answer) > FRESH_ANSWER_CHANGE * max(answer, 1.0)) >= FRESH_ANSWER_SHARE:
             return None  # fresh content every time: a dashboard or a feed
         size_spread = float(np.median(np.abs(sizes - np.median(sizes))) / max(np.median(sizes), 1.0))
         alike = size_spread <= self.max_size_spread and len(bursts) >= 3 * self.min_beacons
