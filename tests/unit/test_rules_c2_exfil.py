@@ -139,6 +139,9 @@ def test_beacon_answers_that_change_every_time_are_a_feed_not_check_ins():
     assert BeaconDetector(min_beacons=8).detect(window(polls(times, varied))) == []
     tasked_once = [200] * 11 + [3_000]  # the same answer but for one tasking
     assert len(BeaconDetector(min_beacons=8).detect(window(polls(times, tasked_once)))) == 1
+    # Empire's: half its check-ins merged two or three answers into one burst, or were tasked: few sizes all the same
+    merged = [257, 514, 257, 771, 514, 257, 3_000, 514, 257, 1_028, 257, 514]
+    assert len(BeaconDetector(min_beacons=8).detect(window(polls(times, merged)))) == 1
 
 
 def test_beacon_snmp_polls_are_periodic_by_design():

@@ -30,12 +30,12 @@ BENIGN_PERIODIC_PORTS = frozenset(
 SAME_PERIOD = 0.1  # median intervals this close (as a share) are one schedule
 PULL_RATIO = 10.0  # answers this many times the request's size, every time: a scrape or a dashboard fetching data
 PULL_MIN_BYTES = 10_000  # ... and at least this large (a C2 check-in without tasking gets a few hundred bytes)
-# When at least FRESH_ANSWER_SHARE of the answers differ in size from the median answer by more than
-# FRESH_ANSWER_CHANGE of it, they carry fresh content: a dashboard's figures, a feed. An idle implant gets the
-# same answer until it is tasked: in every C2 capture at hand no answer differs, in the office's dashboards
-# nearly all do (a share, not a spread: it holds at the 8 check-ins a first verdict has).
-FRESH_ANSWER_CHANGE = 0.1
-FRESH_ANSWER_SHARE = 0.5
+# When the answers take at least FRESH_ANSWER_SIZES distinct sizes per check-in, they carry fresh content: a
+# dashboard's figures, a feed. An idle implant gets a byte-identical answer until it is tasked: Empire's 56
+# check-ins got 9 sizes (mostly 257 bytes and its multiples, where check-ins merged into one burst), the other
+# C2 captures at hand one or two; the office's dashboards a new size nearly every time. Counting sizes, not
+# their spread or the share far from the median, keeps tasking and merged check-ins from hiding an implant.
+FRESH_ANSWER_SIZES = 0.5
 MAX_BURSTS_PER_PAIR = 256  # check-ins remembered per (client, server, port)
 MAX_PAIRS = 20_000
 
@@ -73,7 +73,7 @@ class BeaconDetector(Detector):
 
     Polls that fetch data are not judged either: when the median answer is ``PULL_RATIO`` times the
     median request and at least ``PULL_MIN_BYTES`` (Prometheus scrapes, dashboards refreshing their
-    figures), or when most answers differ in size from the median answer (``FRESH_ANSWER_SHARE``),
+    figures), or when the answers take a new size at most check-ins (``FRESH_ANSWER_SIZES``),
     the client is reading fresh content, while an idle implant's check-in gets the same answer each time.
     """
 
@@ -187,7 +187,7 @@ class BeaconDetector(Detector):
         answer = float(np.median(bursts[:, 3]))
         if answer >= max(PULL_MIN_BYTES, PULL_RATIO * float(np.median(sizes))):
             return None  # a data pull: scrape or dashboard refresh
-        if np.mean(np.abs(bursts[:, 3] - answer) > FRESH_ANSWER_CHANGE * max(answer, 1.0)) >= FRESH_ANSWER_SHARE:
+        if len(np.unique(bursts[:, 3])) >= FRESH_ANSWER_SIZES * len(bursts):
             return None  # fresh content every time: a dashboard or a feed
         size_spread = float(np.median(np.abs(sizes - np.median(sizes))) / max(np.median(sizes), 1.0))
         alike = size_spread <= self.max_size_spread and len(bursts) >= 3 * self.min_beacons
