@@ -224,16 +224,17 @@ class IndicatorSet:
         """The names (distinct) that are a listed domain or under one: value, indicator, type, source."""
         if len(self.domains) == 0 or len(names) == 0:
             return _no_match()
-        labels = pc.split_pattern(host_names(names), ".")
-        depth = pc.fill_null(pc.list_value_length(labels), 0).to_numpy(zero_copy_only=False)
+        owner, suffixes = [], []  # every name's suffixes, the name itself first: one look-up for all depths
+        for i, key in enumerate(host_names(names).to_pylist()):
+            if key:
+                labels = key.split(".")
+                owner += [i] * len(labels)
+                suffixes += [".".join(labels[level:]) for level in range(len(labels))]
+        hits = self.domains.lookup(np.array(suffixes, dtype=object))
+        hit = np.flatnonzero(hits >= 0)
         found = np.full(len(names), -1, dtype=np.int64)
-        for level in range(int(depth.max(initial=0))):  # the name, then its parents; the most specific wins
-            todo = np.flatnonzero((found < 0) & (depth > level))
-            if not len(todo):
-                break
-            suffix = pc.binary_join(pc.list_slice(pc.take(labels, pa.array(todo)), level), ".")
-            hits = self.domains.lookup(suffix.to_numpy(zero_copy_only=False).astype(object))
-            found[todo[hits >= 0]] = hits[hits >= 0]
+        names_hit, first = np.unique(np.asarray(owner, dtype=np.int64)[hit], return_index=True)  # most specific
+        found[names_hit] = hits[hit[first]]
         return self._string_matches(names, found, self.domains, DOMAIN)
 
     def match_urls(self, urls: pd.Series) -> pd.DataFrame:

@@ -5,7 +5,9 @@ addresses and subnets; its DNS query names (in queries and answers), the CNAME/P
 DNS answers, HTTP Host headers and TLS server names among the listed domains (a domain matches itself
 and its subdomains); its HTTP requests' URLs among the listed URLs. Each look-up runs
 once per distinct value of the window (:mod:`.intel`), and a value looked up in an earlier window is
-answered from memory (``distinct.Remembered``): a window costs what its new values cost, and most are not new.
+answered from memory (:class:`_Looked`): a window costs what its new values cost, and most are not new.
+A window whose distinct values are all unlisted is done before any frame is built: the usual window,
+which must cost next to nothing however long the lists.
 
 The local host that contacted a listed indicator is the victim, the indicator the attacker (as a
 C2 server is in ``c2_beacon``); one alert per indicator and host, however many flows and lookups.
@@ -13,15 +15,14 @@ C2 server is in ``c2_beacon``); one alert per indicator and host, however many f
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from ..distinct import Remembered
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
@@ -31,6 +32,8 @@ from .params import Interval
 SCORE = 80.0  # high: a list's word is taken as it is, its quality is the list keeper's
 MAX_TRACKED = 50_000  # (indicator, host) pairs remembered; the least recent are forgotten first
 MAX_SEEN = 5  # distinct observed values quoted per alert
+MAX_REMEMBERED = 200_000  # observed values remembered as listed or not; past that the memory starts over
+ADDRESS_RECORD = re.compile(r"[0-9.]+|.*:.*")  # a DNS answer record that is an address (IPv4 or IPv6)
 MATCHERS = {"address": "match_addresses", "domain": "match_domains", "url": "match_urls"}  # kind -> look-up
 # Matched field -> how the explanation says what the host did with the value.
 FIELD_VERBS = {
@@ -78,11 +81,14 @@ class IntelMatchDetector(Detector):
         self.score = score
         self.indicators = indicators if indicators is not None else IndicatorSet()
         self._hits: dict[tuple[str, str], _Hits] = {}  # (attacker, victim) -> hits, least recent first
-        self._asked: dict[str, Remembered] = {}  # kind -> which values are listed, as earlier windows found
-        self._asked_of: IndicatorSet | None = None  # the lists those answers are about
+        self._looked: _Looked | None = None  # which values the lists name, as earlier windows found
 
     def detect(self, window: WindowData) -> list[Alert]:
         if not len(self.indicators):
+            return []
+        if self._looked is None or self._looked.indicators is not self.indicators:  # new lists: forget
+            self._looked = _Looked(self.indicators)
+        if self._looked.clean(window):
             return []
         p = window.packets
         answers = _answer_records(p)
@@ -243,16 +249,9 @@ class IntelMatchDetector(Detector):
         return _with_indicators(groups, listed, attacker)
 
     def _listed(self, kind: str, values: np.ndarray) -> pd.DataFrame:
-        """The listed ones among the distinct ``values`` (value, indicator, type, source). Whether a value is
-        listed is remembered across windows, until a reload brings other lists: only new values and the few
-        listed ones are looked up."""
-        if self._asked_of is not self.indicators:
-            self._asked_of, self._asked = self.indicators, {}
-        match = getattr(self.indicators, MATCHERS[kind])
-        asked = self._asked.setdefault(kind, Remembered(partial(_is_listed, match)))
-        values = pd.Series(values, dtype=object)
-        hits = values[asked(values)]
-        return match(hits) if len(hits) else _NOTHING_LISTED
+        """The listed ones among the distinct ``values`` (value, indicator, type, source)."""
+        assert self._looked is not None  # detect() made it
+        return self._looked.listed(kind, values)
 
     def _alert(self, key: tuple[str, str]) -> Alert:
         attacker, victim = key
@@ -287,11 +286,91 @@ class IntelMatchDetector(Detector):
         )
 
 
+class _Looked:
+    """What the lists say of the values observed so far: the listed ones with their indicator rows, the
+    unlisted ones as Python sets. Only values never seen are looked up, in one batch per kind.
+
+    :meth:`clean` tells a window whose every distinct address, name and URL is unlisted (a few hundred
+    Python values, no frame built): the usual window, done at once. A window with a listed value gets the
+    detector's full pass, whose look-ups (:meth:`listed`) are answered from here too.
+    """
+
+    def __init__(self, indicators: IndicatorSet) -> None:
+        self.indicators = indicators
+        self.unlisted: dict[str, set] = {"address": set(), "domain": set(), "url": set(), "answers": set()}
+        self.rows: dict[str, dict[object, tuple]] = {"address": {}, "domain": {}, "url": {}}  # value -> its row
+
+    def listed(self, kind: str, values: Iterable) -> pd.DataFrame:
+        """The listed ones among ``values``, as the matchers give them (value, indicator, type, source)."""
+        values = set(values)
+        values.discard(None)
+        self._look_up(kind, values - self.unlisted[kind])
+        rows = [row for v in values if (row := self.rows[kind].get(v)) is not None]
+        return pd.DataFrame(rows, columns=_NOTHING_LISTED.columns) if rows else _NOTHING_LISTED
+
+    def clean(self, window: WindowData) -> bool:
+        """Does the window hold no listed value at all? (Its unlisted values are remembered either way.)"""
+        intel, unlisted = self.indicators, self.unlisted
+        flows, p = window.flows, window.packets
+        seen: dict[str, set] = {"address": set(), "domain": set(), "url": set()}
+        if intel.nets and not flows.empty:
+            seen["address"] = _distinct(flows["orig_h"], flows["resp_h"])
+        answers = set()
+        if (intel.nets or len(intel.domains)) and not p.empty:
+            answers = _distinct(p["dns_answers"][p["dns_response"].fillna(False).to_numpy(dtype=bool)])
+            answers -= unlisted["answers"]
+            for joined in answers:
+                for record in str(joined).split(","):
+                    if record:
+                        seen["address" if ADDRESS_RECORD.fullmatch(record) else "domain"].add(record)
+        if len(intel.domains) and not p.empty:
+            seen["domain"] |= _distinct(p["dns_qname"], p["http_host"], p["tls_sni"])
+        if len(intel.urls) and not p.empty:
+            seen["url"] = _urls(p)
+        found = False
+        for kind, values in seen.items():
+            new = values - unlisted[kind]
+            self._look_up(kind, new)
+            found = found or any(v in self.rows[kind] for v in new)
+        if not found:
+            unlisted["answers"] |= answers  # an answer is clean when all its records are
+        return not found
+
+    def _look_up(self, kind: str, values: set) -> None:
+        """Ask the lists about ``values`` (none of them known unlisted) that were never asked about."""
+        rows = self.rows[kind]
+        new = [v for v in values if v not in rows]
+        if not new:
+            return
+        if sum(map(len, self.unlisted.values())) + sum(map(len, self.rows.values())) + len(new) > MAX_REMEMBERED:
+            for known in (*self.unlisted.values(), *self.rows.values()):
+                known.clear()
+        matched = getattr(self.indicators, MATCHERS[kind])(pd.Series(sorted(new, key=str), dtype=object))
+        if len(matched):
+            rows.update((row[0], row) for row in matched.itertuples(index=False, name=None))
+        self.unlisted[kind].update(v for v in new if v not in rows)
+
+
+def _distinct(*columns: pd.Series) -> set:
+    """The distinct non-missing values of ``columns``."""
+    out: set = set()
+    for column in columns:
+        out.update(pd.unique(_text(column)).tolist())
+    out.discard(None)
+    return out
+
+
+def _urls(p: pd.DataFrame) -> set:
+    """The window's HTTP request URLs as ``_url_hits`` builds them: the Host header (else the server address)
+    and the path, or the whole URL a proxy request carries."""
+    rows = (p["http_method"].notna() & p["http_uri"].notna()).to_numpy()
+    if not rows.any():
+        return set()
+    triples = zip(_text(p["http_uri"])[rows], _text(p["http_host"])[rows], _text(p["dst_ip"])[rows], strict=True)
+    return {uri if "://" in uri else f"{host if host is not None else dst}{uri}" for uri, host, dst in set(triples)}
+
+
 _NOTHING_LISTED = pd.DataFrame(columns=["value", "indicator", "indicator_type", "source"])  # shared: never changed
-
-
-def _is_listed(match: Callable[[pd.Series], pd.DataFrame], values: pd.Series) -> np.ndarray:
-    return values.isin(match(values)["value"]).to_numpy(dtype=bool)
 
 
 def _text(column: pd.Series) -> np.ndarray:
