@@ -363,10 +363,11 @@ def _distinct(*columns: pd.Series) -> set:
 def _urls(p: pd.DataFrame) -> set:
     """The window's HTTP request URLs as ``_url_hits`` builds them: the Host header (else the server address)
     and the path, or the whole URL a proxy request carries."""
-    rows = (p["http_method"].notna() & p["http_uri"].notna()).to_numpy()
-    if not rows.any():
+    rows = np.flatnonzero((p["http_method"].notna() & p["http_uri"].notna()).to_numpy())
+    if not len(rows):
         return set()
-    triples = zip(_text(p["http_uri"])[rows], _text(p["http_host"])[rows], _text(p["dst_ip"])[rows], strict=True)
+    uri, host, dst = (_text(p[column].iloc[rows]) for column in ("http_uri", "http_host", "dst_ip"))  # a few rows
+    triples = zip(uri, host, dst, strict=True)
     return {uri if "://" in uri else f"{host if host is not None else dst}{uri}" for uri, host, dst in set(triples)}
 
 
