@@ -32,9 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     for s in SETTINGS:
         if s.flag is None:
             continue
-        if s.type is bool:
+        if s.type is bool:  # a flag flips the setting: --no-X turns off what the setting, on by default, does
+            flipped = f"Turn off {s.name} (on by default): {s.help}" if s.default else s.help
             parser.add_argument(
-                s.flag, dest=s.name, action="store_const", const=not s.default, default=argparse.SUPPRESS, help=s.help
+                s.flag, dest=s.name, action="store_const", const=not s.default, default=argparse.SUPPRESS, help=flipped
             )
         elif s.type is dict:  # DETECTOR.THRESHOLD=VALUE, repeatable; main() turns the list into the dict
             parser.add_argument(

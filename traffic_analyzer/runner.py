@@ -165,6 +165,8 @@ class Runner:
                 no_auth=not c.dashboard_auth,
                 evidence_dir=self.data_dir / "evidence",
                 tls=TlsFiles.of(c.dashboard_tls_cert, c.dashboard_tls_key),
+                apart=True,  # its requests must not take turns with the analysis for the GIL
+                log_file=c.log_file,
             )
             self.dashboard.start()
             self.console.dashboard(self.dashboard.url)  # said here when it starts after the privilege drop

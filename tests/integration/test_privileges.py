@@ -124,11 +124,16 @@ def test_sudo_live_run_analyses_and_serves_unprivileged(shared_dir: Path):
         assert captures and all(c.uids().effective == 0 for c in captures if c not in rings)
         # the evidence ring buffer's dumpcap runs as the user, with only the capture capabilities
         assert all(c.uids().effective == NOBODY.pw_uid for c in rings)
-        # the dashboard answers, served by the unprivileged process
+        # the dashboard answers, served by the analyzer's own unprivileged process apart (started after the drop)
         page = wait_until(lambda: _get(f"http://127.0.0.1:{port}/"), 30, "the dashboard")
         assert b"<html" in page.lower()
-        listeners = [c for c in analyzer.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN]
-        assert port in {c.laddr.port for c in listeners}
+        serving = [
+            p
+            for p in [analyzer, *analyzer.children(recursive=True)]
+            if port in {c.laddr.port for c in p.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
+        ]
+        assert len(serving) == 1 and serving[0] != analyzer and serving[0].ppid() == analyzer.pid
+        assert set(serving[0].uids()) == {NOBODY.pw_uid}
     finally:
         proc.send_signal(signal.SIGINT)
         try:
