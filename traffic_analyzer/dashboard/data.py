@@ -12,6 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import TypeVar
 
 import flask
 
@@ -23,6 +28,9 @@ REFRESH_MS = 2000  # how often pages re-read the store
 SENSOR_FILTER_ID = "app-sensor-filter"  # the dropdown in the app shell: one sensor's results, or all (None)
 _READER_KEY = "traffic_analyzer.result_reader"  # where the reader lives in Flask's app.extensions
 _ANNOTATIONS_KEY = "traffic_analyzer.annotations"  # and the acknowledgements / allow-list store
+SHARED_S = 1.0  # a refresh's answer is shared by every viewer asking the same within this long
+SHARED_MOST = 256  # answers kept (distinct pages, filters and stores)
+T = TypeVar("T")
 
 
 def attach_stores(server: flask.Flask, reader: ResultReader, annotations: AnnotationStore) -> None:
@@ -49,8 +57,44 @@ def annotations() -> AnnotationStore:
     return flask.current_app.extensions[_ANNOTATIONS_KEY]
 
 
+class _Shared:
+    """Answers of the refresh callbacks, shared for SHARED_S between the viewers that ask the same.
+
+    Every open tab asks every 2 s, and the store changes once a window: fifty viewers of one page asked
+    for the same snapshot fifty times (``bench/dashboard_load.py``). An answer is keyed by what it was
+    computed from (the function, the dashboard's store, the page's inputs) and reused for SHARED_S, so
+    the store is read and the figures built at most once a second per page and filter, however many watch.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answers: OrderedDict[tuple, tuple[float, object]] = OrderedDict()
+
+    def __call__(self, compute: Callable[..., T], *args: Hashable) -> T:
+        key = (compute.__module__, compute.__qualname__, id(reader()), args)
+        now = time.monotonic()
+        with self._lock:
+            found = self._answers.get(key)
+            if found is not None and now - found[0] < SHARED_S:
+                return found[1]  # type: ignore[return-value]
+        answer = compute(*args)  # outside the lock: two first askers may both compute, neither waits
+        with self._lock:
+            self._answers[key] = (now, answer)
+            self._answers.move_to_end(key)
+            while len(self._answers) > SHARED_MOST:
+                self._answers.popitem(last=False)
+        return answer
+
+
+shared = _Shared()
+
+
 def sensor_options(_n_intervals: int | None) -> list[dict]:
     """The sensor dropdown's choices: every sensor that wrote to the store (names set by their owners)."""
+    return shared(_sensor_options)
+
+
+def _sensor_options() -> list[dict]:
     return [{"label": name or "(unnamed)", "value": name} for name in reader().sensors()]
 
 

@@ -20,7 +20,7 @@ from ..components import (
     footnote,
     text_column,
 )
-from ..data import REFRESH_INTERVAL_ID, SENSOR_FILTER_ID, annotations, fingerprint, reader
+from ..data import REFRESH_INTERVAL_ID, SENSOR_FILTER_ID, annotations, fingerprint, reader, shared
 from ..status import nothing_yet, run_state
 from ..tables import ACKNOWLEDGED, ALLOW_LISTED, NEW, UPDATED, alert_rows
 from . import alert_actions, alert_detail
@@ -154,6 +154,14 @@ def refresh_table(
     signature: str | None,
 ) -> tuple:
     """The alerts of the latest run of each sensor shown, with their status; unchanged tables are not sent again."""
+    summary, shown, new_signature = shared(_table, tuple(hide or ()), selected, _version, sensor)
+    if new_signature == signature:
+        return no_update, no_update, no_update
+    return summary, shown, new_signature
+
+
+def _table(hide: tuple[str, ...], selected: str | None, _version: int, sensor: str | None) -> tuple[str, list, str]:
+    """The table's summary, rows and their fingerprint (shared by the viewers asking within a second)."""
     store, notes = reader(), annotations()
     state = run_state(store, sensor)
     if state.run_id is None:
@@ -165,10 +173,7 @@ def refresh_table(
     if rows and not shown:
         summary += " Untick Hide to see them."
     shown = [{**row, "selected": row["id"] == selected} for row in shown]
-    new_signature = fingerprint([summary, shown])
-    if new_signature == signature:
-        return no_update, no_update, no_update
-    return summary, shown, new_signature
+    return summary, shown, fingerprint([summary, shown])
 
 
 @callback(

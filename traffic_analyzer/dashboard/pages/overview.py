@@ -24,7 +24,7 @@ from ..components import (
     graph,
     stat,
 )
-from ..data import REFRESH_INTERVAL_ID, SENSOR_FILTER_ID, reader
+from ..data import REFRESH_INTERVAL_ID, SENSOR_FILTER_ID, reader, shared
 from ..figures import protocol_figure, top_talkers_figure, traffic_figure
 from ..status import NO_RUN_TEXT, RunState, activity
 from ..tables import alert_link, alert_rows
@@ -217,7 +217,12 @@ def layout(**_query: str) -> html.Div:
 def refresh(
     _n_intervals: int | None, sensor: str | None = None, span: str = TRAFFIC_SPAN_DEFAULT
 ) -> tuple[list, list, go.Figure, go.Figure, go.Figure, str, list[dict]]:
-    """Re-read the latest run of each sensor shown and redraw every panel from that one snapshot."""
+    """Re-read the latest run of each sensor shown and redraw every panel from that one snapshot (shared by the
+    viewers asking within a second: :data:`~..data.shared`)."""
+    return shared(_panels, sensor, span)
+
+
+def _panels(sensor: str | None, span: str) -> tuple[list, list, go.Figure, go.Figure, go.Figure, str, list[dict]]:
     snap = _read_snapshot(sensor, span)
     waiting = _activity(snap)
     return (
