@@ -10,6 +10,7 @@ import pytest
 from builders import dns_answer, dns_query, feed, flow, http_request, summary, tcp, window
 
 from traffic_analyzer.cli import run_settings
+from traffic_analyzer.detection import intel_match
 from traffic_analyzer.detection.intel import ADDR, DOMAIN, SUBNET, URL, IndicatorSet
 from traffic_analyzer.detection.intel_files import load_intel
 from traffic_analyzer.detection.intel_match import IntelMatchDetector
@@ -172,6 +173,15 @@ def test_values_seen_before_are_answered_from_memory_and_a_new_list_forgets_them
     detector.indicators = indicators(tmp_path, "10.0.0.9\n", name="other.txt")  # a reload with other lists
     alerts = detector.detect(window(flow_rows=[flow(120.0, CLIENT, "10.0.0.9", 80)]))
     assert [summary(a) for a in alerts] == [("intel_match", "10.0.0.9", [CLIENT], 120.0, 120.0)]
+
+
+def test_a_listed_value_is_still_found_after_the_memory_of_values_starts_over(tmp_path, monkeypatch):
+    monkeypatch.setattr(intel_match, "MAX_REMEMBERED", 4)  # a handful of values, then the memory starts over
+    detector = IntelMatchDetector(indicators=indicators(tmp_path, "198.51.100.7\n"))
+    for second in range(10):
+        others = [flow(100.0 + 10 * second, CLIENT, f"10.0.{second}.{i}", 80) for i in range(3)]
+        alerts = detector.detect(window(flow_rows=[flow(100.0 + 10 * second, CLIENT, C2, 443), *others]))
+        assert [(a.attacker, a.victims) for a in alerts] == [(C2, [CLIENT])], second
 
 
 def test_a_dns_lookup_of_a_listed_domain_is_explained_with_source_type_and_field(tmp_path):

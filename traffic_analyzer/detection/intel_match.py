@@ -338,13 +338,13 @@ class _Looked:
 
     def _look_up(self, kind: str, values: set) -> None:
         """Ask the lists about ``values`` (none of them known unlisted) that were never asked about."""
+        if sum(map(len, self.unlisted.values())) + sum(map(len, self.rows.values())) + len(values) > MAX_REMEMBERED:
+            for known in (*self.unlisted.values(), *self.rows.values()):
+                known.clear()  # before choosing what to ask: a listed value forgotten here is asked again
         rows = self.rows[kind]
         new = [v for v in values if v not in rows]
         if not new:
             return
-        if sum(map(len, self.unlisted.values())) + sum(map(len, self.rows.values())) + len(new) > MAX_REMEMBERED:
-            for known in (*self.unlisted.values(), *self.rows.values()):
-                known.clear()
         matched = getattr(self.indicators, MATCHERS[kind])(pd.Series(sorted(new, key=str), dtype=object))
         if len(matched):
             rows.update((row[0], row) for row in matched.itertuples(index=False, name=None))
