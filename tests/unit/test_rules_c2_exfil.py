@@ -368,3 +368,25 @@ def test_exfiltration_a_destination_many_hosts_upload_to_is_a_shared_service():
 
 def uploaded(ts: float, client: str, sent: int = 5_000_000) -> dict:
     return flow(ts, client, SERVER, 443, duration=60.0, conn_state="SF", history="ShADadFf", orig_bytes=sent)
+
+
+@pytest.mark.parametrize(
+    "destination, severity, external",
+    [
+        ("10.0.0.20", "low", False),  # the site's NAS: a nightly backup is as large and as lopsided
+        ("192.168.1.5", "low", False),
+        ("203.0.113.99", "medium", True),  # a lab's stand-in for the Internet is outside the site
+        ("8.8.4.4", "medium", True),
+    ],
+)
+def test_exfiltration_to_a_local_host_is_a_low_note(destination, severity, external):
+    row = flow(1300.0, CLIENT, destination, 80, duration=60.0, conn_state="SF", orig_bytes=20_000_000)
+    (alert,) = ExfiltrationDetector(min_bytes=20_000_000).detect(window(flow_rows=[row]))
+    assert (alert.severity, alert.evidence["external"], alert.attacker) == (severity, external, CLIENT)
+    assert ("stayed inside the site" in alert.explanation) is not external
+
+
+def test_exfiltration_a_huge_local_upload_stays_low():
+    row = flow(1300.0, CLIENT, "10.0.0.20", 873, duration=900.0, conn_state="SF", orig_bytes=3_000_000_000)
+    (alert,) = ExfiltrationDetector(min_bytes=20_000_000).detect(window(flow_rows=[row]))
+    assert alert.severity == "low" and alert.score <= 35.0

@@ -18,12 +18,26 @@ SCORE_FLOOR = 45.0
 SCORE_SPAN = 40.0
 SCORE_FULL_RATIO = 20.0  # at this many times min_bytes the score reaches SCORE_FLOOR + SCORE_SPAN
 MAX_DESTINATIONS = 10_000  # upload destinations whose uploaders are remembered
-EXTERNAL_BONUS = 10.0  # the peer is outside the private address ranges
+EXTERNAL_BONUS = 10.0  # the data left the site
+LOCAL_SCORE_CAP = 35.0  # an upload to a host of the site is at most a low note: a backup to the NAS, or staging
+# The site's own address ranges, as Zeek's Site::local_nets defaults them: private, shared (CGNAT), link-local,
+# loopback and unique-local. Everything else is outside, the documentation and benchmarking ranges included,
+# which labs use for their "Internet" (Python's is_global would call those local).
+LOCAL_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8",
+        "fc00::/7", "fe80::/10", "::1/128",
+    )
+)  # fmt: skip
 _FLOW_COLUMNS = ["uid", "orig_h", "resp_h", "resp_p", "ts", "last_ts", "orig_bytes", "resp_bytes"]
 
 
 class ExfiltrationDetector(Detector):
     """Flags a large, lopsided upload from one host to one peer.
+
+    Data that leaves the site (a peer outside LOCAL_NETWORKS) scores higher; an upload to a host of the
+    site is at most a low note, since nightly backups to a NAS are as large and as lopsided.
 
     Parameters
     ----------
@@ -163,13 +177,15 @@ class ExfiltrationDetector(Detector):
         external = _is_external(dst)
         ratio = row["sent"] / self.min_bytes
         score = SCORE_FLOOR + SCORE_SPAN * min(1.0, math.log(ratio) / math.log(SCORE_FULL_RATIO))
-        score += EXTERNAL_BONUS if external else 0.0
+        score = score + EXTERNAL_BONUS if external else min(score, LOCAL_SCORE_CAP)
         text = (
-            f"{src} sent {row['sent'] / 1e6:.1f} MB to {'external host ' if external else ''}{dst} "
+            f"{src} sent {row['sent'] / 1e6:.1f} MB to {'external host ' if external else 'local host '}{dst} "
             f"(ports {', '.join(map(str, row['ports']))}) and received {row['received'] / 1e6:.2f} MB in "
             f"{row['end'] - row['start']:.0f} s; the threshold is {self.min_bytes / 1e6:.0f} MB at "
             f"{self.min_upload_ratio:g}x more sent than received."
         )
+        if not external:
+            text += " The data stayed inside the site (a backup to a local server, or data staged for later?)."
         return Alert(
             kind="data_exfiltration",
             attacker=src,
@@ -189,7 +205,9 @@ class ExfiltrationDetector(Detector):
 
 
 def _is_external(ip: str) -> bool:
+    """Outside the site's LOCAL_NETWORKS (an unreadable address counts as local: nothing is claimed of it)."""
     try:
-        return ipaddress.ip_address(ip).is_global
+        address = ipaddress.ip_address(ip)
     except ValueError:
         return False
+    return not any(address in network for network in LOCAL_NETWORKS if network.version == address.version)
