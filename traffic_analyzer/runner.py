@@ -179,20 +179,23 @@ class Runner:
         c = self.config
         fitters = self._fitters()
         for path in [p.strip() for p in paths.split(",") if p.strip()]:
-            analysis = Analysis(
-                for_learning(default_detectors(c.scan_min_ports, c.scan_window_s, c.detector_thresholds, c.detectors))
+            analysis = Analysis(  # the detectors in a worker as for --read: a day of baseline is an hour of work
+                for_learning(default_detectors(c.scan_min_ports, c.scan_window_s, c.detector_thresholds, c.detectors)),
+                parallel=parallel_worthwhile(path, c.parallel_detection),
             )
             source = CaptureFileSource(path, reader=self.config.file_reader, progress=self.config.progress)
             first = last = None
-            for packets in file_windows(source.batches(), self.config.window_s):
-                _, window = analysis.process(packets, live=False)
-                rows.append(window.host_features)
-                for fitter in fitters:
-                    fitter.partial_fit(window)
-                first = window.start if first is None else first
-                last = window.end
+            try:
+                for _, window in analysis.results(file_windows(source.batches(), self.config.window_s), live=False):
+                    rows.append(window.host_features)
+                    for fitter in fitters:
+                        fitter.partial_fit(window)
+                    first = window.start if first is None else first
+                    last = window.end
+                seen += analysis.book.alerts.values()
+            finally:
+                analysis.close()
             seconds += (last - first) if first is not None else 0.0  # the file's network time
-            seen += analysis.book.alerts.values()
         features = pd.concat(rows) if rows else pd.DataFrame(columns=list(HOST_FEATURES))
         model = self._new_model().fit(features, seconds=seconds)
         model.known_patterns_ = self._learned(seen)

@@ -158,3 +158,41 @@ pickle.dump((type(model).__name__, loaded, decision, model.threat_score(decision
     deployed, _ = load_model(tmp_path / "model.joblib", HOST_FEATURES)
     deployed.set_budget(24.0)
     assert deployed.offset_ == model.set_budget(24.0).offset_  # a new budget: the same threshold
+
+
+def test_training_with_the_detection_worker_learns_what_training_in_process_learns(pcaps, tmp_path, monkeypatch):
+    """A baseline file big enough for a worker (a day of baseline) is trained on with the detectors there: the
+    model, its learned patterns and the detectors' baseline figures are those of training in one process."""
+    import traffic_analyzer.runner as runner_module
+    from traffic_analyzer.runner import Runner
+    from traffic_analyzer.settings import DEFAULTS, config_of
+
+    train = ",".join(str(pcaps / name) for name in (*BASELINE, "ssh-bruteforce-hydra.pcap"))
+    learned = {}
+    for parallel in (False, True):
+        monkeypatch.setattr(runner_module, "parallel_worthwhile", lambda path, wanted, p=parallel: p and wanted)
+        config = config_of({**DEFAULTS, "data_dir": str(tmp_path / str(parallel)), "false_alarm_rate": 0.02})
+        runner = Runner(config)
+        spawned = []
+        monkeypatch.setattr(runner_module, "Analysis", _recording(runner_module.Analysis, spawned))
+        runner.train(train)
+        assert spawned == [parallel] * 4  # one Analysis per file, each with a worker or not
+        model = runner.model
+        learned[parallel] = (
+            model.offset_,
+            model.n_baseline_windows_,
+            model.known_patterns_.describe(),
+            model.detector_baselines_,
+        )
+    assert learned[True] == learned[False]
+    assert learned[True][3]["port_scan"]["baseline_max_ports_"] > 0
+
+
+def _recording(analysis_class, spawned: list):
+    """Analysis, noting whether each one was made with a detection worker."""
+
+    def make(*args, **kwargs):
+        spawned.append(bool(kwargs.get("parallel")))
+        return analysis_class(*args, **kwargs)
+
+    return make
