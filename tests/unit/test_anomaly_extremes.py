@@ -8,8 +8,13 @@ import pandas as pd
 import pytest
 from builders import fitted_model, flows
 
-from traffic_analyzer.detection.anomaly.detector import EXTREME_FACTOR, anomaly_alerts, beyond_baseline
-from traffic_analyzer.features.host_windows import HOST_FEATURES
+from traffic_analyzer.detection.anomaly.detector import (
+    EXTREME_FACTOR,
+    EXTREME_FLOOR,
+    anomaly_alerts,
+    beyond_baseline,
+)
+from traffic_analyzer.features.host_windows import HOST_FEATURES, silent_sources_in
 from traffic_analyzer.records.flows import empty_flows
 
 pytestmark = pytest.mark.unit
@@ -97,3 +102,52 @@ def test_a_host_that_mostly_answered_a_flagged_scanner_is_its_victim_not_an_anom
     decision = np.array([0.5, -0.1, -0.1])  # the model flags the target and the other host as well
     alerts = anomaly_alerts(model, features, answers, 100.0, 105.0, decision)
     assert sorted(a.attacker for a in alerts) == ["other", "scanner"]  # 90 of the target's 100 packets answered
+
+
+def _unanswered(victim: str, count: int, flipped: bool = False) -> pd.DataFrame:
+    """``count`` distinct sources each sending ``victim`` one packet it never answers; ``flipped``: the tracker
+    made the victim the originator (a lone SYN-ACK), with no packet of its own."""
+    rows = []
+    for k in range(count):
+        source = f"198.18.{k // 250}.{k % 250 + 1}"
+        if flipped:
+            rows.append({"ts": 101.0, "orig_h": victim, "resp_h": source, "resp_p": 80, "orig_pkts": 0, "resp_pkts": 1})
+        else:
+            rows.append({"ts": 101.0, "orig_h": source, "resp_h": victim, "resp_p": 25565})
+    return flows(rows)
+
+
+@pytest.mark.parametrize("flipped", [False, True], ids=["syn-flood", "reflected-syn-acks"])
+def test_a_victim_that_sends_nothing_is_named_when_many_sources_go_unanswered(flipped):
+    model = fitted_model()
+    limit = EXTREME_FACTOR * max(float(model.baseline_max_["failed_sources_in"]), EXTREME_FLOOR)
+    features = _windows(quiet={})  # the victim sent nothing: it has no row
+    many = anomaly_alerts(model, features, _unanswered("10.10.10.10", int(limit) * 4, flipped), 100.0, 105.0)
+    assert [(a.attacker, a.victims) for a in many] == [("*", ["10.10.10.10"])]
+    assert many[0].explanation.startswith(f"10.10.10.10 was sent traffic it never answered by {int(limit) * 4}")
+    assert many[0].evidence["beyond_baseline"] == pytest.approx(int(limit) * 4 / limit, abs=0.01)
+    assert anomaly_alerts(model, features, _unanswered("10.10.10.10", int(limit), flipped), 100.0, 105.0) == []
+
+
+@pytest.mark.parametrize("address", ["224.0.0.251", "ff02::fb", "10.0.0.255", "255.255.255.255"])
+def test_multicast_and_broadcast_addresses_never_answer_and_are_no_victims(address):
+    model = fitted_model()
+    assert anomaly_alerts(model, _windows(quiet={}), _unanswered(address, 500), 100.0, 105.0) == []
+
+
+def test_a_victim_that_sent_something_is_judged_by_its_own_row_not_as_silent():
+    model = fitted_model()
+    features = _windows(quiet={}, **{"10.10.10.10": {}})  # it sent packets: its row's counts decide
+    assert anomaly_alerts(model, features, _unanswered("10.10.10.10", 500), 100.0, 105.0, np.array([0.5, 0.5])) == []
+    assert silent_sources_in(_unanswered("10.10.10.10", 30), pd.Index(["quiet"]), least=30).to_dict() == {
+        "10.10.10.10": 30
+    }
+
+
+def test_a_burst_of_icmp_requests_far_beyond_the_baseline_is_an_anomaly():
+    """An ICMP tunnel's echo requests (icmp-tunnel-ssh: 31 in 5 s where the public baseline's most is 2)."""
+    model = fitted_model()
+    limit = EXTREME_FACTOR * max(float(model.baseline_max_["icmp_requests_out"]), EXTREME_FLOOR)
+    features = _windows(tunnel={"icmp_requests_out": 1.5 * limit}, quiet={})
+    alerts = anomaly_alerts(model, features, empty_flows(), 100.0, 105.0, np.array([0.5, 0.5]))
+    assert [a.attacker for a in alerts] == ["tunnel"] and "icmp_requests_out" in alerts[0].explanation

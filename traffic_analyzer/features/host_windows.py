@@ -7,6 +7,8 @@ alert explanation quotes them against the baseline.
 
 from __future__ import annotations
 
+import ipaddress
+
 import numpy as np
 import pandas as pd
 
@@ -167,3 +169,35 @@ def _by_address(
         "bytes_in": np.bincount(dst[has_dst], weights=length[has_dst], minlength=n),
     }
     return np.asarray(addresses, dtype=object), src, dst, counts
+
+
+def silent_sources_in(flows: pd.DataFrame, senders: pd.Index, least: int = 1) -> pd.Series:
+    """Per host that sent nothing in the window (not in ``senders``): how many distinct peers sent it traffic it
+    never answered, by flows where its side has no packet. Many is a flood on a victim that does not answer: a
+    one-way capture of a spoofed SYN flood, or the reflected answers of an amplification. Multicast and
+    broadcast addresses (an x.x.x.255 too) never answer and are left out, as are names the tracker could not
+    read. The host table has no row for such a host: this is its ``failed_sources_in``. Only hosts with at
+    least ``least`` such peers are given."""
+    if len(flows) < least:
+        return pd.Series(dtype=np.int64)
+    sides = []
+    for me, peer, mine in (("resp_h", "orig_h", "resp_pkts"), ("orig_h", "resp_h", "orig_pkts")):
+        silent = flows[mine].fillna(0).to_numpy(dtype=np.int64) == 0
+        sides.append(pd.DataFrame({"host": flows[me].to_numpy(dtype=object)[silent],
+                                   "peer": flows[peer].to_numpy(dtype=object)[silent]}))  # fmt: skip
+    pairs = pd.concat(sides, ignore_index=True).dropna()
+    pairs = pairs[~pairs["host"].isin(senders)]
+    if len(pairs) < least:
+        return pd.Series(dtype=np.int64)
+    counts = pairs.drop_duplicates().groupby("host", sort=True).size()
+    counts = counts[counts >= least]
+    return counts[[not _never_answers(h) for h in counts.index]].astype(np.int64)
+
+
+def _never_answers(address: str) -> bool:
+    """Multicast and broadcast destinations, which nobody expects to answer."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return True
+    return ip.is_multicast or (ip.version == 4 and (address.endswith(".255") or ip == ipaddress.IPv4Address(0)))

@@ -2,10 +2,11 @@
 
 Besides the model's own verdict, a host window is flagged when it does something the baseline never came
 close to: one of the counts of what a host did to others (failed connections, distinct hosts and ports,
-the most connections to one service, DNS names and their length, NXDOMAIN answers) at EXTREME_FACTOR times
-the most any baseline window showed. One count is of what others did to the host: the distinct sources of
-connections to it that got nowhere. Far past the baseline that is a flood from many (often spoofed)
-sources: the alert names the host as its victim and ``*`` as the attacker, as the flood detectors do.
+the most connections to one service, DNS names and their length, NXDOMAIN answers, ICMP requests) at
+EXTREME_FACTOR times the most any baseline window showed. One count is of what others did to the host: the
+distinct sources of connections to it that got nowhere. Far past the baseline that is a flood from many
+(often spoofed) sources: the alert names the host as its victim and ``*`` as the attacker, as the flood
+detectors do; a victim that sends nothing at all (a one-way capture, a host overwhelmed) is counted too.
 A model whose threshold is placed for one alert a day can miss a sweep of 120 hosts by a host that sends few
 packets, because in all other respects it is ordinary; no site's baseline holds that. Volumes (packets,
 bytes, flows) are left out: a backup or a download moves more than any hour of baseline without being an
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ...features.host_windows import INBOUND_FEATURES
+from ...features.host_windows import INBOUND_FEATURES, silent_sources_in
 from ...records.alert import Alert
 from ...records.window import WindowData
 from ..base import Detector
@@ -36,6 +37,7 @@ EXTREME_FEATURES = (
     "distinct_dns_names",
     "mean_dns_name_len",
     "nxdomain_replies",
+    "icmp_requests_out",
 )
 EXTREME_FACTOR = 2.0  # this many times the baseline's most...
 EXTREME_FLOOR = 10.0  # ... or of this, when the baseline's most was smaller (a short baseline's maxima are low)
@@ -73,10 +75,24 @@ def anomaly_alerts(
     end: float,
     decision: np.ndarray | None = None,
 ) -> list[Alert]:
-    """Alerts for the host windows the model flags, each explained against the baseline.
+    """Alerts for the host windows the model flags, each explained against the baseline, and for the silent
+    victims of a flood (see :func:`silent_victim_alerts`).
 
     ``decision`` is the model's decision function of ``features`` when it was computed already.
     """
+    return _flagged_alerts(model, features, flows, start, end, decision) + silent_victim_alerts(
+        model, features, flows, start, end
+    )
+
+
+def _flagged_alerts(
+    model: BaselineModel,
+    features: pd.DataFrame,
+    flows: pd.DataFrame,
+    start: float,
+    end: float,
+    decision: np.ndarray | None,
+) -> list[Alert]:
     if features.empty:
         return []
     if decision is None:
@@ -145,6 +161,46 @@ def anomaly_alerts(
                     "beyond_baseline": round(float(beyond[i]), 2),
                     "peers": peers[:20],
                 },
+                detector=model.name,
+            )
+        )
+    return alerts
+
+
+def silent_victim_alerts(
+    model: BaselineModel, features: pd.DataFrame, flows: pd.DataFrame, start: float, end: float
+) -> list[Alert]:
+    """A host that sent nothing in the window while many distinct peers sent it traffic it never answered: the
+    victim of a spoofed flood or of reflected answers, seen one way. Its host table has no row (it sent
+    nothing), so its ``failed_sources_in`` is counted here and judged as a row's would be, against
+    EXTREME_FACTOR times the baseline's most; the attacker is ``*``, the many sources."""
+    name = INBOUND_FEATURES[0]
+    if name not in model.baseline_max_.index:
+        return []
+    from .scoring import SCORE_FLOOR, SCORE_SPAN
+
+    most = float(model.baseline_max_[name])
+    limit = EXTREME_FACTOR * max(most, EXTREME_FLOOR)
+    victims = silent_sources_in(flows, features.index, least=int(limit) + 1)
+    alerts = []
+    for host, sources in victims.items():
+        beyond = sources / limit
+        score = SCORE_FLOOR + SCORE_SPAN * min(1.0, np.log(beyond) / np.log(EXTREME_FULL_RATIO))
+        alerts.append(
+            Alert(
+                kind="anomaly",
+                attacker=MANY_SOURCES,
+                victims=[host],
+                start=start,
+                end=end,
+                score=round(float(score), 1),
+                explanation=(
+                    f"{host} was sent traffic it never answered by {sources:g} distinct sources and sent nothing "
+                    f"itself, unlike the baseline of {model.n_baseline_windows_} host windows: {name} {sources:g} "
+                    f"is {sources / max(most, 1.0):.0f} times the most any baseline window showed ({most:g}; "
+                    f"median {float(model.baseline_median_[name]):g})."
+                ),
+                evidence={"features": {name: float(sources)}, "beyond_baseline": round(float(beyond), 2)},
                 detector=model.name,
             )
         )
