@@ -29,6 +29,7 @@ from .capture.source import PacketSource
 from .capture.tshark import check_live_capture, default_interface, tshark_path
 from .console import ConsoleStatus
 from .detection.base import Detector
+from .detection.fitting import BaselineFitting
 from .detection.intel import IndicatorSet
 from .detection.known_patterns import KnownPatterns, for_learning
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
@@ -177,10 +178,11 @@ class Runner:
         seconds = 0.0
         seen: list[Alert] = []  # what the detectors make of the baseline: the site's own pollers, backups...
         c = self.config
-        fitters = self._fitters()
+        fitting = BaselineFitting(self._fitters())  # learns the figures where the detectors run
         for path in [p.strip() for p in paths.split(",") if p.strip()]:
             analysis = Analysis(  # the detectors in a worker as for --read: a day of baseline is an hour of work
-                for_learning(default_detectors(c.scan_min_ports, c.scan_window_s, c.detector_thresholds, c.detectors)),
+                for_learning(default_detectors(c.scan_min_ports, c.scan_window_s, c.detector_thresholds, c.detectors))
+                + [fitting],
                 parallel=parallel_worthwhile(path, c.parallel_detection),
             )
             source = CaptureFileSource(path, reader=self.config.file_reader, progress=self.config.progress)
@@ -188,18 +190,17 @@ class Runner:
             try:
                 for _, window in analysis.results(file_windows(source.batches(), self.config.window_s), live=False):
                     rows.append(window.host_features)
-                    for fitter in fitters:
-                        fitter.partial_fit(window)
                     first = window.start if first is None else first
                     last = window.end
                 seen += analysis.book.alerts.values()
+                (fitting,) = [d for d in analysis.detection.snapshot() if isinstance(d, BaselineFitting)]
             finally:
                 analysis.close()
             seconds += (last - first) if first is not None else 0.0  # the file's network time
         features = pd.concat(rows) if rows else pd.DataFrame(columns=list(HOST_FEATURES))
         model = self._new_model().fit(features, seconds=seconds)
         model.known_patterns_ = self._learned(seen)
-        model.detector_baselines_ = _baselines(fitters)
+        model.detector_baselines_ = fitting.figures()
         self.model = model
         self.model_meta = _models().save_model(model, self.model_path, trained_on=paths)
         self.logger.info(
@@ -472,7 +473,7 @@ class Runner:
             return
         trained_on = f"first {self.config.baseline_s:.0f} s of live capture"
         model.known_patterns_ = self._learned(analysis.book.alerts.values())
-        model.detector_baselines_ = _baselines(fitters)
+        model.detector_baselines_ = BaselineFitting(fitters).figures()
         self.model_meta = _models().save_model(model, self.model_path, trained_on=trained_on)
         analysis.model = self.model = model
         rows.clear()
@@ -507,8 +508,3 @@ class Runner:
             self.zeek_logs.close(time.time())  # a no-op for the logs the run already closed
         if self.dashboard is not None:
             self.dashboard.stop()
-
-
-def _baselines(fitters: list[Detector]) -> dict[str, dict[str, float]]:
-    """Each detector's learned baseline figures, by detector name, as the model keeps them."""
-    return {d.name: d.baseline_figures() for d in fitters if d.baseline_figures()}

@@ -80,6 +80,10 @@ class Detection:
             found = [a for a in found if not model.known_patterns_.covers(a)]
         return self.book.add(found)
 
+    def snapshot(self) -> list[Detector]:
+        """The detectors as they are now, with what they learned (the worker's version sends copies)."""
+        return list(self.detectors)
+
     def submit(self, window: WindowData) -> None:
         self._pending.append(self.findings(window))
 

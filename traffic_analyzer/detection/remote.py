@@ -107,6 +107,17 @@ class RemoteDetection:
         reports, self._reports = self._reports, []
         return reports
 
+    def snapshot(self) -> list[Detector]:
+        """Copies of the worker's detectors as they are now, with their learned state; call it with every
+        submitted window collected."""
+        if self._waiting:
+            raise RuntimeError("snapshot() with windows not collected")
+        self._send(("snapshot",))
+        message = self._receive()
+        while message[0] == "model":
+            message = self._receive()
+        return pickle.loads(message[1])
+
     def submit(self, window: WindowData) -> None:
         self._send(("window", window))
         self._waiting += 1
@@ -182,6 +193,8 @@ def _serve(inbox: Any, outbox: Any, detectors: list[Detector], model: BaselineMo
                 # Pickled now, not by the queue's feeder thread later: the alerts are the book's own objects,
                 # which the next window's detection changes in place, so a late pickle would carry its state.
                 outbox.put(("findings", pickle.dumps(detection.findings(message[1]), pickle.HIGHEST_PROTOCOL)))
+            elif what == "snapshot":
+                outbox.put(("snapshot", pickle.dumps(detection.snapshot(), pickle.HIGHEST_PROTOCOL)))
             elif what == "detectors":
                 running = {d.name: d for d in detection.detectors}
                 detection.detectors = [running[name] if d is None else d for name, d in message[1]]
