@@ -28,7 +28,6 @@ from .errors import AnalyzerError, CaptureError
 from .features.host_windows import HOST_FEATURES
 from .pipeline import Analysis, default_detectors, file_windows, parallel_worthwhile
 from .records.alert import Alert
-from .records.flows import empty_flows
 from .settings import DEFAULTS
 
 TIME_SLACK_S = 5.0  # an alert this close to a labelled range still counts as inside it
@@ -333,28 +332,32 @@ def markdown(per_attack: pd.DataFrame, per_kind: pd.DataFrame, benign: dict) -> 
     return "\n".join(lines)
 
 
-def host_window_table(path: Path, window_s: float) -> list[tuple[float, float, pd.DataFrame]]:
-    """(window start, window end, host features) for every window of a capture."""
+HostWindows = list[tuple[float, float, pd.DataFrame, pd.DataFrame]]  # (start, end, host features, flows) a window
+
+
+def host_window_table(path: Path, window_s: float) -> HostWindows:
+    """(window start, window end, host features, flows touched) for every window of a capture."""
     analysis, out = Analysis(detectors=[]), []
     try:
         for packets in file_windows(CaptureFileSource(path, progress=False).batches(), window_s):
             _, window = analysis.process(packets, live=False)
-            out.append((window.start, window.end, window.host_features))
+            out.append((window.start, window.end, window.host_features, window.flows))
     except CaptureError as exc:
         print(f"warning: {path.name}: {exc}", file=sys.stderr)
     return out
 
 
-def _model_alerts(model, windows: list[tuple[float, float, pd.DataFrame]]) -> list[Alert]:
+def _model_alerts(model, windows: HostWindows) -> list[Alert]:
+    """The model's alerts as a run raises them: the flows let its relay, victim and silent-victim rules work."""
     book = AlertBook()
-    for start, end, features in windows:
-        book.add(anomaly_alerts(model, features, empty_flows(), start, end))
+    for start, end, features, flows in windows:
+        book.add(anomaly_alerts(model, features, flows, start, end))
     return list(book.alerts.values())
 
 
-def _fit_on(model, files: list[list[tuple[float, float, pd.DataFrame]]]):
+def _fit_on(model, files: list[HostWindows]):
     """``model`` fitted on the host windows of ``files``, with the seconds of traffic they cover."""
-    features = pd.concat([f for windows in files for _, _, f in windows])
+    features = pd.concat([w[2] for windows in files for w in windows])
     seconds = sum(max(w[1] for w in windows) - min(w[0] for w in windows) for windows in files if windows)
     return model.fit(features, seconds=seconds)
 

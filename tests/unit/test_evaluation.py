@@ -148,3 +148,18 @@ def test_leave_one_out_counts_an_anomaly_alert_for_the_one_attack_it_overlaps_mo
     _, _, benign = score(labels, {"scan.pcap": run("scan.pcap", [long, known])})
     table = leave_one_out_markdown(per_kind, benign)
     assert "| brute_force | 1 | 1 |" in table and "| **all** | 3 | 1 |" in table
+
+
+def test_model_comparison_judges_a_window_with_its_flows_as_a_run_does():
+    """--compare-models scores each window's host rows with the window's flows, so a flood's silent victim,
+    which has no row of its own, is named there as in a run."""
+    from builders import fitted_model, flows
+
+    from traffic_analyzer.evaluation import _model_alerts
+    from traffic_analyzer.features.host_windows import HOST_FEATURES
+
+    model = fitted_model()
+    quiet = pd.DataFrame([model.baseline_median_[list(HOST_FEATURES)]], index=["10.0.0.1"])
+    flood = flows([{"ts": 101.0, "orig_h": f"198.18.0.{k}", "resp_h": VICTIM, "resp_p": 80} for k in range(1, 251)])
+    alerts = _model_alerts(model, [(100.0, 105.0, quiet, flood)])
+    assert [(a.kind, a.attacker, a.victims) for a in alerts] == [("anomaly", "*", [VICTIM])]
