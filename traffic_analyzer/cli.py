@@ -121,7 +121,7 @@ def main(argv: list[str], analyzer_class: type) -> int:
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
         if as_json:
-            print(json.dumps(summary, indent=2, default=str))
+            _print_to_stdout(json.dumps(summary, indent=2, default=str))
         else:
             print(_human_summary(summary), file=sys.stderr)
         if "error" in summary:
@@ -134,6 +134,17 @@ def main(argv: list[str], analyzer_class: type) -> int:
     except AnalyzerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _print_to_stdout(text: str) -> None:
+    """Print, or nothing if the reader is gone (``--json | head``): the run's results are in the store already,
+    and a closed pipe is no error of the analysis. Standard output then goes to /dev/null, so that Python's
+    flush at exit does not fail on it again."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def run_settings(config_file: str | None, args: dict[str, Any]) -> dict[str, Any]:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
+import subprocess
+import sys
 
 import pytest
-from conftest import read_json, run_cli
+from conftest import CLI, read_json, run_cli
 
 
 def test_syn_scan_summary_names_the_scanner(syn_scan, tmp_path):
@@ -50,6 +54,23 @@ def test_human_summary_and_store(syn_scan, tmp_path):
     assert f"{syn_scan.packets} packets" in proc.stderr
     assert f"port_scan {label['attacker']} -> {label['victim']}" in proc.stderr
     assert (tmp_path / "d" / "analyzer.db").exists()
+
+
+def test_a_json_reader_that_stops_early_is_no_error(syn_scan, tmp_path):
+    """``--json | head -c 20`` with head gone before the summary is written: the run stays a success, with no
+    traceback, and its results are in the store."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone: writing the summary meets a closed pipe
+    cmd = [sys.executable, str(CLI), "--read", str(syn_scan.path), "--no-dashboard", "--json", "--no-progress",
+           "--data-dir", str(tmp_path / "d"), "--log-file", str(tmp_path / "log")]  # fmt: skip
+    try:
+        proc = subprocess.run(cmd, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+    with sqlite3.connect(tmp_path / "d" / "analyzer.db") as db:
+        assert db.execute("SELECT status FROM runs").fetchall() == [("finished",)]
 
 
 def test_config_file_sets_constructor_parameters(syn_scan, tmp_path):
