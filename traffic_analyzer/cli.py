@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
+from .memory import return_freed_memory_promptly
 from .settings import SETTINGS, validate
 
 EXIT_ERROR = 1
@@ -93,6 +94,7 @@ def _refuse_writable_by_others(path: str) -> None:
 
 
 def main(argv: list[str], analyzer_class: type) -> int:
+    return_freed_memory_promptly()
     if argv[:1] == ["evaluate"]:
         from .evaluation import main as evaluate
 

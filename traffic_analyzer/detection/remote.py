@@ -27,6 +27,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AnalyzerError
+from ..memory import return_freed_memory_promptly
 from ..records.window import WindowData
 from .alert_book import AlertBook
 from .base import Detector
@@ -181,6 +182,7 @@ def _serve(inbox: Any, outbox: Any, detectors: list[Detector], model: BaselineMo
     """The worker: detect every window it is sent, in order, until told to stop."""
     for signum in (signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)  # the terminal's Ctrl-C and hang-up are for the main process
+    return_freed_memory_promptly()
     detection = Detection(detectors, model)
     meta: dict = {}  # the loaded model's metadata, kept up to date with its budget
     while True:
