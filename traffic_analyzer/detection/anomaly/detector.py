@@ -97,14 +97,9 @@ def _flagged_alerts(
         return []
     if decision is None:
         decision = model.decision_function(features)
-    from .scoring import SCORE_FLOOR, SCORE_SPAN
-
     beyond, worst = beyond_baseline(model, features)
     flagged = np.flatnonzero((decision < 0) | (beyond > 1.0))
-    scores = np.maximum(
-        model.threat_score(decision),
-        SCORE_FLOOR + SCORE_SPAN * np.clip(np.log(np.maximum(beyond, 1.0)) / np.log(EXTREME_FULL_RATIO), 0.0, 1.0),
-    )
+    scores = np.maximum(model.threat_score(decision), _beyond_score(beyond))
     alerts: list[Alert] = []
     if not len(flagged):
         return alerts
@@ -132,12 +127,7 @@ def _flagged_alerts(
         lead = f"{host} behaved unlike the baseline of {model.n_baseline_windows_} host windows"
         if beyond_name is not None:
             name = beyond_name
-            most = float(model.baseline_max_[name])
-            parts.insert(
-                0,
-                f"{name} {float(row[name]):g} is {float(row[name]) / max(most, 1.0):.0f} times the most any baseline "
-                f"window showed ({most:g}; median {float(model.baseline_median_[name]):g})",
-            )
+            parts.insert(0, _past_limit(model, name, float(row[name])))
             if name in INBOUND_FEATURES:
                 attacker, victims = MANY_SOURCES, [host]
                 lead = (
@@ -177,15 +167,11 @@ def silent_victim_alerts(
     name = INBOUND_FEATURES[0]
     if name not in model.baseline_max_.index:
         return []
-    from .scoring import SCORE_FLOOR, SCORE_SPAN
-
-    most = float(model.baseline_max_[name])
-    limit = EXTREME_FACTOR * max(most, EXTREME_FLOOR)
+    limit = EXTREME_FACTOR * max(float(model.baseline_max_[name]), EXTREME_FLOOR)
     victims = silent_sources_in(flows, features.index, least=int(limit) + 1)
     alerts = []
     for host, sources in victims.items():
         beyond = sources / limit
-        score = SCORE_FLOOR + SCORE_SPAN * min(1.0, np.log(beyond) / np.log(EXTREME_FULL_RATIO))
         alerts.append(
             Alert(
                 kind="anomaly",
@@ -193,18 +179,35 @@ def silent_victim_alerts(
                 victims=[host],
                 start=start,
                 end=end,
-                score=round(float(score), 1),
+                score=round(float(_beyond_score(np.array([beyond]))[0]), 1),
                 explanation=(
                     f"{host} was sent traffic it never answered by {sources:g} distinct sources and sent nothing "
-                    f"itself, unlike the baseline of {model.n_baseline_windows_} host windows: {name} {sources:g} "
-                    f"is {sources / max(most, 1.0):.0f} times the most any baseline window showed ({most:g}; "
-                    f"median {float(model.baseline_median_[name]):g})."
+                    f"itself, unlike the baseline of {model.n_baseline_windows_} host windows: "
+                    f"{_past_limit(model, name, float(sources))}."
                 ),
                 evidence={"features": {name: float(sources)}, "beyond_baseline": round(float(beyond), 2)},
                 detector=model.name,
             )
         )
     return alerts
+
+
+def _beyond_score(beyond: np.ndarray) -> np.ndarray:
+    """The threat score of counts ``beyond`` times past their limit: SCORE_FLOOR at the limit, SCORE_FLOOR +
+    SCORE_SPAN at EXTREME_FULL_RATIO times it (as the model's own scores run)."""
+    from .scoring import SCORE_FLOOR, SCORE_SPAN
+
+    ratio = np.log(np.maximum(beyond, 1.0)) / np.log(EXTREME_FULL_RATIO)
+    return SCORE_FLOOR + SCORE_SPAN * np.clip(ratio, 0.0, 1.0)
+
+
+def _past_limit(model: BaselineModel, name: str, value: float) -> str:
+    """How a count past its limit is said: against the most and the median of the baseline's windows."""
+    most = float(model.baseline_max_[name])
+    return (
+        f"{name} {value:g} is {value / max(most, 1.0):.0f} times the most any baseline window showed "
+        f"({most:g}; median {float(model.baseline_median_[name]):g})"
+    )
 
 
 def beyond_baseline(model: BaselineModel, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
