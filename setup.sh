@@ -59,6 +59,9 @@ if [[ ! -f $stamp ]]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r "$REQUIREMENTS"
   touch "$stamp"
 fi
+# Byte-code the project once here (as pip does for the packages): a run then reads it even where
+# PYTHONDONTWRITEBYTECODE is set, instead of compiling every module at each start (about 0.5 s of CPU).
+.venv/bin/python -m compileall -q traffic_analyzer network_traffic_analyzer.py >/dev/null || true
 echo "setup: ready (tshark $(tshark --version 2>/dev/null | head -1 | awk '{print $3}'), $(.venv/bin/python --version))" >&2
 if [[ $MODE == "--service" ]]; then
   install_service
