@@ -371,6 +371,8 @@ class Runner:
             self.logger.info("%s", undelivered)
             raise AnalyzerError(undelivered)
         summary = self.summary(analysis, source)
+        annotations.close()
+        self.writer.close()  # the run's last row is written: close the store now (SQLite checkpoints its WAL)
         if failure is not None:
             summary["error"] = str(failure)
         self.logger.info(
