@@ -163,11 +163,12 @@ def work_forest(path: Path) -> dict:
 
     from traffic_analyzer.capture.fast_pcap import FastPcapSource
     from traffic_analyzer.detection.anomaly.iforest import HostAnomalyModel
+    from traffic_analyzer.features.host_windows import host_features_of
     from traffic_analyzer.pipeline import Analysis, file_windows
 
     analysis = Analysis(detectors=[])
     rows = [
-        analysis.process(batch, live=False)[1].host_features
+        host_features_of(analysis.process(batch, live=False)[1])
         for batch in file_windows(FastPcapSource(path, progress=False).batches(), WINDOW_S)
     ]
     real = pd.concat(rows)

@@ -53,6 +53,7 @@ from traffic_analyzer.detection.anomaly.base import MIN_BASELINE_WINDOWS  # noqa
 from traffic_analyzer.detection.anomaly.iforest import HostAnomalyModel  # noqa: E402
 from traffic_analyzer.detection.anomaly.persist import save_model  # noqa: E402
 from traffic_analyzer.errors import AnalyzerError, TruncatedCaptureError  # noqa: E402
+from traffic_analyzer.features.host_windows import host_features_of  # noqa: E402
 from traffic_analyzer.pipeline import Analysis, default_detectors, file_windows  # noqa: E402
 from traffic_analyzer.records.packets import PACKET_SCHEMA  # noqa: E402
 from traffic_analyzer.settings import DEFAULTS  # noqa: E402
@@ -82,7 +83,7 @@ def baseline_model():
         path = TINY_PCAPS / "tiny-ethernet.pcap"
     analysis, rows = Analysis(detectors=[]), []
     for packets in file_windows(FastPcapSource(path, progress=False).batches(), 1.0):
-        rows.append(analysis.process(packets, live=False)[1].host_features)
+        rows.append(host_features_of(analysis.process(packets, live=False)[1]))
     features = pd.concat(rows)
     if len(features) < MIN_BASELINE_WINDOWS:
         return None

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from traffic_analyzer.capture.file_reader import CaptureFileSource
+from traffic_analyzer.features.host_windows import host_features_of
 from traffic_analyzer.pipeline import Analysis, default_detectors, file_windows
 
 DIGITS = 9  # significant digits kept of every float before hashing
@@ -60,7 +61,7 @@ def window_digests(path: str | Path) -> list[dict[str, str]]:
         out.append(
             {
                 "flows": _digest(_canonical(result.flows, ["ts", "orig_h", "orig_p", "resp_h", "resp_p"])),
-                "hosts": _digest(_canonical(window.host_features, ["index"])),
+                "hosts": _digest(_canonical(host_features_of(window), ["index"])),
                 "alerts": _digest(json.dumps(sorted(alerts, key=lambda a: (a["kind"], a["attacker"])), default=str)),
             }
         )

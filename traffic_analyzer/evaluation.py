@@ -25,7 +25,7 @@ from .detection.anomaly.detector import anomaly_alerts
 from .detection.anomaly.persist import MODELS, load_model, make_model
 from .detection.catalogue import check_names, parse_names, parse_threshold_options
 from .errors import AnalyzerError, CaptureError
-from .features.host_windows import HOST_FEATURES
+from .features.host_windows import HOST_FEATURES, host_features_of
 from .pipeline import Analysis, default_detectors, file_windows, parallel_worthwhile
 from .records.alert import Alert
 from .settings import DEFAULTS
@@ -85,7 +85,7 @@ def analyse_file(
                         {
                             "start": window.start,
                             "time": window.end,
-                            "host": window.host_features.index,
+                            "host": window.anomaly.index,
                             "score": margin,
                             "flagged": margin > 0,
                         }
@@ -341,7 +341,7 @@ def host_window_table(path: Path, window_s: float) -> HostWindows:
     try:
         for packets in file_windows(CaptureFileSource(path, progress=False).batches(), window_s):
             _, window = analysis.process(packets, live=False)
-            out.append((window.start, window.end, window.host_features, window.flows))
+            out.append((window.start, window.end, host_features_of(window), window.flows))
     except CaptureError as exc:
         print(f"warning: {path.name}: {exc}", file=sys.stderr)
     return out

@@ -22,10 +22,9 @@ from .distinct import count_by
 from .errors import TruncatedCaptureError
 from .features.app_events import app_events
 from .features.flows import FlowTracker
-from .features.host_windows import host_traffic, host_window_features
+from .features.host_windows import host_traffic
 from .features.services import http_named
 from .records.alert import Alert
-from .records.flows import empty_flows
 from .records.packets import empty_packets
 from .records.window import WindowData, WindowResult, dns_counts
 
@@ -161,8 +160,7 @@ class Analysis:
         touched = (
             pd.concat([update.finished, update.active], ignore_index=True) if len(update.finished) else update.active
         )
-        features = host_window_features(packets, touched)
-        window = WindowData(start=start, end=end, packets=packets, flows=touched, host_features=features)
+        window = WindowData(start=start, end=end, packets=packets, flows=touched)  # host features: where needed
         self.flows_finished += len(update.finished)
         self._count(packets)
         result = self._result(window, touched, [])
@@ -184,13 +182,7 @@ class Analysis:
         finished = self.flows.flush()
         self.flows_finished += len(finished)
         end = self.last_ts or time.time()
-        window = WindowData(
-            start=end,
-            end=end,
-            packets=empty_packets(),
-            flows=finished,
-            host_features=host_window_features(empty_packets(), empty_flows()),
-        )
+        window = WindowData(start=end, end=end, packets=empty_packets(), flows=finished)
         result = self._result(window, finished, [])
         result.flows_ended = len(finished)
         return result

@@ -34,7 +34,7 @@ from .detection.intel import IndicatorSet
 from .detection.known_patterns import KnownPatterns, for_learning
 from .errors import AnalyzerError, ConfigError, TruncatedCaptureError
 from .export.zeek_live import ZeekLiveLogs
-from .features.host_windows import HOST_FEATURES
+from .features.host_windows import HOST_FEATURES, host_features_of
 from .memory import MemoryTrimmer
 from .pipeline import Analysis, default_detectors, file_windows, parallel_worthwhile, start_worker
 from .privileges import drop_to, hand_over, readable_by, target_account
@@ -189,7 +189,7 @@ class Runner:
             first = last = None
             try:
                 for _, window in analysis.results(file_windows(source.batches(), self.config.window_s), live=False):
-                    rows.append(window.host_features)
+                    rows.append(host_features_of(window))
                     first = window.start if first is None else first
                     last = window.end
                 seen += analysis.book.alerts.values()
@@ -323,7 +323,7 @@ class Runner:
                     restart = source.restart_command() if isinstance(source, LiveSource) else None
                     self.drop_privileges(capture_command=restart)
                 if live and analysis.model is None:
-                    baseline_rows.append(window.host_features)
+                    baseline_rows.append(host_features_of(window))
                     for fitter in fitters:
                         fitter.partial_fit(window)
                     if time.time() - started >= self.config.baseline_s:

@@ -19,7 +19,7 @@ from traffic_analyzer.detection.anomaly.iforest import HostAnomalyModel
 from traffic_analyzer.detection.anomaly.lof import LocalOutlierModel
 from traffic_analyzer.detection.anomaly.persist import load_model, save_model
 from traffic_analyzer.errors import AnalyzerError
-from traffic_analyzer.features.host_windows import HOST_FEATURES, INBOUND_FEATURES
+from traffic_analyzer.features.host_windows import HOST_FEATURES, INBOUND_FEATURES, host_features_of
 from traffic_analyzer.pipeline import Analysis, file_windows
 from traffic_analyzer.store.engine import store_url
 from traffic_analyzer.store.reader import ResultReader
@@ -31,7 +31,7 @@ BASELINE = ("benign-netflix-streaming.pcap", "benign-msteams-call.pcap", "benign
 def host_windows(path) -> pd.DataFrame:
     analysis, rows = Analysis(detectors=[]), []
     for packets in file_windows(PcapFileSource(path, progress=False).batches(), 5.0):
-        rows.append(analysis.process(packets, live=False)[1].host_features)
+        rows.append(host_features_of(analysis.process(packets, live=False)[1]))
     return pd.concat(rows)
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ..features.host_windows import host_features_of
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .alert_book import AlertBook
@@ -66,6 +67,8 @@ class Detection:
 
     def findings(self, window: WindowData) -> Findings:
         """The window's host windows scored by the anomaly model once, then its alerts."""
+        if self._anomaly is not None and window.host_features is None:  # computed once, here, for the model
+            window = replace(window, host_features=host_features_of(window))
         anomaly = self._anomaly.margins(window) if self._anomaly is not None else None
         alerts = self.detect(window if anomaly is None else replace(window, anomaly=anomaly))
         return Findings(alerts, anomaly)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..distinct import Remembered
+from ..records.window import WindowData
 
 FAILED_STATES = ("S0", "REJ", "RSTOS0", "RSTR", "SH", "OTH")  # attempts that got nowhere
 DNS_NXDOMAIN = 3
@@ -43,6 +44,13 @@ HOST_FEATURES: tuple[str, ...] = (
 # (the anomaly detector's far-beyond-baseline rule), never learned by the models. A victim's count is not its
 # behaviour, and a count that is nearly always 0 makes a density model call its rare 1s outliers.
 INBOUND_FEATURES: tuple[str, ...] = ("failed_sources_in",)
+
+
+def host_features_of(window: WindowData) -> pd.DataFrame:
+    """The window's host features: those it carries, else computed from its packets and flows now."""
+    if window.host_features is not None:
+        return window.host_features
+    return host_window_features(window.packets, window.flows)
 
 
 def host_window_features(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:

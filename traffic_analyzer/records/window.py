@@ -19,7 +19,9 @@ class WindowData:
     end: float  # epoch seconds of its last packet
     packets: pd.DataFrame  # the window's packet table
     flows: pd.DataFrame  # conn records the window touched (current state)
-    host_features: pd.DataFrame  # per-host features (features.host_windows)
+    # Per-host features (features.host_windows.host_features_of): None until the anomaly model or training
+    # asks, so that a file's reader leaves them to the detection worker, and a run without a model skips them.
+    host_features: pd.DataFrame | None = None
     anomaly: pd.Series | None = None  # per host (host_features' order): how far past the model's threshold, >0 flagged
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ...features.host_windows import INBOUND_FEATURES, silent_sources_in
+from ...features.host_windows import INBOUND_FEATURES, host_features_of, silent_sources_in
 from ...records.alert import Alert
 from ...records.window import WindowData
 from ..base import Detector
@@ -57,14 +57,15 @@ class AnomalyDetector(Detector):
 
     def margins(self, window: WindowData) -> pd.Series | None:
         """Each host window's distance past the threshold (above 0: flagged), stored for the host's page."""
-        features = window.host_features
+        features = host_features_of(window)
         if features.empty:
             return None
         return pd.Series(-self.model.decision_function(features), index=features.index, name="anomaly")
 
     def detect(self, window: WindowData) -> list[Alert]:
         decision = -window.anomaly.to_numpy() if window.anomaly is not None else None  # scored by margins()
-        return anomaly_alerts(self.model, window.host_features, window.flows, window.start, window.end, decision)
+        features = host_features_of(window)
+        return anomaly_alerts(self.model, features, window.flows, window.start, window.end, decision)
 
 
 def anomaly_alerts(
