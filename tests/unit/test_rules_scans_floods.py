@@ -215,3 +215,59 @@ def test_reflection_forgets_replies_older_than_window_s(late_ts, fires):
     windows = [window(flow_rows=replies(400.0, range(1, 16), 5)), window(flow_rows=replies(late_ts, range(16, 21), 5))]
     alerts = feed(detector, windows)
     assert alerts[0] == [] and bool(alerts[1]) is fires
+
+
+# port_scan, lateral: payload-less attempts to >= min_targets (host, port) targets on >= min_spread hosts and
+# ports within window_s, at least min_closed of them finding no open port
+
+
+def lateral(first_ts: float, hosts: int, ports: list[int], open_port: int | None = None) -> list[dict]:
+    """SCANNER's SYN probes to each port of hosts 10.0.1.1..N, 0.05 s apart; ``open_port`` answers SYN-ACK."""
+    rows, ts = [], first_ts
+    for h in range(1, hosts + 1):
+        for port in ports:
+            if port == open_port:
+                rows.append(flow(ts, SCANNER, f"10.0.1.{h}", port, conn_state="RSTO", history="ShR", resp_pkts=1))
+            else:
+                rows.append(flow(ts, SCANNER, f"10.0.1.{h}", port, conn_state="REJ", history="Sr", resp_pkts=1))
+            ts += 0.05
+    return rows
+
+
+def test_lateral_scan_fires_on_five_ports_of_nine_hosts():
+    rows = lateral(300.0, 9, [22, 80, 445, 3389, 5900], open_port=445)
+    alerts = PortScanDetector().detect(window(flow_rows=rows))
+    assert [summary(a) for a in alerts] == [("port_scan", SCANNER, ["many"], 300.0, rows[-1]["ts"])]
+    evidence = alerts[0].evidence
+    assert (evidence["targets"], evidence["distinct_hosts"], evidence["distinct_ports"]) == (45, 9, 5)
+    assert len(evidence["open_targets"]) == 9 and "probed 9 hosts on 5 TCP ports" in alerts[0].explanation
+
+
+@pytest.mark.parametrize(
+    "hosts, ports",
+    [
+        (12, [443, 80]),  # a browser's speculative connections: many hosts, two ports
+        (2, list(range(1, 13))),  # 24 targets on two hosts: neither lateral nor, at 12 ports each, vertical
+        (8, [22, 80, 443]),  # 24 targets: one short of min_targets
+    ],
+)
+def test_lateral_scan_near_misses(hosts, ports):
+    assert PortScanDetector().detect(window(flow_rows=lateral(300.0, hosts, ports))) == []
+
+
+def test_lateral_scan_of_open_services_is_a_monitor_not_a_scan():
+    rows = [
+        flow(300.0 + 0.05 * i, SCANNER, f"10.0.1.{h}", port, conn_state="RSTO", history="ShR", resp_pkts=1)
+        for i, (h, port) in enumerate((h, p) for h in range(1, 10) for p in (22, 80, 443, 9100, 161))
+    ]
+    assert PortScanDetector().detect(window(flow_rows=rows)) == []
+
+
+def test_a_vertical_scan_of_three_hosts_raises_no_lateral_alert_beside_it():
+    rows = [
+        flow(300.0 + 2 * h + 0.05 * p, SCANNER, f"10.0.2.{h}", p, conn_state="REJ", history="Sr", resp_pkts=1)
+        for h in (1, 2, 3)
+        for p in range(1, 31)
+    ]
+    alerts = PortScanDetector().detect(window(flow_rows=rows))
+    assert sorted(a.victims[0] for a in alerts) == ["10.0.2.1", "10.0.2.2", "10.0.2.3"]

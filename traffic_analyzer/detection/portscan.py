@@ -1,4 +1,6 @@
-"""Vertical port scans: one host probing many ports of another (SYN, connect, UDP, FIN/XMAS/NULL)."""
+"""Port scans: one host probing many ports of another (SYN, connect, UDP, FIN/XMAS/NULL), or a few ports of
+each of several hosts (a lateral scan inside the site: 5 ports of 9 hosts is neither a vertical scan nor a
+sweep)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from ..records.window import WindowData
 from .base import Detector
 from .columns import groups_of, rows_of
 from .history import has_syn_ack
-from .params import COUNT, POSITIVE
+from .params import COUNT, POSITIVE, SHARE
 from .sliding import SlidingTable
 from .span import burst_span
 
@@ -22,10 +24,12 @@ SCORE_FLOOR = 45.0  # score at exactly min_ports
 SCORE_SPAN = 40.0  # added as the port count grows to SCORE_FULL_RATIO x min_ports
 SCORE_FULL_RATIO = 40.0
 MAX_TRACKED_PROBES = 500_000  # probes remembered at most (the newest): a bound on a busy link, not a threshold
+MAX_TARGETS_LISTED = 20  # scanned hosts named in a lateral scan's evidence at most
 
 
 class PortScanDetector(Detector):
-    """Flags a host that sends payload-less probes to at least ``min_ports`` ports of one host.
+    """Flags a host that sends payload-less probes to at least ``min_ports`` ports of one host, or to at
+    least ``min_targets`` (host, port) targets spread over ``min_spread`` hosts and ports, most not open.
 
     Parameters
     ----------
@@ -34,14 +38,39 @@ class PortScanDetector(Detector):
         rarely touch more than a handful of ports on one server.
     window_s : float
         How far back probes are remembered, so slow scans add up across windows.
+    min_targets : int
+        Distinct (host, port) targets that make a lateral scan, counted over the hosts that are no vertical
+        scan's target. A browser's speculative connections reach many hosts on one or two ports; a
+        monitoring server's checks reach several ports of many hosts, but open ones (see ``min_closed``).
+    min_spread : int
+        Least number of distinct hosts, and of distinct ports, of a lateral scan.
+    min_closed : float
+        Least share of a lateral scan's probes that found no open port (refused or unanswered): a scanner
+        guesses, a monitor checks services it knows are there.
     """
 
     name = "port_scan"
-    _parameter_constraints = {"min_ports": COUNT, "window_s": POSITIVE}
+    _parameter_constraints = {
+        "min_ports": COUNT,
+        "window_s": POSITIVE,
+        "min_targets": COUNT,
+        "min_spread": COUNT,
+        "min_closed": SHARE,
+    }
 
-    def __init__(self, min_ports: int = 25, window_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        min_ports: int = 25,
+        window_s: float = 60.0,
+        min_targets: int = 25,
+        min_spread: int = 3,
+        min_closed: float = 0.5,
+    ) -> None:
         self.min_ports = min_ports
         self.window_s = window_s
+        self.min_targets = min_targets
+        self.min_spread = min_spread
+        self.min_closed = min_closed
         empty = _probes(pd.DataFrame())
         self._probes = SlidingTable(
             empty, window_s, MAX_TRACKED_PROBES, key="uid", merge=dict.fromkeys(empty.columns.drop("uid"), "last")
@@ -57,10 +86,62 @@ class PortScanDetector(Detector):
     def detect(self, window: WindowData) -> list[Alert]:
         probes = self._probes.add(_probes(window.flows), now=window.end)
         scanning = _scanning(probes, self.min_ports)
-        if not scanning.any():
-            return []
         rows = probes[scanning]
-        return [self._alert(orig_h, resp_h, pair) for (orig_h, resp_h), pair in groups_of(rows, ["orig_h", "resp_h"])]
+        found = [self._alert(orig_h, resp_h, pair) for (orig_h, resp_h), pair in groups_of(rows, ["orig_h", "resp_h"])]
+        others = probes[~scanning]  # a vertical scan's target is its alert's; the rest may add up across hosts
+        for (orig_h,), spread in groups_of(others, ["orig_h"], least=self.min_targets):
+            if self._lateral(spread):
+                found.append(self._lateral_alert(orig_h, spread))
+        return found
+
+    def _lateral(self, probes: pd.DataFrame) -> bool:
+        """Whether one originator's probes are a lateral scan: enough (host, port) targets, spread, mostly closed."""
+        targets = probes[["resp_h", "resp_p"]].dropna().drop_duplicates()
+        return (
+            len(targets) >= self.min_targets
+            and targets["resp_h"].nunique() >= self.min_spread
+            and targets["resp_p"].nunique() >= self.min_spread
+            and float(1.0 - probes["open"].mean()) >= self.min_closed
+        )
+
+    def _lateral_alert(self, orig_h: str, probes: pd.DataFrame) -> Alert:
+        targets = probes[["resp_h", "resp_p"]].dropna().drop_duplicates()
+        hosts = sorted(targets["resp_h"].astype(str).unique())
+        ports = sorted(int(p) for p in targets["resp_p"].unique())
+        start, end = burst_span(probes["ts"])
+        protos = "/".join(sorted(probes["proto"].str.upper().unique()))
+        ratio = len(targets) / self.min_targets
+        score = SCORE_FLOOR + SCORE_SPAN * min(1.0, math.log(ratio) / math.log(SCORE_FULL_RATIO))
+        opened = probes.loc[probes["open"] > 0, ["resp_h", "resp_p"]].drop_duplicates()
+        open_at = [f"{h}:{int(p)}" for h, p in sorted(zip(opened["resp_h"].astype(str), opened["resp_p"], strict=True))]
+        answered = f"open: {', '.join(open_at[:MAX_OPEN_PORTS_LISTED])}" if open_at else "none open"
+        explanation = (
+            f"{orig_h} probed {len(hosts)} hosts on {len(ports)} {protos} ports "
+            f"({len(targets)} host:port targets, {len(probes)} attempts without payload, "
+            f"{1.0 - float(probes['open'].mean()):.0%} found no open port; {answered}) in {end - start:.1f} s; "
+            f"a lateral scan is {self.min_targets} targets on {self.min_spread}+ hosts and ports within "
+            f"{self.window_s:.0f} s, most not open."
+        )
+        return Alert(
+            kind="port_scan",
+            attacker=orig_h,
+            victims=["many"],
+            start=start,
+            end=end,
+            score=round(score, 1),
+            explanation=explanation,
+            evidence={
+                "targets": len(targets),
+                "distinct_hosts": len(hosts),
+                "distinct_ports": len(ports),
+                "probes": len(probes),
+                "hosts": hosts[:MAX_TARGETS_LISTED],
+                "sample_ports": ports[:20],
+                "open_targets": open_at[:MAX_OPEN_PORTS_LISTED],
+                "protocols": protos,
+            },
+            detector=self.name,
+        )
 
     def _alert(self, orig_h: str, resp_h: str, pair: pd.DataFrame) -> Alert:
         n_ports = int(pair["resp_p"].nunique())
