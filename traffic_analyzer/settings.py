@@ -94,8 +94,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "parallel_detection",
         True,
-        "Reading a file, run the detectors in a second process while the next window is read and its flows "
-        "metered (uses a second core when there is one).",
+        "Reading a file (of 8 MiB or more), run the detectors in a second process and write the result store "
+        "from a third while the next window is read and its flows metered (uses a second core when there is "
+        "one; the store's process only when no privilege drop is to come, since it would keep root).",
         "--no-parallel-detection",
         bool,
     ),
