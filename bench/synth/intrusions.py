@@ -16,11 +16,16 @@ from .office import Office
 from .tcp import TcpFlow
 
 HYDRA_BANNER = b"SSH-2.0-libssh_0.9.6\r\n"
+SLOW_FAIL_DELAY_US = (1_500_000, 2_500_001)  # sshd's delay before refusing a password (pam_unix: ~2 s)
 BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
 
 
 class SshBruteForce(Attack):
-    """hydra against SSH: short sessions, four at a time, each with banners, key exchange and failed password tries."""
+    """hydra against SSH: short sessions, four at a time, each with banners, key exchange and failed password tries.
+
+    With ``interval_s`` the guessing is slow instead: one session at a time, the next starting a uniform
+    ``interval_s`` after the last one started, and the server closing each after the failed passwords.
+    """
 
     kind = "brute_force"
 
@@ -33,36 +38,55 @@ class SshBruteForce(Attack):
         attacker: Host,
         target: Host,
         sessions: int,
+        *,
+        interval_s: tuple[float, float] | None = None,
     ) -> None:
         super().__init__(office, rng, at_us, seconds)
-        self.src, self.target, self.sessions = attacker, target, sessions
+        self.src, self.target, self.sessions, self.interval_s = attacker, target, sessions, interval_s
         self.attacker, self.victim = attacker.ip, target.ip
-        self.notes = (
-            f"hydra -t 4 SSH password guessing: {sessions} sessions to tcp/22 (client banner libssh_0.9.6), all failing"
-        )
+        if interval_s is None:
+            self.notes = (
+                f"hydra -t 4 SSH password guessing: {sessions} sessions to tcp/22 (client banner libssh_0.9.6), "
+                "all failing"
+            )
+        else:
+            self.notes = (
+                f"slow SSH password guessing: {sessions} sessions to tcp/22 one at a time, every "
+                f"{interval_s[0]:g}-{interval_s[1]:g} s (client banner libssh_0.9.6), 1-3 failed passwords each, "
+                "then the server closes"
+            )
 
     def session(self, t_us: int) -> None:
         rng = self.rng
-        per_thread = -(-self.sessions // 4)
-        step = self.seconds * 1e6 / per_thread
-        for i in range(self.sessions):
-            t = t_us + int((i // 4) * step + (i % 4) * rng.uniform(1_000, 50_000))
-            flow = TcpFlow(self.lab, rng, self.src, self.target, 22, t, 0)
-            flow.open()
-            flow.send(True, HYDRA_BANNER, reply_follows=True)
-            flow.send(False, ssh.SERVER_BANNER, think_us=2000)
-            flow.send(True, ssh.kexinit(rng), reply_follows=True)
-            flow.send(False, ssh.kexinit(rng), think_us=300)
-            flow.send(True, ssh.ecdh_init(rng), reply_follows=True)
-            flow.send(False, ssh.ecdh_reply_and_newkeys(rng), think_us=1500)
-            flow.send(True, ssh.newkeys(rng) + ssh.encrypted(rng, 28), reply_follows=True)
-            flow.send(False, ssh.encrypted(rng, 28), think_us=200)
-            for _ in range(int(rng.integers(1, 4))):  # password attempts, each refused after PAM's delay
-                flow.send(True, ssh.encrypted(rng, 80), think_us=int(rng.integers(500, 3000)), reply_follows=True)
-                flow.send(
-                    False, ssh.encrypted(rng, 40), think_us=int(rng.integers(int(step * 0.2), int(step * 0.4) + 1))
-                )
-            flow.close(True, after_us=int(rng.integers(200, 2000)))
+        if self.interval_s is None:
+            per_thread = -(-self.sessions // 4)
+            step = self.seconds * 1e6 / per_thread
+            for i in range(self.sessions):
+                t = t_us + int((i // 4) * step + (i % 4) * rng.uniform(1_000, 50_000))
+                self._guess(t, (int(step * 0.2), int(step * 0.4) + 1), server_closes=False)
+            return
+        t = t_us
+        for _ in range(self.sessions):
+            self._guess(t, SLOW_FAIL_DELAY_US, server_closes=True)
+            t += int(rng.uniform(*self.interval_s) * 1e6)
+
+    def _guess(self, t_us: int, fail_delay_us: tuple[int, int], *, server_closes: bool) -> None:
+        """One session: handshake, banners, key exchange, 1-3 refused passwords (each after ``fail_delay_us``)."""
+        rng = self.rng
+        flow = TcpFlow(self.lab, rng, self.src, self.target, 22, t_us, 0)
+        flow.open()
+        flow.send(True, HYDRA_BANNER, reply_follows=True)
+        flow.send(False, ssh.SERVER_BANNER, think_us=2000)
+        flow.send(True, ssh.kexinit(rng), reply_follows=True)
+        flow.send(False, ssh.kexinit(rng), think_us=300)
+        flow.send(True, ssh.ecdh_init(rng), reply_follows=True)
+        flow.send(False, ssh.ecdh_reply_and_newkeys(rng), think_us=1500)
+        flow.send(True, ssh.newkeys(rng) + ssh.encrypted(rng, 28), reply_follows=True)
+        flow.send(False, ssh.encrypted(rng, 28), think_us=200)
+        for _ in range(int(rng.integers(1, 4))):  # password attempts, each refused after PAM's delay
+            flow.send(True, ssh.encrypted(rng, 80), think_us=int(rng.integers(500, 3000)), reply_follows=True)
+            flow.send(False, ssh.encrypted(rng, 40), think_us=int(rng.integers(*fail_delay_us)))
+        flow.close(not server_closes, after_us=int(rng.integers(200, 2000)))
 
 
 class HttpBruteForce(Attack):
@@ -107,7 +131,11 @@ class HttpBruteForce(Attack):
 
 
 class C2Beacon(Attack):
-    """Implant polling its controller: the same HTTP GET every ~5 s with 20% jitter, a new connection each time."""
+    """Implant polling its controller: the same HTTP GET every ~5 s with 20% jitter, a new connection each time.
+
+    ``jitter`` is the share of the period each wait varies by (uniform); ``checkins`` makes exactly that
+    many polls instead of polling for ``seconds``.
+    """
 
     kind = "c2_beacon"
 
@@ -120,13 +148,18 @@ class C2Beacon(Attack):
         infected: Host,
         server: Host,
         period_s: float,
+        *,
+        jitter: float = 0.2,
+        checkins: int | None = None,
     ) -> None:
         super().__init__(office, rng, at_us, seconds)
         self.infected, self.server, self.period_s = infected, server, period_s
+        self.jitter, self.checkins = jitter, checkins
         self.attacker, self.victim = server.ip, infected.ip
+        count = "" if checkins is None else f"{checkins} check-ins, "
         self.notes = (
-            f"HTTP C2 beacon: GET /api/v1/status every {period_s:g} s +-20% (same request and response sizes), "
-            f"a new connection each time, from the infected host to {server.ip}:80"
+            f"HTTP C2 beacon: {count}GET /api/v1/status every {period_s:g} s +-{jitter:.0%} (same request and "
+            f"response sizes), a new connection each time, from the infected host to {server.ip}:80"
         )
 
     def session(self, t_us: int) -> None:
@@ -142,15 +175,17 @@ class C2Beacon(Attack):
                 ("Cache-Control", "no-cache"),
             ),
         )
-        body = b'{"cmd":"none","sleep":5}'
+        body = f'{{"cmd":"none","sleep":{self.period_s:g}}}'.encode()
         head = web.response_head(200, "OK", "application/json", len(body))
         t = t_us
         end = t_us + int(self.seconds * 1e6)
-        while t < end:
+        done = 0
+        while t < end if self.checkins is None else done < self.checkins:
             flow = self.office.web.connect(rng, self.infected, self.server, 80, t, self.office.rtt(rng, self.server))
             self.office.web.http_exchange(flow, request, head, len(body), body=body, server_us=800)
             flow.close(True, after_us=1_000)
-            t += int(self.period_s * 1e6 * rng.uniform(0.8, 1.2))
+            done += 1
+            t += int(self.period_s * 1e6 * rng.uniform(1 - self.jitter, 1 + self.jitter))
 
 
 class DnsTunnel(Attack):
@@ -401,3 +436,96 @@ class DnsExfiltration(Attack):
             answer = [(name, dns.TYPE_TXT, 0, dns.txt_rdata("OK" if i else "0"))]
             reply = dns.response(txid, name, dns.TYPE_TXT, answer)
             self.lab.udp(t + self.office.rtt(rng, self.server), self.server, self.client, 53, sport, reply)
+
+
+class DnsQueryExfiltration(Attack):
+    """Data leaking slowly in the names of A-record lookups: one hex or base32 chunk of 30-60 characters as the
+    leftmost label under one domain, every few seconds, through the local resolver, which relays each (the names
+    never repeat, so its cache never answers); the domain's name server answers every name with one address."""
+
+    kind = "dns_exfiltration"
+
+    def __init__(
+        self,
+        office: Office,
+        rng: np.random.Generator,
+        at_us: int,
+        seconds: float,
+        client: Host,
+        domain: str,
+        answer: Host,
+        gap_s: tuple[float, float],
+        encoding: str,
+    ) -> None:
+        super().__init__(office, rng, at_us, seconds)
+        if encoding not in ("hex", "base32"):
+            raise ValueError(f"encoding must be hex or base32, not {encoding!r}")
+        self.client, self.domain, self.answer, self.gap_s, self.encoding = client, domain, answer, gap_s, encoding
+        resolver, upstream = office.resolver.host, office.resolver.upstream
+        self.attacker, self.victim = client.ip, upstream.ip
+        self.notes = (
+            f"DNS exfiltration in A-record queries under {domain}: {encoding} chunks of 30-60 chars as the leftmost "
+            f"label, one query every {gap_s[0]:g}-{gap_s[1]:g} s for ~{seconds:.0f} s; the local resolver "
+            f"{resolver.ip} relays each to upstream {upstream.ip}, every answer A {answer.ip}"
+        )
+
+    def chunk(self, seq: int) -> str:
+        """The next label: a 2-byte sequence number and file data, encoded to 30-60 characters."""
+        rng = self.rng
+        if self.encoding == "hex":
+            data = seq.to_bytes(2, "big") + rng.bytes(int(rng.integers(13, 29)))  # 15-30 bytes: 30-60 chars
+            return data.hex()
+        data = seq.to_bytes(2, "big") + rng.bytes(int(rng.integers(17, 36)))  # 19-37 bytes: 31-60 chars
+        return base64.b32encode(data).decode().rstrip("=").lower()
+
+    def session(self, t_us: int) -> None:
+        rng = self.rng
+        t = t_us
+        end = t_us + int(self.seconds * 1e6)
+        seq = 0
+        while t < end:
+            name = f"{self.chunk(seq)}.{self.domain}"
+            self.office.resolver.lookup(t, self.client, name, dns.TYPE_A, [(name, dns.TYPE_A, 60, self.answer.ip4)])
+            seq += 1
+            t += int(rng.uniform(*self.gap_s) * 1e6)
+
+
+class IcmpTunnel(Attack):
+    """ptunnel-style ICMP tunnel: echo requests carrying data to one external host, each answered by an echo reply
+    carrying other data; one id, rising sequence numbers, payloads of 64-1000 bytes that change packet to packet."""
+
+    kind = "icmp_tunnel"
+
+    def __init__(
+        self,
+        office: Office,
+        rng: np.random.Generator,
+        at_us: int,
+        seconds: float,
+        client: Host,
+        peer: Host,
+        per_s: float,
+    ) -> None:
+        super().__init__(office, rng, at_us, seconds)
+        self.client, self.peer, self.per_s = client, peer, per_s
+        self.attacker, self.victim = client.ip, peer.ip
+        self.notes = (
+            f"ICMP tunnel: ~{per_s:.1f} echo request/reply pairs a second ({2 * per_s:.0f} packets/s) for "
+            f"~{seconds:.0f} s between the workstation and {peer.ip}, payloads of 64-1000 bytes "
+            "(tunnelled data, not ping's 56 or 32), the replies' unlike the requests'"
+        )
+
+    def session(self, t_us: int) -> None:
+        rng = self.rng
+        ident = int(rng.integers(1, 65_536))
+        t = t_us
+        end = t_us + int(self.seconds * 1e6)
+        seq = 0
+        while t < end:
+            seq = (seq + 1) & 0xFFFF
+            rest = ident << 16 | seq
+            sent, answered = (rng.bytes(int(n)) for n in rng.integers(64, 1001, 2))
+            self.lab.icmp(t, self.client, self.peer, pk.ICMP_ECHO, 0, rest, sent)
+            back = t + self.office.rtt(rng, self.peer)
+            self.lab.icmp(back, self.peer, self.client, pk.ICMP_ECHO_REPLY, 0, rest, answered)
+            t += int(rng.uniform(0.5, 1.5) * 1e6 / self.per_s)

@@ -301,3 +301,95 @@ class SynFlood(Attack):
                 ttl=target.ttl,
             )
             self.lab.add(t + int(rng.integers(20, 200)), reply)
+
+
+def syn_probe(flow: TcpFlow, is_open: bool) -> None:
+    """One nmap -sS probe: a SYN from the raw socket; a closed port answers RST-ACK, an open one SYN-ACK, which
+    the scanner's kernel (no socket holds the connection) answers with a bare RST."""
+    flow.emit(flow.t, True, pk.TCP_SYN, options=NMAP_SYN_OPTIONS, window=NMAP_SYN_WINDOW)
+    flow.c_seq += 1
+    if not is_open:
+        flow.abort(False, after_us=flow.turn(False))
+        return
+    flow.t += flow.turn(False)
+    flow.emit(flow.t, False, pk.TCP_SYN | pk.TCP_ACK, options=bytes.fromhex("020405b4"), window=64240)
+    flow.s_seq += 1
+    flow.t += flow.turn(True)
+    flow.emit(flow.t, True, pk.TCP_RST, window=0)
+
+
+class SlowSynScan(Attack):
+    """nmap -sS with a scan delay (-T2 and slower): nmap's top ``ports`` ports of one server, one SYN every few
+    seconds from one source port; RST-ACK from closed ports, SYN-ACK (reset by the scanner) from open ones."""
+
+    kind = "port_scan"
+
+    def __init__(
+        self,
+        office: Office,
+        rng: np.random.Generator,
+        at_us: int,
+        seconds: float,
+        attacker: Host,
+        target: Host,
+        ports: int,
+        open_ports: tuple[int, ...],
+        gap_s: tuple[float, float],
+    ) -> None:
+        super().__init__(office, rng, at_us, seconds)
+        missing = set(open_ports) - set(NMAP_TOP_PORTS[:ports])
+        if missing:
+            raise ValueError(f"open ports {sorted(missing)} are not among the {ports} ports scanned")
+        self.src, self.target, self.ports, self.open_ports, self.gap_s = attacker, target, ports, open_ports, gap_s
+        self.attacker, self.victim = attacker.ip, target.ip
+        self.notes = (
+            f"slow nmap -sS: {ports} top ports, one SYN every {gap_s[0]:g}-{gap_s[1]:g} s from one source port; "
+            f"open {'/'.join(map(str, open_ports))} answer SYN-ACK (the scanner resets them), the rest RST-ACK"
+        )
+
+    def session(self, t_us: int) -> None:
+        rng = self.rng
+        sport = int(rng.integers(33_000, 61_000))
+        t = t_us
+        for port in scan_ports(rng, self.ports):
+            syn_probe(TcpFlow(self.lab, rng, self.src, self.target, port, t, 0, sport=sport), port in self.open_ports)
+            t += int(rng.uniform(*self.gap_s) * 1e6)
+
+
+class LateralScan(Attack):
+    """An inside workstation probing a few service ports on its LAN neighbours (nmap -sS -p on its subnet): the
+    (host, port) pairs in random order spread over ``seconds``, one source port, half-open like ``syn_probe``."""
+
+    kind = "port_scan"
+
+    def __init__(
+        self,
+        office: Office,
+        rng: np.random.Generator,
+        at_us: int,
+        seconds: float,
+        scanner: Host,
+        targets: list[Host],
+        ports: tuple[int, ...],
+        open_ports: dict[str, tuple[int, ...]],
+    ) -> None:
+        super().__init__(office, rng, at_us, seconds)
+        self.src, self.targets, self.ports, self.open_ports = scanner, targets, ports, open_ports
+        self.attacker, self.victim = scanner.ip, ";".join(t.ip for t in targets)
+        found = sum(len(set(open_ports.get(t.ip, ())) & set(ports)) for t in targets)
+        self.notes = (
+            f"lateral SYN scan by a workstation: tcp/{'/'.join(map(str, ports))} on {len(targets)} LAN hosts in "
+            f"~{seconds:.0f} s from one source port; {found} open answer SYN-ACK (the scanner resets them), "
+            f"the other {len(targets) * len(ports) - found} RST-ACK"
+        )
+
+    def session(self, t_us: int) -> None:
+        rng = self.rng
+        pairs = [(target, port) for target in self.targets for port in self.ports]
+        sport = int(rng.integers(33_000, 61_000))
+        gap = self.seconds * 1e6 / len(pairs)
+        for i, k in enumerate(rng.permutation(len(pairs))):
+            target, port = pairs[int(k)]
+            at = t_us + int((i + rng.uniform(0.0, 0.8)) * gap)
+            flow = TcpFlow(self.lab, rng, self.src, target, port, at, 0, sport=sport)
+            syn_probe(flow, port in self.open_ports.get(target.ip, ()))

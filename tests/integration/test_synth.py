@@ -175,3 +175,143 @@ def test_the_benign_lab_is_the_same_office_without_an_attacker(mixed: Path, tmp_
     spare = {r["attacker"] for r in _labels(mixed) if r["attacker"].startswith("10.20.5.")}  # the attack machines
     sources = {f[0] for f in _tshark_fields(out, "ip.src")}
     assert len(spare) >= 5 and len(sources) > 10 and not sources & spare
+
+
+QUIET = ["--quiet", "--seconds", "240", "--hosts", "10"]  # the quiet plan shrunk to 240 s: its attacks still fit
+QUIET_KINDS = ["brute_force", "c2_beacon", "dns_exfiltration", "icmp_tunnel", "port_scan", "port_scan"]
+LATERAL_PORTS = {22, 80, 445, 3389, 5900}
+QUIET_FIELDS = (
+    "frame.time_epoch",
+    "ip.src",
+    "ip.dst",
+    "tcp.srcport",
+    "tcp.dstport",
+    "tcp.flags",
+    "tcp.window_size_value",
+    "icmp.type",
+    "data.len",
+    "dns.qry.name",
+    "dns.qry.type",
+    "dns.flags.response",
+    "http.request.uri",
+    "frame.len",
+)
+
+
+@pytest.fixture(scope="module")
+def quiet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 240-second, 10-workstation lab capture with the six quiet attacks (seed 5)."""
+    out = tmp_path_factory.mktemp("quiet") / "quiet-5.pcap"
+    _run(MIXED, "--seed", "5", "--out", str(out), *QUIET)
+    return out
+
+
+@pytest.fixture(scope="module")
+def quiet_frames(quiet: Path) -> list[dict[str, str]]:
+    """Every frame of the quiet capture as {field: value} (empty when the frame has no such field)."""
+    return [dict(zip(QUIET_FIELDS, f, strict=True)) for f in _tshark_fields(quiet, *QUIET_FIELDS)] if TSHARK else []
+
+
+def test_quiet_same_seed_same_bytes(quiet: Path, tmp_path: Path) -> None:
+    again = tmp_path / quiet.name
+    _run(MIXED, "--seed", "5", "--out", str(again), *QUIET)
+    assert again.read_bytes() == quiet.read_bytes()
+    assert Path(f"{again}.labels.csv").read_bytes() == Path(f"{quiet}.labels.csv").read_bytes()
+
+
+def test_quiet_and_benign_exclude_each_other(tmp_path: Path) -> None:
+    with pytest.raises(subprocess.CalledProcessError):
+        _run(MIXED, "--seed", "5", "--out", str(tmp_path / "x.pcap"), "--benign", *QUIET)
+
+
+def test_quiet_labels_six_quiet_attacks_one_after_another(quiet: Path) -> None:
+    rows = _labels(quiet)
+    assert {r["file"] for r in rows} == {quiet.name}
+    assert sorted(r["kind"] for r in rows) == QUIET_KINDS
+    spans = sorted((float(r["start_ts"]), float(r["end_ts"])) for r in rows)
+    for row in rows:
+        assert row["attacker"] and row["victim"] and row["notes"] and "\n" not in row["notes"]
+        assert 1_717_408_800 <= float(row["start_ts"]) <= float(row["end_ts"]) <= 1_717_408_800 + 240
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert end <= start  # at the plan's full length, and at this one, no two attacks overlap
+    (lateral,) = [r for r in rows if r["kind"] == "port_scan" and ";" in r["victim"]]
+    assert lateral["attacker"].startswith("10.20.1.")  # a workstation, not one of the spare attack machines
+    assert len(lateral["victim"].split(";")) == 9 and lateral["attacker"] not in lateral["victim"].split(";")
+
+
+def _attack_frames(row: dict[str, str], frames: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The frames of the attack a label describes, picked by what only that attack sends."""
+    attacker, victims = row["attacker"], set(row["victim"].split(";"))
+    if row["kind"] == "dns_exfiltration":  # long leftmost labels, on every hop: client, resolver, upstream
+        return [f for f in frames if len(f["dns.qry.name"].split(".")[0]) >= 30]
+    if len(victims) > 1:  # the lateral scan: everything to or from the scanner's one probing source port
+        probes = [f for f in frames if f["ip.src"] == attacker and f["tcp.window_size_value"] == "1024"]
+        (sport,) = {f["tcp.srcport"] for f in probes}
+        return [
+            f
+            for f in frames
+            if (f["ip.src"] == attacker and f["tcp.srcport"] == sport)
+            or (f["ip.dst"] == attacker and f["tcp.dstport"] == sport)
+        ]
+    (victim,) = victims
+    return [f for f in frames if {f["ip.src"], f["ip.dst"]} == {attacker, victim}]
+
+
+@needs_tshark
+def test_quiet_label_ranges_are_their_attacks_first_and_last_packets(
+    quiet: Path, quiet_frames: list[dict[str, str]]
+) -> None:
+    for row in _labels(quiet):
+        times = [float(f["frame.time_epoch"]) for f in _attack_frames(row, quiet_frames)]
+        assert len(times) >= 10, row
+        assert min(times) == pytest.approx(float(row["start_ts"]), abs=1e-6), row
+        assert max(times) == pytest.approx(float(row["end_ts"]), abs=1e-6), row
+
+
+@needs_tshark
+def test_quiet_lateral_scan_probes_nine_hosts_on_five_ports(quiet: Path, quiet_frames: list[dict[str, str]]) -> None:
+    (row,) = [r for r in _labels(quiet) if r["kind"] == "port_scan" and ";" in r["victim"]]
+    frames = _attack_frames(row, quiet_frames)
+    syn, synack, rst, rstack = 0x002, 0x012, 0x004, 0x014
+    probes = {(f["ip.dst"], int(f["tcp.dstport"])) for f in frames if int(f["tcp.flags"], 16) == syn}
+    assert {host for host, _ in probes} == set(row["victim"].split(";"))
+    assert {port for _, port in probes} == LATERAL_PORTS and len(probes) == 45
+    answers = [int(f["tcp.flags"], 16) for f in frames if f["ip.dst"] == row["attacker"]]
+    resets = [f for f in frames if f["ip.src"] == row["attacker"] and int(f["tcp.flags"], 16) == rst]
+    assert answers.count(synack) == len(resets) > 0 and answers.count(rstack) == 45 - len(resets) > 0
+    times = [float(f["frame.time_epoch"]) for f in frames]
+    assert 5 <= max(times) - min(times) <= 20
+
+
+@needs_tshark
+def test_quiet_attacks_are_slow(quiet: Path, quiet_frames: list[dict[str, str]]) -> None:
+    """The rates that make them quiet: seconds between scan probes, SSH sessions, beacons and DNS queries."""
+    rows = {(r["kind"], ";" in r["victim"]): r for r in _labels(quiet)}
+
+    def gaps(times: list[float]) -> list[float]:
+        return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+    scan = _attack_frames(rows["port_scan", False], quiet_frames)
+    probes = [float(f["frame.time_epoch"]) for f in scan if int(f["tcp.flags"], 16) == 0x002]
+    assert len(probes) >= 10 and all(2.0 <= g <= 4.0 for g in gaps(probes))
+    ssh = _attack_frames(rows["brute_force", False], quiet_frames)
+    sessions = [float(f["frame.time_epoch"]) for f in ssh if int(f["tcp.flags"], 16) == 0x002]
+    assert len(sessions) >= 3 and all(8.0 <= g <= 15.0 for g in gaps(sessions))
+    assert {f["ip.src"] for f in ssh if int(f["tcp.flags"], 16) & 0x001} >= {rows["brute_force", False]["victim"]}
+    c2 = [f for f in _attack_frames(rows["c2_beacon", False], quiet_frames) if f["http.request.uri"]]
+    assert len(c2) >= 3 and len({(f["http.request.uri"], f["frame.len"]) for f in c2}) == 1
+    assert all(7.0 <= g <= 13.0 for g in gaps([float(f["frame.time_epoch"]) for f in c2]))
+    exfil = rows["dns_exfiltration", False]
+    queries = [f for f in _attack_frames(exfil, quiet_frames) if f["ip.src"] == exfil["attacker"]]
+    assert queries and {f["dns.qry.type"] for f in queries} == {"1"}  # A records, not TXT
+    assert all(30 <= len(f["dns.qry.name"].split(".")[0]) <= 60 for f in queries)
+    assert all(1.0 <= g <= 3.0 for g in gaps([float(f["frame.time_epoch"]) for f in queries]))
+    resolver = {f["ip.dst"] for f in queries}
+    relayed = {f["ip.dst"] for f in _attack_frames(exfil, quiet_frames) if f["ip.src"] in resolver}
+    assert len(resolver) == 1 and exfil["victim"] in relayed
+    tunnel = _attack_frames(rows["icmp_tunnel", False], quiet_frames)
+    assert {f["icmp.type"] for f in tunnel} == {"0", "8"}
+    sizes = {int(f["data.len"]) for f in tunnel}
+    assert len(sizes) > 20 and min(sizes) >= 64 and max(sizes) <= 1000
+    span = float(tunnel[-1]["frame.time_epoch"]) - float(tunnel[0]["frame.time_epoch"])
+    assert 4.0 <= len(tunnel) / span <= 11.0  # packets a second, both ways
