@@ -50,8 +50,9 @@ CONFIG = {
     "parallel_detection": True,
     # Distinct ports of one host that make a port scan. (command line: --scan-min-ports)
     "scan_min_ports": 25,
-    # Seconds over which port-scan probes add up. (command line: --scan-window)
-    "scan_window_s": 60.0,
+    # Seconds over which port-scan probes add up (Zeek's scan policy also looks 5 minutes back): a
+    # slow scan of one probe every few seconds still adds up. (command line: --scan-window)
+    "scan_window_s": 300.0,
     # Folder for the result database, the model and alert evidence (relative: to the working
     # directory at start). (command line: --data-dir)
     "data_dir": "data",

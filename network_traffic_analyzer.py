@@ -70,7 +70,7 @@ class NetworkTrafficAnalyzer:
         window_s: float = 5.0,
         parallel_detection: bool = True,
         scan_min_ports: int = 25,
-        scan_window_s: float = 60.0,
+        scan_window_s: float = 300.0,
         data_dir: str = "data",
         log_file: str = "network_analysis.log",
         dashboard: bool = True,

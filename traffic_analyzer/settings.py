@@ -101,7 +101,14 @@ SETTINGS: tuple[Setting, ...] = (
         bool,
     ),
     Setting("scan_min_ports", 25, "Distinct ports of one host that make a port scan.", "--scan-min-ports", int),
-    Setting("scan_window_s", 60.0, "Seconds over which port-scan probes add up.", "--scan-window", float),
+    Setting(
+        "scan_window_s",
+        300.0,
+        "Seconds over which port-scan probes add up (Zeek's scan policy also looks 5 minutes back): a slow scan "
+        "of one probe every few seconds still adds up.",
+        "--scan-window",
+        float,
+    ),
     Setting(
         "data_dir",
         "data",

@@ -68,5 +68,5 @@ def test_learning_scales_the_thresholds_the_user_set_and_only_those_of_learned_k
     )
     assert (beacon.min_beacons, beacon.max_jitter) == (6, pytest.approx(0.3))
     assert upload.min_bytes == 25_000_000
-    assert (scan.min_ports, scan.window_s) == (25, 60.0)  # a scan is never learned: its detector looks as usual
+    assert (scan.min_ports, scan.window_s) == (25, 300.0)  # a scan is never learned: its detector looks as usual
     assert for_learning([BeaconDetector(min_beacons=4)])[0].min_beacons == 3  # never below three check-ins

@@ -67,8 +67,9 @@ class BruteForceDetector(Detector):
         whatever the session pattern.
     max_idle_s : float
         Guessing tools start the next attempt as soon as (or before) the last one ended: the median idle
-        time between one session's end and the next one's start stays under this. People and their
-        scripts pause between logins to read and type (10 s and more).
+        time between one session's end and the next one's start stays under this; a slow guesser waits a few
+        seconds between tries to pass unnoticed. People and their scripts pause between logins to read and
+        type (10 s and more).
     """
 
     name = "brute_force"
@@ -88,7 +89,7 @@ class BruteForceDetector(Detector):
         max_session_s: float = 60.0,
         max_size_spread: float = 0.25,
         min_failed_replies: int = 10,
-        max_idle_s: float = 5.0,
+        max_idle_s: float = 10.0,
     ) -> None:
         self.min_attempts = min_attempts
         self.window_s = window_s

@@ -61,7 +61,7 @@ class PortScanDetector(Detector):
     def __init__(
         self,
         min_ports: int = 25,
-        window_s: float = 60.0,
+        window_s: float = 300.0,
         min_targets: int = 25,
         min_spread: int = 3,
         min_closed: float = 0.5,
