@@ -43,10 +43,8 @@ CONFIG = {
     "false_alarm_rate": None,
     # Seconds of traffic per analysis window. (command line: --window)
     "window_s": 5.0,
-    # Reading a file (of 8 MiB or more), run the detectors in a second process and write the result
-    # store from a third while the next window is read and its flows metered (uses a second core
-    # when there is one; the store's process only when no privilege drop is to come, since it would
-    # keep root). (command line: --no-parallel-detection)
+    # Reading a file, run the detectors in a second process while the next window is read and its
+    # flows metered (uses a second core when there is one). (command line: --no-parallel-detection)
     "parallel_detection": True,
     # Distinct ports of one host that make a port scan. (command line: --scan-min-ports)
     "scan_min_ports": 25,

@@ -44,7 +44,6 @@ from .secrets_file import load_secrets
 from .settings import Config, config_of
 from .store.annotations import AllowList, AnnotationStore
 from .store.engine import display_url, resolve_store
-from .store.remote import RemoteWriter, can_fork
 from .store.resilient import ResilientWriter
 from .store.retention import Retention
 from .store.writer import ResultWriter
@@ -105,21 +104,15 @@ class Runner:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise AnalyzerError(f"data_dir {str(self.data_dir)!r} cannot be created: {exc.strerror}") from exc
-        # Reading a file, the detectors run in a second process beside reading and flow metering, and the store
-        # is written by a third (when no privilege drop is to come: that process would keep root).
-        self.parallel = bool(c.read_file) and parallel_worthwhile(c.read_file, c.parallel_detection)
-        retention = Retention(c.retention_days, c.retention_max_mb)
-        if self.parallel and self.account is None and can_fork():
-            self.writer = RemoteWriter(self.store, c.sensor_name, retention, c.store_backlog_mb)
-        else:
-            self.writer = ResilientWriter(
-                ResultWriter(self.store, c.sensor_name, retention), c.store_backlog_mb, self.logger
-            )
+        writer = ResultWriter(self.store, c.sensor_name, Retention(c.retention_days, c.retention_max_mb))
+        self.writer = ResilientWriter(writer, c.store_backlog_mb, self.logger)
         self.alerts = dispatcher_from_config(c, self.logger, self.run_id)
         if c.zeek_log_dir:
             self.zeek_logs = ZeekLiveLogs(c.zeek_log_dir, c.zeek_log_format, c.zeek_log_rotate_s, self.logger)
             self.zeek_logs.start()
         self.intel = load_indicators(c.intel_files, self.logger, self.data_dir)
+        # Reading a file, the detectors run in a second process beside reading and flow metering.
+        self.parallel = bool(c.read_file) and parallel_worthwhile(c.read_file, c.parallel_detection)
         if self.parallel and self.account is None:
             # No privilege drop to wait for: the detection worker starts now and imports while this one sets up.
             self.worker = start_worker()
@@ -353,7 +346,6 @@ class Runner:
                 self.writer.finish_run(self.run_id, "failed", self.model_meta)
             except AnalyzerError as store_exc:
                 self.logger.warning("%s", store_exc)  # the run's own error is the one to report
-            self.writer.close()
             raise exc
         finally:
             if threading.current_thread() is threading.main_thread():
@@ -518,5 +510,3 @@ class Runner:
             self.zeek_logs.close(time.time())  # a no-op for the logs the run already closed
         if self.dashboard is not None:
             self.dashboard.stop()
-        if hasattr(self, "writer"):  # set up by prepare()
-            self.writer.close()  # a no-op when the run already closed it

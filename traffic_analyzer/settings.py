@@ -94,9 +94,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "parallel_detection",
         True,
-        "Reading a file (of 8 MiB or more), run the detectors in a second process and write the result store "
-        "from a third while the next window is read and its flows metered (uses a second core when there is "
-        "one; the store's process only when no privilege drop is to come, since it would keep root).",
+        "Reading a file, run the detectors in a second process while the next window is read and its flows "
+        "metered (uses a second core when there is one).",
         "--no-parallel-detection",
         bool,
     ),
