@@ -25,6 +25,13 @@ def per_distinct(values: pd.Series, test: Callable[[pd.Series], pd.Series | np.n
     return np.asarray(out)[codes]
 
 
+def distinct_per_code(owner: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
+    """How many distinct values (codes, -1 for missing) each of ``n`` owner codes has: a group-by's nunique."""
+    present = value >= 0
+    pairs = np.unique(np.stack([owner[present], value[present]]), axis=1)
+    return np.bincount(pairs[0], minlength=n)
+
+
 class Remembered:
     """A per-value ``test`` (as for :func:`per_distinct`) whose answers are kept across calls.
 

@@ -67,17 +67,7 @@ class SynPortScan(Attack):
             flow = TcpFlow(
                 self.lab, rng, self.src, self.target, port, t_us + int(i * gap * rng.uniform(0.5, 1.5)), 0, sport=sport
             )
-            if port in self.open_ports:
-                flow.emit(flow.t, True, pk.TCP_SYN, options=NMAP_SYN_OPTIONS, window=NMAP_SYN_WINDOW)
-                flow.c_seq += 1
-                flow.t += flow.turn(False)
-                flow.emit(flow.t, False, pk.TCP_SYN | pk.TCP_ACK, options=bytes.fromhex("020405b4"), window=64240)
-                flow.s_seq += 1
-                flow.abort(True, after_us=flow.turn(True))  # the scanner's kernel resets the half-open connection
-            else:
-                flow.emit(flow.t, True, pk.TCP_SYN, options=NMAP_SYN_OPTIONS, window=NMAP_SYN_WINDOW)
-                flow.c_seq += 1
-                flow.abort(False, after_us=flow.turn(False))
+            syn_probe(flow, port in self.open_ports, reset_ack=True)
 
 
 class ConnectScan(Attack):
@@ -303,9 +293,10 @@ class SynFlood(Attack):
             self.lab.add(t + int(rng.integers(20, 200)), reply)
 
 
-def syn_probe(flow: TcpFlow, is_open: bool) -> None:
+def syn_probe(flow: TcpFlow, is_open: bool, reset_ack: bool = False) -> None:
     """One nmap -sS probe: a SYN from the raw socket; a closed port answers RST-ACK, an open one SYN-ACK, which
-    the scanner's kernel (no socket holds the connection) answers with a bare RST."""
+    the scanner's kernel (no socket holds the connection) answers with a bare RST (``reset_ack``: a RST-ACK, as
+    the loud lab scan has always written it)."""
     flow.emit(flow.t, True, pk.TCP_SYN, options=NMAP_SYN_OPTIONS, window=NMAP_SYN_WINDOW)
     flow.c_seq += 1
     if not is_open:
@@ -314,6 +305,9 @@ def syn_probe(flow: TcpFlow, is_open: bool) -> None:
     flow.t += flow.turn(False)
     flow.emit(flow.t, False, pk.TCP_SYN | pk.TCP_ACK, options=bytes.fromhex("020405b4"), window=64240)
     flow.s_seq += 1
+    if reset_ack:
+        flow.abort(True, after_us=flow.turn(True))
+        return
     flow.t += flow.turn(True)
     flow.emit(flow.t, True, pk.TCP_RST, window=0)
 

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..distinct import distinct_per_code
 from ..records.alert import Alert
 from ..records.window import WindowData
 from .base import Detector
@@ -89,20 +90,9 @@ class PortScanDetector(Detector):
         rows = probes[scanning]
         found = [self._alert(orig_h, resp_h, pair) for (orig_h, resp_h), pair in groups_of(rows, ["orig_h", "resp_h"])]
         others = probes[~scanning]  # a vertical scan's target is its alert's; the rest may add up across hosts
-        for (orig_h,), spread in groups_of(others, ["orig_h"], least=self.min_targets):
-            if self._lateral(spread):
-                found.append(self._lateral_alert(orig_h, spread))
+        lateral = _lateral_scanning(others, self.min_targets, self.min_spread, self.min_closed)
+        found += [self._lateral_alert(orig_h, spread) for (orig_h,), spread in groups_of(others[lateral], ["orig_h"])]
         return found
-
-    def _lateral(self, probes: pd.DataFrame) -> bool:
-        """Whether one originator's probes are a lateral scan: enough (host, port) targets, spread, mostly closed."""
-        targets = probes[["resp_h", "resp_p"]].dropna().drop_duplicates()
-        return (
-            len(targets) >= self.min_targets
-            and targets["resp_h"].nunique() >= self.min_spread
-            and targets["resp_p"].nunique() >= self.min_spread
-            and float(1.0 - probes["open"].mean()) >= self.min_closed
-        )
 
     def _lateral_alert(self, orig_h: str, probes: pd.DataFrame) -> Alert:
         targets = probes[["resp_h", "resp_p"]].dropna().drop_duplicates()
@@ -110,8 +100,7 @@ class PortScanDetector(Detector):
         ports = sorted(int(p) for p in targets["resp_p"].unique())
         start, end = burst_span(probes["ts"])
         protos = "/".join(sorted(probes["proto"].str.upper().unique()))
-        ratio = len(targets) / self.min_targets
-        score = SCORE_FLOOR + SCORE_SPAN * min(1.0, math.log(ratio) / math.log(SCORE_FULL_RATIO))
+        score = _score(len(targets) / self.min_targets)
         opened = probes.loc[probes["open"] > 0, ["resp_h", "resp_p"]].drop_duplicates()
         open_at = [f"{h}:{int(p)}" for h, p in sorted(zip(opened["resp_h"].astype(str), opened["resp_p"], strict=True))]
         answered = f"open: {', '.join(open_at[:MAX_OPEN_PORTS_LISTED])}" if open_at else "none open"
@@ -128,7 +117,7 @@ class PortScanDetector(Detector):
             victims=["many"],
             start=start,
             end=end,
-            score=round(score, 1),
+            score=score,
             explanation=explanation,
             evidence={
                 "targets": len(targets),
@@ -148,8 +137,7 @@ class PortScanDetector(Detector):
         start, end = burst_span(pair["ts"])
         protos = "/".join(sorted(pair["proto"].str.upper().unique()))
         unanswered = float(1.0 - pair["answered"].mean())
-        ratio = n_ports / self.min_ports
-        score = SCORE_FLOOR + SCORE_SPAN * min(1.0, math.log(ratio) / math.log(SCORE_FULL_RATIO))
+        score = _score(n_ports / self.min_ports)
         if hasattr(self, "baseline_max_ports_"):
             compare = f"the busiest baseline host touched {self.baseline_max_ports_} ports of one target"
         else:
@@ -168,7 +156,7 @@ class PortScanDetector(Detector):
             victims=[resp_h],
             start=start,
             end=end,
-            score=round(score, 1),
+            score=score,
             explanation=explanation,
             evidence={
                 "distinct_ports": n_ports,
@@ -181,6 +169,11 @@ class PortScanDetector(Detector):
             },
             detector=self.name,
         )
+
+
+def _score(ratio: float) -> float:
+    """SCORE_FLOOR at the threshold (``ratio`` 1), SCORE_FLOOR + SCORE_SPAN at SCORE_FULL_RATIO times it."""
+    return round(SCORE_FLOOR + SCORE_SPAN * min(1.0, math.log(ratio) / math.log(SCORE_FULL_RATIO)), 1)
 
 
 def _probes(flows: pd.DataFrame) -> pd.DataFrame:
@@ -217,3 +210,26 @@ def _scanning(probes: pd.DataFrame, min_ports: int) -> np.ndarray:
     pair_ports = np.unique(pair[counted] * width + port[counted])  # each (pair, port) once
     pairs, ports = np.unique(pair_ports // width, return_counts=True)
     return np.isin(pair, pairs[ports >= min_ports])
+
+
+def _lateral_scanning(probes: pd.DataFrame, min_targets: int, min_spread: int, min_closed: float) -> np.ndarray:
+    """The probes of originators with at least ``min_targets`` distinct (host, port) targets on ``min_spread``
+    or more hosts and ports, and at least ``min_closed`` of their probes finding no open port, as a row mask."""
+    orig = pd.factorize(probes["orig_h"].to_numpy(dtype=object))[0]
+    host = pd.factorize(probes["resp_h"].to_numpy(dtype=object))[0]
+    port = pd.factorize(probes["resp_p"].to_numpy(dtype=np.int64, na_value=-1))[0]
+    port[probes["resp_p"].isna().to_numpy()] = -1
+    owned = orig >= 0
+    if int(np.bincount(orig[owned]).max(initial=0)) < min_targets:  # no originator has probes enough
+        return np.zeros(len(probes), dtype=bool)
+    n = int(orig.max()) + 1
+    aimed = owned & (host >= 0) & (port >= 0)
+    target = np.where(aimed, host.astype(np.int64) * (int(port.max()) + 1) + port, -1)
+    closed = np.bincount(orig[owned], weights=1.0 - probes["open"].to_numpy(dtype=float)[owned], minlength=n)
+    lateral = (
+        (distinct_per_code(orig[aimed], target[aimed], n) >= min_targets)
+        & (distinct_per_code(orig[aimed], host[aimed], n) >= min_spread)
+        & (distinct_per_code(orig[aimed], port[aimed], n) >= min_spread)
+        & (closed >= min_closed * np.bincount(orig[owned], minlength=n))
+    )
+    return owned & lateral[np.maximum(orig, 0)]

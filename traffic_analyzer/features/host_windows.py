@@ -12,7 +12,7 @@ import ipaddress
 import numpy as np
 import pandas as pd
 
-from ..distinct import Remembered
+from ..distinct import Remembered, distinct_per_code
 from ..records.window import WindowData
 
 FAILED_STATES = ("S0", "REJ", "RSTOS0", "RSTR", "SH", "OTH")  # attempts that got nowhere
@@ -69,7 +69,7 @@ def host_window_features(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataF
     if asked.any():
         names = packets["dns_qname"].to_numpy(dtype=object)[ip][asked]
         features["dns_queries"] = np.bincount(src[asked], minlength=n)
-        features["distinct_dns_names"] = _distinct_per_code(src[asked], pd.factorize(names)[0], n)
+        features["distinct_dns_names"] = distinct_per_code(src[asked], pd.factorize(names)[0], n)
         name_len = pd.Series(names, dtype=object).str.len().to_numpy(dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             features["mean_dns_name_len"] = np.bincount(src[asked], weights=name_len, minlength=n) / np.maximum(
@@ -116,11 +116,11 @@ def _flow_features(flows: pd.DataFrame, addresses: pd.Index, n: int) -> dict[str
     tcp = (flows["proto"].to_numpy(dtype=object)[known] == "tcp") & (hosts >= 0)
     return {
         "flows": np.bincount(orig, minlength=n),
-        "distinct_dst_hosts": _distinct_per_code(orig, hosts, n),
-        "distinct_dst_ports": _distinct_per_code(orig, ports, n),
+        "distinct_dst_hosts": distinct_per_code(orig, hosts, n),
+        "distinct_dst_ports": distinct_per_code(orig, ports, n),
         "failed_flows": np.bincount(orig[failed], minlength=n),
         "max_conns_one_service": _most_per_code(orig, np.where(tcp, service, -1), n),
-        "failed_sources_in": _distinct_per_code(resp[inbound], orig_all[inbound], n),
+        "failed_sources_in": distinct_per_code(resp[inbound], orig_all[inbound], n),
     }
 
 
@@ -138,13 +138,6 @@ def _most_per_code(owner: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
     most = np.zeros(n, dtype=np.int64)
     np.maximum.at(most, pairs[0], counts)
     return most
-
-
-def _distinct_per_code(owner: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
-    """How many distinct values (codes, -1 for missing) each owner code has: a group-by's nunique."""
-    present = value >= 0
-    pairs = np.unique(np.stack([owner[present], value[present]]), axis=1)
-    return np.bincount(pairs[0], minlength=n)
 
 
 def host_traffic(packets: pd.DataFrame) -> pd.DataFrame:
