@@ -271,3 +271,14 @@ def test_a_vertical_scan_of_three_hosts_raises_no_lateral_alert_beside_it():
     ]
     alerts = PortScanDetector().detect(window(flow_rows=rows))
     assert sorted(a.victims[0] for a in alerts) == ["10.0.2.1", "10.0.2.2", "10.0.2.3"]
+
+
+def test_lateral_scan_spans_the_scan_not_the_scanners_earlier_one_port_connections():
+    earlier = [  # minutes before: payload-less connections to one port of many hosts (a browser's), refused
+        flow(100.0 + 10 * h, SCANNER, f"10.0.3.{h}", 443, conn_state="REJ", history="Sr", resp_pkts=1)
+        for h in range(1, 8)
+    ]
+    scan = lateral(300.0, 9, [22, 80, 445, 3389, 5900])
+    alerts = PortScanDetector().detect(window(flow_rows=earlier + scan))
+    assert [summary(a) for a in alerts] == [("port_scan", SCANNER, ["many"], 300.0, scan[-1]["ts"])]
+    assert alerts[0].evidence["targets"] == 45 and alerts[0].evidence["probes"] == 45

@@ -40,9 +40,10 @@ class PortScanDetector(Detector):
     window_s : float
         How far back probes are remembered, so slow scans add up across windows.
     min_targets : int
-        Distinct (host, port) targets that make a lateral scan, counted over the hosts that are no vertical
-        scan's target. A browser's speculative connections reach many hosts on one or two ports; a
-        monitoring server's checks reach several ports of many hosts, but open ones (see ``min_closed``).
+        Distinct (host, port) targets that make a lateral scan, counted over the hosts probed on two ports or
+        more that are no vertical scan's target. A browser's speculative connections reach many hosts on one
+        or two ports; a monitoring server's checks reach several ports of many hosts, but open ones (see
+        ``min_closed``).
     min_spread : int
         Least number of distinct hosts, and of distinct ports, of a lateral scan.
     min_closed : float
@@ -213,23 +214,27 @@ def _scanning(probes: pd.DataFrame, min_ports: int) -> np.ndarray:
 
 
 def _lateral_scanning(probes: pd.DataFrame, min_targets: int, min_spread: int, min_closed: float) -> np.ndarray:
-    """The probes of originators with at least ``min_targets`` distinct (host, port) targets on ``min_spread``
-    or more hosts and ports, and at least ``min_closed`` of their probes finding no open port, as a row mask."""
+    """The probes of lateral scans, as a row mask: of each originator, those to hosts it probed on two ports or
+    more (one port of many hosts is a sweep's, or a browser's), when they reach at least ``min_targets``
+    distinct (host, port) targets on ``min_spread`` or more hosts and ports and at least ``min_closed`` of
+    them found no open port."""
     orig = pd.factorize(probes["orig_h"].to_numpy(dtype=object))[0]
     host = pd.factorize(probes["resp_h"].to_numpy(dtype=object))[0]
     port = pd.factorize(probes["resp_p"].to_numpy(dtype=np.int64, na_value=-1))[0]
     port[probes["resp_p"].isna().to_numpy()] = -1
-    owned = orig >= 0
-    if int(np.bincount(orig[owned]).max(initial=0)) < min_targets:  # no originator has probes enough
+    aimed = (orig >= 0) & (host >= 0) & (port >= 0)
+    if int(np.bincount(orig[aimed]).max(initial=0)) < min_targets:  # no originator has probes enough
         return np.zeros(len(probes), dtype=bool)
+    pair = pd.factorize(orig.astype(np.int64) * (int(host.max()) + 1) + host)[0]
+    several = aimed & (distinct_per_code(pair[aimed], port[aimed], int(pair.max()) + 1) >= 2)[pair]
     n = int(orig.max()) + 1
-    aimed = owned & (host >= 0) & (port >= 0)
-    target = np.where(aimed, host.astype(np.int64) * (int(port.max()) + 1) + port, -1)
-    closed = np.bincount(orig[owned], weights=1.0 - probes["open"].to_numpy(dtype=float)[owned], minlength=n)
+    o, h, p = orig[several], host[several], port[several]
+    target = h.astype(np.int64) * (int(port.max()) + 1) + p
+    closed = np.bincount(o, weights=1.0 - probes["open"].to_numpy(dtype=float)[several], minlength=n)
     lateral = (
-        (distinct_per_code(orig[aimed], target[aimed], n) >= min_targets)
-        & (distinct_per_code(orig[aimed], host[aimed], n) >= min_spread)
-        & (distinct_per_code(orig[aimed], port[aimed], n) >= min_spread)
-        & (closed >= min_closed * np.bincount(orig[owned], minlength=n))
+        (distinct_per_code(o, target, n) >= min_targets)
+        & (distinct_per_code(o, h, n) >= min_spread)
+        & (distinct_per_code(o, p, n) >= min_spread)
+        & (closed >= min_closed * np.bincount(o, minlength=n))
     )
-    return owned & lateral[np.maximum(orig, 0)]
+    return several & lateral[np.maximum(orig, 0)]
