@@ -271,9 +271,11 @@ def _committed_windows(db: Path) -> int:
 
 @pytest.fixture
 def quick_retries(monkeypatch) -> None:
-    """A short busy timeout and no pause between retries: each locked write fails in 50 ms."""
+    """A short busy timeout, no pause between retries and every window committed as it comes: each locked
+    write fails in 50 ms."""
     monkeypatch.setattr(engine, "SQLITE_BUSY_TIMEOUT_MS", 50)
     monkeypatch.setattr(resilient, "RETRY_INTERVAL_S", 0.0)
+    monkeypatch.setattr(ResilientWriter, "commit_every_s", 0.0)
 
 
 def _locked(db: Path) -> sqlite3.Connection:

@@ -172,16 +172,16 @@ def commit_cutter(postgres_server) -> Iterator[CommitCutter]:  # noqa: F811
 
 
 class _CutWindowWriter(ResultWriter):
-    """The writer, arming the proxy just before window ``cut_at``'s transaction."""
+    """The writer, arming the proxy just before the transaction holding window ``cut_at``."""
 
     def __init__(self, store: str, proxy: CommitCutter, cut_at: float) -> None:
         super().__init__(store, sensor="s")
         self.proxy, self.cut_at = proxy, cut_at
 
-    def write_window(self, run_id, result) -> None:  # noqa: ANN001 (as the base class)
-        if result.window_start == self.cut_at and not self.proxy.cuts:
+    def write_windows(self, windows) -> None:  # noqa: ANN001 (as the base class)
+        if any(result.window_start == self.cut_at for _, result in windows) and not self.proxy.cuts:
             self.proxy.armed.set()
-        super().write_window(run_id, result)
+        super().write_windows(windows)
 
 
 def test_a_window_whose_commit_answer_was_lost_is_written_again_without_duplicates(
@@ -194,6 +194,7 @@ def test_a_window_whose_commit_answer_was_lost_is_written_again_without_duplicat
     clean.close()
 
     monkeypatch.setattr(resilient, "RETRY_INTERVAL_S", 0.0)  # retry with the next window
+    monkeypatch.setattr(ResilientWriter, "commit_every_s", 0.0)  # each window its own transaction
     proxied = postgres_url.replace(f":{commit_cutter.server_port}/", f":{commit_cutter.port}/")
     writer = ResilientWriter(_CutWindowWriter(proxied, commit_cutter, T0 + 1), BACKLOG_MB, logging.getLogger("t"))
     _write_run(writer, "cut")

@@ -18,20 +18,27 @@ HOUR0 = hour_start(T0)
 HOSTS = ("10.0.0.1", "10.0.0.2", "10.0.0.3")
 
 
-def _write_store(url: str) -> None:
+def _write_store(url: str, together: bool = False) -> None:
     """Two runs; windows of three hosts in two hours, a window that straddles the hour, unequal traffic; a flow
-    that grows and changes service and state, flows of a host with itself."""
+    that grows and changes service and state, flows of a host with itself. ``together``: each run's windows
+    in one transaction."""
     writer = ResultWriter(url, sensor="s")
     for run_id, hosts in (("r", HOSTS), ("other", HOSTS[:1])):
         writer.start_run(run_id, "file a.pcap", {})
         starts = [HOUR0 + 10, HOUR0 + HOUR_S - 0.5, HOUR0 + HOUR_S + 20, HOUR0 + 2 * HOUR_S + 5]
+        windows = []
         for i, start in enumerate(starts):
             host = hosts[i % len(hosts)]
             window = _window(start, host=host, uid=f"C{i}", qname=f"n{i}.example")
             window.hosts[["packets_out", "bytes_out"]] *= i + 1  # no two hosts tie
             window.protocols = pd.DataFrame({"protocol": ["DNS", "TLS"], "packets": [3, i], "bytes": [300, 10 * i]})
             window.flows = pd.concat([window.flows, _growing(i, start), _flow(f"S{i}", host, host, start)])
-            writer.write_window(run_id, window)
+            windows.append((run_id, window))
+        if together:
+            writer.write_windows(windows)
+        else:
+            for one in windows:
+                writer.write_windows([one])
         writer.finish_run(run_id, "finished")
     writer.close()
 
@@ -93,6 +100,20 @@ def test_the_hour_sums_answer_as_the_windows_they_sum(tmp_path):
     assert summed["['r', 'other'] talkers"]["bytes_out"].tolist() == [3000, 600, 400]
     ResultWriter(url, sensor="s").close()  # back to v8: the hours are summed from the stored windows
     _assert_same(_answers(url), summed)
+
+
+def test_windows_committed_together_are_stored_as_windows_committed_one_by_one(tmp_path):
+    """A file's windows go in a transaction together: flow G's later versions in the same transaction replace
+    its earlier ones in the flows and in the hour sums, as across transactions."""
+    (tmp_path / "one").mkdir(), (tmp_path / "together").mkdir()
+    one_by_one, together = store_url(tmp_path / "one"), store_url(tmp_path / "together")
+    _write_store(one_by_one)
+    _write_store(together, together=True)
+    _assert_same(_answers(together), _answers(one_by_one))
+    for url in (one_by_one, together):
+        with open_engine(url).begin() as conn:
+            grown = conn.exec_driver_sql("SELECT count(*), sum(orig_ip_bytes) FROM flows WHERE uid = 'G'").one()
+            assert grown == (2, 800)  # one row a run, its last version
 
 
 def test_a_window_written_again_adds_nothing_to_its_hour(tmp_path):

@@ -5,11 +5,16 @@ A window the store cannot take stays in a bounded in-memory backlog and the anal
 next windows retry, oldest first, and the backlog is written as soon as the store takes writes
 again. Each outage is reported once (log and stderr) with its cause, and once more when it ends.
 Windows beyond the backlog's bound are dropped, counted and reported. Windows already committed
-are never touched: each is its own transaction.
+are never touched: each is whole in one transaction.
+
+Windows that come less than :attr:`ResilientWriter.commit_every_s` after the last commit (a file's,
+read a few a second) wait for the next and go in one transaction together, up to
+:data:`MAX_BATCH`; a live window (one every few seconds) is committed as it comes.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sqlite3
 import time
@@ -25,6 +30,7 @@ from .engine import display_url, one_line
 from .retention import Retention
 from .writer import ResultWriter
 
+MAX_BATCH = 16  # windows committed in one transaction at most
 RETRY_INTERVAL_S = 2.0  # after a failed write, windows wait this long before the store is tried again
 ALERT_BYTES = 2048  # rough memory of one held alert (its evidence dict), for the backlog bound
 BYTES_PER_MB = 2**20
@@ -86,6 +92,8 @@ class ResilientWriter:
         Where an outage, a dropped backlog and the recovery are reported (warnings reach stderr).
     """
 
+    commit_every_s = 1.0  # a window within this long of the last commit waits to be committed with the next
+
     def __init__(self, writer: ResultWriter, backlog_mb: float, logger: logging.Logger) -> None:
         self.writer = writer
         self.backlog_bytes = int(backlog_mb * BYTES_PER_MB)
@@ -98,6 +106,7 @@ class ResilientWriter:
         self.cause: str | None = None  # the current outage's cause; None while the store takes writes
         self._since = 0.0
         self._retry_at = 0.0
+        self._committed_at = -float("inf")  # time.monotonic() of the last commit
         self._dropping_reported = False
         self.written_late = 0  # windows written after an outage, over the whole run
         self.lost = 0  # windows dropped from a full backlog, over the whole run
@@ -108,12 +117,23 @@ class ResilientWriter:
         self.writer.start_run(run_id, source, model, live)
 
     def write_window(self, run_id: str, result: WindowResult) -> None:
-        """Store the window, after any held ones; when the store is out, hold it and go on."""
+        """Store the window, after any held ones; when the store is out, hold it and go on.
+
+        A window that follows the last commit closely waits for the next (see :attr:`commit_every_s`).
+        """
         self._held.append(_Held(run_id, result))
-        if self.cause is not None and time.monotonic() < self._retry_at:
-            self._hold_last()
+        now = time.monotonic()
+        if self.cause is not None and now < self._retry_at:
+            self._hold_unsized()
+            return
+        if self.cause is None and len(self._held) < MAX_BATCH and now - self._committed_at < self.commit_every_s:
             return
         self._flush()
+
+    def flush(self) -> None:
+        """Write the windows waiting to be committed with the next, if the store takes writes."""
+        if self._held and (self.cause is None or time.monotonic() >= self._retry_at):
+            self._flush()
 
     def set_model(self, run_id: str, model: dict) -> None:
         """Record the trained model; while the store is out, it is recorded on recovery."""
@@ -166,18 +186,21 @@ class ResilientWriter:
 
     # -- inside ---------------------------------------------------------------------------------
     def _flush(self) -> None:
-        """Write held windows oldest first until the store refuses one; then report the outage once."""
+        """Write held windows oldest first, up to MAX_BATCH a transaction, until the store refuses some;
+        then report the outage once."""
         while self._held:
-            held = self._held[0]
+            batch = list(itertools.islice(self._held, MAX_BATCH))
             try:
-                self.writer.write_window(held.run_id, held.result)
+                self.writer.write_windows([(held.run_id, held.result) for held in batch])
             except AnalyzerError as exc:
                 self._failed(exc)
                 return
-            self._held.popleft()
-            self._held_bytes -= held.size
+            self._committed_at = time.monotonic()
+            for held in batch:
+                self._held.popleft()
+                self._held_bytes -= held.size
             if self.cause is not None:
-                self.written_late += 1
+                self.written_late += len(batch)
         if self._pending_model is not None:
             try:
                 self.writer.set_model(*self._pending_model)
@@ -193,8 +216,7 @@ class ResilientWriter:
         if cause is None:
             raise exc
         self._retry_at = time.monotonic() + RETRY_INTERVAL_S
-        if self._held and self._held[-1].size == 0:
-            self._hold_last()
+        self._hold_unsized()
         if cause == self.cause:
             return
         if self.cause is None:
@@ -210,11 +232,14 @@ class ResilientWriter:
             self.backlog_bytes / BYTES_PER_MB,
         )
 
-    def _hold_last(self) -> None:
-        """Count the newest window's memory; drop the oldest held ones while the backlog is over its bound."""
-        newest = self._held[-1]
-        newest.size = window_bytes(newest.result)
-        self._held_bytes += newest.size
+    def _hold_unsized(self) -> None:
+        """Count the memory of held windows not yet counted (the newest); drop the oldest while the backlog is
+        over its bound."""
+        for held in reversed(self._held):
+            if held.size:
+                break
+            held.size = window_bytes(held.result)
+            self._held_bytes += held.size
         while self._held and self._held_bytes > self.backlog_bytes:
             dropped = self._held.popleft()
             self._held_bytes -= dropped.size

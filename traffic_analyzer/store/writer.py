@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from itertools import compress, repeat
 
 import sqlalchemy as sa
@@ -122,14 +123,25 @@ class ResultWriter:
         Writing a window again adds nothing (its rows' unique keys are stored): a retry after a
         commit whose answer was lost is safe.
         """
-        flow_columns = frame_columns(result.flows, FLOW_ROW_COLUMNS[1:], {})  # the conn.log columns
-        changes = self._flows.changed(run_id, dict(zip(FLOW_ROW_COLUMNS[1:], flow_columns, strict=True)))
+        self.write_windows([(run_id, result)])
+
+    def write_windows(self, windows: Sequence[tuple[str, WindowResult]]) -> None:
+        """Several whole windows (run id, result) in one transaction, oldest first; then maybe prune.
+
+        A file's windows come a few a second: committing them together saves a commit each (a
+        WAL write on SQLite, a round trip on PostgreSQL) and keeps every committed window whole.
+        """
         try:
             with self.engine.begin() as conn:
-                self._insert_window(conn, run_id, result, flow_columns, changes)
+                for run_id, result in windows:
+                    flow_columns = frame_columns(result.flows, FLOW_ROW_COLUMNS[1:], {})  # the conn.log columns
+                    changes = self._flows.changed(run_id, dict(zip(FLOW_ROW_COLUMNS[1:], flow_columns, strict=True)))
+                    self._insert_window(conn, run_id, result, flow_columns, changes)
+                    # known now, so that the next window of the transaction sees this one's versions as stored
+                    self._flows.committed(changes, float(result.window_start))
         except sa.exc.DBAPIError as exc:
+            self._flows = StoredFlows()  # the versions just noted were rolled back: every flow looks new (safe)
             raise store_error("write to", self.url, exc) from exc
-        self._flows.committed(changes, float(result.window_start))
         self.prune()
 
     def _insert_window(
