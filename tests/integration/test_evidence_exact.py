@@ -13,12 +13,16 @@ import struct
 import subprocess
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from conftest import read_json
 
 from traffic_analyzer.alerts.evidence import display_filter
-from traffic_analyzer.capture import fast_pcap
+from traffic_analyzer.capture import fast_pcap, pcap_cut
+from traffic_analyzer.capture.file_reader import CaptureFileSource
 from traffic_analyzer.capture.fast_pcap import _open_reader
+from traffic_analyzer.capture.pcap_cut import Address, FrameCutter, Selection
 from traffic_analyzer.records.alert import Alert
 
 PCAPNG_SHB, PCAPNG_IDB = 0x0A0D0D0A, 1
@@ -218,3 +222,31 @@ def test_frames_the_fast_decoders_cannot_read_are_cut_by_tshark_to_the_same_rule
     assert [(a["kind"], a["attacker"]) for a in summary["alerts"]] == [("port_scan", ATTACKER4)]
     assert_pcaps_exact(capture, summary, tmp_path, 50, 10_000_000)
     assert "tshark cuts the alert pcaps instead" in (tmp_path / "analysis.log").read_text()
+
+
+@pytest.mark.parametrize("name", ["icmp-tunnel-ssh.pcap", "dns-tunnel-iodine.pcap", "arp-spoof-mitm.pcapng"])
+def test_frames_ruled_out_by_their_bytes_are_those_decoding_rules_out(pcaps, tmp_path, monkeypatch, name):
+    """The cutter decodes only frames whose fixed-offset bytes may carry a wanted address. Each address of the
+    capture wanted alone (IPv4 or MAC), with an IPv6 address beside, and with another layer's, cuts what
+    decoding every frame cuts."""
+    capture = pcaps / name
+    packets = pd.concat(CaptureFileSource(capture, progress=False).batches(), ignore_index=True)
+    ips = sorted({a for a in set(packets["src_ip"].dropna()) | set(packets["dst_ip"].dropna()) if ":" not in a})
+    macs = sorted(set(packets["src_mac"].dropna()) | set(packets["dst_mac"].dropna()))
+    v4, eth, v6 = [Address("ip", a) for a in ips[:12]], [Address("eth", m) for m in macs[:12]], Address("ipv6", "::1")
+    wanted = [((a,),) for a in v4 + eth] + [((a, v6),) for a in v4] + [((v4[0],), (m,)) for m in eth]
+
+    def cut(folder: Path) -> list[bytes]:  # one read per selection: what one wants does not widen another's
+        folder.mkdir()
+        out = []
+        for i, group in enumerate(wanted):
+            cutter = FrameCutter(max_packets=100_000, max_bytes=10**9)
+            cutter.read(capture, [Selection(folder / f"{i}.pcap", 0, 2**62, group)])
+            cutter.close()
+            out.append((folder / f"{i}.pcap").read_bytes())
+        return out
+
+    prefiltered = cut(tmp_path / "prefiltered")
+    assert all(frames(tmp_path / "prefiltered" / f"{i}.pcap") for i in range(len(v4)))  # each address has frames
+    monkeypatch.setattr(pcap_cut, "_may_carry", lambda _buf, _records, rows, _wanted: np.ones(len(rows), bool))
+    assert prefiltered == cut(tmp_path / "every frame decoded")

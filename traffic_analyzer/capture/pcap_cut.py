@@ -48,6 +48,7 @@ from .fast_pcap import (
 # A frame's first layer of each protocol -> the fields holding that layer's two addresses.
 LAYER_FIELDS = {"eth": ("eth.src", "eth.dst"), "ip": ("ip.src", "ip.dst"), "ipv6": ("ipv6.src", "ipv6.dst")}
 ADDRESS_FIELDS = tuple(name for pair in LAYER_FIELDS.values() for name in pair)
+LINKTYPE_ETHERNET = 1
 SHB_SECTION_LENGTH = slice(16, 24)  # a copied section header says "length unknown" (-1): the copy is shorter
 UNKNOWN_SECTION_LENGTH = b"\xff" * 8
 PCAPNG_MAGIC = struct.pack("<I", PCAPNG_SHB)
@@ -114,6 +115,7 @@ class FrameCutter:
         """
         outputs = [self._output(s.out) for s in selections]
         spans = _merged_spans(selections)
+        wanted = _Wanted.of(selections)
         seen: tuple[int, int] | None = None
         with path.open("rb") as fh:
             head = fh.read(PCAP_HEADER_BYTES)
@@ -132,7 +134,7 @@ class FrameCutter:
                     if len(records.ns):
                         low, high = int(records.ns.min()), int(records.ns.max())
                         seen = (low, high) if seen is None else (min(seen[0], low), max(seen[1], high))
-                        self._chunk(buf, records, segments, selections, outputs, spans)
+                        self._chunk(buf, records, segments, selections, outputs, spans, wanted)
                     for output in outputs:
                         output.flush()
             except (_CutShort, _DamagedFile):
@@ -159,23 +161,29 @@ class FrameCutter:
             self._outputs[out] = _Output(Path(out), self.max_packets, self.max_bytes)
         return self._outputs[out]
 
-    def _chunk(self, buf, records: _Records, segments, selections, outputs, spans) -> None:
+    def _chunk(self, buf, records: _Records, segments, selections, outputs, spans, wanted: _Wanted) -> None:
         ns = records.ns
         rows = np.flatnonzero(_inside(ns, *spans))
         if len(rows) == 0:
             return
         row_ns = ns[rows]
         low, high = int(row_ns.min()), int(row_ns.max())
-        addresses = None
+        candidates = addresses = None
         for selection, output in zip(selections, outputs, strict=True):
             if output.full or selection.first_ns > high or selection.last_ns < low:
                 continue
             match = (row_ns >= selection.first_ns) & (row_ns <= selection.last_ns)
             if selection.all_of and match.any():
                 if addresses is None:
-                    addresses = _first_addresses(buf, records, rows)
+                    # only frames that may carry a wanted address are decoded: most frames of a span are others'
+                    candidates = np.flatnonzero(_may_carry(buf, records, rows, wanted))
+                    addresses = _first_addresses(buf, records, rows[candidates])
+                carried = np.ones(len(candidates), dtype=bool)
                 for group in selection.all_of:
-                    match &= _carries(addresses, group)
+                    carried &= _carries(addresses, group)
+                hit = np.zeros(len(rows), dtype=bool)
+                hit[candidates[carried]] = True
+                match &= hit
             if match.any():
                 output.add(buf, records, rows[match], segments)
 
@@ -315,6 +323,57 @@ def _merged_spans(selections: list[Selection]) -> tuple[np.ndarray, np.ndarray]:
 def _inside(ns: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> np.ndarray:
     at = np.searchsorted(lows, ns, side="right") - 1
     return (at >= 0) & (ns <= highs[np.maximum(at, 0)]) if len(lows) else np.zeros(len(ns), dtype=bool)
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """Every address some selection asks for, as the byte-level prefilter compares them."""
+
+    ipv4: np.ndarray  # uint64 values of IPv4 addresses
+    macs: np.ndarray  # uint64 values of MAC addresses
+    ipv6: bool  # some selection asks for an IPv6 address (which a tunnel may carry inside IPv4)
+
+    @staticmethod
+    def of(selections: list[Selection]) -> _Wanted:
+        wanted = [a for s in selections for group in s.all_of for a in group]
+        values = {layer: [int(a.value()) for a in wanted if a.layer == layer] for layer in ("ip", "eth")}
+        return _Wanted(
+            np.array(values["ip"], dtype=np.uint64),
+            np.array(values["eth"], dtype=np.uint64),
+            any(a.layer == "ipv6" for a in wanted),
+        )
+
+
+def _may_carry(buf: np.ndarray, records: _Records, rows: np.ndarray, wanted: _Wanted) -> np.ndarray:
+    """Which of the frames ``rows`` may carry a wanted address, read from fixed offsets of their bytes.
+
+    A frame is ruled out only when that is certain: Ethernet with IPv4 right after it (or after one VLAN
+    tag), a whole IPv4 header, neither MAC nor either IPv4 address wanted, and, when an IPv6 address is
+    wanted, TCP inside (no tunnel that could carry IPv6). Its first eth and ip layers are then those
+    bytes. Every other frame is decoded as before.
+    """
+    start, caplen = records.start[rows], records.caplen[rows]
+
+    def number(offset: np.ndarray | int, size: int) -> np.ndarray:
+        at = start + offset
+        inside = offset + size <= caplen
+        value = np.zeros(len(rows), dtype=np.uint64)
+        for k in range(size):
+            value = (value << np.uint64(8)) | buf[np.where(inside, at + k, 0)].astype(np.uint64)
+        return np.where(inside, value, 0)
+
+    ethertype = number(12, 2)
+    tagged = ethertype == 0x8100
+    l3 = np.where(tagged, 18, 14)
+    ethertype = np.where(tagged, number(16, 2), ethertype)
+    version_ihl = number(l3, 1)
+    plain = (records.linktype[rows] == LINKTYPE_ETHERNET) & (ethertype == 0x0800) & (caplen >= l3 + 20)
+    plain &= (version_ihl >> np.uint64(4) == 4) & ((version_ihl & np.uint64(0x0F)) >= 5)
+    if wanted.ipv6:
+        plain &= number(l3 + 9, 1) == 6
+    others = np.isin(number(l3 + 12, 4), wanted.ipv4) | np.isin(number(l3 + 16, 4), wanted.ipv4)
+    others |= np.isin(number(0, 6), wanted.macs) | np.isin(number(6, 6), wanted.macs)
+    return ~plain | others
 
 
 def _first_addresses(buf: np.ndarray, records: _Records, rows: np.ndarray) -> FieldSet:
