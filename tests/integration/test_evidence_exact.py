@@ -20,8 +20,8 @@ from conftest import read_json
 
 from traffic_analyzer.alerts.evidence import display_filter
 from traffic_analyzer.capture import fast_pcap, pcap_cut
-from traffic_analyzer.capture.file_reader import CaptureFileSource
 from traffic_analyzer.capture.fast_pcap import _open_reader
+from traffic_analyzer.capture.file_reader import CaptureFileSource
 from traffic_analyzer.capture.pcap_cut import Address, FrameCutter, Selection
 from traffic_analyzer.records.alert import Alert
 
