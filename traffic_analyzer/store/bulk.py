@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 MASKED_ARRAYS = (pd.arrays.IntegerArray, pd.arrays.BooleanArray)  # nullable integers and booleans
 
@@ -165,6 +165,8 @@ class PostgresRows(BulkRows):
         return self._on_conflict(conn, table, columns, rows, "DO NOTHING")
 
     def insert_one(self, conn: sa.Connection, table: sa.Table, values: dict[str, object]) -> None:
+        from sqlalchemy.dialects import postgresql  # 60 ms of imports a SQLite store never needs
+
         conn.execute(postgresql.insert(table).values(**values).on_conflict_do_nothing())
 
     def upsert(
