@@ -2,9 +2,12 @@
 
     .venv/bin/python bench/read_vs_nfstream.py CAPTURE [--train BENIGN] [--repeat 3]
 
-Each tool runs as its own process (start-up included) ``--repeat`` times; the best time counts, and peak
-memory is the larger of the process's own peak resident set (its ``wait4`` rusage) and the peak proportional
-set size (PSS) of the process and its workers together, sampled every 50 ms. The analyzer runs as a user runs it:
+Each tool runs as its own process (start-up included) ``--repeat`` times; the best time counts. Peak memory
+comes from one more run of each, the larger of the process's own peak resident set (its ``wait4`` rusage)
+and the peak proportional set size (PSS) of the process and its workers together, sampled every 50 ms.
+The timed runs are not sampled: reading a process's smaps costs some 3-4 ms of CPU a process (measured on
+the analyzer's two), a seventh of a core at one sample every 50 ms, which on 2 cores is taken from the tool
+being measured (most from one that keeps both cores busy). The analyzer runs as a user runs it:
 ``--read CAPTURE --no-dashboard --json`` with the store, the evidence pcaps and, with ``--train``, an anomaly
 model trained on BENIGN beforehand (not timed); once more with ``--no-evidence`` and once with detection in
 the main process (``--no-parallel-detection``). NFStream runs with its
@@ -43,15 +46,15 @@ def _tree_pss(proc: psutil.Process) -> int:
     return total
 
 
-def timed(cmd: list[str]) -> tuple[float, float, str]:
+def timed(cmd: list[str], sample: bool = False) -> tuple[float, float, str]:
     """(seconds, peak memory in MB, stdout) of one child process: the larger of the process's own peak RSS
-    (rusage, from wait4) and the peak PSS of its process tree, sampled every 50 ms."""
+    (rusage, from wait4) and, with ``sample``, the peak PSS of its process tree, sampled every 50 ms."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err)
         peak_tree, done = 0, threading.Event()
 
-        def sample() -> None:
+        def sample_pss() -> None:
             nonlocal peak_tree
             watched = psutil.Process(proc.pid)
             while not done.wait(0.05):
@@ -60,12 +63,14 @@ def timed(cmd: list[str]) -> tuple[float, float, str]:
                 except psutil.Error:
                     return
 
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
+        sampler = threading.Thread(target=sample_pss, daemon=True)
+        if sample:
+            sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         done.set()
-        sampler.join()
+        if sample:
+            sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0), err.seek(0)
         if proc.returncode != 0:
@@ -108,11 +113,13 @@ def main() -> None:
         packets = 0
         for i in range(args.repeat):
             for name, command in runs.items():  # interleaved, so that a busy moment hurts every tool alike
-                seconds, peak, out = timed(command(i))
+                seconds, _, out = timed(command(i))
                 if name.startswith("analyzer"):
                     packets = json.loads(out)["packets"]
                 if name not in best or seconds < best[name][0]:
-                    best[name] = (seconds, peak)
+                    best[name] = (seconds, 0.0)
+        for name, command in runs.items():
+            best[name] = (best[name][0], timed(command(args.repeat), sample=True)[1])
         nf = best["nfstream"][0]
         print(f"{args.capture.name}: {packets:,} packets, best of {args.repeat}")
         print("| tool | seconds | packets/s | peak memory MB | speed vs NFStream |")
