@@ -6,7 +6,11 @@ from ..records.alert import Alert
 
 
 class AlertBook:
-    """Open alerts by key: repeated evidence of one attack updates one alert instead of adding more."""
+    """Open alerts by key: repeated evidence of one attack updates one alert instead of adding more.
+
+    An update widens the alert's time span and raises its score; its explanation and evidence stay those of
+    the strongest version seen, so that the counts the evidence holds are the ones the explanation quotes.
+    """
 
     def __init__(self) -> None:
         self.alerts: dict[str, Alert] = {}
@@ -22,10 +26,14 @@ class AlertBook:
                 continue
             old.start = min(old.start, alert.start)
             old.end = max(old.end, alert.end)
+            # The explanation and the evidence it quotes are those of the strongest version: a scan whose probes
+            # age out re-emits weaker counts, which add only what the stronger version did not say.
             if alert.score >= old.score:
                 old.explanation = alert.explanation
+                old.evidence = {**old.evidence, **alert.evidence}
+            else:
+                old.evidence = {**alert.evidence, **old.evidence}
             old.score = max(old.score, alert.score)
-            old.evidence = {**old.evidence, **alert.evidence}
             old.updates += 1
             changed.append(old)
         return changed
