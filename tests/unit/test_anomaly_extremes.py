@@ -91,7 +91,10 @@ def test_half_open_connections_from_many_sources_name_the_host_as_the_victim_of_
 
 def test_a_host_that_mostly_answered_a_flagged_scanner_is_its_victim_not_an_anomaly():
     model = fitted_model()
-    features = _windows(scanner={"failed_flows": 10 * float(model.baseline_max_["failed_flows"])}, target={}, other={})
+    unseen = {"distinct_dst_ports": float(model.baseline_max_["distinct_dst_ports"]) + 1}  # the model may say so
+    features = _windows(
+        scanner={"failed_flows": 10 * float(model.baseline_max_["failed_flows"])}, target=unseen, other=unseen
+    )
     features.loc["target", "packets_out"] = features.loc["other", "packets_out"] = 100.0
     answers = flows(
         [
@@ -102,6 +105,22 @@ def test_a_host_that_mostly_answered_a_flagged_scanner_is_its_victim_not_an_anom
     decision = np.array([0.5, -0.1, -0.1])  # the model flags the target and the other host as well
     alerts = anomaly_alerts(model, features, answers, 100.0, 105.0, decision)
     assert sorted(a.attacker for a in alerts) == ["other", "scanner"]  # 90 of the target's 100 packets answered
+
+
+def test_the_models_verdict_is_raised_only_for_a_count_of_what_the_host_did_past_the_baseline():
+    """A window the model flags whose counts the baseline has all seen, or that is busier in volume alone, is
+    no alert; one count of what the host did past the baseline's most makes it one."""
+    model = fitted_model()
+    most = model.baseline_max_
+    features = _windows(
+        mix={"distinct_dst_hosts": float(most["distinct_dst_hosts"]), "flows": float(most["flows"])},
+        busier={"packets_in": 10 * float(most["packets_in"]), "bytes_out": 10 * float(most["bytes_out"])},
+        prober={"distinct_dst_ports": float(most["distinct_dst_ports"]) + 1},
+    )
+    decision = np.array([-0.1, -0.1, -0.1])  # the model flags all three
+    alerts = anomaly_alerts(model, features, empty_flows(), 100.0, 105.0, decision)
+    assert [a.attacker for a in alerts] == ["prober"]
+    assert "distinct_dst_ports" in alerts[0].explanation
 
 
 def _unanswered(victim: str, count: int, flipped: bool = False) -> pd.DataFrame:

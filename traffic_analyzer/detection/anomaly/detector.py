@@ -11,6 +11,10 @@ A model whose threshold is placed for one alert a day can miss a sweep of 120 ho
 packets, because in all other respects it is ordinary; no site's baseline holds that. Volumes (packets,
 bytes, flows) are left out: a backup or a download moves more than any hour of baseline without being an
 attack.
+
+The model's own verdict is raised only for a window with one of those counts past the most any baseline
+window showed (:func:`unseen_behaviour`): an unusual mix of counts the baseline has all seen, or more
+volume alone, is a busier hour, not something an admin can act on.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ EXTREME_FEATURES = (
     "nxdomain_replies",
     "icmp_requests_out",
 )
+# What a host did to others, not how much it sent: the model's verdict needs one of these past the baseline's most.
+BEHAVIOUR_FEATURES = tuple(n for n in EXTREME_FEATURES if n not in INBOUND_FEATURES)
 EXTREME_FACTOR = 2.0  # this many times the baseline's most...
 EXTREME_FLOOR = 10.0  # ... or of this, when the baseline's most was smaller (a short baseline's maxima are low)
 EXTREME_FULL_RATIO = 20.0  # this many times past the limit scores SCORE_FLOOR + SCORE_SPAN
@@ -99,7 +105,7 @@ def _flagged_alerts(
     if decision is None:
         decision = model.decision_function(features)
     beyond, worst = beyond_baseline(model, features)
-    flagged = np.flatnonzero((decision < 0) | (beyond > 1.0))
+    flagged = np.flatnonzero(((decision < 0) & unseen_behaviour(model, features)) | (beyond > 1.0))
     scores = np.maximum(model.threat_score(decision), _beyond_score(beyond))
     alerts: list[Alert] = []
     if not len(flagged):
@@ -221,6 +227,19 @@ def beyond_baseline(model: BaselineModel, features: pd.DataFrame) -> tuple[np.nd
     ratios = features[names].to_numpy(dtype=float) / limit
     at = ratios.argmax(axis=1)
     return ratios[np.arange(len(features)), at], np.asarray(names, dtype=object)[at]
+
+
+def unseen_behaviour(model: BaselineModel, features: pd.DataFrame) -> np.ndarray:
+    """Per host window: did one count of what the host did to others (BEHAVIOUR_FEATURES) pass the most any
+    baseline window showed? The model's own verdict is raised only then. A window whose every count the
+    baseline has seen is an unusual mix of ordinary counts (a workstation a little busier than usual, in
+    several respects at once), or a busier hour than the baseline's in volume alone: nothing an admin can act
+    on, and most of the model's alerts on benign traffic."""
+    names = [n for n in BEHAVIOUR_FEATURES if n in features.columns and n in model.baseline_max_.index]
+    if not names:
+        return np.ones(len(features), dtype=bool)
+    most = model.baseline_max_[names].to_numpy(dtype=float)
+    return (features[names].to_numpy(dtype=float) > most).any(axis=1)
 
 
 def _relays(hosts: pd.Index, worst: np.ndarray, flows: pd.DataFrame) -> dict[str, set[str]]:
