@@ -23,19 +23,22 @@ def _scan(start: float, end: float, score: float, targets: int, **extra) -> Aler
     )
 
 
-def test_a_weaker_version_widens_the_span_but_the_explanation_and_its_evidence_stay_the_strongest():
+def test_a_weaker_restatement_widens_nothing_and_does_not_speak_for_the_alert():
     book = AlertBook()
     book.add([_scan(100.0, 110.0, 60.0, 30)])
     book.add([_scan(105.0, 140.0, 75.0, 45)])
-    (merged,) = book.add([_scan(120.0, 170.0, 62.0, 20, ports=[22, 80])])  # probes ageing out: fewer targets
-    assert (merged.start, merged.end, merged.score, merged.updates) == (100.0, 170.0, 75.0, 3)
+    (merged,) = book.add([_scan(120.0, 140.0, 62.0, 20, ports=[22, 80])])  # no new probe; old ones aged out
+    assert (merged.start, merged.end, merged.score, merged.updates) == (100.0, 140.0, 75.0, 3)
     assert merged.explanation == "10.0.0.9 probed 45 host:port targets"
     assert merged.evidence == {"targets": 45, "ports": [22, 80]}  # the quoted count; what it lacked is added
 
 
-def test_a_stronger_version_replaces_the_explanation_and_the_evidence_it_quotes():
+def test_the_latest_version_speaks_when_it_scores_as_high_or_saw_more():
     book = AlertBook()
     book.add([_scan(100.0, 110.0, 60.0, 30, pcap="a.pcap")])
-    (merged,) = book.add([_scan(100.0, 120.0, 80.0, 90)])
-    assert merged.explanation == "10.0.0.9 probed 90 host:port targets"
-    assert merged.evidence == {"targets": 90, "pcap": "a.pcap"}
+    (stronger,) = book.add([_scan(100.0, 120.0, 80.0, 90)])
+    assert stronger.explanation == "10.0.0.9 probed 90 host:port targets"
+    assert stronger.evidence == {"targets": 90, "pcap": "a.pcap"}
+    (later,) = book.add([_scan(100.0, 130.0, 55.0, 95)])  # the attack's tail: a lower rate, more in all
+    assert (later.score, later.end, later.evidence["targets"]) == (80.0, 130.0, 95)
+    assert later.explanation == "10.0.0.9 probed 95 host:port targets"
