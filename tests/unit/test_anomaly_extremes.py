@@ -66,6 +66,22 @@ def test_a_resolver_relaying_a_flagged_clients_long_names_is_named_in_its_alert_
     assert "its lookups were relayed upstream by resolver" in alerts[0].explanation
 
 
+def test_labels_far_longer_than_any_the_baseline_asked_for_name_the_client_and_its_relay():
+    model = fitted_model()
+    longest = 3 * max(float(model.baseline_max_["max_dns_label_len"]), EXTREME_FLOOR)
+    features = _windows(client={"max_dns_label_len": longest}, resolver={"max_dns_label_len": longest}, quiet={})
+    lookups = flows(
+        [
+            {"ts": 101.0, "orig_h": "client", "resp_h": "resolver", "resp_p": 53, "proto": "udp"},
+            {"ts": 101.1, "orig_h": "resolver", "resp_h": "198.51.100.53", "resp_p": 53, "proto": "udp"},
+        ]
+    )
+    alerts = anomaly_alerts(model, features, lookups, 100.0, 105.0, np.array([0.5, 0.5, 0.5]))
+    assert [a.attacker for a in alerts] == ["client"]
+    assert alerts[0].explanation.count("max_dns_label_len") == 1
+    assert "its lookups were relayed upstream by resolver" in alerts[0].explanation
+
+
 def test_a_resolver_is_not_raised_for_relaying_in_a_window_where_its_client_looks_ordinary():
     model = fitted_model()
     features = _windows(resolver={"mean_dns_name_len": 5 * float(model.baseline_max_["mean_dns_name_len"])}, tunnel={})

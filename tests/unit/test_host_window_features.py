@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from builders import flow, flows, icmp, packets, tcp, udp
+from builders import dns_answer, dns_query, flow, flows, icmp, packets, tcp, udp
 
 from traffic_analyzer.features.host_windows import host_window_features
 
@@ -41,3 +41,18 @@ def test_icmp_errors_and_echo_replies_are_answers_not_requests():
     features = host_window_features(packets(sent), flows([]))
     assert features.loc[SERVER, "icmp_requests_out"] == 0  # port unreachables and a reply
     assert features.loc[GUESSER, "icmp_requests_out"] == 20
+
+
+def test_the_longest_label_of_the_names_a_host_asked_for_answers_not_counted():
+    chunk = "4a6f686e20446f6520736563726574732074686520706c616e"  # 50 hex characters of data
+    sent = [
+        dns_query(100.0, CLIENT, RESOLVER, "www.example.com"),
+        dns_query(100.5, CLIENT, RESOLVER, f"{chunk}.update-cdn-check.org"),
+        dns_query(101.0, GUESSER, RESOLVER, "r3---sn-4g5edns7.googlevideo.com"),
+        dns_answer(100.6, RESOLVER, CLIENT, f"{chunk}.update-cdn-check.org"),
+    ]
+    features = host_window_features(packets(sent), flows([]))
+    assert features.loc[CLIENT, "max_dns_label_len"] == 50
+    assert features.loc[CLIENT, "mean_dns_name_len"] == pytest.approx((15 + 71) / 2)  # unchanged by the new count
+    assert features.loc[GUESSER, "max_dns_label_len"] == 16  # r3---sn-4g5edns7
+    assert features.loc[RESOLVER, "max_dns_label_len"] == 0  # it answered, it asked nothing

@@ -35,6 +35,7 @@ HOST_FEATURES: tuple[str, ...] = (
     "dns_queries",
     "distinct_dns_names",
     "mean_dns_name_len",
+    "max_dns_label_len",
     "nxdomain_replies",
     "icmp_requests_out",
     "max_conns_one_service",
@@ -70,11 +71,13 @@ def host_window_features(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataF
         names = packets["dns_qname"].to_numpy(dtype=object)[ip][asked]
         features["dns_queries"] = np.bincount(src[asked], minlength=n)
         features["distinct_dns_names"] = distinct_per_code(src[asked], pd.factorize(names)[0], n)
-        name_len = pd.Series(names, dtype=object).str.len().to_numpy(dtype=np.float64)
+        codes, uniques = pd.factorize(names)
+        name_len = np.fromiter(map(len, uniques), dtype=np.float64, count=len(uniques))[codes]
         with np.errstate(invalid="ignore", divide="ignore"):
             features["mean_dns_name_len"] = np.bincount(src[asked], weights=name_len, minlength=n) / np.maximum(
                 features["dns_queries"], 1
             )
+        features["max_dns_label_len"] = _most_of(src[asked], longest_label(uniques)[codes], n)
     nxdomain = (packets["dns_rcode"].to_numpy(np.float64, na_value=np.nan)[ip] == DNS_NXDOMAIN) & has_dst
     features["nxdomain_replies"] = np.bincount(dst[nxdomain], minlength=n)
     transport = packets["transport"].to_numpy(dtype=object, na_value="")[ip]
@@ -127,6 +130,19 @@ def _flow_features(flows: pd.DataFrame, addresses: pd.Index, n: int) -> dict[str
 # A SYN the originator never followed with the handshake's ACK or data (Zeek history letters: upper case are
 # the originator's): a half-open connection even when the responder answered (conn_state S1).
 _never_completed = Remembered(lambda h: h.str.contains("S", regex=False) & ~h.str.contains("[AD]"))
+
+
+def longest_label(names) -> np.ndarray:
+    """The length of each DNS name's longest label: data hidden in names (exfiltration, tunnels) comes in long
+    labels of up to 63 characters, where a name people and services use rarely has one past 30."""
+    return np.fromiter((max(map(len, name.split("."))) for name in names), dtype=np.float64, count=len(names))
+
+
+def _most_of(owner: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
+    """Each owner code's largest value (0 for an owner without any)."""
+    most = np.zeros(n, dtype=np.float64)
+    np.maximum.at(most, owner, value)
+    return most
 
 
 def _most_per_code(owner: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:

@@ -23,7 +23,7 @@ FEATURE_GROUPS: tuple[tuple[str, ...], ...] = (
     ("packets_out", "bytes_out", "packets_in", "bytes_in"),
     ("flows", "distinct_dst_hosts", "distinct_dst_ports", "failed_flows", "failed_ratio"),
     ("max_conns_one_service", "icmp_requests_out"),
-    ("dns_queries", "distinct_dns_names", "mean_dns_name_len", "nxdomain_replies"),
+    ("dns_queries", "distinct_dns_names", "mean_dns_name_len", "max_dns_label_len", "nxdomain_replies"),
 )
 HIDDEN_RATIO = 0.75  # each autoencoder's bottleneck has this share of its group's features (Kitsune's beta)
 SCORE_FULL_FACTOR = 10.0  # an error this many times the threshold gets the full score span

@@ -2,11 +2,12 @@
 
 Besides the model's own verdict, a host window is flagged when it does something the baseline never came
 close to: one of the counts of what a host did to others (failed connections, distinct hosts and ports,
-the most connections to one service, DNS names and their length, NXDOMAIN answers, ICMP requests) at
-EXTREME_FACTOR times the most any baseline window showed. One count is of what others did to the host: the
-distinct sources of connections to it that got nowhere. Far past the baseline that is a flood from many
-(often spoofed) sources: the alert names the host as its victim and ``*`` as the attacker, as the flood
-detectors do; a victim that sends nothing at all (a one-way capture, a host overwhelmed) is counted too.
+the most connections to one service, DNS names, their mean length and their longest label, NXDOMAIN
+answers, ICMP requests) at EXTREME_FACTOR times the most any baseline window showed. One count is of what
+others did to the host: the distinct sources of connections to it that got nowhere. Far past the baseline
+that is a flood from many (often spoofed) sources: the alert names the host as its victim and ``*`` as the
+attacker, as the flood detectors do; a victim that sends nothing at all (a one-way capture, a host
+overwhelmed) is counted too.
 A model whose threshold is placed for one alert a day can miss a sweep of 120 hosts by a host that sends few
 packets, because in all other respects it is ordinary; no site's baseline holds that. Volumes (packets,
 bytes, flows) are left out: a backup or a download moves more than any hour of baseline without being an
@@ -40,6 +41,7 @@ EXTREME_FEATURES = (
     "distinct_dst_ports",
     "distinct_dns_names",
     "mean_dns_name_len",
+    "max_dns_label_len",
     "nxdomain_replies",
     "icmp_requests_out",
 )
@@ -48,7 +50,7 @@ BEHAVIOUR_FEATURES = tuple(n for n in EXTREME_FEATURES if n not in INBOUND_FEATU
 EXTREME_FACTOR = 2.0  # this many times the baseline's most...
 EXTREME_FLOOR = 10.0  # ... or of this, when the baseline's most was smaller (a short baseline's maxima are low)
 EXTREME_FULL_RATIO = 20.0  # this many times past the limit scores SCORE_FLOOR + SCORE_SPAN
-DNS_FEATURES = frozenset({"distinct_dns_names", "mean_dns_name_len", "nxdomain_replies"})
+DNS_FEATURES = frozenset({"distinct_dns_names", "mean_dns_name_len", "max_dns_label_len", "nxdomain_replies"})
 ANSWER_SHARE = 0.5  # a host whose packets went this much to flagged hosts was answering them
 MANY_SOURCES = "*"  # the attacker of a flood from many sources, as the flood detectors write it
 

@@ -119,7 +119,9 @@ def load_model(path: str | Path, features: tuple[str, ...]) -> tuple[BaselineMod
         model, meta = saved["deployed"] if "deployed" in saved else saved["model"], saved["meta"]
     except Exception as exc:
         raise AnalyzerError(f"the saved model {p} cannot be read ({exc}); delete it or train again") from exc
-    if list(meta.get("features", [])) != list(features):
+    # A model saved before a feature was added still scores its own columns and judges the counts it knows;
+    # one that needs a feature this version does not compute cannot be used.
+    if not set(meta.get("features", [])) <= set(features):
         raise AnalyzerError(f"the saved model {p} was trained on other features; train again with --train")
     return model, meta
 
