@@ -186,6 +186,12 @@ def leave_one_out(labels: pd.DataFrame, runs: dict[str, FileRun]) -> pd.DataFram
     one run is each kind's detectors turned off in turn. An alert counts for one attack only, the one whose
     range it overlaps most, so that one long alert on a busy host cannot count for several attacks.
     """
+    attacks = found_alone(labels, runs)
+    return attacks.groupby("kind").agg(attacks=("found", "size"), found=("found", "sum"))
+
+
+def found_alone(labels: pd.DataFrame, runs: dict[str, FileRun]) -> pd.DataFrame:
+    """The labelled attacks, each with ``found``: did an anomaly alert count for it (see :func:`leave_one_out`)."""
     attacks = labels[labels["kind"] != "benign"].reset_index(drop=True)
     found: set[int] = set()
     for name, run in runs.items():
@@ -199,7 +205,16 @@ def leave_one_out(labels: pd.DataFrame, runs: dict[str, FileRun]) -> pd.DataFram
             if overlaps:
                 found.add(max(overlaps, key=lambda o: (o[0], -o[1]))[1])
     attacks["found"] = attacks.index.isin(found)
-    return attacks.groupby("kind").agg(attacks=("found", "size"), found=("found", "sum"))
+    return attacks
+
+
+def missed_lines(attacks: pd.DataFrame) -> str:
+    """The attacks the model alone missed, one line each (file, kind, attacker), to see what it cannot see."""
+    missed = attacks[~attacks["found"]]
+    if missed.empty:
+        return ""
+    rows = [f"- {r['file']}: {r['kind']} by {r['attacker']}" for _, r in missed.iterrows()]
+    return "\n".join(["", "Missed by the anomaly model alone:", *rows])
 
 
 def _overlap(alert: Alert, label: pd.Series, run: FileRun) -> float:
@@ -478,6 +493,7 @@ def main(argv: list[str]) -> int:
         per_attack, per_kind, benign = score(labels, runs)
         if args.leave_one_out:
             print(leave_one_out_markdown(leave_one_out(labels, runs), benign))
+            print(missed_lines(found_alone(labels, runs)))
         else:
             print(markdown(per_attack, per_kind, benign))
         if model is not None:

@@ -9,11 +9,13 @@ from scipy.stats import poisson
 from traffic_analyzer.evaluation import (
     FileRun,
     auc_line,
+    found_alone,
     host_window_auc,
     leave_one_out,
     leave_one_out_markdown,
     markdown,
     matches,
+    missed_lines,
     poisson_upper,
     score,
 )
@@ -148,6 +150,12 @@ def test_leave_one_out_counts_an_anomaly_alert_for_the_one_attack_it_overlaps_mo
     _, _, benign = score(labels, {"scan.pcap": run("scan.pcap", [long, known])})
     table = leave_one_out_markdown(per_kind, benign)
     assert "| brute_force | 1 | 1 |" in table and "| **all** | 3 | 1 |" in table
+    missed = missed_lines(found_alone(labels, {"scan.pcap": run("scan.pcap", [long, known])})).splitlines()
+    assert missed[1:] == [
+        "Missed by the anomaly model alone:",
+        f"- scan.pcap: port_scan by {ATTACKER}",
+        f"- scan.pcap: host_sweep by {BYSTANDER}",
+    ]
 
 
 def test_model_comparison_judges_a_window_with_its_flows_as_a_run_does():
