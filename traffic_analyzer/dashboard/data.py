@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -29,6 +30,8 @@ SENSOR_FILTER_ID = "app-sensor-filter"  # the dropdown in the app shell: one sen
 _READER_KEY = "traffic_analyzer.result_reader"  # where the reader lives in Flask's app.extensions
 _ANNOTATIONS_KEY = "traffic_analyzer.annotations"  # and the acknowledgements / allow-list store
 SHARED_S = 1.0  # a refresh's answer is shared by every viewer asking the same within this long
+STALE_S = 30.0  # ... and answered at once up to this old while its successor is computed
+WAIT_S = 30.0  # a viewer waits this long at most for another's computation of the same answer
 SHARED_MOST = 256  # answers kept (distinct pages, filters and stores)
 T = TypeVar("T")
 
@@ -58,32 +61,69 @@ def annotations() -> AnnotationStore:
 
 
 class _Shared:
-    """Answers of the refresh callbacks, shared for SHARED_S between the viewers that ask the same.
+    """Answers of the refresh callbacks, shared between the viewers that ask the same.
 
     Every open tab asks every 2 s, and the store changes once a window: fifty viewers of one page asked
     for the same snapshot fifty times (``bench/dashboard_load.py``). An answer is keyed by what it was
-    computed from (the function, the dashboard's store, the page's inputs) and reused for SHARED_S, so
-    the store is read and the figures built at most once a second per page and filter, however many watch.
+    computed from (the function, the dashboard's store, the page's inputs) and is fresh for SHARED_S. An
+    older one (up to STALE_S) is still answered at once while one background thread computes its
+    successor, so no viewer waits for the store once a page was computed: the next tick shows the new
+    answer. Only a page nobody asked for lately is computed while its asker waits, and then once: the
+    other viewers asking the same meanwhile wait for that computation instead of repeating it.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._answers: OrderedDict[tuple, tuple[float, object]] = OrderedDict()
+        self._computing: dict[tuple, threading.Event] = {}
 
     def __call__(self, compute: Callable[..., T], *args: Hashable) -> T:
         key = (compute.__module__, compute.__qualname__, id(reader()), args)
         now = time.monotonic()
         with self._lock:
             found = self._answers.get(key)
-            if found is not None and now - found[0] < SHARED_S:
+            age = now - found[0] if found is not None else None
+            if found is not None and age < SHARED_S:
                 return found[1]  # type: ignore[return-value]
-        answer = compute(*args)  # outside the lock: two first askers may both compute, neither waits
-        with self._lock:
-            self._answers[key] = (now, answer)
-            self._answers.move_to_end(key)
-            while len(self._answers) > SHARED_MOST:
-                self._answers.popitem(last=False)
-        return answer
+            running = self._computing.get(key)
+            if found is not None and age < STALE_S:
+                if running is None:
+                    self._computing[key] = threading.Event()
+                    app = flask.current_app._get_current_object()  # noqa: SLF001 - the app, for the thread
+                    threading.Thread(
+                        target=self._refresh, args=(app, key, compute, args), name="dashboard-refresh", daemon=True
+                    ).start()
+                return found[1]  # type: ignore[return-value]
+            if running is None:
+                self._computing[key] = threading.Event()
+        if running is not None and running.wait(WAIT_S):
+            with self._lock:
+                found = self._answers.get(key)
+            if found is not None:
+                return found[1]  # type: ignore[return-value]
+        return self._compute(key, compute, args, now)
+
+    def _refresh(self, app: flask.Flask, key: tuple, compute: Callable, args: tuple) -> None:
+        with app.app_context():
+            try:
+                self._compute(key, compute, args, time.monotonic())
+            except Exception:  # noqa: BLE001 - the viewers keep the older answer; the next ask tries again
+                logging.getLogger("traffic_analyzer").exception("refreshing a dashboard page failed")
+
+    def _compute(self, key: tuple, compute: Callable[..., T], args: tuple, started: float) -> T:
+        try:
+            answer = compute(*args)
+            with self._lock:
+                self._answers[key] = (started, answer)
+                self._answers.move_to_end(key)
+                while len(self._answers) > SHARED_MOST:
+                    self._answers.popitem(last=False)
+            return answer
+        finally:
+            with self._lock:
+                done = self._computing.pop(key, None)
+            if done is not None:
+                done.set()
 
 
 shared = _Shared()
