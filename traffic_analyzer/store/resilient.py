@@ -130,11 +130,6 @@ class ResilientWriter:
             return
         self._flush()
 
-    def flush(self) -> None:
-        """Write the windows waiting to be committed with the next, if the store takes writes."""
-        if self._held and (self.cause is None or time.monotonic() >= self._retry_at):
-            self._flush()
-
     def set_model(self, run_id: str, model: dict) -> None:
         """Record the trained model; while the store is out, it is recorded on recovery."""
         self._pending_model = (run_id, model)
