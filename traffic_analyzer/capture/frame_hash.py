@@ -20,6 +20,19 @@ _VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
 _PORT_PROTOCOLS = (6, 17, 132)  # TCP, UDP, SCTP
 
 
+def frame_number(
+    buf: np.ndarray, start: np.ndarray, caplen: np.ndarray, offset: np.ndarray | int, size: int
+) -> np.ndarray:
+    """The big-endian ``size``-byte number at ``offset`` of each frame (``start``, ``caplen`` into ``buf``);
+    bytes past a frame's captured length read as zero."""
+    value = np.zeros(len(start), dtype=np.uint64)
+    for k in range(size):
+        at = offset + k
+        inside = at < caplen
+        value = (value << np.uint64(8)) | np.where(inside, buf[start + np.where(inside, at, 0)], 0).astype(np.uint64)
+    return value
+
+
 def frame_flow_hash(frames: Frames) -> np.ndarray | None:
     """A 64-bit flow hash per frame, or None when some frame is not Ethernet (hash the table then)."""
     if len(frames.start) == 0:
@@ -29,14 +42,10 @@ def frame_flow_hash(frames: Frames) -> np.ndarray | None:
     buf, start, caplen = frames.buf, frames.start, frames.caplen
 
     def byte(offset: np.ndarray) -> np.ndarray:
-        inside = offset < caplen
-        return np.where(inside, buf[start + np.where(inside, offset, 0)], 0).astype(np.uint64)
+        return frame_number(buf, start, caplen, offset, 1)
 
     def number(offset: np.ndarray, size: int) -> np.ndarray:
-        value = np.zeros(len(start), dtype=np.uint64)
-        for k in range(size):
-            value = (value << np.uint64(8)) | byte(offset + k)
-        return value
+        return frame_number(buf, start, caplen, offset, size)
 
     zero = np.zeros(len(start), dtype=np.int64)
     ethertype = number(zero + 12, 2)

@@ -44,11 +44,11 @@ from .fast_pcap import (
     _PcapngReader,
     _Records,
 )
+from .frame_hash import LINKTYPE_ETHERNET, frame_number
 
 # A frame's first layer of each protocol -> the fields holding that layer's two addresses.
 LAYER_FIELDS = {"eth": ("eth.src", "eth.dst"), "ip": ("ip.src", "ip.dst"), "ipv6": ("ipv6.src", "ipv6.dst")}
 ADDRESS_FIELDS = tuple(name for pair in LAYER_FIELDS.values() for name in pair)
-LINKTYPE_ETHERNET = 1
 SHB_SECTION_LENGTH = slice(16, 24)  # a copied section header says "length unknown" (-1): the copy is shorter
 UNKNOWN_SECTION_LENGTH = b"\xff" * 8
 PCAPNG_MAGIC = struct.pack("<I", PCAPNG_SHB)
@@ -355,12 +355,7 @@ def _may_carry(buf: np.ndarray, records: _Records, rows: np.ndarray, wanted: _Wa
     start, caplen = records.start[rows], records.caplen[rows]
 
     def number(offset: np.ndarray | int, size: int) -> np.ndarray:
-        at = start + offset
-        inside = offset + size <= caplen
-        value = np.zeros(len(rows), dtype=np.uint64)
-        for k in range(size):
-            value = (value << np.uint64(8)) | buf[np.where(inside, at + k, 0)].astype(np.uint64)
-        return np.where(inside, value, 0)
+        return frame_number(buf, start, caplen, offset, size)
 
     ethertype = number(12, 2)
     tagged = ethertype == 0x8100

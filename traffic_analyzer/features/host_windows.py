@@ -70,8 +70,8 @@ def host_window_features(packets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataF
     if asked.any():
         names = packets["dns_qname"].to_numpy(dtype=object)[ip][asked]
         features["dns_queries"] = np.bincount(src[asked], minlength=n)
-        features["distinct_dns_names"] = distinct_per_code(src[asked], pd.factorize(names)[0], n)
         codes, uniques = pd.factorize(names)
+        features["distinct_dns_names"] = distinct_per_code(src[asked], codes, n)
         name_len = np.fromiter(map(len, uniques), dtype=np.float64, count=len(uniques))[codes]
         with np.errstate(invalid="ignore", divide="ignore"):
             features["mean_dns_name_len"] = np.bincount(src[asked], weights=name_len, minlength=n) / np.maximum(
